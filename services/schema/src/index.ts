@@ -1,0 +1,71 @@
+export {
+  BODY_KEYS,
+  CATALOGUE,
+  EVENT_TYPES,
+  SCHEMA_VERSION,
+  SOURCE_EVENT_TYPES,
+  isEventType,
+  type BodyKey,
+  type EventType,
+} from './catalogue.js';
+export { ALPHA2_CODES, ALPHA2_TO_ALPHA3, ALPHA3_CODES, UNKNOWN_CITIZENSHIP, isCitizenship } from './countries.js';
+export {
+  AGENCIES,
+  EU_MEMBER_STATES,
+  PARTNER_CODES,
+  WESTERN_BALKANS,
+  isPartnerCode,
+  type PartnerCode,
+} from './partners.js';
+export {
+  AGE_BANDS,
+  DECISION_INSTANCES,
+  DECISION_OUTCOMES,
+  DETECTION_METHODS,
+  DIRECTIONS,
+  EVIDENCE_TYPES,
+  EXPLOITATION_TYPES,
+  FACILITY_TYPES,
+  IDENTIFIED_BY,
+  MINOR_AGE_BANDS,
+  MODI_OPERANDI,
+  PERMIT_TYPES,
+  READMISSION_OUTCOMES,
+  READMISSION_REJECTION_REASONS,
+  RETURN_TYPES,
+  RISK_INDICATORS,
+  RISK_LEVELS,
+  SEXES,
+  VEHICLE_TYPES,
+} from './vocabulary.js';
+export {
+  AggregateCellSchema,
+  AssessmentRouteSchema,
+  AsylumApplicationSchema,
+  AsylumDecisionSchema,
+  CrossingIrregularSchema,
+  GeoPointSchema,
+  LIMITS,
+  PersonSchema,
+  ReadmissionRequestSchema,
+  ReadmissionResponseSchema,
+  ReceptionCapacitySchema,
+  ResidenceHumanitarianSchema,
+  ReturnDecisionSchema,
+  ReturnExecutedSchema,
+  SmugglingIncidentSchema,
+  StatsAggregateSchema,
+  TraffickingVictimSchema,
+} from './bodies.js';
+export { EventSchema, type ValidEvent } from './event.js';
+export { isRouteSegment, parseDate, parsePeriodStart, parseTimestamp } from './internal/primitives.js';
+export {
+  DEFAULT_CLOCK_SKEW_MS,
+  EARLIEST,
+  validateEvent,
+  validateLine,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.js';
+export { formatPath, type Violation, type ViolationCode } from './violation.js';
+export { schemaMatchesProto, type SchemaMatchesProto } from './drift.js';

@@ -113,7 +113,10 @@ export const AsylumApplicationSchema = z.strictObject({
   person: PersonSchema,
   countryOfOrigin: citizenship,
   firstEntryCountry: country.optional(),
-  familySize: count(LIMITS.familySize).refine((n) => n >= 1, issue('OUT_OF_RANGE', 'familySize must be at least 1')),
+  familySize: count(LIMITS.familySize).refine(
+    (n) => n >= 1,
+    issue('OUT_OF_RANGE', 'familySize must be at least 1'),
+  ),
 });
 
 export const AsylumDecisionSchema = z.strictObject({
@@ -224,7 +227,10 @@ export const ReceptionCapacitySchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['unaccompaniedMinors'],
-        ...issue('COUNT_EXCEEDS_TOTAL', `unaccompanied minors ${r.unaccompaniedMinors} exceed children ${r.children}`),
+        ...issue(
+          'COUNT_EXCEEDS_TOTAL',
+          `unaccompanied minors ${r.unaccompaniedMinors} exceed children ${r.children}`,
+        ),
       });
     }
   });

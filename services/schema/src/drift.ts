@@ -10,7 +10,10 @@ import type * as bodies from './bodies.js';
 import type { EventSchema } from './event.js';
 
 type OnlyIn<A, B> = Exclude<keyof A, keyof B>;
-type Conforms<S extends z.ZodType, P> = [OnlyIn<z.output<S>, P>, OnlyIn<P, z.output<S>>] extends [never, never]
+type Conforms<S extends z.ZodType, P> = [OnlyIn<z.output<S>, P>, OnlyIn<P, z.output<S>>] extends [
+  never,
+  never,
+]
   ? z.output<S> extends P
     ? true
     : { error: 'zod output is not assignable to the proto type' }

@@ -28,7 +28,10 @@ export const EventSchema = z.strictObject({
   type: z.string().refine(isEventType, issue('UNKNOWN_EVENT_TYPE', 'not a catalogue event type')),
   schemaVersion: z
     .number()
-    .refine((v) => v === SCHEMA_VERSION, issue('UNSUPPORTED_SCHEMA_VERSION', `schemaVersion must be ${SCHEMA_VERSION}`)),
+    .refine(
+      (v) => v === SCHEMA_VERSION,
+      issue('UNSUPPORTED_SCHEMA_VERSION', `schemaVersion must be ${SCHEMA_VERSION}`),
+    ),
   occurredAt: timestamp,
   recordedAt: timestamp,
   crossingIrregular: CrossingIrregularSchema.optional(),

@@ -8,7 +8,13 @@ export {
   type BodyKey,
   type EventType,
 } from './catalogue.js';
-export { ALPHA2_CODES, ALPHA2_TO_ALPHA3, ALPHA3_CODES, UNKNOWN_CITIZENSHIP, isCitizenship } from './countries.js';
+export {
+  ALPHA2_CODES,
+  ALPHA2_TO_ALPHA3,
+  ALPHA3_CODES,
+  UNKNOWN_CITIZENSHIP,
+  isCitizenship,
+} from './countries.js';
 export {
   AGENCIES,
   EU_MEMBER_STATES,

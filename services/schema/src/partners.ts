@@ -11,9 +11,7 @@ export const EU_MEMBER_STATES = [
 export const AGENCIES = ['FRONTEX', 'EUAA', 'EUROPOL'] as const;
 
 export type PartnerCode =
-  | (typeof WESTERN_BALKANS)[number]
-  | (typeof EU_MEMBER_STATES)[number]
-  | (typeof AGENCIES)[number];
+  (typeof WESTERN_BALKANS)[number] | (typeof EU_MEMBER_STATES)[number] | (typeof AGENCIES)[number];
 
 export const PARTNER_CODES: ReadonlySet<string> = new Set<string>([
   ...WESTERN_BALKANS,

@@ -80,14 +80,22 @@ function bodyRules(input: Record<string, unknown>, out: Violation[]): void {
   const type = input.type;
   const expected = typeof type === 'string' && isEventType(type) ? CATALOGUE[type] : undefined;
   if (expected !== undefined && !present.includes(expected)) {
-    out.push({ path: expected, code: 'REQUIRED', message: `a ${String(type)} event needs a ${expected} body` });
+    out.push({
+      path: expected,
+      code: 'REQUIRED',
+      message: `a ${String(type)} event needs a ${expected} body`,
+    });
   }
   if (present.length === 0 && expected === undefined) {
     out.push({ path: 'body', code: 'REQUIRED', message: 'an event needs exactly one body' });
   }
   for (const key of present) {
     if (expected !== undefined && key !== expected) {
-      out.push({ path: key, code: 'TYPE_BODY_MISMATCH', message: `a ${String(type)} event cannot carry ${key}` });
+      out.push({
+        path: key,
+        code: 'TYPE_BODY_MISMATCH',
+        message: `a ${String(type)} event cannot carry ${key}`,
+      });
     } else if (expected === undefined && present.length > 1) {
       out.push({ path: key, code: 'MULTIPLE_BODIES', message: 'an event carries exactly one body' });
     }
@@ -118,13 +126,21 @@ function timeRules(input: Record<string, unknown>, now: number, skew: number, ou
   const deadline = at(request?.deadline, parseTimestamp);
   range('readmissionRequest.deadline', deadline, true);
   if (deadline !== undefined && occurred !== undefined && deadline <= occurred) {
-    out.push({ path: 'readmissionRequest.deadline', code: 'DATE_ORDER', message: 'deadline before the request' });
+    out.push({
+      path: 'readmissionRequest.deadline',
+      code: 'DATE_ORDER',
+      message: 'deadline before the request',
+    });
   }
   const residence = body('residenceHumanitarian');
   const validUntil = at(residence?.validUntil, parseDate);
   range('residenceHumanitarian.validUntil', validUntil, true);
   if (validUntil !== undefined && occurred !== undefined && validUntil + 86_400_000 <= occurred) {
-    out.push({ path: 'residenceHumanitarian.validUntil', code: 'DATE_ORDER', message: 'expires before it was granted' });
+    out.push({
+      path: 'residenceHumanitarian.validUntil',
+      code: 'DATE_ORDER',
+      message: 'expires before it was granted',
+    });
   }
   for (const key of ['assessmentRoute', 'statsAggregate']) {
     range(`${key}.period`, at(body(key)?.period, parsePeriodStart), false);
@@ -137,7 +153,10 @@ function timeRules(input: Record<string, unknown>, now: number, skew: number, ou
  */
 export function validateEvent(input: unknown, options: ValidateOptions = {}): ValidationResult {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return { ok: false, violations: [{ path: '', code: 'INVALID_JSON', message: 'an event is a JSON object' }] };
+    return {
+      ok: false,
+      violations: [{ path: '', code: 'INVALID_JSON', message: 'an event is a JSON object' }],
+    };
   }
   const violations: Violation[] = [];
   const parsed = EventSchema.safeParse(input);

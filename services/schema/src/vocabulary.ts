@@ -43,7 +43,13 @@ export const IDENTIFIED_BY = [
   'other',
 ] as const;
 export const DECISION_INSTANCES = ['first', 'appeal'] as const;
-export const DECISION_OUTCOMES = ['refugee', 'subsidiary', 'humanitarian', 'rejected', 'discontinued'] as const;
+export const DECISION_OUTCOMES = [
+  'refugee',
+  'subsidiary',
+  'humanitarian',
+  'rejected',
+  'discontinued',
+] as const;
 export const PERMIT_TYPES = [
   'temporary-humanitarian',
   'temporary-protection',

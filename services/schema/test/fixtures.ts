@@ -72,11 +72,20 @@ export function validEvents(): Record<EventType, Record<string, unknown>> {
     },
     'asylum.decision': {
       ...meta('asylum.decision', 5),
-      asylumDecision: { applicationRef: 'MK-AS-2024-0193', instance: 'first', outcome: 'subsidiary', person: person() },
+      asylumDecision: {
+        applicationRef: 'MK-AS-2024-0193',
+        instance: 'first',
+        outcome: 'subsidiary',
+        person: person(),
+      },
     },
     'residence.humanitarian': {
       ...meta('residence.humanitarian', 6),
-      residenceHumanitarian: { permitType: 'temporary-humanitarian', validUntil: '2025-05-31', person: person() },
+      residenceHumanitarian: {
+        permitType: 'temporary-humanitarian',
+        validUntil: '2025-05-31',
+        person: person(),
+      },
     },
     'return.decision': {
       ...meta('return.decision', 7),
@@ -146,7 +155,7 @@ export function validEvents(): Record<EventType, Record<string, unknown>> {
 
 /** Sets the value at a dotted path with [i] indices (creating nothing: the parent must exist). */
 export function setAt(target: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
+  const keys = path.split(/\.|\[(\d+)\]/).filter(Boolean);
   let obj: unknown = target;
   for (const key of keys.slice(0, -1)) obj = (obj as Record<string, unknown>)[key];
   const last = keys.at(-1) as string;

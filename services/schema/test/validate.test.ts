@@ -40,7 +40,12 @@ const metaCases: Case[] = [
   ['crossing.irregular', 'crossingIrregular.persons[0].passportNumber', 'X1234567', 'UNKNOWN_FIELD'],
   ['crossing.irregular', 'crossingIrregular.persons[0].fingerprint', 'base64', 'UNKNOWN_FIELD'],
   ['crossing.irregular', 'crossingIrregular', undefined, 'REQUIRED'],
-  ['crossing.irregular', 'smugglingIncident', validEvents()['smuggling.incident'].smugglingIncident, 'TYPE_BODY_MISMATCH'],
+  [
+    'crossing.irregular',
+    'smugglingIncident',
+    validEvents()['smuggling.incident'].smugglingIncident,
+    'TYPE_BODY_MISMATCH',
+  ],
 ];
 
 const personCases: Case[] = [
@@ -113,7 +118,13 @@ const bodyCases: Case[] = [
   ['readmission.request', 'readmissionRequest.evidence[0]', 'dna', 'INVALID_CODE'],
   ['readmission.request', 'readmissionRequest.deadline', '2024-05-31T22:15:00Z', 'DATE_ORDER'],
   ['readmission.request', 'readmissionRequest.deadline', 'tomorrow', 'INVALID_FORMAT'],
-  ['readmission.response', 'readmissionResponse.outcome', 'accepted', 'INCONSISTENT', 'readmissionResponse.reason'],
+  [
+    'readmission.response',
+    'readmissionResponse.outcome',
+    'accepted',
+    'INCONSISTENT',
+    'readmissionResponse.reason',
+  ],
   ['readmission.response', 'readmissionResponse.outcome', 'maybe', 'INVALID_CODE'],
   ['readmission.response', 'readmissionResponse.reason', 'tired', 'INVALID_CODE'],
   ['readmission.response', 'readmissionResponse.requestedState', 'AL', 'INCONSISTENT'],

@@ -5,7 +5,10 @@ import { isPartnerCode } from '../partners.js';
 import type { ViolationCode } from '../violation.js';
 
 /** A custom zod issue carrying one of our codes. */
-export function issue(code: ViolationCode, message: string): { message: string; params: { code: ViolationCode } } {
+export function issue(
+  code: ViolationCode,
+  message: string,
+): { message: string; params: { code: ViolationCode } } {
   return { message, params: { code } };
 }
 
@@ -17,7 +20,9 @@ export function text(max: number): z.ZodString {
 }
 
 /** A closed vocabulary. */
-export function code<const T extends readonly [string, ...string[]]>(values: T): z.ZodEnum<{ [K in T[number]]: K }> {
+export function code<const T extends readonly [string, ...string[]]>(
+  values: T,
+): z.ZodEnum<{ [K in T[number]]: K }> {
   return z.enum(values);
 }
 
@@ -31,16 +36,25 @@ export const flag = z.boolean().default(false);
 
 const REF_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
 /** An origin-side reference (case, application, request, facility): not a personal identifier. */
-export const ref = z.string().min(1).max(64).regex(REF_RE, issue('INVALID_FORMAT', 'letters, digits and . _ / - only'));
+export const ref = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(REF_RE, issue('INVALID_FORMAT', 'letters, digits and . _ / - only'));
 
 const SUBJECT_REF_RE = /^[0-9a-f]{64}$/;
 /** Pseudonymous person reference: a keyed hash, 64 lowercase hex characters. */
 export const subjectRef = z
   .string()
-  .regex(SUBJECT_REF_RE, issue('INVALID_FORMAT', 'subjectRef must be 64 lowercase hex characters (a keyed hash)'));
+  .regex(
+    SUBJECT_REF_RE,
+    issue('INVALID_FORMAT', 'subjectRef must be 64 lowercase hex characters (a keyed hash)'),
+  );
 
 const UUID_V7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-export const uuidV7 = z.string().regex(UUID_V7_RE, issue('INVALID_FORMAT', 'eventId must be a lowercase UUIDv7'));
+export const uuidV7 = z
+  .string()
+  .regex(UUID_V7_RE, issue('INVALID_FORMAT', 'eventId must be a lowercase UUIDv7'));
 
 export const citizenship = z
   .string()
@@ -61,7 +75,10 @@ export function isRouteSegment(s: string): boolean {
 }
 export const routeSegment = z
   .string()
-  .refine(isRouteSegment, issue('INVALID_ROUTE_SEGMENT', 'must be two different ISO 3166-1 alpha-2 codes, e.g. GR-MK'));
+  .refine(
+    isRouteSegment,
+    issue('INVALID_ROUTE_SEGMENT', 'must be two different ISO 3166-1 alpha-2 codes, e.g. GR-MK'),
+  );
 
 const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -114,7 +131,10 @@ export function parsePeriodStart(s: string): number | undefined {
 
 export const timestamp = z
   .string()
-  .refine((s) => parseTimestamp(s) !== undefined, issue('INVALID_FORMAT', 'must be an RFC 3339 UTC timestamp'));
+  .refine(
+    (s) => parseTimestamp(s) !== undefined,
+    issue('INVALID_FORMAT', 'must be an RFC 3339 UTC timestamp'),
+  );
 export const date = z
   .string()
   .refine((s) => parseDate(s) !== undefined, issue('INVALID_FORMAT', 'must be a calendar date YYYY-MM-DD'));

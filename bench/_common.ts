@@ -1,0 +1,58 @@
+// Shared bits of the benchmarks: machine description and child-process runs with peak RSS.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export const root = new URL('..', import.meta.url).pathname;
+export const wbxBin = join(root, 'gateway/dist/bin/wbx.js');
+
+export function machine(): Record<string, string | number> {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    mem_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}
+
+export function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}
+
+export interface ChildRun {
+  code: number;
+  seconds: number;
+  peakRssMb: number;
+  stderr: string;
+}
+
+/** Runs `node --import _rss.mjs <args>`, measuring wall time and the child's peak RSS. */
+export async function runNode(
+  args: readonly string[],
+  stdout: 'ignore' | number = 'ignore',
+): Promise<ChildRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-rss-'));
+  const rssFile = join(dir, 'rss');
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', join(root, 'bench/_rss.mjs'), ...args], {
+    env: { ...process.env, WBX_RSS_FILE: rssFile },
+    stdio: ['ignore', stdout, 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  const seconds = (performance.now() - started) / 1000;
+  const peakRssMb = Number(readFileSync(rssFile, 'utf8')) / 1024;
+  return { code, seconds, peakRssMb, stderr };
+}
+
+export function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

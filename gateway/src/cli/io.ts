@@ -1,0 +1,50 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** The streams a command talks to; the real process streams in production, pipes in tests. */
+export interface CliIo {
+  readonly stdin: Readable;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  /** Whether stderr is a terminal (progress is drawn only there). */
+  readonly interactive: boolean;
+  /** Current time (injectable for tests). */
+  readonly now: () => Date;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: process.stderr.isTTY,
+    now: () => new Date(),
+  };
+}
+
+/** Writes with back-pressure: resolves at once when the buffer has room, else on 'drain'. */
+export async function write(out: Writable, text: string): Promise<void> {
+  if (out.write(text)) return;
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      out.off('error', onError);
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      out.off('drain', onDrain);
+      reject(e);
+    };
+    out.once('drain', onDrain);
+    out.once('error', onError);
+  });
+}
+
+/** Ends a writable stream and waits until everything is flushed. */
+export async function finish(out: Writable): Promise<void> {
+  if (out === process.stdout || out === process.stderr) return;
+  await new Promise<void>((resolve, reject) => {
+    out.end((e?: Error | null) => {
+      if (e) reject(e);
+      else resolve();
+    });
+  });
+}

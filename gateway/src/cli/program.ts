@@ -1,0 +1,72 @@
+import { Command, CommanderError, Option } from 'commander';
+
+import { demoCommand } from './demo.js';
+import { CliError } from './errors.js';
+import { generateCommand, type GenerateCommandOptions } from './generate.js';
+import { write, type CliIo } from './io.js';
+import { validateCommand, type ValidateCommandOptions } from './validate.js';
+
+/** Builds the `wbx` command tree. Actions store their exit status in `result.exitCode`. */
+function createProgram(io: CliIo, result: { exitCode: number }): Command {
+  const program = new Command('wbx')
+    .description('WBX — Western Balkans eXchange: migration data federation node and tools')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .showHelpAfterError('(run wbx --help for usage)');
+
+  program
+    .command('generate')
+    .description(
+      'write synthetic NDJSON events (proto3 JSON of wbx.v1.Event), identical for identical arguments',
+    )
+    .requiredOption('--partner <code>', 'origin partner code, e.g. MK')
+    .option('--count <n>', 'number of events', '1000')
+    .option('--seed <seed>', 'random seed', 'wbx')
+    .option('--from <date>', 'window start, YYYY-MM-DD or ISO timestamp (default 2023-09-01)')
+    .option('--to <date>', 'window end, exclusive (default: --from + 1 day)')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (opts: GenerateCommandOptions) => {
+      result.exitCode = await generateCommand(io, opts);
+    });
+
+  program
+    .command('validate')
+    .description(
+      'validate NDJSON events; report every violation as line, path and code; exit 0 only if all are valid',
+    )
+    .option('--file <file>', 'read this file instead of stdin')
+    .option('--json', 'report violations as JSON lines')
+    .action(async (opts: ValidateCommandOptions) => {
+      result.exitCode = await validateCommand(io, opts);
+    });
+
+  program
+    .command('demo')
+    .description('run the end-to-end demonstration on this machine')
+    .addOption(new Option('--seed <seed>', 'random seed').default('wbx-demo'))
+    .action(async (opts: { seed: string }) => {
+      result.exitCode = await demoCommand(io, opts);
+    });
+
+  return program;
+}
+
+/** Runs `wbx` with the given arguments (without the node and script paths); resolves to the exit status. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const result = { exitCode: 0 };
+  const program = createProgram(io, result);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return result.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CliError) {
+      await write(io.stderr, `wbx: ${e.code}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}

@@ -4,7 +4,15 @@ import { defineConfig } from 'vitest/config';
 
 // Tests run against package sources: each workspace package @wbx/<name> resolves to its src/index.ts.
 const root = fileURLToPath(new URL('.', import.meta.url));
-const packageDirs = ['proto', 'services/schema', 'services/synth', 'gateway', 'test/helpers'];
+const packageDirs = [
+  'proto',
+  'services/schema',
+  'services/synth',
+  'services/registry',
+  'services/seal',
+  'gateway',
+  'test/helpers',
+];
 const alias = packageDirs.map((dir) => {
   const pkg = JSON.parse(readFileSync(`${root}${dir}/package.json`, 'utf8')) as { name: string };
   return { find: new RegExp(`^${pkg.name}$`), replacement: `${root}${dir}/src/index.ts` };

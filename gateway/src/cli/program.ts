@@ -4,6 +4,7 @@ import { demoCommand } from './demo.js';
 import { CliError } from './errors.js';
 import { generateCommand, type GenerateCommandOptions } from './generate.js';
 import { write, type CliIo } from './io.js';
+import { discloseCommand, sealCommand, verifyCommand } from './seal.js';
 import { validateCommand, type ValidateCommandOptions } from './validate.js';
 
 /** Builds the `wbx` command tree. Actions store their exit status in `result.exitCode`. */
@@ -41,6 +42,33 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .option('--json', 'report violations as JSON lines')
     .action(async (opts: ValidateCommandOptions) => {
       result.exitCode = await validateCommand(io, opts);
+    });
+
+  program
+    .command('seal')
+    .description('validate NDJSON events and seal each as an SD-JWT (one token per line)')
+    .requiredOption('--key <file>', "the partner's private JWK (from wbx keys generate)")
+    .option('--file <file>', 'read this file instead of stdin')
+    .action(async (opts: { key: string; file?: string }) => {
+      result.exitCode = await sealCommand(io, opts);
+    });
+
+  program
+    .command('disclose')
+    .description('keep only the listed fields of each SD-JWT line (presentations out); nothing is re-signed')
+    .requiredOption('--fields <paths>', 'comma-separated paths, e.g. routeSegment,persons.citizenship')
+    .option('--file <file>', 'read this file instead of stdin')
+    .action(async (opts: { fields: string; file?: string }) => {
+      result.exitCode = await discloseCommand(io, opts);
+    });
+
+  program
+    .command('verify')
+    .description('verify SD-JWT lines against the federation manifest; one JSON object of claims per valid line')
+    .requiredOption('--manifest <file>', 'the signed federation manifest')
+    .option('--file <file>', 'read this file instead of stdin')
+    .action(async (opts: { manifest: string; file?: string }) => {
+      result.exitCode = await verifyCommand(io, opts);
     });
 
   program

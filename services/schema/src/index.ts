@@ -73,5 +73,12 @@ export {
   type ValidateOptions,
   type ValidationResult,
 } from './validate.js';
+export {
+  DISCLOSED_EVENT_FIELDS,
+  PERSON_ATTRIBUTES,
+  PERSON_FIELDS,
+  bodyFields,
+  validateDisclosedClaims,
+} from './disclosed.js';
 export { formatPath, type Violation, type ViolationCode } from './violation.js';
 export { schemaMatchesProto, type SchemaMatchesProto } from './drift.js';

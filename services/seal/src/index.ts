@@ -1,0 +1,14 @@
+export { createSealer, type Sealer, type SealerOptions, type SealOptions } from './seal.js';
+export { disclose, isAllowed } from './disclose.js';
+export { verifyPresentation, type VerifiedEvent, type VerifyOptions } from './verify.js';
+export { createDisclosure, digestOf, type Disclosure } from './disclosure.js';
+export { splitToken, type TokenParts } from './token.js';
+export { SealError, type SealErrorCode } from './errors.js';
+export {
+  ALWAYS_VISIBLE,
+  DEFAULT_IAT_SKEW_S,
+  DEFAULT_MAX_TOKEN_BYTES,
+  SD_ALG,
+  SEAL_ALG,
+  SEAL_TYP,
+} from './profile.js';

@@ -1,0 +1,192 @@
+import { verify as verifySignature, type KeyObject } from 'node:crypto';
+
+import { resolveSigningKey, RegistryError, type ManifestBody } from '@wbx/registry';
+import { isPartnerCode, SCHEMA_VERSION, validateDisclosedClaims } from '@wbx/schema';
+
+import { digestOf } from './disclosure.js';
+import { SealError, type SealErrorCode } from './errors.js';
+import { fromB64u, jsonFromB64u } from './internal/base64url.js';
+import { ALWAYS_VISIBLE, DEFAULT_IAT_SKEW_S, SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
+import { splitToken } from './token.js';
+
+export interface VerifyOptions {
+  /** The trusted federation manifest: who the members are and which keys they sign with, when. */
+  readonly manifest: ManifestBody;
+  /** The verifier's clock; default: now. */
+  readonly now?: Date;
+  /** Cap on the token size in bytes; default 64 KiB. */
+  readonly maxBytes?: number;
+  /** How far ahead of `now` an `iat` may be, in seconds; default 300. */
+  readonly iatSkewSeconds?: number;
+}
+
+/** The processed claims of a verified presentation (RFC 9901 §7.1): always-visible plus disclosed. */
+export interface VerifiedEvent {
+  readonly kid: string;
+  /** `iss`, `jti`, `iat`, `wbx_type`, `wbx_v` and every disclosed claim, `_sd`/`_sd_alg` removed. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** The disclosed paths (`routeSegment`, `persons.citizenship`, …), sorted. */
+  readonly disclosed: readonly string[];
+}
+
+type Json = Record<string, unknown>;
+
+const UUID_V7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ALLOWED_PAYLOAD_KEYS = new Set<string>([...ALWAYS_VISIBLE, '_sd', '_sd_alg']);
+const KEY_CODES: Partial<Record<string, SealErrorCode>> = {
+  UNKNOWN_ISSUER: 'UNKNOWN_ISSUER',
+  UNKNOWN_KEY: 'UNKNOWN_KEY',
+  KEY_MISMATCH: 'UNKNOWN_KEY',
+  KEY_NOT_YET_VALID: 'KEY_NOT_YET_VALID',
+  KEY_EXPIRED: 'KEY_EXPIRED',
+  KEY_REVOKED: 'KEY_REVOKED',
+};
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function refuse(code: SealErrorCode, detail: string, cause?: unknown): SealError {
+  const message = code === 'BAD_SIGNATURE' ? 'signature verification failed' : 'token rejected';
+  return new SealError(code, message, detail, cause === undefined ? undefined : { cause });
+}
+
+function resolveKey(manifest: ManifestBody, iss: string, kid: string, at: Date): KeyObject {
+  try {
+    return resolveSigningKey(manifest, iss, kid, at);
+  } catch (e) {
+    if (e instanceof RegistryError) {
+      throw refuse(KEY_CODES[e.code] ?? 'UNKNOWN_KEY', `${iss} ${kid} at ${at.toISOString()}: ${e.message}`, e);
+    }
+    throw e;
+  }
+}
+
+interface Disclosed {
+  readonly name: string;
+  readonly value: unknown;
+}
+
+function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
+  const byDigest = new Map<string, Disclosed>();
+  for (const [i, text] of encoded.entries()) {
+    const digest = digestOf(text);
+    if (byDigest.has(digest)) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
+    const d = jsonFromB64u(text);
+    if (!Array.isArray(d) || d.length !== 3 || typeof d[0] !== 'string' || typeof d[1] !== 'string') {
+      throw refuse('MALFORMED_DISCLOSURE', `disclosure ${i} is not a [salt, name, value] array of valid UTF-8 JSON`);
+    }
+    const name = d[1];
+    if (name === '_sd' || name === '...') {
+      throw refuse('FORBIDDEN_CLAIM_NAME', `disclosure ${i} names the reserved claim ${name}`);
+    }
+    byDigest.set(digest, { name, value: d[2] as unknown });
+  }
+  return byDigest;
+}
+
+/**
+ * Verifies a sealed event or a presentation of it: known origin, its key valid at `iat` and not
+ * revoked, EdDSA signature, every disclosure's digest referenced exactly once, then the disclosed claims
+ * against the schema. Throws a SealError with a code; its message is generic, its `detail` precise.
+ */
+export function verifyPresentation(token: string, options: VerifyOptions): VerifiedEvent {
+  const parts = splitToken(token, options.maxBytes);
+  const header = jsonFromB64u(parts.header);
+  if (!isObject(header)) throw refuse('MALFORMED_HEADER', 'the JOSE header is not a JSON object');
+  if (header.alg !== SEAL_ALG) throw refuse('ALG_NOT_ALLOWED', `alg ${JSON.stringify(header.alg)} is not EdDSA`);
+  if (header.typ !== SEAL_TYP) throw refuse('WRONG_TYP', `typ ${JSON.stringify(header.typ)}`);
+  if (typeof header.kid !== 'string' || 'crit' in header) {
+    throw refuse('MALFORMED_HEADER', 'the header needs a kid and no crit');
+  }
+  const kid = header.kid;
+  const payload = jsonFromB64u(parts.payload);
+  if (!isObject(payload)) throw refuse('MALFORMED_PAYLOAD', 'the payload is not a JSON object');
+  const { iss, jti, iat, wbx_type: type, wbx_v: version } = payload;
+  if (
+    typeof iss !== 'string' ||
+    typeof jti !== 'string' ||
+    typeof type !== 'string' ||
+    !Number.isSafeInteger(iat) ||
+    (iat as number) < 0 ||
+    !Number.isSafeInteger(version) ||
+    !Array.isArray(payload._sd)
+  ) {
+    throw refuse('MALFORMED_PAYLOAD', 'iss, jti, iat, wbx_type, wbx_v or _sd missing or of the wrong type');
+  }
+  const extra = Object.keys(payload).filter((k) => !ALLOWED_PAYLOAD_KEYS.has(k));
+  if (extra.length > 0) throw refuse('MALFORMED_PAYLOAD', `claims outside the profile: ${extra.join(', ')}`);
+  if (payload._sd_alg !== SD_ALG) throw refuse('UNSUPPORTED_SD_ALG', `_sd_alg ${JSON.stringify(payload._sd_alg)}`);
+
+  const issuedAt = new Date((iat as number) * 1000);
+  const key = resolveKey(options.manifest, iss, kid, issuedAt);
+  const signature = fromB64u(parts.signature);
+  const signed = Buffer.from(`${parts.header}.${parts.payload}`);
+  if (signature?.length !== 64 || !verifySignature(null, signed, key, signature)) {
+    throw refuse('BAD_SIGNATURE', `signature by ${kid} does not verify`);
+  }
+  const now = (options.now ?? new Date()).getTime();
+  if ((iat as number) > now / 1000 + (options.iatSkewSeconds ?? DEFAULT_IAT_SKEW_S)) {
+    throw refuse('ISSUED_IN_FUTURE', `iat ${issuedAt.toISOString()} is in the future`);
+  }
+
+  const byDigest = parseDisclosures(parts.disclosures);
+  const seen = new Set<string>();
+  const disclosed = new Set<string>();
+  let used = 0;
+
+  const processValue = (value: unknown, path: string): unknown => {
+    if (Array.isArray(value)) {
+      return value
+        .filter((v) => {
+          if (!isObject(v) || !('...' in v)) return true;
+          const digest = v['...'];
+          if (typeof digest !== 'string' || seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
+          seen.add(digest);
+          if (byDigest.has(digest)) throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
+          return false;
+        })
+        .map((v) => processValue(v, path));
+    }
+    return isObject(value) ? processObject(value, path) : value;
+  };
+
+  const processObject = (obj: Json, path: string): Json => {
+    const out: Json = {};
+    for (const [k, v] of Object.entries(obj)) if (k !== '_sd' && k !== '_sd_alg') out[k] = processValue(v, path);
+    const sd = obj._sd;
+    if (sd === undefined) return out;
+    if (!Array.isArray(sd)) throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} is not an array`);
+    for (const digest of sd) {
+      if (typeof digest !== 'string') throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
+      if (seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
+      seen.add(digest);
+      const d = byDigest.get(digest);
+      if (d === undefined) continue;
+      used += 1;
+      if (Object.hasOwn(out, d.name)) throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
+      const at = path === '' ? d.name : `${path}.${d.name}`;
+      out[d.name] = processValue(d.value, at);
+      disclosed.add(at);
+    }
+    return out;
+  };
+
+  const claims = processObject(payload, '');
+  if (used !== byDigest.size) {
+    throw refuse('UNREFERENCED_DISCLOSURE', `${byDigest.size - used} disclosure(s) match no digest in the token`);
+  }
+  const body: Json = {};
+  for (const [k, v] of Object.entries(claims)) if (!(ALWAYS_VISIBLE as readonly string[]).includes(k)) body[k] = v;
+  const violations = validateDisclosedClaims(type, body);
+  if (!isPartnerCode(iss)) violations.push({ path: 'iss', code: 'UNKNOWN_PARTNER', message: iss });
+  if (!UUID_V7_RE.test(jti)) violations.push({ path: 'jti', code: 'INVALID_FORMAT', message: 'not a UUIDv7' });
+  if (version !== SCHEMA_VERSION) {
+    violations.push({ path: 'wbx_v', code: 'UNSUPPORTED_SCHEMA_VERSION', message: String(version) });
+  }
+  if (violations.length > 0) {
+    const detail = violations.map((v) => `${v.path} ${v.code}`).join('; ');
+    throw new SealError('SCHEMA_VIOLATION', 'disclosed claims violate the schema', detail);
+  }
+  return { kid, claims, disclosed: [...disclosed].sort() };
+}

@@ -42,7 +42,12 @@ import {
 
 /** Limits on list sizes and counts; generous for real operations, tight enough to stop abuse. */
 export const LIMITS = {
-  personsPerCrossing: 500,
+  /**
+   * A sealed event discloses each person attribute by attribute (~800 bytes a person), and verifiers
+   * refuse tokens over 64 KiB by default: 60 persons keep a crossing report well under that. A larger
+   * group is reported as several crossing events.
+   */
+  personsPerCrossing: 60,
   migrantsPerIncident: 10_000,
   facilitatorsPerIncident: 1_000,
   familySize: 50,

@@ -107,3 +107,21 @@ describe('disclose', () => {
     expect(verifyPresentation(narrow, { manifest, now: NOW }).disclosed).toEqual(['routeSegment']);
   });
 });
+
+describe('seal (size)', () => {
+  it('keeps the largest crossing report the schema allows (60 persons) under the 64 KiB cap', () => {
+    const base = firstOfType(all, 'crossing.irregular');
+    const body = base.crossingIrregular!;
+    const person = (i: number) => ({
+      subjectRef: i.toString(16).padStart(64, 'f'),
+      citizenship: 'SYR',
+      sex: 'M',
+      ageBand: '18-34',
+      unaccompaniedMinor: false,
+    });
+    const big = { ...base, crossingIrregular: { ...body, persons: Array.from({ length: 60 }, (_, i) => person(i)) } };
+    const token = sealer(key).seal(big, { now: NOW });
+    expect(Buffer.byteLength(token)).toBeLessThan(64 * 1024);
+    expect(verifyPresentation(token, { manifest, now: NOW }).claims.persons).toHaveLength(60);
+  });
+});

@@ -1,4 +1,4 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
 import { CliError } from './errors.js';
@@ -26,7 +26,7 @@ export async function loadPrivateKeyFile(path: string): Promise<PrivateKeyFile> 
     throw new CliError('USAGE', `${path} has no kid of the form <partner>#<id>`);
   }
   try {
-    const privateKey = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    const privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
     return { kid: k.kid, partner: k.kid.slice(0, k.kid.indexOf('#')), privateKey };
   } catch (e) {
     throw new CliError('USAGE', `${path} is not a usable Ed25519 key`, 2, { cause: e });

@@ -64,7 +64,9 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
 
   program
     .command('verify')
-    .description('verify SD-JWT lines against the federation manifest; one JSON object of claims per valid line')
+    .description(
+      'verify SD-JWT lines against the federation manifest; one JSON object of claims per valid line',
+    )
     .requiredOption('--manifest <file>', 'the signed federation manifest')
     .option('--file <file>', 'read this file instead of stdin')
     .action(async (opts: { manifest: string; file?: string }) => {

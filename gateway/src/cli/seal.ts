@@ -46,7 +46,8 @@ export async function sealCommand(io: CliIo, options: { key: string; file?: stri
   return eachLine(io, options.file, 'sealed', async (text, n) => {
     const r = validateLine(text, { now });
     if (!r.ok) {
-      for (const v of r.violations) await write(io.stderr, `line ${n}: ${v.path || '(line)'} ${v.code}: ${v.message}\n`);
+      for (const v of r.violations)
+        await write(io.stderr, `line ${n}: ${v.path || '(line)'} ${v.code}: ${v.message}\n`);
       return false;
     }
     try {
@@ -67,14 +68,20 @@ export function parseFields(fields: string): string[] {
     .filter((f) => f !== '');
   for (const f of list) {
     if (!/^[a-zA-Z]+(\.[a-zA-Z]+)?$/.test(f)) {
-      throw new CliError('USAGE', `--fields: "${f}" is not a field path (e.g. routeSegment, persons.citizenship)`);
+      throw new CliError(
+        'USAGE',
+        `--fields: "${f}" is not a field path (e.g. routeSegment, persons.citizenship)`,
+      );
     }
   }
   return list;
 }
 
 /** `wbx disclose --fields a,b.c [--file F]`: keeps only those disclosures of each SD-JWT line. */
-export async function discloseCommand(io: CliIo, options: { fields: string; file?: string }): Promise<number> {
+export async function discloseCommand(
+  io: CliIo,
+  options: { fields: string; file?: string },
+): Promise<number> {
   const fields = parseFields(options.fields);
   return eachLine(io, options.file, 'disclosed', async (text, n) => {
     try {
@@ -94,18 +101,26 @@ export async function loadTrustedManifest(path: string): Promise<ManifestBody> {
   try {
     signed = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    throw new CliError('IO', `cannot read manifest ${path}: ${e instanceof Error ? e.message : String(e)}`, 2);
+    throw new CliError(
+      'IO',
+      `cannot read manifest ${path}: ${e instanceof Error ? e.message : String(e)}`,
+      2,
+    );
   }
   try {
     return verifyRootManifest(signed as Parameters<typeof verifyRootManifest>[0]);
   } catch (e) {
-    if (e instanceof RegistryError) throw new CliError('INVALID_INPUT', `manifest rejected: ${e.code}: ${e.message}`, 2);
+    if (e instanceof RegistryError)
+      throw new CliError('INVALID_INPUT', `manifest rejected: ${e.code}: ${e.message}`, 2);
     throw e;
   }
 }
 
 /** `wbx verify --manifest FILE [--file F]`: one JSON object of verified claims per valid line. */
-export async function verifyCommand(io: CliIo, options: { manifest: string; file?: string }): Promise<number> {
+export async function verifyCommand(
+  io: CliIo,
+  options: { manifest: string; file?: string },
+): Promise<number> {
   const manifest = await loadTrustedManifest(options.manifest);
   return eachLine(io, options.file, 'verified', async (text, n) => {
     try {

@@ -64,7 +64,8 @@ function checkPartialPerson(value: unknown, prefix: PropertyKey[], out: Violatio
   const shape = PersonSchema.shape as Record<string, z.ZodType>;
   for (const [attr, v] of Object.entries(value)) {
     const schema = shape[attr];
-    if (schema === undefined) out.push({ path: formatPath([...prefix, attr]), code: 'UNKNOWN_FIELD', message: attr });
+    if (schema === undefined)
+      out.push({ path: formatPath([...prefix, attr]), code: 'UNKNOWN_FIELD', message: attr });
     else check(schema, v, [...prefix, attr], out);
   }
 }
@@ -74,7 +75,10 @@ function checkPartialPerson(value: unknown, prefix: PropertyKey[], out: Violatio
  * attribute) against the field rules of its type. Rules that relate several fields are the origin's to
  * enforce at ingest and are not re-checked on a subset. Returns every violation; empty when valid.
  */
-export function validateDisclosedClaims(type: string, claims: Readonly<Record<string, unknown>>): Violation[] {
+export function validateDisclosedClaims(
+  type: string,
+  claims: Readonly<Record<string, unknown>>,
+): Violation[] {
   if (!isEventType(type)) return [{ path: 'wbx_type', code: 'UNKNOWN_EVENT_TYPE', message: type }];
   const shape = BODY_SHAPES[type];
   const out: Violation[] = [];

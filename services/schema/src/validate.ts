@@ -32,14 +32,20 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** Turns a zod issue into our violations; `prefix` is where `input` sits in the whole event. */
-export function fromIssue(i: Issue, input: unknown, out: Violation[], prefix: readonly PropertyKey[] = []): void {
+export function fromIssue(
+  i: Issue,
+  input: unknown,
+  out: Violation[],
+  prefix: readonly PropertyKey[] = [],
+): void {
   const path = formatPath([...prefix, ...i.path]);
   const push = (code: ViolationCode, message: string, at = path): void => {
     out.push({ path: at, code, message });
   };
   switch (i.code) {
     case 'unrecognized_keys':
-      for (const key of i.keys) push('UNKNOWN_FIELD', `unknown field ${key}`, formatPath([...prefix, ...i.path, key]));
+      for (const key of i.keys)
+        push('UNKNOWN_FIELD', `unknown field ${key}`, formatPath([...prefix, ...i.path, key]));
       return;
     case 'invalid_type':
       if (valueAt(input, i.path) === undefined) push('REQUIRED', 'required');

@@ -35,7 +35,11 @@ export function disclose(token: string, allowedPaths: Iterable<string>, maxBytes
   for (const encoded of parts.disclosures) {
     const d = jsonFromB64u(encoded);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[1] !== 'string') {
-      throw new SealError('MALFORMED_DISCLOSURE', 'token rejected', 'a disclosure is not [salt, name, value]');
+      throw new SealError(
+        'MALFORMED_DISCLOSURE',
+        'token rejected',
+        'a disclosure is not [salt, name, value]',
+      );
     }
     byDigest.set(digestOf(encoded), { encoded, name: d[1], value: d[2] as unknown });
   }

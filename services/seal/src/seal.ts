@@ -46,7 +46,7 @@ export function createSealer(options: SealerOptions): Sealer {
   const header = b64u(JSON.stringify({ alg: SEAL_ALG, typ: SEAL_TYP, kid }));
 
   function withDecoys(digests: string[]): string[] {
-    const extra = min + ((salts.bytes(1)[0] ?? 0) % (max - min + 1));
+    const extra = min + (salts.bytes(1).readUInt8(0) % (max - min + 1));
     for (let i = 0; i < extra; i++) digests.push(salts.bytes(32).toString('base64url'));
     return digests.sort();
   }
@@ -58,7 +58,7 @@ export function createSealer(options: SealerOptions): Sealer {
       if (event.origin !== issuer) {
         throw new SealError('INVALID_EVENT', `cannot seal an event of ${event.origin} as ${issuer}`);
       }
-      const body = event[CATALOGUE[event.type as keyof typeof CATALOGUE]] as Record<string, unknown> | undefined;
+      const body = event[CATALOGUE[event.type]] as Record<string, unknown> | undefined;
       if (body === undefined) throw new SealError('INVALID_EVENT', `the event has no ${event.type} body`);
       const encoded: string[] = [];
       const disclose = (name: string, value: unknown, into: string[]): void => {
@@ -68,7 +68,8 @@ export function createSealer(options: SealerOptions): Sealer {
       };
       const sealPerson = (person: Record<string, unknown>): { _sd: string[] } => {
         const digests: string[] = [];
-        for (const [attr, value] of Object.entries(person)) if (value !== undefined) disclose(attr, value, digests);
+        for (const [attr, value] of Object.entries(person))
+          if (value !== undefined) disclose(attr, value, digests);
         return { _sd: withDecoys(digests) };
       };
       const top: string[] = [];
@@ -77,7 +78,12 @@ export function createSealer(options: SealerOptions): Sealer {
       for (const [name, value] of Object.entries(body)) {
         if (value === undefined) continue;
         if (!PERSON_FIELDS.includes(name)) disclose(name, value, top);
-        else if (Array.isArray(value)) disclose(name, value.map((p) => sealPerson(p as Record<string, unknown>)), top);
+        else if (Array.isArray(value))
+          disclose(
+            name,
+            value.map((p) => sealPerson(p as Record<string, unknown>)),
+            top,
+          );
         else disclose(name, sealPerson(value as Record<string, unknown>), top);
       }
       const payload = {

@@ -56,7 +56,11 @@ function resolveKey(manifest: ManifestBody, iss: string, kid: string, at: Date):
     return resolveSigningKey(manifest, iss, kid, at);
   } catch (e) {
     if (e instanceof RegistryError) {
-      throw refuse(KEY_CODES[e.code] ?? 'UNKNOWN_KEY', `${iss} ${kid} at ${at.toISOString()}: ${e.message}`, e);
+      throw refuse(
+        KEY_CODES[e.code] ?? 'UNKNOWN_KEY',
+        `${iss} ${kid} at ${at.toISOString()}: ${e.message}`,
+        e,
+      );
     }
     throw e;
   }
@@ -74,7 +78,10 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
     if (byDigest.has(digest)) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
     const d = jsonFromB64u(text);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[0] !== 'string' || typeof d[1] !== 'string') {
-      throw refuse('MALFORMED_DISCLOSURE', `disclosure ${i} is not a [salt, name, value] array of valid UTF-8 JSON`);
+      throw refuse(
+        'MALFORMED_DISCLOSURE',
+        `disclosure ${i} is not a [salt, name, value] array of valid UTF-8 JSON`,
+      );
     }
     const name = d[1];
     if (name === '_sd' || name === '...') {
@@ -94,7 +101,8 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
   const parts = splitToken(token, options.maxBytes);
   const header = jsonFromB64u(parts.header);
   if (!isObject(header)) throw refuse('MALFORMED_HEADER', 'the JOSE header is not a JSON object');
-  if (header.alg !== SEAL_ALG) throw refuse('ALG_NOT_ALLOWED', `alg ${JSON.stringify(header.alg)} is not EdDSA`);
+  if (header.alg !== SEAL_ALG)
+    throw refuse('ALG_NOT_ALLOWED', `alg ${JSON.stringify(header.alg)} is not EdDSA`);
   if (header.typ !== SEAL_TYP) throw refuse('WRONG_TYP', `typ ${JSON.stringify(header.typ)}`);
   if (typeof header.kid !== 'string' || 'crit' in header) {
     throw refuse('MALFORMED_HEADER', 'the header needs a kid and no crit');
@@ -116,7 +124,8 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
   }
   const extra = Object.keys(payload).filter((k) => !ALLOWED_PAYLOAD_KEYS.has(k));
   if (extra.length > 0) throw refuse('MALFORMED_PAYLOAD', `claims outside the profile: ${extra.join(', ')}`);
-  if (payload._sd_alg !== SD_ALG) throw refuse('UNSUPPORTED_SD_ALG', `_sd_alg ${JSON.stringify(payload._sd_alg)}`);
+  if (payload._sd_alg !== SD_ALG)
+    throw refuse('UNSUPPORTED_SD_ALG', `_sd_alg ${JSON.stringify(payload._sd_alg)}`);
 
   const issuedAt = new Date((iat as number) * 1000);
   const key = resolveKey(options.manifest, iss, kid, issuedAt);
@@ -143,7 +152,8 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
           const digest = v['...'];
           if (typeof digest !== 'string' || seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
           seen.add(digest);
-          if (byDigest.has(digest)) throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
+          if (byDigest.has(digest))
+            throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
           return false;
         })
         .map((v) => processValue(v, path));
@@ -153,18 +163,21 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
 
   const processObject = (obj: Json, path: string): Json => {
     const out: Json = {};
-    for (const [k, v] of Object.entries(obj)) if (k !== '_sd' && k !== '_sd_alg') out[k] = processValue(v, path);
+    for (const [k, v] of Object.entries(obj))
+      if (k !== '_sd' && k !== '_sd_alg') out[k] = processValue(v, path);
     const sd = obj._sd;
     if (sd === undefined) return out;
     if (!Array.isArray(sd)) throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} is not an array`);
     for (const digest of sd) {
-      if (typeof digest !== 'string') throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
+      if (typeof digest !== 'string')
+        throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
       if (seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
       seen.add(digest);
       const d = byDigest.get(digest);
       if (d === undefined) continue;
       used += 1;
-      if (Object.hasOwn(out, d.name)) throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
+      if (Object.hasOwn(out, d.name))
+        throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
       const at = path === '' ? d.name : `${path}.${d.name}`;
       out[d.name] = processValue(d.value, at);
       disclosed.add(at);
@@ -174,13 +187,18 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
 
   const claims = processObject(payload, '');
   if (used !== byDigest.size) {
-    throw refuse('UNREFERENCED_DISCLOSURE', `${byDigest.size - used} disclosure(s) match no digest in the token`);
+    throw refuse(
+      'UNREFERENCED_DISCLOSURE',
+      `${byDigest.size - used} disclosure(s) match no digest in the token`,
+    );
   }
   const body: Json = {};
-  for (const [k, v] of Object.entries(claims)) if (!(ALWAYS_VISIBLE as readonly string[]).includes(k)) body[k] = v;
+  for (const [k, v] of Object.entries(claims))
+    if (!(ALWAYS_VISIBLE as readonly string[]).includes(k)) body[k] = v;
   const violations = validateDisclosedClaims(type, body);
   if (!isPartnerCode(iss)) violations.push({ path: 'iss', code: 'UNKNOWN_PARTNER', message: iss });
-  if (!UUID_V7_RE.test(jti)) violations.push({ path: 'jti', code: 'INVALID_FORMAT', message: 'not a UUIDv7' });
+  if (!UUID_V7_RE.test(jti))
+    violations.push({ path: 'jti', code: 'INVALID_FORMAT', message: 'not a UUIDv7' });
   if (version !== SCHEMA_VERSION) {
     violations.push({ path: 'wbx_v', code: 'UNSUPPORTED_SCHEMA_VERSION', message: String(version) });
   }

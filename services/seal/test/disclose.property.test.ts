@@ -13,8 +13,10 @@ const mk = sealer(key);
 const META = ['eventId', 'origin', 'type', 'schemaVersion', 'occurredAt', 'recordedAt'];
 
 function bodyOf(e: ValidEvent): Record<string, unknown> {
-  const entry = Object.entries(e).find(([k, v]) => !META.includes(k) && v !== undefined);
-  return Object.fromEntries(Object.entries((entry?.[1] ?? {}) as object).filter(([, v]) => v !== undefined));
+  const entry = Object.entries(e as Record<string, unknown>).find(
+    ([k, v]) => !META.includes(k) && v !== undefined,
+  );
+  return Object.fromEntries(Object.entries(entry?.[1] ?? {}).filter(([, v]) => v !== undefined));
 }
 
 /** Every path of an event that a recipient could be allowed. */
@@ -94,8 +96,11 @@ describe('disclose → verify (property)', () => {
 
         const shown = new Set(leafStrings(expected));
         const visible = new Set([event.origin, event.eventId, event.type]);
-        const withheld = leafStrings({ occurredAt: event.occurredAt, recordedAt: event.recordedAt, ...bodyOf(event) })
-          .filter((s) => !shown.has(s) && !visible.has(s));
+        const withheld = leafStrings({
+          occurredAt: event.occurredAt,
+          recordedAt: event.recordedAt,
+          ...bodyOf(event),
+        }).filter((s) => !shown.has(s) && !visible.has(s));
         const text = decodedText(presentation);
         for (const value of withheld) expect(text).not.toContain(JSON.stringify(value));
       }),

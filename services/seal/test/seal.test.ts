@@ -3,7 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, SOURCE_EVENT_TYPES } from '@wbx/schema';
 
 import { createSealer, disclose, SealError, verifyPresentation } from '../src/index.js';
-import { decodePart, events, firstOfType, KID, manifestFor, newKey, NOW, sealer, takeApart } from './support.js';
+import {
+  decodePart,
+  events,
+  firstOfType,
+  KID,
+  manifestFor,
+  newKey,
+  NOW,
+  sealer,
+  takeApart,
+} from './support.js';
 
 const key = newKey();
 const manifest = manifestFor([{ member: 'MK', key }]);
@@ -48,8 +58,13 @@ describe('seal', () => {
     expect(payload._sd_alg).toBe('sha-256');
     const names = disclosures.map((d) => (decodePart(d) as unknown[])[1]);
     const persons = event.crossingIrregular?.persons ?? [];
-    const personAttrs = persons.reduce((n, p) => n + Object.values(p).filter((v) => v !== undefined).length, 0);
-    const fields = Object.values(event.crossingIrregular ?? {}).filter((v) => v !== undefined).length;
+    const personAttrs = persons.reduce(
+      (n, p) => n + Object.values(p as Record<string, unknown>).filter((v) => v !== undefined).length,
+      0,
+    );
+    const fields = Object.values((event.crossingIrregular ?? {}) as Record<string, unknown>).filter(
+      (v) => v !== undefined,
+    ).length;
     expect(disclosures).toHaveLength(2 + fields + personAttrs);
     expect(names).toContain('citizenship');
     expect(names).toContain('routeSegment');
@@ -97,13 +112,20 @@ describe('disclose', () => {
   it('discloses nothing but the always-visible claims for an empty list', () => {
     const presentation = disclose(token, []);
     expect(presentation).toBe(`${token.split('~')[0] ?? ''}~`);
-    expect(Object.keys(verifyPresentation(presentation, { manifest, now: NOW }).claims).sort()).toEqual(
-      ['iat', 'iss', 'jti', 'wbx_type', 'wbx_v'],
-    );
+    expect(Object.keys(verifyPresentation(presentation, { manifest, now: NOW }).claims).sort()).toEqual([
+      'iat',
+      'iss',
+      'jti',
+      'wbx_type',
+      'wbx_v',
+    ]);
   });
 
   it('can narrow a presentation further, but never widen it', () => {
-    const narrow = disclose(disclose(token, ['routeSegment', 'direction']), ['routeSegment', 'borderSection']);
+    const narrow = disclose(disclose(token, ['routeSegment', 'direction']), [
+      'routeSegment',
+      'borderSection',
+    ]);
     expect(verifyPresentation(narrow, { manifest, now: NOW }).disclosed).toEqual(['routeSegment']);
   });
 });
@@ -115,11 +137,14 @@ describe('seal (size)', () => {
     const person = (i: number) => ({
       subjectRef: i.toString(16).padStart(64, 'f'),
       citizenship: 'SYR',
-      sex: 'M',
-      ageBand: '18-34',
+      sex: 'M' as const,
+      ageBand: '18-34' as const,
       unaccompaniedMinor: false,
     });
-    const big = { ...base, crossingIrregular: { ...body, persons: Array.from({ length: 60 }, (_, i) => person(i)) } };
+    const big = {
+      ...base,
+      crossingIrregular: { ...body, persons: Array.from({ length: 60 }, (_, i) => person(i)) },
+    };
     const token = sealer(key).seal(big, { now: NOW });
     expect(Buffer.byteLength(token)).toBeLessThan(64 * 1024);
     expect(verifyPresentation(token, { manifest, now: NOW }).claims.persons).toHaveLength(60);

@@ -73,7 +73,8 @@ export function sealer(key: TestKey, issuer = 'MK'): Sealer {
   return createSealer({ issuer, kid: key.kid, privateKey: key.privateKey });
 }
 
-const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const b64 = (v: unknown): string =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 export function decodePart(part: string): unknown {
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
@@ -99,7 +100,7 @@ export function takeApart(token: string): Crafted {
 /** Builds a token from parts, signed with an Ed25519 key, an HMAC secret, or not at all. */
 export function craft(c: Crafted, signer: KeyObject | Buffer | 'none'): string {
   const input = `${b64(c.header)}.${b64(c.payload)}`;
-  let sig = '';
+  let sig: string;
   if (signer === 'none') sig = '';
   else if (Buffer.isBuffer(signer)) sig = createHmac('sha256', signer).update(input).digest('base64url');
   else sig = sign(null, Buffer.from(input), signer).toString('base64url');

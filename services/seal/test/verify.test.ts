@@ -85,7 +85,10 @@ describe('verifyPresentation', () => {
 
   it('refuses a key of another member even when it signs correctly', () => {
     const rsKey = newKey('RS#2024-01-01-1');
-    const m = manifestFor([{ member: 'MK', key }, { member: 'RS', key: rsKey }]);
+    const m = manifestFor([
+      { member: 'MK', key },
+      { member: 'RS', key: rsKey },
+    ]);
     const c = takeApart(token);
     c.header.kid = rsKey.kid;
     expect(codeOf(craft(c, rsKey.privateKey), { manifest: m, now: NOW })).toBe('UNKNOWN_KEY');
@@ -114,7 +117,10 @@ describe('verifyPresentation', () => {
     const tampered = `${h ?? ''}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s ?? ''}~`;
     expect(codeOf(tampered)).toBe('BAD_SIGNATURE');
     expect(codeOf(craft(takeApart(token), newKey().privateKey))).toBe('BAD_SIGNATURE');
-    const flipped = token.replace(/\.([A-Za-z0-9_-])([A-Za-z0-9_-]*)~/, (_, a: string, b: string) => `.${a === 'A' ? 'B' : 'A'}${b}~`);
+    const flipped = token.replace(
+      /\.([A-Za-z0-9_-])([A-Za-z0-9_-]*)~/,
+      (_, a: string, b: string) => `.${a === 'A' ? 'B' : 'A'}${b}~`,
+    );
     expect(codeOf(flipped)).toBe('BAD_SIGNATURE');
   });
 
@@ -143,9 +149,11 @@ describe('verifyPresentation', () => {
   });
 
   it('refuses a digest that appears twice', () => {
-    expect(codeOf(resigned((c) => (c.payload._sd = [...(c.payload._sd as string[]), (c.payload._sd as string[])[0]])))).toBe(
-      'DUPLICATE_DIGEST',
-    );
+    expect(
+      codeOf(
+        resigned((c) => (c.payload._sd = [...(c.payload._sd as string[]), (c.payload._sd as string[])[0]])),
+      ),
+    ).toBe('DUPLICATE_DIGEST');
   });
 
   it.each([['_sd'], ['...']])('refuses a disclosure that names %s', (name) => {
@@ -179,7 +187,9 @@ describe('verifyPresentation', () => {
   it('refuses disclosed claims that violate the schema', () => {
     const bad = encodeDisclosure(['c2FsdHNhbHRzYWx0c2FsdA', 'routeSegment', 'XX-XX']);
     const t = resigned((c) => {
-      const keep = c.disclosures.filter((d) => !Buffer.from(d, 'base64url').toString().includes('"routeSegment"'));
+      const keep = c.disclosures.filter(
+        (d) => !Buffer.from(d, 'base64url').toString().includes('"routeSegment"'),
+      );
       c.disclosures = [...keep, bad];
       c.payload._sd = [...(c.payload._sd as string[]), hashOf(bad)];
     });

@@ -15,8 +15,10 @@ export interface SealerOptions {
   readonly kid: string;
   /** The Ed25519 private key. */
   readonly privateKey: KeyObject;
-  /** Decoy digests added to every `_sd` array: between min and max (default 1..4). */
-  readonly decoys?: { readonly min: number; readonly max: number };
+  /**
+   * Decoy digests added to each `_sd` array: 1 to 4 at the top level, where optional fields vary; 1 or 2
+   * in each person, where only `subjectRef` may be absent.
+   */
 }
 
 export interface SealOptions {
@@ -40,14 +42,12 @@ export function createSealer(options: SealerOptions): Sealer {
   if (!kid.startsWith(`${issuer}#`)) {
     throw new SealError('INVALID_EVENT', `kid ${kid} does not belong to issuer ${issuer}`);
   }
-  const min = options.decoys?.min ?? 1;
-  const max = options.decoys?.max ?? 4;
   const salts = new SaltPool();
   const header = b64u(JSON.stringify({ alg: SEAL_ALG, typ: SEAL_TYP, kid }));
 
-  function withDecoys(digests: string[]): string[] {
-    const extra = min + (salts.bytes(1).readUInt8(0) % (max - min + 1));
-    for (let i = 0; i < extra; i++) digests.push(salts.bytes(32).toString('base64url'));
+  function withDecoys(digests: string[], spread: 2 | 4): string[] {
+    const extra = 1 + salts.small(spread);
+    for (let i = 0; i < extra; i++) digests.push(salts.decoy());
     return digests.sort();
   }
 
@@ -70,7 +70,7 @@ export function createSealer(options: SealerOptions): Sealer {
         const digests: string[] = [];
         for (const [attr, value] of Object.entries(person))
           if (value !== undefined) disclose(attr, value, digests);
-        return { _sd: withDecoys(digests) };
+        return { _sd: withDecoys(digests, 2) };
       };
       const top: string[] = [];
       disclose('occurredAt', event.occurredAt, top);
@@ -93,7 +93,7 @@ export function createSealer(options: SealerOptions): Sealer {
         wbx_type: event.type,
         wbx_v: event.schemaVersion,
         _sd_alg: SD_ALG,
-        _sd: withDecoys(top),
+        _sd: withDecoys(top, 4),
       };
       const signingInput = `${header}.${b64u(JSON.stringify(payload))}`;
       const signature = sign(null, Buffer.from(signingInput), privateKey).toString('base64url');

@@ -76,7 +76,7 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
   for (const [i, text] of encoded.entries()) {
     const digest = digestOf(text);
     if (byDigest.has(digest)) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
-    const d = jsonFromB64u(text);
+    const d = jsonFromB64u(text, true);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[0] !== 'string' || typeof d[1] !== 'string') {
       throw refuse(
         'MALFORMED_DISCLOSURE',
@@ -99,7 +99,7 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
  */
 export function verifyPresentation(token: string, options: VerifyOptions): VerifiedEvent {
   const parts = splitToken(token, options.maxBytes);
-  const header = jsonFromB64u(parts.header);
+  const header = jsonFromB64u(parts.header, true);
   if (!isObject(header)) throw refuse('MALFORMED_HEADER', 'the JOSE header is not a JSON object');
   if (header.alg !== SEAL_ALG)
     throw refuse('ALG_NOT_ALLOWED', `alg ${JSON.stringify(header.alg)} is not EdDSA`);
@@ -108,7 +108,7 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     throw refuse('MALFORMED_HEADER', 'the header needs a kid and no crit');
   }
   const kid = header.kid;
-  const payload = jsonFromB64u(parts.payload);
+  const payload = jsonFromB64u(parts.payload, true);
   if (!isObject(payload)) throw refuse('MALFORMED_PAYLOAD', 'the payload is not a JSON object');
   const { iss, jti, iat, wbx_type: type, wbx_v: version } = payload;
   if (
@@ -129,7 +129,7 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
 
   const issuedAt = new Date((iat as number) * 1000);
   const key = resolveKey(options.manifest, iss, kid, issuedAt);
-  const signature = fromB64u(parts.signature);
+  const signature = fromB64u(parts.signature, true);
   const signed = Buffer.from(`${parts.header}.${parts.payload}`);
   if (signature?.length !== 64 || !verifySignature(null, signed, key, signature)) {
     throw refuse('BAD_SIGNATURE', `signature by ${kid} does not verify`);

@@ -72,13 +72,13 @@ describe('seal', () => {
     expect((payload._sd as string[]).length).toBeGreaterThan(2 + fields);
   });
 
-  it('uses a fresh 128-bit salt for every disclosure', () => {
+  it('uses a fresh salt of at least 128 bits for every disclosure', () => {
     const event = firstOfType(all, 'asylum.application');
     const salts = [sealer(key).seal(event), sealer(key).seal(event)]
       .flatMap((t) => takeApart(t).disclosures)
       .map((d) => (decodePart(d) as string[])[0] ?? '');
     expect(new Set(salts).size).toBe(salts.length);
-    for (const s of salts) expect(Buffer.from(s, 'base64url')).toHaveLength(16);
+    for (const s of salts) expect(Buffer.from(s, 'base64url').length).toBeGreaterThanOrEqual(16);
   });
 
   it('refuses to seal for another origin or with a kid of another partner', () => {

@@ -131,4 +131,14 @@ describe('wbx demo', () => {
     expect(r.stdout).toMatch(/^crossing\.irregular\s+GR-MK\s+\d+/m);
     expect(r.stdout).toContain('Every event is valid.');
   });
+
+  it("seals MK's day, shows RS only the demo fields, and refuses a tampered token", async () => {
+    const r = await wbx(['demo'], { now: new Date() });
+    expect(r.stdout).toMatch(/Federation manifest v1: MK, RS, AL, threshold 2, signed by 3/);
+    expect(r.stdout).toMatch(/MK sealed 600 events as SD-JWTs/);
+    expect(r.stdout).toMatch(/600 verified against the manifest, 0 refused/);
+    expect(r.stdout).toMatch(/^persons\[0\]\.subjectRef\s+"[0-9a-f]+…\s+— withheld$/m);
+    expect(r.stdout).toMatch(/^routeSegment\s+"([A-Z]{2}-[A-Z]{2})"\s+"\1"$/m);
+    expect(r.stdout).toContain('refused (BAD_SIGNATURE)');
+  });
 });

@@ -1,6 +1,7 @@
 import { validateLine, type ValidEvent } from '@wbx/schema';
 import { eventToNdjsonLine, generateEvents } from '@wbx/synth';
 
+import { sealDemo } from './demo-seal.js';
 import { DEFAULT_FROM } from './generate.js';
 import { write, type CliIo } from './io.js';
 import { renderTable } from './table.js';
@@ -35,6 +36,7 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
   const perPartner: (string | number)[][] = [];
   let persons = 0;
   let allValid = true;
+  const mkEvents: ValidEvent[] = [];
   await write(
     io.stdout,
     `WBX demo — one synthetic day (${DEFAULT_FROM}, seed "${seed}") for ${partners.join(', ')}\n\n`,
@@ -50,6 +52,7 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
       }
       valid += 1;
       const event = result.event;
+      if (partner === 'MK') mkEvents.push(event);
       persons += event.crossingIrregular?.persons.length ?? 0;
       const key = `${event.type}\u0000${routeOf(event)}`;
       const row = counts.get(key) ?? new Map<string, number>();
@@ -70,6 +73,7 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
   await write(io.stdout, `Events by type and route segment\n`);
   await write(io.stdout, `${renderTable(['type', 'route', ...partners, 'total'], rows)}\n\n`);
   await write(io.stdout, `Persons in irregular-crossing reports: ${persons.toLocaleString('en')}\n`);
-  await write(io.stdout, allValid ? 'Every event is valid.\n' : 'Some events were INVALID.\n');
-  return allValid ? 0 : 1;
+  await write(io.stdout, allValid ? 'Every event is valid.\n\n' : 'Some events were INVALID.\n\n');
+  const sealed = await sealDemo(io, mkEvents);
+  return allValid && sealed ? 0 : 1;
 }

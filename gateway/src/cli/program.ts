@@ -4,6 +4,8 @@ import { demoCommand } from './demo.js';
 import { CliError } from './errors.js';
 import { generateCommand, type GenerateCommandOptions } from './generate.js';
 import { write, type CliIo } from './io.js';
+import { registerKeysCommands } from './keys.js';
+import { registerManifestCommands } from './manifest.js';
 import { discloseCommand, sealCommand, verifyCommand } from './seal.js';
 import { validateCommand, type ValidateCommandOptions } from './validate.js';
 
@@ -72,6 +74,9 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .action(async (opts: { manifest: string; file?: string }) => {
       result.exitCode = await verifyCommand(io, opts);
     });
+
+  registerKeysCommands(program, io, result);
+  registerManifestCommands(program, io, result);
 
   program
     .command('demo')

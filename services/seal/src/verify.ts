@@ -84,7 +84,7 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
       );
     }
     const name = d[1];
-    if (name === '_sd' || name === '...') {
+    if (name === '_sd' || name === '...' || name === '__proto__') {
       throw refuse('FORBIDDEN_CLAIM_NAME', `disclosure ${i} names the reserved claim ${name}`);
     }
     byDigest.set(digest, { name, value: d[2] as unknown });
@@ -148,7 +148,8 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     if (Array.isArray(value)) {
       return value
         .filter((v) => {
-          if (!isObject(v) || !('...' in v)) return true;
+          if (!isObject(v) || !Object.hasOwn(v, '...')) return true;
+          if (Object.keys(v).length !== 1) throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
           const digest = v['...'];
           if (typeof digest !== 'string' || seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
           seen.add(digest);

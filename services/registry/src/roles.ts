@@ -1,0 +1,3 @@
+/** What a member does in the federation. */
+export const ROLES = ['origin', 'recipient', 'analyst'] as const;
+export type Role = (typeof ROLES)[number];

@@ -9,6 +9,8 @@ export interface CliIo {
   readonly interactive: boolean;
   /** Current time (injectable for tests). */
   readonly now: () => Date;
+  /** Environment for `WBX_…` settings; default: the process environment. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export function processIo(): CliIo {

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 
 import { demoCommand } from './demo.js';
 import { CliError } from './errors.js';
+import { gatewayCommand, type GatewayCommandOptions } from './gateway.js';
 import { generateCommand, type GenerateCommandOptions } from './generate.js';
 import { write, type CliIo } from './io.js';
 import { registerKeysCommands } from './keys.js';
@@ -73,6 +74,28 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .option('--file <file>', 'read this file instead of stdin')
     .action(async (opts: { manifest: string; file?: string }) => {
       result.exitCode = await verifyCommand(io, opts);
+    });
+
+  program
+    .command('gateway')
+    .description("run this partner's gateway node (Ingest over gRPC, sealing, JetStream) until SIGTERM")
+    .option(
+      '--config <file>',
+      'YAML or JSON configuration; every setting can also be set as WBX_… in the environment',
+    )
+    .option('--partner <code>', 'partner code (partner)')
+    .option('--key <file>', "the partner's private JWK (key)")
+    .option('--manifest <file>', 'the signed federation manifest (manifest)')
+    .option('--data <dir>', 'data directory, holds the embedded nats-server store (data)')
+    .option('--nats <url>', 'external NATS; without it the gateway runs its own nats-server (nats.url)')
+    .option('--grpc-listen <host:port>', 'gRPC address (grpc.listen, default 127.0.0.1:7443)')
+    .option('--http-listen <host:port>', 'health and metrics address (http.listen, default 127.0.0.1:9464)')
+    .option('--insecure', 'plaintext gRPC, loopback only (grpc.insecure)')
+    .option('--tls-cert <file>', 'server certificate, PEM (grpc.tls.cert)')
+    .option('--tls-key <file>', 'server key, PEM (grpc.tls.key)')
+    .option('--tls-client-ca <file>', 'CA for client certificates: requires mTLS (grpc.tls.clientCa)')
+    .action(async (opts: GatewayCommandOptions) => {
+      result.exitCode = await gatewayCommand(io, opts);
     });
 
   registerKeysCommands(program, io, result);

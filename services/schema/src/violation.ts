@@ -50,7 +50,9 @@ export type ViolationCode =
   /** Fields that contradict each other. */
   | 'INCONSISTENT'
   /** A value repeated where each must be unique. */
-  | 'DUPLICATE_VALUE';
+  | 'DUPLICATE_VALUE'
+  /** An event of another origin submitted to this partner's gateway. */
+  | 'FOREIGN_ORIGIN';
 
 /** One broken rule: where (a path such as `crossingIrregular.persons[2].citizenship`) and which rule. */
 export interface Violation {

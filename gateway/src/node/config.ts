@@ -1,0 +1,218 @@
+import { readFile } from 'node:fs/promises';
+
+import { isPartnerCode } from '@wbx/schema';
+import YAML from 'yaml';
+import * as z from 'zod';
+
+/** `host:port`; the port may be 0 (any free port). */
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65_535, 'port must be 0..65535');
+
+/** A duration: a number of milliseconds, or a number with a unit (ms, s, m, h, d). */
+const duration = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 500ms, 30s, 5m, 2h, 30d')
+    .transform((s) => {
+      const n = Number(/^\d+/.exec(s)?.[0]);
+      const unit = s.replace(/^\d+/, '');
+      const ms = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1;
+      return n * ms;
+    }),
+]);
+
+/** A size in bytes: a number, or a number with a unit (KB, MB, GB, TB; binary multiples). */
+const size = z.union([
+  z.number().int(),
+  z
+    .string()
+    .regex(/^\d+(B|KB|MB|GB|TB)$/, 'must be a size such as 512MB or 10GB')
+    .transform((s) => {
+      const n = Number(/^\d+/.exec(s)?.[0]);
+      const unit = s.replace(/^\d+/, '');
+      return n * ({ B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 }[unit] ?? 1);
+    }),
+]);
+
+const tls = z.strictObject({
+  /** PEM server certificate chain. */
+  cert: z.string().min(1),
+  /** PEM private key. */
+  key: z.string().min(1),
+  /** PEM CA bundle for client certificates; with it, clients must present a certificate it signed. */
+  clientCa: z.string().min(1).optional(),
+});
+
+export const GatewayConfigSchema = z.strictObject({
+  /** This gateway's partner code. */
+  partner: z.string().refine(isPartnerCode, 'not a WBX partner code'),
+  /** Path of the partner's Ed25519 private JWK (wbx keys generate). */
+  key: z.string().min(1),
+  /** Path of the signed federation manifest. */
+  manifest: z.string().min(1),
+  /** Directory for the gateway's own state, including the embedded nats-server's JetStream store. */
+  data: z.string().min(1).default('./wbx-data'),
+  nats: z
+    .strictObject({
+      /** The partner's NATS; when absent, the gateway runs and supervises its own nats-server. */
+      url: z
+        .string()
+        .regex(/^(nats|tls):\/\/.+/, 'must be a nats:// or tls:// URL')
+        .optional(),
+      /** Path of the nats-server binary for the embedded server. */
+      binary: z.string().min(1).default('nats-server'),
+      /** How long a submission waits for NATS to come back before it fails with UNAVAILABLE. */
+      publishTimeout: duration.default(10_000),
+    })
+    .default({ binary: 'nats-server', publishTimeout: 10_000 }),
+  grpc: z
+    .strictObject({
+      listen: hostPort.default('127.0.0.1:7443'),
+      tls: tls.optional(),
+      /** Plaintext gRPC; refused unless the listen address is loopback. */
+      insecure: z.boolean().default(false),
+    })
+    .default({ listen: '127.0.0.1:7443', insecure: false }),
+  http: z
+    .strictObject({
+      /** Health (/healthz, /readyz) and Prometheus (/metrics). */
+      listen: hostPort.default('127.0.0.1:9464'),
+    })
+    .default({ listen: '127.0.0.1:9464' }),
+  streams: z
+    .strictObject({
+      /** How long WBX_EVENTS keeps events (0: forever). */
+      maxAge: duration.default(0),
+      /** How many bytes WBX_EVENTS may hold (-1: no limit). */
+      maxBytes: size.default(-1),
+      /** Window in which a re-submitted eventId is recognised and stored only once. */
+      duplicateWindow: duration.default(86_400_000),
+      /** JetStream replicas (3 in a production cluster). */
+      replicas: z.number().int().min(1).max(5).default(1),
+    })
+    .default({ maxAge: 0, maxBytes: -1, duplicateWindow: 86_400_000, replicas: 1 }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
+});
+
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly issues: readonly { path: string; message: string }[],
+    options?: ErrorOptions,
+  ) {
+    super(
+      `invalid gateway configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+      options,
+    );
+    this.name = new.target.name;
+  }
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  const last = path.at(-1);
+  if (last !== undefined) node[last] = value;
+}
+
+/** Every setting's path, for its environment variable: grpc.tls.clientCa ⇄ WBX_GRPC_TLS_CLIENT_CA. */
+const ENV_PATHS = [
+  'partner', 'key', 'manifest', 'data',
+  'nats.url', 'nats.binary', 'nats.publishTimeout',
+  'grpc.listen', 'grpc.insecure', 'grpc.tls.cert', 'grpc.tls.key', 'grpc.tls.clientCa',
+  'http.listen',
+  'streams.maxAge', 'streams.maxBytes', 'streams.duplicateWindow', 'streams.replicas',
+  'log.level',
+] as const; // prettier-ignore
+
+export function envName(path: string): string {
+  return `WBX_${path
+    .replace(/\./g, '_')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toUpperCase()}`;
+}
+
+function envValue(raw: string): unknown {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+/**
+ * Builds the gateway's configuration: the file (YAML or JSON) if any, then `WBX_…` environment variables,
+ * then command-line flags, each overriding the one before; validated with every problem named by path.
+ */
+export async function loadGatewayConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  flags: Readonly<Record<string, unknown>>,
+): Promise<GatewayConfig> {
+  let tree: Tree = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }], {
+        cause: e,
+      });
+    }
+    try {
+      const parsed: unknown = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+      if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+        throw new Error('the configuration must be a mapping');
+      }
+      tree = (parsed ?? {}) as Tree;
+    } catch (e) {
+      throw new ConfigError([{ path: '', message: `${file}: ${(e as Error).message}` }], { cause: e });
+    }
+  }
+  for (const path of ENV_PATHS) {
+    const raw = env[envName(path)];
+    if (raw !== undefined && raw !== '') setPath(tree, path.split('.'), envValue(raw));
+  }
+  for (const [path, value] of Object.entries(flags)) {
+    if (value !== undefined) setPath(tree, path.split('.'), value);
+  }
+  const result = GatewayConfigSchema.safeParse(tree);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => ({
+        path: i.path.map(String).join('.'),
+        message: i.code === 'unrecognized_keys' ? `unknown setting ${i.keys.join(', ')}` : i.message,
+      })),
+    );
+  }
+  const config = result.data;
+  if (config.grpc.insecure && !isLoopback(config.grpc.listen)) {
+    throw new ConfigError([
+      { path: 'grpc.insecure', message: 'plaintext gRPC is allowed on a loopback address only' },
+    ]);
+  }
+  if (!config.grpc.insecure && config.grpc.tls === undefined) {
+    throw new ConfigError([
+      { path: 'grpc.tls', message: 'set grpc.tls (cert, key[, clientCa]) or grpc.insecure on loopback' },
+    ]);
+  }
+  return config;
+}
+
+export function isLoopback(hostPortText: string): boolean {
+  const host = hostPortText.slice(0, hostPortText.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+
+import {
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import {
+  Event,
+  IngestService,
+  protoDir,
+  type IngestServer,
+  type Receipt,
+  type SubmitResult,
+} from '@wbx/proto';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+
+import type { GatewayConfig } from './config.js';
+import { toServiceError } from './grpc-errors.js';
+import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
+
+/** How many events of one SubmitStream may be in the pipeline at once before reading pauses. */
+export const STREAM_WINDOW = 512;
+
+function receipt(r: IngestReceipt): Receipt {
+  return { eventId: r.eventId, seq: r.seq, duplicate: r.duplicate };
+}
+
+function rejection(e: unknown, log: Logger): NonNullable<SubmitResult['rejection']> {
+  if (e instanceof IngestError) {
+    return { code: e.code, message: e.message, violations: e.violations.map((v) => ({ ...v })) };
+  }
+  log.error({ err: e }, 'unexpected error in SubmitStream');
+  return { code: 'INTERNAL', message: 'internal error', violations: [] };
+}
+
+function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
+  return {
+    submit(call: ServerUnaryCall<Event, Receipt>, callback: sendUnaryData<Receipt>): void {
+      pipeline.submit(Event.toJSON(call.request)).then(
+        (r) => callback(null, receipt(r)),
+        (e: unknown) => callback(toServiceError(e, log, { eventId: call.request.eventId })),
+      );
+    },
+
+    submitStream(call: ServerDuplexStream<Event, SubmitResult>): void {
+      const queue: Promise<SubmitResult>[] = [];
+      let index = 0;
+      let ended = false;
+      let writing = false;
+      let cancelled = false;
+      const pump = async (): Promise<void> => {
+        if (writing) return;
+        writing = true;
+        try {
+          while (queue.length > 0 && !cancelled) {
+            const result = await queue[0];
+            void queue.shift();
+            if (result !== undefined && !call.write(result)) {
+              await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+            }
+            if (queue.length < STREAM_WINDOW / 2 && call.isPaused()) call.resume();
+          }
+          if (ended && queue.length === 0 && !cancelled) call.end();
+        } finally {
+          writing = false;
+        }
+      };
+      call.on('data', (event: Event) => {
+        const i = index++;
+        const eventId = event.eventId;
+        queue.push(
+          pipeline.submit(Event.toJSON(event)).then(
+            (r): SubmitResult => ({ index: i, eventId, receipt: receipt(r) }),
+            (e: unknown): SubmitResult => ({ index: i, eventId, rejection: rejection(e, log) }),
+          ),
+        );
+        if (queue.length >= STREAM_WINDOW) call.pause();
+        void pump();
+      });
+      call.on('end', () => {
+        ended = true;
+        void pump();
+      });
+      call.on('cancelled', () => {
+        cancelled = true;
+      });
+      call.on('error', (e) => {
+        cancelled = true;
+        log.warn({ err: e }, 'SubmitStream ended by the client');
+      });
+    },
+  };
+}
+
+export interface StartedGrpc {
+  readonly server: Server;
+  readonly address: string;
+  readonly health: HealthImplementation;
+}
+
+/** The gateway's gRPC server: Ingest, grpc.health.v1.Health and server reflection, TLS or loopback plaintext. */
+export async function startGrpcServer(
+  config: GatewayConfig['grpc'],
+  pipeline: IngestPipeline,
+  log: Logger,
+): Promise<StartedGrpc> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  server.addService(IngestService, ingestServer(pipeline, log));
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' });
+  health.addToServer(server);
+  const definition = loadSync('wbx/v1/ingest.proto', { includeDirs: [protoDir] });
+  new ReflectionService(definition).addToServer(server);
+
+  let credentials = ServerCredentials.createInsecure();
+  if (config.tls !== undefined) {
+    const [cert, key, ca] = await Promise.all([
+      readFile(config.tls.cert),
+      readFile(config.tls.key),
+      config.tls.clientCa === undefined ? Promise.resolve(null) : readFile(config.tls.clientCa),
+    ]);
+    credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+  }
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, credentials, (e, p) => {
+      if (e) reject(e);
+      else resolve(p);
+    });
+  });
+  return { server, address: `${host}:${port}`, health };
+}
+
+/** Stops accepting calls, lets the ones in flight finish (up to `graceMs`), then cuts the rest. */
+export async function stopGrpcServer(server: Server, graceMs: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

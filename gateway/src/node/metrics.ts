@@ -1,0 +1,38 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/** The gateway's Prometheus metrics, on a registry of its own. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly submitted = new Counter({
+    name: 'wbx_ingest_submitted_total',
+    help: 'Events submitted to Ingest',
+    registers: [this.registry],
+  });
+  readonly rejected = new Counter({
+    name: 'wbx_ingest_rejected_total',
+    help: 'Events rejected, by code (violation code, UNAVAILABLE, …)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly published = new Counter({
+    name: 'wbx_ingest_published_total',
+    help: 'Events acknowledged by JetStream, by whether they were duplicates',
+    labelNames: ['duplicate'] as const,
+    registers: [this.registry],
+  });
+  readonly publishLatency = new Histogram({
+    name: 'wbx_publish_latency_seconds',
+    help: 'Time from publish to JetStream acknowledgement',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly natsReconnects = new Counter({
+    name: 'wbx_nats_reconnects_total',
+    help: 'Reconnections to NATS',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'wbx_' });
+  }
+}

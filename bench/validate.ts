@@ -53,12 +53,25 @@ try {
   if (run.code !== 0) throw new Error(`wbx validate exited ${run.code}: ${run.stderr}`);
   console.log(`wbx validate: ${round(events / run.seconds)} events/s, peak RSS ${round(run.peakRssMb)} MiB`);
 
+  // Flat memory: the same run on a tenth of the file should peak at about the same RSS.
+  const tenth = join(dir, 'tenth.ndjson');
+  const tfd = openSync(tenth, 'w');
+  const small = await runNode(
+    [wbxBin, 'generate', '--partner', 'MK', '--count', String(Math.ceil(events / 10)), '--seed', 'bench', '--from', '2023-01-01', '--to', '2024-01-01'],
+    tfd,
+  ); // prettier-ignore
+  closeSync(tfd);
+  if (small.code !== 0) throw new Error(`wbx generate failed: ${small.stderr}`);
+  const smallRun = await runNode([wbxBin, 'validate', '--file', tenth]);
+  console.log(`wbx validate on a tenth of the events: peak RSS ${round(smallRun.peakRssMb)} MiB`);
+
   const result = {
     bench: 'validate',
     events,
     file_mb: round(fileMb),
     events_per_s: round(events / run.seconds),
     peak_rss_mb: round(run.peakRssMb, 1),
+    peak_rss_mb_tenth_of_events: round(smallRun.peakRssMb, 1),
     in_process_events_per_s: round(events / inProcessSeconds),
     raw_parse_events_per_s: round(parsed / rawSeconds),
     ratio_cli_vs_raw_parse: round(rawSeconds / run.seconds, 3),

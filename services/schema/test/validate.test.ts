@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { EVENT_TYPES, validateEvent, validateLine, type ViolationCode } from '../src/index.js';
+import {
+  EVENT_TYPES,
+  parseTimestamp,
+  validateEvent,
+  validateLine,
+  type ViolationCode,
+} from '../src/index.js';
 import { NOW, setAt, validEvents } from './fixtures.js';
 
 function violationsOf(event: unknown): { path: string; code: ViolationCode }[] {
@@ -240,5 +246,34 @@ describe('validateLine', () => {
   it.each(['{"eventId":', '', 'nul', '{"a":1}}'])('reports %j as INVALID_JSON', (line) => {
     const r = validateLine(line, { now: NOW });
     expect(r.ok ? [] : r.violations.map((v) => v.code)).toEqual(['INVALID_JSON']);
+  });
+});
+
+describe('parseTimestamp', () => {
+  it.each([
+    '2024-02-29T23:59:59Z',
+    '2024-05-31T22:15:00.1Z',
+    '2024-05-31T22:15:00.123Z',
+    '2024-05-31T22:15:00.123456789Z',
+    '2000-02-29T00:00:00Z',
+  ])('agrees with Date.parse on %s', (s) => {
+    expect(parseTimestamp(s)).toBe(Date.parse(s));
+  });
+
+  it.each([
+    '2023-02-29T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '2024-04-31T00:00:00Z',
+    '2024-01-01T24:00:00Z',
+    '2024-01-01T00:60:00Z',
+    '2024-01-01T00:00:60Z',
+    '2024-13-01T00:00:00Z',
+    '2024-00-10T00:00:00Z',
+    '2024-01-00T00:00:00Z',
+    '2024-01-01T00:00:00.Z',
+    '2024-01-01T00:00:00.1234567890Z',
+    '2024-01-01T00:00:00',
+  ])('refuses %s', (s) => {
+    expect(parseTimestamp(s)).toBeUndefined();
   });
 });

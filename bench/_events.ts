@@ -32,7 +32,9 @@ export function benchKey(): { privateKey: KeyObject; publicKey: KeyObject; manif
         id: 'MK',
         name: 'North Macedonia',
         roles: ['origin'],
-        signingKeys: [{ kid: KID, jwk: { kty: 'OKP', crv: 'Ed25519', x }, notBefore: '2020-01-01T00:00:00Z' }],
+        signingKeys: [
+          { kid: KID, jwk: { kty: 'OKP', crv: 'Ed25519', x }, notBefore: '2020-01-01T00:00:00Z' },
+        ],
         tlsCertSha256: [],
       },
     ],

@@ -21,8 +21,14 @@ const avgDisclosures = tokens.reduce((s, t) => s + t.split('~').length - 2, 0) /
 let raw = 0;
 let seal = 0;
 for (let i = 0; i < 2; i++) {
-  raw = Math.max(raw, bestRate(signingInputs, (input) => sign(null, input, privateKey), 2));
-  seal = Math.max(seal, bestRate(events, (e) => sealer.seal(e), 2));
+  raw = Math.max(
+    raw,
+    bestRate(signingInputs, (input) => sign(null, input, privateKey), 2),
+  );
+  seal = Math.max(
+    seal,
+    bestRate(events, (e) => sealer.seal(e), 2),
+  );
 }
 console.log(`raw Ed25519 sign of the same signing inputs: ${round(raw)}/s`);
 console.log(`seal (validated event → SD-JWT): ${round(seal)}/s (${round(seal / raw, 3)} × raw; goal ≥ 0.7)`);

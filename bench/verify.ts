@@ -25,8 +25,14 @@ const now = new Date();
 let raw = 0;
 let full = 0;
 for (let i = 0; i < 2; i++) {
-  raw = Math.max(raw, bestRate(signed, (s) => verify(null, s.input, publicKey, s.signature), 2));
-  full = Math.max(full, bestRate(tokens, (t) => verifyPresentation(t, { manifest, now }), 2));
+  raw = Math.max(
+    raw,
+    bestRate(signed, (s) => verify(null, s.input, publicKey, s.signature), 2),
+  );
+  full = Math.max(
+    full,
+    bestRate(tokens, (t) => verifyPresentation(t, { manifest, now }), 2),
+  );
 }
 console.log(`raw Ed25519 verify of the same bytes: ${round(raw)}/s`);
 console.log(`verifyPresentation (one core): ${round(full)}/s (${round(full / raw, 3)} × raw; goal ≥ 0.8)`);
@@ -46,7 +52,9 @@ await runPool(); // warm-up
 let pooled = 0;
 for (let i = 0; i < 3; i++) pooled = Math.max(pooled, await runPool());
 await pool.close();
-console.log(`verify pool, ${workers} workers: ${round(pooled)}/s (${round(pooled / raw, 3)} × one core's raw verify)`);
+console.log(
+  `verify pool, ${workers} workers: ${round(pooled)}/s (${round(pooled / raw, 3)} × one core's raw verify)`,
+);
 
 console.log(
   JSON.stringify({

@@ -16,4 +16,16 @@ export {
   StatsAggregate,
   TraffickingVictim,
 } from './gen/wbx/v1/bodies.js';
+export {
+  IngestClient,
+  IngestService,
+  Receipt,
+  Rejection,
+  SubmitResult,
+  Violation as ViolationMessage,
+  type IngestServer,
+} from './gen/wbx/v1/ingest.js';
+export { Status } from './gen/google/rpc/status.js';
+export { BadRequest, BadRequest_FieldViolation, ErrorInfo } from './gen/google/rpc/error_details.js';
+export { Any } from './gen/google/protobuf/any.js';
 export { protoDir } from './proto-dir.js';

@@ -149,7 +149,8 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
       return value
         .filter((v) => {
           if (!isObject(v) || !Object.hasOwn(v, '...')) return true;
-          if (Object.keys(v).length !== 1) throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
+          if (Object.keys(v).length !== 1)
+            throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
           const digest = v['...'];
           if (typeof digest !== 'string' || seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
           seen.add(digest);

@@ -51,8 +51,23 @@ export const PERSON_FIELDS: readonly string[] = ['person', 'persons'];
 /** The attributes of a person. */
 export const PERSON_ATTRIBUTES: readonly string[] = Object.keys(PersonSchema.shape);
 
+/**
+ * Primitive values already found valid, per field schema. Verification checks every disclosed field of
+ * every presentation, and most values repeat (citizenship, sex, route segment…): a set lookup instead of
+ * a zod parse. Only successes are remembered (a failure is re-parsed for its violations); bounded.
+ */
+const knownValid = new WeakMap<z.ZodType, Set<string | number | boolean>>();
+const KNOWN_VALID_MAX = 4096;
+
 function check(schema: z.ZodType, value: unknown, prefix: PropertyKey[], out: Violation[]): void {
+  const primitive = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  let known = knownValid.get(schema);
+  if (primitive && known?.has(value) === true) return;
   const r = schema.safeParse(value);
+  if (r.success && primitive) {
+    if (known === undefined) knownValid.set(schema, (known = new Set()));
+    if (known.size < KNOWN_VALID_MAX) known.add(value);
+  }
   if (!r.success) for (const i of r.error.issues) fromIssue(i, value, out, prefix);
 }
 

@@ -11,6 +11,8 @@ export interface TokenParts {
 }
 
 const PART_RE = /^[A-Za-z0-9_-]+$/;
+/** The whole token in one pass: base64url parts joined by '.' and '~'. */
+const TOKEN_RE = /^[A-Za-z0-9_.~-]*$/;
 /** An empty signature (alg none) must reach the alg check, so that it is refused for its alg. */
 const SIGNATURE_RE = /^[A-Za-z0-9_-]*$/;
 
@@ -32,7 +34,7 @@ export function splitToken(token: string, maxBytes = DEFAULT_MAX_TOKEN_BYTES): T
     throw new SealError('MALFORMED_TOKEN', 'token rejected', 'the issuer JWT is not three base64url parts');
   }
   const disclosures = parts.slice(1, -1);
-  if (disclosures.some((d) => !PART_RE.test(d))) {
+  if (!TOKEN_RE.test(token) || disclosures.some((d) => d === '' || d.includes('.'))) {
     throw new SealError('MALFORMED_DISCLOSURE', 'token rejected', 'a disclosure is empty or not base64url');
   }
   return { header, payload, signature, disclosures };

@@ -92,6 +92,66 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
   return byDigest;
 }
 
+/** The state of one walk over a payload: the disclosures by digest, the digests seen, what was disclosed. */
+interface Walk {
+  readonly byDigest: ReadonlyMap<string, Disclosed>;
+  readonly seen: Set<string>;
+  readonly disclosed: Set<string>;
+  used: number;
+}
+
+function processArray(ctx: Walk, value: readonly unknown[], path: string): unknown[] {
+  const out: unknown[] = [];
+  for (const v of value) {
+    if (isObject(v) && Object.hasOwn(v, '...')) {
+      const digest = v['...'];
+      if (Object.keys(v).length !== 1)
+        throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
+      if (typeof digest !== 'string' || ctx.seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
+      ctx.seen.add(digest);
+      if (ctx.byDigest.has(digest))
+        throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
+    } else {
+      out.push(processValue(ctx, v, path));
+    }
+  }
+  return out;
+}
+
+function processValue(ctx: Walk, value: unknown, path: string): unknown {
+  if (Array.isArray(value)) return processArray(ctx, value, path);
+  return isObject(value) ? processObject(ctx, value, path) : value;
+}
+
+/** RFC 9901 §7.1 step 3: replaces each `_sd` digest with its disclosed claim, recursively. */
+function processObject(ctx: Walk, obj: Json, path: string): Json {
+  const out: Json = {};
+  for (const k in obj) {
+    if (k === '_sd' || (k === '_sd_alg' && path === '')) continue;
+    if (k === '__proto__')
+      throw refuse('FORBIDDEN_CLAIM_NAME', `a claim named __proto__ at ${path || 'top'}`);
+    out[k] = processValue(ctx, obj[k], path);
+  }
+  const sd = obj._sd;
+  if (sd === undefined) return out;
+  if (!Array.isArray(sd)) throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} is not an array`);
+  for (const digest of sd) {
+    if (typeof digest !== 'string')
+      throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
+    if (ctx.seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
+    ctx.seen.add(digest);
+    const d = ctx.byDigest.get(digest);
+    if (d === undefined) continue;
+    ctx.used += 1;
+    if (Object.hasOwn(out, d.name))
+      throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
+    const at = path === '' ? d.name : `${path}.${d.name}`;
+    out[d.name] = processValue(ctx, d.value, at);
+    ctx.disclosed.add(at);
+  }
+  return out;
+}
+
 /**
  * Verifies a sealed event or a presentation of it: known origin, its key valid at `iat` and not
  * revoked, EdDSA signature, every disclosure's digest referenced exactly once, then the disclosed claims
@@ -139,55 +199,14 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     throw refuse('ISSUED_IN_FUTURE', `iat ${issuedAt.toISOString()} is in the future`);
   }
 
-  const byDigest = parseDisclosures(parts.disclosures);
-  const seen = new Set<string>();
-  const disclosed = new Set<string>();
-  let used = 0;
-
-  const processValue = (value: unknown, path: string): unknown => {
-    if (Array.isArray(value)) {
-      return value
-        .filter((v) => {
-          if (!isObject(v) || !Object.hasOwn(v, '...')) return true;
-          if (Object.keys(v).length !== 1)
-            throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
-          const digest = v['...'];
-          if (typeof digest !== 'string' || seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
-          seen.add(digest);
-          if (byDigest.has(digest))
-            throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
-          return false;
-        })
-        .map((v) => processValue(v, path));
-    }
-    return isObject(value) ? processObject(value, path) : value;
+  const ctx: Walk = {
+    byDigest: parseDisclosures(parts.disclosures),
+    seen: new Set(),
+    disclosed: new Set(),
+    used: 0,
   };
-
-  const processObject = (obj: Json, path: string): Json => {
-    const out: Json = {};
-    for (const [k, v] of Object.entries(obj))
-      if (k !== '_sd' && k !== '_sd_alg') out[k] = processValue(v, path);
-    const sd = obj._sd;
-    if (sd === undefined) return out;
-    if (!Array.isArray(sd)) throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} is not an array`);
-    for (const digest of sd) {
-      if (typeof digest !== 'string')
-        throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
-      if (seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
-      seen.add(digest);
-      const d = byDigest.get(digest);
-      if (d === undefined) continue;
-      used += 1;
-      if (Object.hasOwn(out, d.name))
-        throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
-      const at = path === '' ? d.name : `${path}.${d.name}`;
-      out[d.name] = processValue(d.value, at);
-      disclosed.add(at);
-    }
-    return out;
-  };
-
-  const claims = processObject(payload, '');
+  const claims = processObject(ctx, payload, '');
+  const { byDigest, used, disclosed } = ctx;
   if (used !== byDigest.size) {
     throw refuse(
       'UNREFERENCED_DISCLOSURE',

@@ -165,6 +165,22 @@ describe('verifyPresentation', () => {
     expect(codeOf(t)).toBe('FORBIDDEN_CLAIM_NAME');
   });
 
+  it('refuses a __proto__ key inside a disclosed value', () => {
+    const d = encodeDisclosure([
+      'c2FsdHNhbHRzYWx0c2FsdA',
+      'location',
+      JSON.parse('{"__proto__":{"lat":1},"lon":2}'),
+    ]);
+    const t = resigned((c) => {
+      c.disclosures = c.disclosures.filter(
+        (x) => !Buffer.from(x, 'base64url').toString().includes('"location"'),
+      );
+      c.disclosures.push(d);
+      c.payload._sd = [...(c.payload._sd as string[]), hashOf(d)];
+    });
+    expect(codeOf(t)).toBe('FORBIDDEN_CLAIM_NAME');
+  });
+
   it('refuses two disclosures of the same claim', () => {
     const d = encodeDisclosure(['c2FsdHNhbHRzYWx0c2FsdA', 'occurredAt', '2024-05-31T00:00:00Z']);
     const t = resigned((c) => {

@@ -10,6 +10,8 @@ const packageDirs = [
   'services/synth',
   'services/registry',
   'services/seal',
+  'services/agreements',
+  'services/audit',
   'gateway',
   'test/helpers',
 ];

@@ -1,6 +1,6 @@
 export { createSealer, type Sealer, type SealerOptions, type SealOptions } from './seal.js';
 export { disclose, isAllowed } from './disclose.js';
-export { verifyPresentation, type VerifiedEvent, type VerifyOptions } from './verify.js';
+export { readOwnSealedEvent, verifyPresentation, type VerifiedEvent, type VerifyOptions } from './verify.js';
 export { createDisclosure, digestOf, type Disclosure } from './disclosure.js';
 export { splitToken, type TokenParts } from './token.js';
 export { SealError, type SealErrorCode } from './errors.js';

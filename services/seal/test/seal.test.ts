@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { EVENT_TYPES, SOURCE_EVENT_TYPES } from '@wbx/schema';
 
-import { createSealer, disclose, SealError, verifyPresentation } from '../src/index.js';
+import { createSealer, disclose, readOwnSealedEvent, SealError, verifyPresentation } from '../src/index.js';
 import {
   decodePart,
   events,
@@ -148,5 +148,22 @@ describe('seal (size)', () => {
     const token = sealer(key).seal(big, { now: NOW });
     expect(Buffer.byteLength(token)).toBeLessThan(64 * 1024);
     expect(verifyPresentation(token, { manifest, now: NOW }).claims.persons).toHaveLength(60);
+  });
+});
+
+describe('readOwnSealedEvent', () => {
+  it('reads back every claim of a sealed event without a manifest', () => {
+    const event = firstOfType(all, 'crossing.irregular');
+    const token = sealer(key).seal(event, { now: NOW });
+    expect(readOwnSealedEvent(token).claims).toEqual(verifyPresentation(token, { manifest, now: NOW }).claims);
+  });
+
+  it('still refuses a disclosure that no digest references', () => {
+    const token = sealer(key).seal(firstOfType(all, 'asylum.decision'), { now: NOW });
+    const other = sealer(key).seal(firstOfType(all, 'return.decision'), { now: NOW });
+    const stray = other.split('~')[1] ?? '';
+    expect(() => readOwnSealedEvent(`${token}${stray}~`)).toThrow(
+      expect.objectContaining({ code: 'UNREFERENCED_DISCLOSURE' }),
+    );
   });
 });

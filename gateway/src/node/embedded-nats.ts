@@ -12,7 +12,7 @@ export interface EmbeddedNatsOptions {
   readonly binary: string;
   readonly log: Logger;
   /** Extra nats-server configuration text (authorization, TLS), appended verbatim. */
-  readonly extraConfig?: string;
+  extraConfig?: string;
 }
 
 export class EmbeddedNatsError extends Error {
@@ -181,6 +181,15 @@ export class EmbeddedNats {
       'NATS_START_FAILED',
       `nats-server did not report its port: ${this.stderrTail.trim()}`,
     );
+  }
+
+  /** Rewrites the configuration with new extra text (e.g. changed users) and has the server reload it. */
+  async reload(extraConfig: string): Promise<void> {
+    this.options.extraConfig = extraConfig;
+    await this.writeConfig();
+    const pid = this.child?.pid;
+    if (pid !== undefined && this.child?.exitCode === null) process.kill(pid, 'SIGHUP');
+    this.options.log.info('embedded nats-server configuration reloaded');
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+
+import {
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { ManifestBody } from '@wbx/registry';
+import { SealError, verifyPresentation } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import { recipientInboxPrefix, shareStream } from './nats-access.js';
+
+export const INBOX_STREAM = 'WBX_INBOX';
+export const QUARANTINE_STREAM = 'WBX_QUARANTINE';
+
+/** A partner that shares with this one: where its NATS is and the credentials it handed over. */
+export interface ReceiveSource {
+  readonly partner: string;
+  readonly url: string;
+  /** File with the nkey seed (SU…) the origin generated for this recipient. */
+  readonly nkeyFile: string;
+  /** PEM CA to trust for the origin's NATS TLS. */
+  readonly tlsCa?: string;
+}
+
+export interface ReceiveWorkerOptions {
+  /** This partner: the recipient. */
+  readonly partner: string;
+  readonly sources: readonly ReceiveSource[];
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly manifest: () => ManifestBody;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+async function ensure(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
+  try {
+    await jsm.streams.info(name);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
+    await jsm.streams.add({
+      name,
+      subjects,
+      storage: StorageType.File,
+      duplicate_window: 86_400_000_000_000,
+    });
+  }
+}
+
+interface Source {
+  readonly partner: string;
+  readonly nc: NatsConnection;
+  readonly messages: ConsumerMessages;
+  readonly loop: Promise<void>;
+}
+
+/**
+ * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
+ * manifest, and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`, Nats-Msg-Id = eventId) before it
+ * acknowledges the origin; anything that fails goes to WBX_QUARANTINE with its error code, never to the
+ * inbox. Restarts and outages of either side resume from the durable consumer, and the inbox's
+ * deduplication keeps a redelivered event from being stored twice.
+ */
+export class ReceiveWorker {
+  private readonly sources: Source[] = [];
+
+  constructor(private readonly options: ReceiveWorkerOptions) {}
+
+  async start(): Promise<void> {
+    const { jsm } = this.options;
+    await ensure(jsm, INBOX_STREAM, ['wbx.in.>']);
+    await ensure(jsm, QUARANTINE_STREAM, ['wbx.quarantine.>']);
+    for (const source of this.options.sources) this.sources.push(await this.open(source));
+  }
+
+  private async open(source: ReceiveSource): Promise<Source> {
+    const { partner: me, log } = this.options;
+    const seed = (await readFile(source.nkeyFile, 'utf8')).trim();
+    const nc = await connect({
+      servers: source.url,
+      name: `wbx-receive-${me}-from-${source.partner}`,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+      inboxPrefix: recipientInboxPrefix(me),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
+    });
+    const consumer = await jetstream(nc).consumers.get(shareStream(me), me);
+    const messages = await consumer.consume({ max_messages: 256 });
+    const loop = (async () => {
+      for await (const m of messages) {
+        try {
+          await this.handle(source.partner, m);
+        } catch (e) {
+          log.error({ err: e, origin: source.partner, seq: m.seq }, 'storing a received event failed; retrying later');
+          m.nak(1_000);
+        }
+      }
+    })();
+    log.info({ origin: source.partner, url: source.url }, 'receiving');
+    return { partner: source.partner, nc, messages, loop };
+  }
+
+  private async handle(origin: string, m: JsMsg): Promise<void> {
+    const { js, log } = this.options;
+    const token = m.string();
+    try {
+      const verified = verifyPresentation(token, { manifest: this.options.manifest(), now: this.options.now?.() ?? new Date() });
+      const { iss, jti, wbx_type: type } = verified.claims as { iss: string; jti: string; wbx_type: string };
+      if (iss !== origin) throw new SealError('UNKNOWN_ISSUER', 'token rejected', `${iss}'s event in ${origin}'s share stream`);
+      await js.publish(`wbx.in.${origin}.${type}`, token, { msgID: jti, expect: { streamName: INBOX_STREAM } });
+    } catch (e) {
+      if (!(e instanceof SealError)) throw e;
+      log.warn({ origin, seq: m.seq, code: e.code, detail: e.detail }, 'presentation quarantined');
+      const h = headers();
+      h.set('Wbx-Error-Code', e.code);
+      h.set('Wbx-Origin-Seq', String(m.seq));
+      await js.publish(`wbx.quarantine.${origin}`, token, {
+        headers: h,
+        msgID: `${origin}-${String(m.seq)}`,
+        expect: { streamName: QUARANTINE_STREAM },
+      });
+    }
+    m.ack();
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sources) {
+      await s.messages.close();
+      await s.loop;
+      await s.nc.close();
+    }
+    this.sources.length = 0;
+  }
+} // prettier-ignore

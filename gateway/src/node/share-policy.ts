@@ -1,0 +1,45 @@
+/** What one recipient may receive of one event in records mode: the union of its agreements' fields. */
+export interface RecordsGrant {
+  readonly recipient: string;
+  readonly agreementIds: readonly string[];
+  readonly paths: readonly string[];
+}
+
+/** One aggregate term of an active agreement, for the aggregator. */
+export interface AggregateGrant {
+  readonly recipient: string;
+  readonly agreementId: string;
+  /** Index of the term in the agreement. */
+  readonly termIndex: number;
+  readonly types: readonly string[];
+  readonly dimensions: readonly string[];
+  readonly period: 'day' | 'week' | 'month';
+  readonly minCell: number;
+  /** Where-conditions: field → allowed values. */
+  readonly where: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface ShareEvent {
+  readonly type: string;
+  readonly origin: string;
+  /** The event's body-level claims (occurredAt, recordedAt, fields, persons with attributes). */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The sharer's view of the active agreements where this partner is the provider. Deny by default:
+ * an event goes to a recipient only through a grant.
+ */
+export interface SharePolicy {
+  grants(event: ShareEvent, now: Date): RecordsGrant[];
+  aggregates(now: Date): AggregateGrant[];
+  /** Every recipient with an active agreement, and how long its share stream keeps data. */
+  recipients(now: Date): { readonly id: string; readonly retentionDays: number }[];
+}
+
+/** Shares nothing: what a gateway does without agreements. */
+export const DENY_ALL: SharePolicy = {
+  grants: () => [],
+  aggregates: () => [],
+  recipients: () => [],
+};

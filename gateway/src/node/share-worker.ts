@@ -1,0 +1,172 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { disclose, readOwnSealedEvent } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import { shareStream } from './nats-access.js';
+import { EVENTS_STREAM } from './streams.js';
+import type { SharePolicy } from './share-policy.js';
+import { shareSubject } from './nats-access.js';
+
+/** One disclosure, as the audit log records it. */
+export interface DisclosureRecord {
+  readonly recipient: string;
+  readonly agreementId: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly paths: readonly string[];
+  readonly mode: 'records' | 'aggregate';
+}
+
+export interface AuditSink {
+  append(record: DisclosureRecord): Promise<unknown>;
+}
+
+export interface ShareWorkerOptions {
+  readonly partner: string;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly policy: () => SharePolicy;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+/** The durable consumer on WBX_EVENTS that the share worker reads with; all replicas share it. */
+export const SHARE_CONSUMER = 'wbx-share';
+const DAY_NS = 86_400_000_000_000;
+
+/**
+ * Per event of WBX_EVENTS and per recipient that an active agreement allows: derives the presentation
+ * (drops disclosures, re-signs nothing), publishes it to WBX_SHARE_<R> with Nats-Msg-Id = eventId,
+ * audits it, then acknowledges the event. A restart resumes from the durable consumer; what was
+ * published but not acknowledged is deduplicated by the share stream.
+ */
+export class ShareWorker {
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly streams = new Map<string, number>();
+
+  constructor(private readonly options: ShareWorkerOptions) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  async start(): Promise<void> {
+    const { jsm, js } = this.options;
+    await jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: SHARE_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: 1_024,
+      ack_wait: 30_000_000_000,
+    });
+    await this.syncRecipients();
+    const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
+    this.messages = await consumer.consume({ max_messages: 256 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const m of messages) {
+        try {
+          await this.handle(m);
+        } catch (e) {
+          this.options.log.error({ err: e, seq: m.seq }, 'sharing an event failed; it will be redelivered');
+          m.nak(1_000);
+        }
+      }
+    })();
+  }
+
+  /**
+   * Makes the share streams match the active agreements: a stream and durable consumer per recipient
+   * (retention from the agreements), and for a recipient that no longer has any, a purged stream.
+   */
+  async syncRecipients(): Promise<void> {
+    const { jsm, log } = this.options;
+    const wanted = new Map(
+      this.options
+        .policy()
+        .recipients(this.now())
+        .map((r) => [r.id, r.retentionDays]),
+    );
+    for (const [id, days] of wanted) {
+      if (this.streams.get(id) === days) continue;
+      const config = {
+        name: shareStream(id),
+        subjects: [`wbx.share.${id}.>`],
+        storage: StorageType.File,
+        max_age: days * DAY_NS,
+        duplicate_window: Math.min(days * DAY_NS, DAY_NS),
+      };
+      try {
+        const info = await jsm.streams.info(config.name);
+        await jsm.streams.update(config.name, { ...info.config, ...config });
+      } catch (e) {
+        if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
+        await jsm.streams.add(config);
+      }
+      await jsm.consumers.add(config.name, {
+        durable_name: id,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: 30_000_000_000,
+      });
+      this.streams.set(id, days);
+      log.info({ recipient: id, retentionDays: days }, 'share stream ready');
+    }
+    for await (const name of jsm.streams.names()) {
+      if (!name.startsWith('WBX_SHARE_')) continue;
+      const id = name.slice('WBX_SHARE_'.length);
+      if (wanted.has(id)) continue;
+      const info = await jsm.streams.info(name);
+      if (info.state.messages > 0) {
+        await jsm.streams.purge(name);
+        log.warn({ recipient: id }, 'no active agreement any more: share stream purged');
+      }
+      this.streams.delete(id);
+    }
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    const { js, audit, partner } = this.options;
+    const token = m.string();
+    const { claims } = readOwnSealedEvent(token);
+    const eventId = claims.jti as string;
+    const type = claims.wbx_type as string;
+    const grants = this.options.policy().grants({ type, origin: partner, claims }, this.now());
+    for (const grant of grants) {
+      if (!this.streams.has(grant.recipient)) await this.syncRecipients();
+      const presentation = disclose(token, grant.paths);
+      await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
+        msgID: eventId,
+        expect: { streamName: shareStream(grant.recipient) },
+      });
+      for (const agreementId of grant.agreementIds) {
+        await audit.append({
+          recipient: grant.recipient,
+          agreementId,
+          eventId,
+          eventType: type,
+          paths: [...grant.paths].sort(),
+          mode: 'records',
+        });
+      }
+    }
+    m.ack();
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close();
+    await this.loop;
+  }
+}

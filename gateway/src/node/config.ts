@@ -66,8 +66,48 @@ export const GatewayConfigSchema = z.strictObject({
       binary: z.string().min(1).default('nats-server'),
       /** How long a submission waits for NATS to come back before it fails with UNAVAILABLE. */
       publishTimeout: duration.default(10_000),
+      /** The gateway's nkey seed file for an external NATS (the embedded one uses its own). */
+      nkeyFile: z.string().min(1).optional(),
     })
     .default({ binary: 'nats-server', publishTimeout: 10_000 }),
+  /** Directory of signed bilateral agreements (JSON); changes take effect at run time. */
+  agreements: z.string().min(1).optional(),
+  /**
+   * The NATS access files (wbx nats-config): recipients' nkeys and the authorization config. The
+   * embedded nats-server uses and updates them; default `<data>/nats-access`.
+   */
+  access: z.string().min(1).optional(),
+  /** Partners that share with this one: their NATS and the credentials they handed over. */
+  receive: z
+    .array(
+      z.strictObject({
+        partner: z.string().refine(isPartnerCode, 'not a WBX partner code'),
+        url: z.string().regex(/^(nats|tls):\/\/.+/, 'must be a nats:// or tls:// URL'),
+        nkeyFile: z.string().min(1),
+        tlsCa: z.string().min(1).optional(),
+      }),
+    )
+    .default([]),
+  share: z
+    .strictObject({
+      /** How long after an aggregate period ends it still takes late events. */
+      aggregateGrace: duration.default(3_600_000),
+      /** How often closed aggregate periods are published. */
+      flushEvery: duration.default(5_000),
+      /** A closed period waits until no event came for it for this long (back-filled data). */
+      aggregateSettle: duration.default(2_000),
+      /** How often the agreements directory is checked for changes. */
+      agreementsPoll: duration.default(500),
+    })
+    .default({ aggregateGrace: 3_600_000, flushEvery: 5_000, aggregateSettle: 2_000, agreementsPoll: 500 }),
+  audit: z
+    .strictObject({
+      /** A signed checkpoint after this many disclosures… */
+      checkpointEntries: z.number().int().min(1).default(1_000),
+      /** …or this long after the first unsealed one. */
+      checkpointInterval: duration.default(10_000),
+    })
+    .default({ checkpointEntries: 1_000, checkpointInterval: 10_000 }),
   grpc: z
     .strictObject({
       listen: hostPort.default('127.0.0.1:7443'),
@@ -132,7 +172,9 @@ function setPath(tree: Tree, path: readonly string[], value: unknown): void {
 /** Every setting's path, for its environment variable: grpc.tls.clientCa ⇄ WBX_GRPC_TLS_CLIENT_CA. */
 const ENV_PATHS = [
   'partner', 'key', 'manifest', 'data',
-  'nats.url', 'nats.binary', 'nats.publishTimeout',
+  'nats.url', 'nats.binary', 'nats.publishTimeout', 'nats.nkeyFile', 'agreements', 'access',
+  'share.aggregateGrace', 'share.flushEvery', 'share.aggregateSettle', 'share.agreementsPoll',
+  'audit.checkpointEntries', 'audit.checkpointInterval',
   'grpc.listen', 'grpc.insecure', 'grpc.tls.cert', 'grpc.tls.key', 'grpc.tls.clientCa',
   'http.listen',
   'streams.maxAge', 'streams.maxBytes', 'streams.duplicateWindow', 'streams.replicas',

@@ -52,6 +52,11 @@ export class EmbeddedNats {
     this.dir = join(options.dataDir, 'nats');
   }
 
+  /** Extra configuration (authorization, TLS) for the next start. */
+  set extraConfig(text: string) {
+    this.options.extraConfig = text;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

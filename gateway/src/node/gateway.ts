@@ -1,7 +1,12 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
+import { join } from 'node:path';
+
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { AuditLog } from '@wbx/audit';
 import {
   importPrivateJwk,
   RegistryError,
@@ -13,6 +18,13 @@ import {
 import { createSealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import {
+  directoryFingerprint,
+  loadAgreements,
+  sharePolicy,
+  type LoadedAgreement,
+} from './agreement-policy.js';
+import { Aggregator } from './aggregator.js';
 import { ConfigError, type GatewayConfig } from './config.js';
 import { EmbeddedNats } from './embedded-nats.js';
 import { startGrpcServer, stopGrpcServer, type StartedGrpc } from './grpc-server.js';
@@ -20,6 +32,10 @@ import { startHttpServer, type HttpEndpoints } from './http-server.js';
 import { IngestPipeline } from './ingest-pipeline.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
+import { ACCESS_CONFIG_FILE, writeAccessFiles } from './nats-access-files.js';
+import { ReceiveWorker } from './receive-worker.js';
+import { DENY_ALL, type SharePolicy } from './share-policy.js';
+import { ShareWorker } from './share-worker.js';
 import { EVENTS_STREAM, ensureStream, eventsStreamConfig } from './streams.js';
 
 export interface GatewayOptions {
@@ -66,32 +82,167 @@ async function loadIdentity(config: GatewayConfig, now: Date): Promise<{ manifes
   return { manifest, sealerKid: imported.kid, key: imported.key };
 } // prettier-ignore
 
+interface GatewayParts {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly manifest: ManifestBody;
+  readonly natsUrl: string;
+  readonly nc: NatsConnection;
+  readonly embedded: EmbeddedNats | undefined;
+  readonly pipeline: IngestPipeline;
+  readonly grpc: StartedGrpc;
+  readonly http: HttpEndpoints;
+  readonly drainMs: number;
+  readonly audit: AuditLog;
+  readonly share: ShareWorker;
+  readonly receive: ReceiveWorker;
+  readonly watcher: AgreementsWatcher;
+}
+
+/** Keeps the share policy, the recipients' streams and the NATS users in step with the agreements. */
+class AgreementsWatcher {
+  policy: SharePolicy = DENY_ALL;
+  agreements: LoadedAgreement[] = [];
+  embedded: EmbeddedNats | undefined;
+  private fingerprint = '';
+  private lastLoad = 0;
+  private signature = '';
+  private accessText = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private watcher: FSWatcher | undefined;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly manifest: ManifestBody,
+    private readonly log: Logger,
+    /** Where the NATS access files are kept up to date, if this gateway manages them. */
+    readonly accessDir: string | undefined,
+  ) {}
+
+  /**
+   * Loads the agreements when the directory changed (and every 5 s, for validity windows that open or
+   * close) and brings the NATS access files up to date; the embedded server reloads when its users
+   * changed. Resolves to whether the set of active agreements changed.
+   */
+  async load(): Promise<boolean> {
+    const dir = this.config.agreements;
+    const now = new Date();
+    if (dir === undefined) return false;
+    const fingerprint = await directoryFingerprint(dir);
+    if (fingerprint === this.fingerprint && now.getTime() - this.lastLoad < 5_000) return false;
+    this.fingerprint = fingerprint;
+    this.lastLoad = now.getTime();
+    const agreements = await loadAgreements(dir, this.manifest, this.config.partner, now, this.log);
+    const signature = agreements.map((a) => `${a.body.id}:${a.revokedAt ?? ''}`).join('|');
+    if (signature === this.signature) return false;
+    this.signature = signature;
+    this.agreements = agreements;
+    this.policy = sharePolicy(agreements, this.config.partner);
+    await this.writeAccess(now);
+    this.log.info({ agreements: agreements.map((a) => a.body.id) }, 'active agreements');
+    return true;
+  }
+
+  /** Writes the NATS access files for the recipients of now; the embedded server reloads on a change. */
+  async writeAccess(now: Date): Promise<string | undefined> {
+    if (this.accessDir === undefined) return undefined;
+    const files = await writeAccessFiles(
+      this.accessDir,
+      this.policy.recipients(now).map((r) => r.id),
+    );
+    const text = await readFile(files.configFile, 'utf8');
+    if (this.embedded !== undefined && text !== this.accessText) await this.embedded.reload(text);
+    this.accessText = text;
+    return files.gatewayNkeyFile;
+  }
+
+  /** Reloads on every change the file system reports, and polls as a fallback. */
+  start(onChange: () => Promise<void>): void {
+    const dir = this.config.agreements;
+    if (dir === undefined) return;
+    let again = false;
+    const check = (): void => {
+      if (this.running !== undefined) {
+        again = true;
+        return;
+      }
+      this.running = this.load()
+        .then(async (changed) => {
+          if (changed) await onChange();
+        })
+        .catch((e: unknown) => this.log.error({ err: e }, 'reloading the agreements failed'))
+        .finally(() => {
+          this.running = undefined;
+          if (again) {
+            again = false;
+            check();
+          }
+        });
+    };
+    this.timer = setInterval(check, this.config.share.agreementsPoll);
+    try {
+      this.watcher = watch(dir, check);
+      this.watcher.on('error', (e) => this.log.warn({ err: e }, 'watching the agreements directory failed; polling'));
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot watch the agreements directory; polling');
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.watcher?.close();
+    await this.running;
+  }
+}
+
 /**
  * A partner's gateway node: its (embedded or external) NATS with WBX_EVENTS, the Ingest pipeline, the
- * gRPC server (Ingest, health, reflection) and the HTTP endpoints for health and metrics.
+ * gRPC server (Ingest, health, reflection), sharing to recipients under the active agreements (audited),
+ * receiving from the partners that share with it, and the HTTP endpoints for health and metrics.
  */
 export class Gateway {
   private stopped = false;
 
-  private constructor(
-    readonly config: GatewayConfig,
-    readonly log: Logger,
-    readonly manifest: ManifestBody,
-    readonly natsUrl: string,
-    private readonly nc: NatsConnection,
-    private readonly embedded: EmbeddedNats | undefined,
-    private readonly pipeline: IngestPipeline,
-    private readonly grpc: StartedGrpc,
-    private readonly http: HttpEndpoints,
-    private readonly drainMs: number,
-  ) {}
+  private constructor(private readonly parts: GatewayParts) {}
+
+  get config(): GatewayConfig {
+    return this.parts.config;
+  }
+
+  get log(): Logger {
+    return this.parts.log;
+  }
+
+  get manifest(): ManifestBody {
+    return this.parts.manifest;
+  }
+
+  get natsUrl(): string {
+    return this.parts.natsUrl;
+  }
+
+  /** The connection to this partner's own NATS (for tests and tools). */
+  get nats(): NatsConnection {
+    return this.parts.nc;
+  }
+
+  /** The agreements this gateway holds active now. */
+  get agreements(): readonly LoadedAgreement[] {
+    return this.parts.watcher.agreements;
+  }
+
+  /** NATS access files (recipients' nkeys) this gateway keeps, if any. */
+  get accessDir(): string | undefined {
+    return this.parts.watcher.accessDir;
+  }
 
   get grpcAddress(): string {
-    return this.grpc.address;
+    return this.parts.grpc.address;
   }
 
   get httpAddress(): string {
-    return this.http.address;
+    return this.parts.http.address;
   }
 
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
@@ -100,18 +251,28 @@ export class Gateway {
     const metrics = new GatewayMetrics();
     let embedded: EmbeddedNats | undefined;
     let natsUrl = config.nats.url;
+    let nkeyFile = config.nats.nkeyFile;
+    const accessDir = natsUrl === undefined ? (config.access ?? join(config.data, 'nats-access')) : config.access;
+    const watcher = new AgreementsWatcher(config, identity.manifest, log, accessDir);
+    await watcher.load();
     if (natsUrl === undefined) {
       embedded = new EmbeddedNats({ dataDir: config.data, binary: config.nats.binary, log });
+      nkeyFile = await watcher.writeAccess(new Date());
+      const files = join(accessDir ?? '', ACCESS_CONFIG_FILE);
+      embedded.extraConfig = await readFile(files, 'utf8');
       natsUrl = await embedded.start();
+      watcher.embedded = embedded;
     }
     let nc: NatsConnection;
     try {
+      const seed = nkeyFile === undefined ? undefined : (await readFile(nkeyFile, 'utf8')).trim();
       nc = await connect({
         servers: natsUrl,
         name: `wbx-gateway-${config.partner}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
         pingInterval: 10_000,
+        ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
       });
     } catch (e) {
       await embedded?.stop();
@@ -172,7 +333,27 @@ export class Gateway {
       if (!streamsReady) reasons.push(`${EVENTS_STREAM} missing`);
       return { ready: reasons.length === 0, reasons };
     });
-    const gateway = new Gateway(config, log, identity.manifest, natsUrl, nc, embedded, pipeline, grpc, http, options.drainMs ?? 10_000);
+    const js = jetstream(nc);
+    const audit = await AuditLog.open({
+      js,
+      jsm,
+      origin: config.partner,
+      signer: { kid: identity.sealerKid, privateKey: identity.key },
+      checkpointEvery: { entries: config.audit.checkpointEntries, ms: config.audit.checkpointInterval },
+      replicas: config.streams.replicas,
+      onError: (e) => log.error({ err: e }, 'audit checkpoint failed'),
+    });
+    const state = await new Kvm(js).create('wbx_state');
+    const aggregator = new Aggregator({ partner: config.partner, js, state, sealer, audit, log, graceMs: config.share.aggregateGrace, settleMs: config.share.aggregateSettle });
+    const share = new ShareWorker({ partner: config.partner, js, jsm, policy: () => watcher.policy, audit, aggregator, log, flushEveryMs: config.share.flushEvery });
+    await share.start();
+    const receive = new ReceiveWorker({ partner: config.partner, sources: config.receive, js, jsm, manifest: () => identity.manifest, log });
+    await receive.start();
+    watcher.start(() => share.syncRecipients());
+    const gateway = new Gateway({
+      config, log, manifest: identity.manifest, natsUrl, nc, embedded, pipeline, grpc, http,
+      drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher,
+    });
     log.info({ grpc: grpc.address, http: http.address, nats: natsUrl }, 'gateway ready');
     return gateway;
   } // prettier-ignore
@@ -192,13 +373,18 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.grpc.health.setStatus('', 'NOT_SERVING');
-    this.grpc.health.setStatus('wbx.v1.Ingest', 'NOT_SERVING');
-    await stopGrpcServer(this.grpc.server, this.drainMs);
-    await this.pipeline.drain();
-    await this.nc.drain().catch((e: unknown) => this.log.warn({ err: e }, 'NATS drain failed'));
-    await new Promise<void>((resolve) => this.http.server.close(() => resolve()));
-    await this.embedded?.stop();
-    this.log.info('gateway stopped');
+    const { grpc, pipeline, nc, http, embedded, log, watcher, share, receive, audit } = this.parts;
+    grpc.health.setStatus('', 'NOT_SERVING');
+    grpc.health.setStatus('wbx.v1.Ingest', 'NOT_SERVING');
+    await stopGrpcServer(grpc.server, this.parts.drainMs);
+    await pipeline.drain();
+    await watcher.stop();
+    await receive.stop();
+    await share.stop();
+    await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));
+    await nc.drain().catch((e: unknown) => log.warn({ err: e }, 'NATS drain failed'));
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    await embedded?.stop();
+    log.info('gateway stopped');
   }
 }

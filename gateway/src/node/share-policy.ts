@@ -1,22 +1,23 @@
-/** What one recipient may receive of one event in records mode: the union of its agreements' fields. */
-export interface RecordsGrant {
+import type { AggregateTerm } from '@wbx/agreements';
+
+/**
+ * What one recipient may receive of one event: in records mode the union of its agreements' fields
+ * (empty: no record), and the aggregate terms that count it.
+ */
+export interface ShareGrant {
   readonly recipient: string;
   readonly agreementIds: readonly string[];
   readonly paths: readonly string[];
+  readonly aggregates: readonly AggregateGrant[];
 }
 
-/** One aggregate term of an active agreement, for the aggregator. */
+/** One aggregate term of an agreement in force, for the aggregator. */
 export interface AggregateGrant {
   readonly recipient: string;
   readonly agreementId: string;
   /** Index of the term in the agreement. */
   readonly termIndex: number;
-  readonly types: readonly string[];
-  readonly dimensions: readonly string[];
-  readonly period: 'day' | 'week' | 'month';
-  readonly minCell: number;
-  /** Where-conditions: field → allowed values. */
-  readonly where: Readonly<Record<string, readonly string[]>>;
+  readonly term: AggregateTerm;
 }
 
 export interface ShareEvent {
@@ -31,8 +32,7 @@ export interface ShareEvent {
  * an event goes to a recipient only through a grant.
  */
 export interface SharePolicy {
-  grants(event: ShareEvent, now: Date): RecordsGrant[];
-  aggregates(now: Date): AggregateGrant[];
+  grants(event: ShareEvent, now: Date): ShareGrant[];
   /** Every recipient with an active agreement, and how long its share stream keeps data. */
   recipients(now: Date): { readonly id: string; readonly retentionDays: number }[];
 }
@@ -40,6 +40,5 @@ export interface SharePolicy {
 /** Shares nothing: what a gateway does without agreements. */
 export const DENY_ALL: SharePolicy = {
   grants: () => [],
-  aggregates: () => [],
   recipients: () => [],
 };

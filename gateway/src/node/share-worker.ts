@@ -12,10 +12,10 @@ import {
 import { disclose, readOwnSealedEvent } from '@wbx/seal';
 import type { Logger } from 'pino';
 
-import { shareStream } from './nats-access.js';
-import { EVENTS_STREAM } from './streams.js';
+import type { Aggregator } from './aggregator.js';
+import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
-import { shareSubject } from './nats-access.js';
+import { EVENTS_STREAM } from './streams.js';
 
 /** One disclosure, as the audit log records it. */
 export interface DisclosureRecord {
@@ -37,8 +37,11 @@ export interface ShareWorkerOptions {
   readonly jsm: JetStreamManager;
   readonly policy: () => SharePolicy;
   readonly audit: AuditSink;
+  readonly aggregator: Aggregator;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** How often closed aggregate periods are published; default 5 s. */
+  readonly flushEveryMs?: number;
 }
 
 /** The durable consumer on WBX_EVENTS that the share worker reads with; all replicas share it. */
@@ -54,6 +57,7 @@ const DAY_NS = 86_400_000_000_000;
 export class ShareWorker {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private readonly streams = new Map<string, number>();
 
   constructor(private readonly options: ShareWorkerOptions) {}
@@ -72,6 +76,7 @@ export class ShareWorker {
       ack_wait: 30_000_000_000,
     });
     await this.syncRecipients();
+    await this.rebuildAggregates();
     const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
     this.messages = await consumer.consume({ max_messages: 256 });
     const messages = this.messages;
@@ -85,6 +90,35 @@ export class ShareWorker {
         }
       }
     })();
+    const flush = (): void => {
+      this.options.aggregator.flush(this.now()).then(
+        () => undefined,
+        (e: unknown) => this.options.log.error({ err: e }, 'publishing aggregates failed; will retry'),
+      );
+    };
+    flush();
+    this.timer = setInterval(flush, this.options.flushEveryMs ?? 5_000);
+  }
+
+  /**
+   * After a restart: counts again, for aggregate terms, the events the share consumer had already
+   * acknowledged (its ack floor), so that periods still open lose nothing.
+   */
+  private async rebuildAggregates(): Promise<void> {
+    const { jsm, js, partner } = this.options;
+    const floor = (await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER)).ack_floor.stream_seq;
+    if (floor === 0) return;
+    const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
+    const messages = await ordered.consume();
+    for await (const m of messages) {
+      const { claims } = readOwnSealedEvent(m.string());
+      const type = claims.wbx_type as string;
+      for (const g of this.options.policy().grants({ type, origin: partner, claims }, this.now())) {
+        this.options.aggregator.add({ type, origin: partner, claims }, g.aggregates);
+      }
+      if (m.seq >= floor) break;
+    }
+    await messages.close();
   }
 
   /**
@@ -145,6 +179,9 @@ export class ShareWorker {
     const type = claims.wbx_type as string;
     const grants = this.options.policy().grants({ type, origin: partner, claims }, this.now());
     for (const grant of grants) {
+      if (grant.aggregates.length > 0)
+        this.options.aggregator.add({ type, origin: partner, claims }, grant.aggregates);
+      if (grant.paths.length === 0) continue;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
       const presentation = disclose(token, grant.paths);
       await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
@@ -166,6 +203,7 @@ export class ShareWorker {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.timer);
     await this.messages?.close();
     await this.loop;
   }

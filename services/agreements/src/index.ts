@@ -1,1 +1,67 @@
-export {};
+export {
+  parseAgreementBody,
+  type AgreementBody,
+  type AggregateTerm,
+  type Period,
+  type RecordsTerm,
+  type Term,
+  type Where,
+  type WhereValue,
+} from './body.js';
+export {
+  AgreementError,
+  type AgreementErrorCode,
+  type AgreementErrorOptions,
+  type AgreementIssue,
+  type AgreementIssueCode,
+} from './errors.js';
+export {
+  decodeAgreement,
+  decodeRevocation,
+  draftAgreement,
+  parseSignedAgreement,
+  signatureKids,
+  signatureParties,
+  type AgreementSignature,
+  type RevocationBody,
+  type SignedAgreement,
+  type SignedRevocation,
+} from './document.js';
+export { parseAgreementYaml } from './yaml.js';
+export { signAgreement } from './sign.js';
+export { revokeAgreement, type RevokeOptions } from './revoke.js';
+export { agreementStatus, type AgreementStatus, type StatusReasonCode } from './status.js';
+export {
+  disclosurePaths,
+  evaluate,
+  inForce,
+  type ActiveAgreement,
+  type AggregateGrant,
+  type PolicyEvent,
+  type RecipientGrant,
+} from './policy.js';
+export { aggregate, MISSING_VALUE, type AggregateCell, type StatsAggregateBody } from './aggregate.js';
+export { periodBounds, periodOf, type PeriodBounds } from './period.js';
+export {
+  CATEGORICAL_FIELDS,
+  isDimension,
+  isRecordPath,
+  isWhereField,
+  PERSON_DIMENSIONS,
+  recordPaths,
+} from './paths.js';
+export {
+  isPurpose,
+  PURPOSES,
+  SPECIAL_CATEGORY_PURPOSE,
+  SPECIAL_CATEGORY_TYPES,
+  type Purpose,
+} from './purposes.js';
+export { AGREEMENT_TYP, JWS_ALG, REVOCATION_TYP } from './internal/header.js';
+export { SIGNATURE_IAT_SKEW_S } from './internal/jws-verify.js';
+export {
+  AGREEMENT_ID_RE,
+  MIN_CELL_DEFAULT,
+  MIN_CELL_FLOOR,
+  RETENTION_DAYS_MAX,
+} from './internal/body-schema.js';

@@ -1,1 +1,28 @@
-export {};
+export { AuditLog, type AuditLogOptions, type AuditSigner } from './audit-log.js';
+export {
+  AUDIT_STREAM,
+  auditSubject,
+  decodeAuditEntry,
+  DISCLOSURE_MODES,
+  encodeAuditEntry,
+  GENESIS_HASH,
+  hashAuditEntry,
+  type AuditEntry,
+  type CheckpointEntry,
+  type DisclosureEntry,
+  type DisclosureMode,
+  type DisclosureRecord,
+} from './entry.js';
+export { AuditError, type AuditErrorCode } from './errors.js';
+export { readAudit } from './read.js';
+export { auditReport, type AuditReportFilter, type AuditReportRow } from './report.js';
+export { auditStreamConfig, ensureAuditStream, type AuditStreamOptions } from './stream.js';
+export {
+  verifyAuditChain,
+  type AuditBreakReason,
+  type AuditMessage,
+  type AuditSource,
+  type AuditVerification,
+  type BrokenEntry,
+  type ChainHead,
+} from './verify.js';

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { aggregate, periodBounds, type PolicyEvent } from '@wbx/agreements';
+import { validateEvent, type EventType } from '@wbx/schema';
+import type { Sealer } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import { shareStream, shareSubject } from './nats-access.js';
+import type { AggregateGrant } from './share-policy.js';
+import type { AuditSink } from './share-worker.js';
+
+interface Bucket {
+  readonly grant: AggregateGrant;
+  readonly sourceType: EventType;
+  readonly period: string;
+  readonly start: Date;
+  readonly end: Date;
+  readonly events: PolicyEvent[];
+  lastAdded: number;
+}
+
+export interface AggregatorOptions {
+  readonly partner: string;
+  readonly js: JetStreamClient;
+  /** Which periods were published already (`wbx_state`). */
+  readonly state: KV;
+  readonly sealer: Sealer;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  /** How long after a period ends it is still open for late events; default 1 hour. */
+  readonly graceMs?: number;
+  /**
+   * A closed period is published only when no event was added to it for this long, so that a burst of
+   * back-filled events is counted whole; default 2 s.
+   */
+  readonly settleMs?: number;
+}
+
+/** A UUIDv7 that is the same for the same aggregate, so that publishing it again is a duplicate. */
+function aggregateId(key: string, at: number): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  const ts = at.toString(16).padStart(12, '0').slice(-12);
+  const variant = ((parseInt(h.slice(15, 16), 16) & 0x3) | 0x8).toString(16);
+  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${h.slice(0, 3)}-${variant}${h.slice(3, 6)}-${h.slice(6, 18)}`;
+}
+
+/**
+ * Aggregate terms: counts the events each covers, per period, and when a period has closed publishes
+ * one sealed `stats.aggregate` event per (agreement, term, event type, period) to the recipient's share
+ * stream, cells below minCell suppressed. Published periods are remembered in `wbx_state`.
+ */
+export class Aggregator {
+  private readonly buckets = new Map<string, Bucket>();
+  private flushing: Promise<number> | undefined;
+
+  constructor(private readonly options: AggregatorOptions) {}
+
+  add(event: PolicyEvent, grants: readonly AggregateGrant[]): void {
+    const occurred = Date.parse(String(event.claims.occurredAt));
+    if (Number.isNaN(occurred)) return;
+    for (const grant of grants) {
+      const { period, start, end } = periodBounds(new Date(occurred), grant.term.period);
+      const key = `${grant.agreementId}.${grant.termIndex}.${event.type}.${period}`;
+      let bucket = this.buckets.get(key);
+      if (bucket === undefined) {
+        bucket = { grant, sourceType: event.type as EventType, period, start, end, events: [], lastAdded: 0 };
+        this.buckets.set(key, bucket);
+      }
+      bucket.events.push(event);
+      bucket.lastAdded = Date.now();
+    }
+  }
+
+  /** Publishes every period that has closed (and settled) by `now`; one flush at a time. */
+  flush(now: Date): Promise<number> {
+    this.flushing ??= this.flushClosed(now).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushClosed(now: Date): Promise<number> {
+    const grace = this.options.graceMs ?? 3_600_000;
+    const settle = this.options.settleMs ?? 2_000;
+    let published = 0;
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.end.getTime() + grace > now.getTime() || Date.now() - bucket.lastAdded < settle) continue;
+      if ((await this.options.state.get(`agg.${key}`)) === null) {
+        await this.publish(key, bucket, now);
+        published += 1;
+      }
+      this.buckets.delete(key);
+    }
+    return published;
+  }
+
+  private async publish(key: string, b: Bucket, now: Date): Promise<void> {
+    const { partner, js, sealer, audit, state, log } = this.options;
+    const body = aggregate(b.grant.term, b.sourceType, b.events, b.start);
+    const occurredAt = new Date(Math.min(b.end.getTime() - 1, now.getTime())).toISOString();
+    const event = {
+      eventId: aggregateId(key, b.end.getTime()),
+      origin: partner,
+      type: 'stats.aggregate',
+      schemaVersion: 1,
+      occurredAt,
+      recordedAt: now.toISOString(),
+      statsAggregate: body,
+    };
+    const valid = validateEvent(JSON.parse(JSON.stringify(event)), { now });
+    if (!valid.ok) {
+      log.error({ key, violations: valid.violations }, 'an aggregate failed validation; not published');
+      return;
+    }
+    const token = sealer.seal(valid.event, { now });
+    const recipient = b.grant.recipient;
+    await js.publish(shareSubject(recipient, partner, 'stats.aggregate'), token, {
+      msgID: event.eventId,
+      expect: { streamName: shareStream(recipient) },
+    });
+    await audit.append({
+      recipient,
+      agreementId: b.grant.agreementId,
+      eventId: event.eventId,
+      eventType: 'stats.aggregate',
+      paths: [...b.grant.term.dimensions].sort(),
+      mode: 'aggregate',
+    });
+    await state.put(`agg.${key}`, event.eventId);
+    log.info(
+      { recipient, agreement: b.grant.agreementId, period: b.period, events: b.events.length },
+      'aggregate shared',
+    );
+  }
+}

@@ -1,0 +1,208 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { credentials } from '@grpc/grpc-js';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { parseSignedAgreement, revokeAgreement } from '@wbx/agreements';
+import { Event, IngestClient, type Receipt } from '@wbx/proto';
+import { validateEvent, type ValidEvent } from '@wbx/schema';
+import { readOwnSealedEvent } from '@wbx/seal';
+import { generateEvents } from '@wbx/synth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Gateway } from '../src/node/gateway.js';
+import { startFederation, type Federation } from './support/federation.js';
+
+const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.ageBand', 'migrantsCount'];
+const RS_TYPES = ['crossing.irregular', 'smuggling.incident'];
+
+let fed: Federation;
+let mk: Gateway;
+let rs: Gateway;
+let al: Gateway;
+let events: ValidEvent[];
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
+  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
+  try {
+    return await Promise.all(
+      list.map(
+        (e) =>
+          new Promise<Receipt>((resolve, reject) =>
+            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
+          ),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+async function tokens(jsm: JetStreamManager, stream: string): Promise<string[]> {
+  const info = await jsm.streams.info(stream);
+  const out: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    if (m !== null) out.push(m.string());
+  }
+  return out;
+}
+
+const count = async (g: Gateway, stream: string): Promise<number> =>
+  (await (await jetstreamManager(g.nats)).streams.info(stream)).state.messages;
+
+beforeAll(async () => {
+  fed = await startFederation(['MK', 'RS', 'AL']);
+  const validFrom = new Date(Date.now() - 3_600_000).toISOString();
+  const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  await fed.agree({
+    id: 'MK-RS-1',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['border-management', 'anti-smuggling'],
+    legalBasis: 'Test agreement under the Skopje Declaration',
+    validFrom,
+    validUntil,
+    terms: [{ types: RS_TYPES, mode: 'records', fields: RS_FIELDS, retentionDays: 30 }],
+  });
+  await fed.agree({
+    id: 'MK-AL-1',
+    provider: 'MK',
+    recipient: 'AL',
+    purposes: ['risk-analysis'],
+    legalBasis: 'Test agreement',
+    validFrom,
+    validUntil,
+    terms: [
+      {
+        types: ['crossing.irregular'],
+        mode: 'aggregate',
+        dimensions: ['routeSegment', 'persons.citizenship'],
+        period: 'week',
+        minCell: 5,
+        retentionDays: 30,
+      },
+    ],
+  });
+  mk = await fed.start('MK');
+  rs = await fed.start('RS', { receiveFrom: [mk] });
+  al = await fed.start('AL', { receiveFrom: [mk] });
+  events = [
+    ...generateEvents({
+      partner: 'MK',
+      count: 400,
+      seed: 'e2e',
+      from: new Date('2023-09-01'),
+      to: new Date('2023-09-15'),
+    }),
+  ].map((e) => {
+    const r = validateEvent(JSON.parse(JSON.stringify(e)));
+    if (!r.ok) throw new Error('invalid generated event');
+    return r.event;
+  });
+  await submitAll(mk, events);
+}, 60_000);
+
+afterAll(async () => {
+  await fed[Symbol.asyncDispose]();
+});
+
+describe('sharing under bilateral agreements (three partners, three nats-servers)', () => {
+  it("delivers to RS's inbox exactly the agreed events with exactly the agreed fields", async () => {
+    const expected = events.filter((e) => RS_TYPES.includes(e.type));
+    await until('RS inbox', async () => ((await count(rs, 'WBX_INBOX')) >= expected.length ? true : undefined));
+    const inbox = await tokens(await jetstreamManager(rs.nats), 'WBX_INBOX');
+    expect(inbox).toHaveLength(expected.length);
+    const byId = new Map(expected.map((e) => [e.eventId, e]));
+    for (const token of inbox) {
+      const { claims, disclosed } = readOwnSealedEvent(token);
+      const event = byId.get(claims.jti as string);
+      expect(event).toBeDefined();
+      for (const p of disclosed) expect(RS_FIELDS.some((f) => f === p || f.startsWith(`${p}.`))).toBe(true);
+      const { iss, jti, iat, wbx_type, wbx_v, ...body } = claims;
+      expect(Object.keys(body).every((k) => ['occurredAt', 'routeSegment', 'persons', 'migrantsCount'].includes(k))).toBe(true);
+      for (const p of (body.persons ?? []) as Record<string, unknown>[]) {
+        expect(Object.keys(p).sort()).toEqual(['ageBand', 'citizenship']);
+      }
+      expect({ iss, jti, wbx_type, wbx_v, iatType: typeof iat }).toEqual({
+        iss: 'MK', jti: event?.eventId, wbx_type: event?.type, wbx_v: 1, iatType: 'number',
+      });
+    }
+  });
+
+  it("never lets a withheld value into RS's streams (checked on the bytes)", async () => {
+    const inbox = (await tokens(await jetstreamManager(rs.nats), 'WBX_INBOX')).join('\n');
+    const decoded = inbox
+      .split(/[~.\n]/)
+      .map((p) => Buffer.from(p, 'base64url').toString('utf8'))
+      .join('\n');
+    const withheld = events.flatMap((e) => [
+      ...(e.crossingIrregular?.persons.map((p) => p.subjectRef) ?? []),
+      e.crossingIrregular?.borderSection,
+      e.smugglingIncident?.caseRef,
+      e.asylumApplication?.applicationRef,
+      e.recordedAt,
+    ]);
+    for (const value of withheld) if (value !== undefined) expect(decoded).not.toContain(value);
+  });
+
+  it('sends AL only weekly aggregates, with cells below minCell suppressed', async () => {
+    await until('AL aggregates', async () => ((await count(al, 'WBX_INBOX')) > 0 ? true : undefined));
+    await sleep(500);
+    const inbox = await tokens(await jetstreamManager(al.nats), 'WBX_INBOX');
+    const crossings = events.filter((e) => e.type === 'crossing.irregular');
+    let total = 0;
+    for (const token of inbox) {
+      const { claims } = readOwnSealedEvent(token);
+      expect(claims.wbx_type).toBe('stats.aggregate');
+      const cells = claims.cells as { values: string[]; count: number; suppressed: boolean }[];
+      expect(claims.dimensions).toEqual(['routeSegment', 'persons.citizenship']);
+      expect(String(claims.period)).toMatch(/^2023-W\d\d$/);
+      for (const c of cells) {
+        if (c.suppressed) expect(c.count).toBe(0);
+        else expect(c.count).toBeGreaterThanOrEqual(5);
+        total += c.count;
+      }
+    }
+    const persons = crossings.reduce((n, e) => n + (e.crossingIrregular?.persons.length ?? 0), 0);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThanOrEqual(persons);
+    expect(inbox.some((t) => (readOwnSealedEvent(t).claims.cells as { suppressed: boolean }[]).some((c) => c.suppressed))).toBe(true);
+  });
+
+  it('audits every disclosure in MK\'s WBX_AUDIT', async () => {
+    const entries = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { kind: string; recipient?: string });
+    const toRs = entries.filter((e) => e.kind === 'disclosure' && e.recipient === 'RS').length;
+    expect(toRs).toBe(events.filter((e) => RS_TYPES.includes(e.type)).length);
+    expect(entries.some((e) => e.kind === 'disclosure' && e.recipient === 'AL')).toBe(true);
+  });
+
+  it('stops delivery to RS within 2 s of a revocation and purges its share stream', async () => {
+    const signed = parseSignedAgreement(JSON.parse(await readFile(`${fed.agreementsDir('MK')}/MK-RS-1.json`, 'utf8')));
+    const k = await fed.key('MK');
+    const revoked = await revokeAgreement(signed, k.key, k.kid, { at: new Date() });
+    await fed.put(revoked, 'MK', 'RS', 'MK-RS-1');
+    const started = Date.now();
+    const mkm = await jetstreamManager(mk.nats);
+    await until('purge', async () => ((await mkm.streams.info('WBX_SHARE_RS')).state.messages === 0 ? true : undefined), 2_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const before = await count(rs, 'WBX_INBOX');
+    const more = [...generateEvents({ partner: 'MK', count: 50, seed: 'after', from: new Date('2023-10-01'), to: new Date('2023-10-02') })]
+      .map((e) => validateEvent(JSON.parse(JSON.stringify(e))))
+      .flatMap((r) => (r.ok ? [r.event] : []));
+    await submitAll(mk, more);
+    await sleep(1_500);
+    expect(await count(rs, 'WBX_INBOX')).toBe(before);
+    expect((await mkm.streams.info('WBX_SHARE_RS')).state.messages).toBe(0);
+  });
+}); // prettier-ignore

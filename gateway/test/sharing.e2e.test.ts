@@ -62,7 +62,7 @@ const count = async (g: Gateway, stream: string): Promise<number> =>
   (await (await jetstreamManager(g.nats)).streams.info(stream)).state.messages;
 
 beforeAll(async () => {
-  fed = await startFederation(['MK', 'RS', 'AL']);
+  fed = await startFederation(['MK', 'RS', 'AL', 'XK']);
   const validFrom = new Date(Date.now() - 3_600_000).toISOString();
   const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
   await fed.agree({
@@ -94,6 +94,26 @@ beforeAll(async () => {
       },
     ],
   });
+  // Three agreements with XK that must share nothing: one party's signature only, expired, and signed by
+  // a non-party (AL) instead of XK.
+  const xkTerms = [
+    { types: ['crossing.irregular'], mode: 'records', fields: ['routeSegment'], retentionDays: 7 },
+  ];
+  const xk = {
+    provider: 'MK',
+    recipient: 'XK',
+    purposes: ['border-management'],
+    legalBasis: 'test',
+    terms: xkTerms,
+  };
+  await fed.agree({ ...xk, id: 'MK-XK-one', validFrom, validUntil }, ['MK']);
+  await fed.agree({
+    ...xk,
+    id: 'MK-XK-old',
+    validFrom: '2024-01-01T00:00:00Z',
+    validUntil: '2024-02-01T00:00:00Z',
+  });
+  await fed.agree({ ...xk, id: 'MK-XK-nonparty', validFrom, validUntil }, ['MK', 'AL']);
   mk = await fed.start('MK');
   rs = await fed.start('RS', { receiveFrom: [mk] });
   al = await fed.start('AL', { receiveFrom: [mk] });
@@ -185,6 +205,38 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     const toRs = entries.filter((e) => e.kind === 'disclosure' && e.recipient === 'RS').length;
     expect(toRs).toBe(events.filter((e) => RS_TYPES.includes(e.type)).length);
     expect(entries.some((e) => e.kind === 'disclosure' && e.recipient === 'AL')).toBe(true);
+  });
+
+  it('shares nothing under an agreement signed by one party only, expired, or signed by a non-party', async () => {
+    expect(mk.agreements.map((a) => a.body.id).sort()).toEqual(['MK-AL-1', 'MK-RS-1']);
+    const names: string[] = [];
+    for await (const n of (await jetstreamManager(mk.nats)).streams.names()) names.push(n);
+    expect(names).not.toContain('WBX_SHARE_XK');
+    const audit = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { recipient?: string });
+    expect(audit.some((e) => e.recipient === 'XK')).toBe(false);
+  });
+
+  it('quarantines a forged or tampered presentation placed in the share stream, never storing it', async () => {
+    const mkm = await jetstreamManager(mk.nats);
+    const genuine = (await tokens(mkm, 'WBX_SHARE_RS'))[0]!;
+    const [h, p, sig] = genuine.split('~')[0]!.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    claims.jti = '01900000-0000-7000-8000-00000000f00d';
+    const tampered = `${h!}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig!}~`;
+    const { generateKeyPairSync, sign } = await import('node:crypto');
+    const forger = generateKeyPairSync('ed25519').privateKey;
+    const input = `${h!}.${Buffer.from(JSON.stringify({ ...claims, jti: '01900000-0000-7000-8000-00000000beef' })).toString('base64url')}`;
+    const forged = `${input}.${sign(null, Buffer.from(input), forger).toString('base64url')}~`;
+    const quarantined = await count(rs, 'WBX_QUARANTINE');
+    const inbox = await count(rs, 'WBX_INBOX');
+    const js = (await import('@nats-io/jetstream')).jetstream(mk.nats);
+    await js.publish('wbx.share.RS.MK.crossing.irregular', tampered);
+    await js.publish('wbx.share.RS.MK.crossing.irregular', forged);
+    await until('quarantine', async () => ((await count(rs, 'WBX_QUARANTINE')) >= quarantined + 2 ? true : undefined));
+    expect(await count(rs, 'WBX_INBOX')).toBe(inbox);
+    const rsm = await jetstreamManager(rs.nats);
+    const last = await rsm.streams.getMessage('WBX_QUARANTINE', { last_by_subj: 'wbx.quarantine.MK' });
+    expect(last?.header.get('Wbx-Error-Code')).toBe('BAD_SIGNATURE');
   });
 
   it('stops delivery to RS within 2 s of a revocation and purges its share stream', async () => {

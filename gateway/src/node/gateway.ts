@@ -171,7 +171,11 @@ class AgreementsWatcher {
         .then(async (changed) => {
           if (changed) await onChange();
         })
-        .catch((e: unknown) => this.log.error({ err: e }, 'reloading the agreements failed'))
+        .catch((e: unknown) => {
+          // e.g. JetStream briefly unavailable while nats-server reloads its users: try again next round.
+          this.signature = '';
+          this.log.warn({ err: e }, 'applying the agreements failed; retrying');
+        })
         .finally(() => {
           this.running = undefined;
           if (again) {
@@ -183,7 +187,9 @@ class AgreementsWatcher {
     this.timer = setInterval(check, this.config.share.agreementsPoll);
     try {
       this.watcher = watch(dir, check);
-      this.watcher.on('error', (e) => this.log.warn({ err: e }, 'watching the agreements directory failed; polling'));
+      this.watcher.on('error', (e) =>
+        this.log.warn({ err: e }, 'watching the agreements directory failed; polling'),
+      );
     } catch (e) {
       this.log.warn({ err: e }, 'cannot watch the agreements directory; polling');
     }

@@ -1,3 +1,4 @@
+import { sign } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,11 @@ export interface Federation extends AsyncDisposable {
   readonly identity: Identity;
   /** The agreements directory of a partner (as provider or recipient). */
   agreementsDir(partner: string): string;
-  /** Drafts an agreement, has both parties sign it, and writes it into both parties' directories. */
-  agree(body: Record<string, unknown>): Promise<SignedAgreement>;
+  /**
+   * Drafts an agreement, has both parties sign it (or the given signers), and writes it into both
+   * parties' directories.
+   */
+  agree(body: Record<string, unknown>, signers?: readonly string[]): Promise<SignedAgreement>;
   /** Writes an agreement document (e.g. with a revocation) into both parties' directories. */
   put(signed: SignedAgreement, provider: string, recipient: string, id: string): Promise<void>;
   key(partner: string): Promise<ReturnType<typeof importPrivateJwk>>;
@@ -50,13 +54,26 @@ export async function startFederation(partners: readonly string[]): Promise<Fede
     agreementsDir,
     key,
     put,
-    async agree(body) {
+    async agree(body, signers) {
       let signed = draftAgreement(body);
       const provider = String(body.provider);
       const recipient = String(body.recipient);
-      for (const p of [provider, recipient]) {
+      for (const p of signers ?? [provider, recipient]) {
         const k = await key(p);
-        signed = await signAgreement(signed, k.key, k.kid, new Date());
+        if (p === provider || p === recipient) {
+          signed = await signAgreement(signed, k.key, k.kid, new Date());
+          continue;
+        }
+        // signAgreement refuses a non-party's key: craft that signature by hand, as an attacker would.
+        const header = {
+          alg: 'EdDSA',
+          typ: 'wbx-agreement+jws',
+          kid: k.kid,
+          iat: Math.floor(Date.now() / 1000),
+        };
+        const prot = Buffer.from(JSON.stringify(header)).toString('base64url');
+        const signature = sign(null, Buffer.from(`${prot}.${signed.payload}`), k.key).toString('base64url');
+        signed = { ...signed, signatures: [...signed.signatures, { protected: prot, signature }] };
       }
       await put(signed, provider, recipient, String(body.id));
       return signed;

@@ -1,6 +1,7 @@
 import { validateLine, type ValidEvent } from '@wbx/schema';
 import { eventToNdjsonLine, generateEvents } from '@wbx/synth';
 
+import { federationDemo } from './demo-federation.js';
 import { sealDemo } from './demo-seal.js';
 import { DEFAULT_FROM } from './generate.js';
 import { write, type CliIo } from './io.js';
@@ -36,7 +37,7 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
   const perPartner: (string | number)[][] = [];
   let persons = 0;
   let allValid = true;
-  const mkEvents: ValidEvent[] = [];
+  const days = new Map<string, ValidEvent[]>();
   await write(
     io.stdout,
     `WBX demo — one synthetic day (${DEFAULT_FROM}, seed "${seed}") for ${partners.join(', ')}\n\n`,
@@ -52,7 +53,9 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
       }
       valid += 1;
       const event = result.event;
-      if (partner === 'MK') mkEvents.push(event);
+      const day = days.get(partner) ?? [];
+      if (day.length === 0) days.set(partner, day);
+      day.push(event);
       persons += event.crossingIrregular?.persons.length ?? 0;
       const key = `${event.type}\u0000${routeOf(event)}`;
       const row = counts.get(key) ?? new Map<string, number>();
@@ -74,6 +77,8 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
   await write(io.stdout, `${renderTable(['type', 'route', ...partners, 'total'], rows)}\n\n`);
   await write(io.stdout, `Persons in irregular-crossing reports: ${persons.toLocaleString('en')}\n`);
   await write(io.stdout, allValid ? 'Every event is valid.\n\n' : 'Some events were INVALID.\n\n');
-  const sealed = await sealDemo(io, mkEvents);
-  return allValid && sealed ? 0 : 1;
+  const sealed = await sealDemo(io, days.get('MK') ?? []);
+  await write(io.stdout, '\n');
+  const federated = await federationDemo(io, days);
+  return allValid && sealed && federated ? 0 : 1;
 }

@@ -174,6 +174,7 @@ class AgreementsWatcher {
         .catch((e: unknown) => {
           // e.g. JetStream briefly unavailable while nats-server reloads its users: try again next round.
           this.signature = '';
+          this.fingerprint = '';
           this.log.warn({ err: e }, 'applying the agreements failed; retrying');
         })
         .finally(() => {

@@ -4,10 +4,15 @@ import { demoCommand } from './demo.js';
 import { CliError } from './errors.js';
 import { gatewayCommand, type GatewayCommandOptions } from './gateway.js';
 import { generateCommand, type GenerateCommandOptions } from './generate.js';
+import { ingestCommand, type IngestCommandOptions } from './ingest.js';
 import { write, type CliIo } from './io.js';
+import { registerAgreementCommands } from './agreement.js';
+import { registerAuditCommands } from './audit.js';
 import { registerKeysCommands } from './keys.js';
 import { registerManifestCommands } from './manifest.js';
+import { registerNatsConfigCommand } from './nats-config.js';
 import { discloseCommand, sealCommand, verifyCommand } from './seal.js';
+import { tailCommand, type TailCommandOptions } from './tail.js';
 import { validateCommand, type ValidateCommandOptions } from './validate.js';
 
 /** Builds the `wbx` command tree. Actions store their exit status in `result.exitCode`. */
@@ -98,8 +103,45 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
       result.exitCode = await gatewayCommand(io, opts);
     });
 
+  program
+    .command('ingest')
+    .description(
+      'stream an NDJSON file of events to a gateway (Ingest.SubmitStream); rejected lines go to a rejects file',
+    )
+    .requiredOption('--gateway <host:port>', "the gateway's gRPC address")
+    .requiredOption('--file <file>', 'NDJSON events (proto3 JSON of wbx.v1.Event); - for stdin')
+    .option('--rejects <file>', 'where rejected lines are written (default: <file>.rejects.ndjson)')
+    .option('--insecure', 'plaintext gRPC, to a loopback address only')
+    .option('--tls-ca <file>', 'CA certificate(s) to trust, PEM (default: the system roots)')
+    .option('--cert <file>', 'client certificate for mTLS, PEM')
+    .option('--key <file>', 'client private key for mTLS, PEM')
+    .option('--connect-timeout <duration>', 'give up connecting after this long', '10s')
+    .option('--idle-timeout <duration>', 'give up when the gateway answers nothing for this long', '30s')
+    .action(async (opts: IngestCommandOptions) => {
+      result.exitCode = await ingestCommand(io, opts);
+    });
+
+  program
+    .command('tail')
+    .description(
+      'print the events of a WBX stream that verify against the manifest (claims plus seq), one JSON per line',
+    )
+    .requiredOption('--nats <url>', 'the NATS server holding the stream')
+    .requiredOption('--manifest <file>', 'the signed federation manifest')
+    .option('--nkey <file>', 'nkey seed file to authenticate with (e.g. <data>/nats-access/gateway.nkey)')
+    .option('--stream <name>', 'WBX_EVENTS, WBX_INBOX or WBX_SHARE_<R>', 'WBX_EVENTS')
+    .option('--type <type>', 'only events of this type, e.g. crossing.irregular')
+    .option('--from-seq <n>', 'start at this stream sequence (default: the first message)')
+    .option('--count <n>', 'stop after this many verified events (default: run until SIGINT)')
+    .action(async (opts: TailCommandOptions) => {
+      result.exitCode = await tailCommand(io, opts);
+    });
+
   registerKeysCommands(program, io, result);
   registerManifestCommands(program, io, result);
+  registerAgreementCommands(program, io, result);
+  registerAuditCommands(program, io, result);
+  registerNatsConfigCommand(program, io, result);
 
   program
     .command('demo')

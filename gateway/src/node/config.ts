@@ -10,32 +10,34 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65_535, 'port must be 0..65535');
 
-/** A duration: a number of milliseconds, or a number with a unit (ms, s, m, h, d). */
-const duration = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 500ms, 30s, 5m, 2h, 30d')
-    .transform((s) => {
-      const n = Number(/^\d+/.exec(s)?.[0]);
-      const unit = s.replace(/^\d+/, '');
-      const ms = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1;
-      return n * ms;
-    }),
-]);
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
 
-/** A size in bytes: a number, or a number with a unit (KB, MB, GB, TB; binary multiples). */
-const size = z.union([
-  z.number().int(),
-  z
-    .string()
-    .regex(/^\d+(B|KB|MB|GB|TB)$/, 'must be a size such as 512MB or 10GB')
-    .transform((s) => {
-      const n = Number(/^\d+/.exec(s)?.[0]);
-      const unit = s.replace(/^\d+/, '');
-      return n * ({ B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 }[unit] ?? 1);
-    }),
-]);
+/** A number with a unit, or a plain non-negative whole number; undefined if neither. */
+function withUnit(v: unknown, units: Record<string, number>): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d+)([A-Za-z]+)$/.exec(v);
+  const factor = m?.[2] === undefined ? undefined : units[m[2]];
+  return m?.[1] === undefined || factor === undefined ? undefined : Number(m[1]) * factor;
+}
+
+/** A duration: a number of milliseconds, or a number with a unit (ms, s, m, h, d). */
+const duration = z.unknown().transform((v, ctx) => {
+  const ms = withUnit(v, DURATION_UNITS);
+  if (ms !== undefined) return ms;
+  ctx.addIssue({ code: 'custom', message: 'must be a duration such as 500ms, 30s, 5m, 2h, 30d' });
+  return z.NEVER;
+});
+
+/** A size in bytes: a number, or a number with a unit (KB, MB, GB, TB; binary multiples); -1: no limit. */
+const size = z.unknown().transform((v, ctx) => {
+  if (v === -1) return -1;
+  const bytes = withUnit(v, SIZE_UNITS);
+  if (bytes !== undefined) return bytes;
+  ctx.addIssue({ code: 'custom', message: 'must be a size such as 512MB or 10GB (or -1: no limit)' });
+  return z.NEVER;
+});
 
 const tls = z.strictObject({
   /** PEM server certificate chain. */
@@ -234,10 +236,14 @@ export async function loadGatewayConfig(
   const result = GatewayConfigSchema.safeParse(tree);
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((i) => ({
-        path: i.path.map(String).join('.'),
-        message: i.code === 'unrecognized_keys' ? `unknown setting ${i.keys.join(', ')}` : i.message,
-      })),
+      result.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((key) => ({
+              path: [...i.path, key].map(String).join('.'),
+              message: `unknown setting ${key}`,
+            }))
+          : [{ path: i.path.map(String).join('.'), message: i.message }],
+      ),
     );
   }
   const config = result.data;

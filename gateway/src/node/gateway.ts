@@ -253,6 +253,21 @@ export class Gateway {
   }
 
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const cleanup: (() => Promise<unknown>)[] = [];
+    try {
+      return await Gateway.assemble(config, options, cleanup);
+    } catch (e) {
+      // Whatever was started before the failure is stopped, so that nothing is left running.
+      for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private static async assemble(
+    config: GatewayConfig,
+    options: GatewayOptions,
+    cleanup: (() => Promise<unknown>)[],
+  ): Promise<Gateway> {
     const log = options.log ?? createLogger(config.log.level, config.partner);
     const identity = await loadIdentity(config, new Date());
     const metrics = new GatewayMetrics();
@@ -267,6 +282,8 @@ export class Gateway {
       nkeyFile = await watcher.writeAccess(new Date());
       const files = join(accessDir ?? '', ACCESS_CONFIG_FILE);
       embedded.extraConfig = await readFile(files, 'utf8');
+      const started = embedded;
+      cleanup.push(() => started.stop());
       natsUrl = await embedded.start();
       watcher.embedded = embedded;
     }
@@ -282,9 +299,12 @@ export class Gateway {
         ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
       });
     } catch (e) {
-      await embedded?.stop();
-      throw e;
+      throw new ConfigError([{ path: 'nats.url', message: `cannot connect to ${natsUrl}: ${(e as Error).message}` }], {
+        cause: e,
+      });
     }
+    const connection = nc;
+    cleanup.push(() => connection.close());
     const streamConfig = eventsStreamConfig(config.partner, config.streams);
     const jsm = await jetstreamManager(nc);
     let streamsReady = false;
@@ -292,8 +312,7 @@ export class Gateway {
       await ensureStream(jsm, streamConfig);
       streamsReady = true;
     } catch (e) {
-      await nc.close();
-      await embedded?.stop();
+      log.error({ err: e }, `cannot create ${EVENTS_STREAM}`);
       throw e;
     }
     const sealer = createSealer({ issuer: config.partner, kid: identity.sealerKid, privateKey: identity.key });
@@ -307,6 +326,7 @@ export class Gateway {
     });
     let connected = true;
     const grpc = await startGrpcServer(config.grpc, pipeline, log);
+    cleanup.push(() => stopGrpcServer(grpc.server, 0));
     const setHealth = (): void => {
       const state = connected && streamsReady ? 'SERVING' : 'NOT_SERVING';
       grpc.health.setStatus('', state);
@@ -340,6 +360,7 @@ export class Gateway {
       if (!streamsReady) reasons.push(`${EVENTS_STREAM} missing`);
       return { ready: reasons.length === 0, reasons };
     });
+    cleanup.push(() => new Promise<void>((resolve) => http.server.close(() => resolve())));
     const js = jetstream(nc);
     const audit = await AuditLog.open({
       js,
@@ -353,8 +374,11 @@ export class Gateway {
     const state = await new Kvm(js).create('wbx_state');
     const aggregator = new Aggregator({ partner: config.partner, js, state, sealer, audit, log, graceMs: config.share.aggregateGrace, settleMs: config.share.aggregateSettle });
     const share = new ShareWorker({ partner: config.partner, js, jsm, policy: () => watcher.policy, audit, aggregator, log, flushEveryMs: config.share.flushEvery });
+    cleanup.push(() => audit.close());
     await share.start();
+    cleanup.push(() => share.stop());
     const receive = new ReceiveWorker({ partner: config.partner, sources: config.receive, js, jsm, manifest: () => identity.manifest, log });
+    cleanup.push(() => receive.stop());
     await receive.start();
     watcher.start(() => share.syncRecipients());
     const gateway = new Gateway({

@@ -20,7 +20,7 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
-import type { GatewayConfig } from './config.js';
+import { ConfigError, type GatewayConfig } from './config.js';
 import { toServiceError } from './grpc-errors.js';
 import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
 
@@ -129,8 +129,15 @@ export async function startGrpcServer(
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(config.listen, credentials, (e, p) => {
-      if (e) reject(e);
-      else resolve(p);
+      if (e) {
+        server.forceShutdown();
+        reject(
+          new ConfigError(
+            [{ path: 'grpc.listen', message: `cannot listen on ${config.listen}: ${e.message}` }],
+            { cause: e },
+          ),
+        );
+      } else resolve(p);
     });
   });
   return { server, address: `${host}:${port}`, health };

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { ConfigError } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface HttpEndpoints {
@@ -37,7 +38,13 @@ export async function startHttpServer(
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => {
+      reject(
+        new ConfigError([{ path: 'http.listen', message: `cannot listen on ${listen}: ${e.message}` }], {
+          cause: e,
+        }),
+      );
+    });
     server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as AddressInfo).port;

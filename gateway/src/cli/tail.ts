@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JsMsg,
+  type OrderedConsumerOptions,
+} from '@nats-io/jetstream';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { ManifestBody } from '@wbx/registry';
+import { isEventType } from '@wbx/schema';
+import { SealError, verifyPresentation } from '@wbx/seal';
+
+import { CliError } from './errors.js';
+import { write, type CliIo } from './io.js';
+import { loadTrustedManifest } from './seal.js';
+
+export interface TailCommandOptions {
+  nats: string;
+  stream: string;
+  manifest: string;
+  nkey?: string;
+  type?: string;
+  fromSeq?: string;
+  count?: string;
+}
+
+/** Subject prefix of each WBX stream; the origin and the two-token type follow it. */
+function subjectPrefix(stream: string): string | undefined {
+  if (stream === 'WBX_EVENTS') return 'wbx.evt';
+  if (stream === 'WBX_INBOX') return 'wbx.in';
+  const share = /^WBX_SHARE_([A-Z0-9]+)$/.exec(stream);
+  return share ? `wbx.share.${share[1] ?? ''}` : undefined;
+}
+
+/**
+ * The one filter subject (nats-server 2.9 takes no more) for events of `type`. It must lie within a
+ * subject of the stream: WBX_EVENTS holds `wbx.evt.<partner>.>`, so its filter names the partner, where
+ * WBX_INBOX (`wbx.in.>`) takes any origin.
+ */
+function typeFilter(prefix: string, streamSubjects: readonly string[], type: string): string {
+  const depth = prefix.split('.').length + 1;
+  for (const subject of streamSubjects) {
+    const tokens = subject.split('.');
+    if (tokens.at(-1) !== '>' || !subject.startsWith(`${prefix}.`)) continue;
+    const base = tokens.slice(0, -1);
+    if (base.length === depth) return `${base.join('.')}.${type}`;
+    if (base.length === depth - 1) return `${base.join('.')}.*.${type}`;
+  }
+  return `${prefix}.*.${type}`;
+}
+
+function positive(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new CliError('USAGE', `${flag}: "${text}" must be a whole number from 1`);
+  }
+  return n;
+}
+
+type Checked =
+  { ok: true; claims: Readonly<Record<string, unknown>> } | { ok: false; code: string; detail: string };
+
+/**
+ * A message of a WBX stream is shown only if its token verifies against the manifest and it sits where it
+ * claims to belong: the subject names the token's issuer and type, the message id is the event id.
+ */
+function check(m: JsMsg, manifest: ManifestBody, now: Date): Checked {
+  let claims: Readonly<Record<string, unknown>>;
+  try {
+    claims = verifyPresentation(m.string().trim(), { manifest, now }).claims;
+  } catch (e) {
+    if (e instanceof SealError) return { ok: false, code: e.code, detail: e.detail ?? e.message };
+    throw e;
+  }
+  const tokens = m.subject.split('.');
+  const origin = tokens.at(-3);
+  const type = tokens.slice(-2).join('.');
+  if (origin !== claims.iss || type !== claims.wbx_type) {
+    return {
+      ok: false,
+      code: 'SUBJECT_MISMATCH',
+      detail: `a ${String(claims.wbx_type)} event of ${String(claims.iss)} on ${m.subject}`,
+    };
+  }
+  const msgId = m.headers?.get('Nats-Msg-Id');
+  if (msgId !== undefined && msgId !== '' && msgId !== claims.jti) {
+    return { ok: false, code: 'MSG_ID_MISMATCH', detail: `Nats-Msg-Id ${msgId} is not the event id` };
+  }
+  return { ok: true, claims };
+}
+
+/**
+ * `wbx tail`: reads a WBX stream with an ordered consumer (from the first message, or `--from-seq`),
+ * verifies every token against the manifest and prints one JSON line per verified event — its claims
+ * plus `seq`. Refused tokens are reported on stderr with their code and not printed. Stops after
+ * `--count` verified events, or on SIGINT/SIGTERM; exits 1 if any token was refused.
+ */
+export async function tailCommand(io: CliIo, options: TailCommandOptions): Promise<number> {
+  const count = positive('--count', options.count);
+  const fromSeq = positive('--from-seq', options.fromSeq);
+  const prefix = subjectPrefix(options.stream);
+  if (prefix === undefined) {
+    throw new CliError(
+      'USAGE',
+      `--stream: "${options.stream}" is not WBX_EVENTS, WBX_INBOX or WBX_SHARE_<R>`,
+    );
+  }
+  if (options.type !== undefined && !isEventType(options.type)) {
+    throw new CliError('USAGE', `--type: "${options.type}" is not an event type, e.g. crossing.irregular`);
+  }
+  if (!/^(nats|tls):\/\/.+/.test(options.nats)) {
+    throw new CliError('USAGE', `--nats: "${options.nats}" must be a nats:// or tls:// URL`);
+  }
+  const manifest = await loadTrustedManifest(options.manifest);
+  let seed: string | undefined;
+  if (options.nkey !== undefined) {
+    try {
+      seed = (await readFile(options.nkey, 'utf8')).trim();
+    } catch (e) {
+      throw new CliError('IO', `--nkey: cannot read ${options.nkey}: ${(e as Error).message}`, 2, {
+        cause: e,
+      });
+    }
+  }
+
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.nats,
+      name: 'wbx-tail',
+      timeout: 10_000,
+      maxReconnectAttempts: -1,
+      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
+    });
+  } catch (e) {
+    await write(io.stderr, `wbx: UNREACHABLE: cannot connect to ${options.nats}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  let verified = 0;
+  let refused = 0;
+  let messages: ConsumerMessages | undefined;
+  const stopRequested = new AbortController();
+  const stop = (): void => {
+    stopRequested.abort();
+    messages?.stop();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    let subjects: string[];
+    try {
+      subjects = (await (await jetstreamManager(nc)).streams.info(options.stream)).config.subjects;
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) {
+        await write(io.stderr, `wbx: NOT_FOUND: no stream ${options.stream} on ${options.nats}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    const consumerOptions: Partial<OrderedConsumerOptions> = {
+      ...(options.type === undefined ? {} : { filter_subjects: typeFilter(prefix, subjects, options.type) }),
+      ...(fromSeq === undefined
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq }),
+    };
+    messages = await (await jetstream(nc).consumers.get(options.stream, consumerOptions)).consume();
+    // A signal that came while the consumer was being set up.
+    if (stopRequested.signal.aborted) messages.stop();
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') await write(io.stderr, `NATS disconnected; reconnecting\n`);
+        if (s.type === 'reconnect') await write(io.stderr, `NATS reconnected\n`);
+      }
+    })();
+    for await (const m of messages) {
+      const result = check(m, manifest, io.now());
+      if (result.ok) {
+        verified += 1;
+        await write(io.stdout, `${JSON.stringify({ ...result.claims, seq: m.seq })}\n`);
+        if (count !== undefined && verified >= count) break;
+      } else {
+        refused += 1;
+        await write(io.stderr, `seq ${m.seq}: ${result.code}: ${result.detail}\n`);
+      }
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    stop();
+    await nc.close();
+  }
+  await write(io.stderr, `${verified} verified, ${refused} refused\n`);
+  return refused === 0 ? 0 : 1;
+}

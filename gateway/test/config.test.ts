@@ -146,7 +146,9 @@ describe('loadGatewayConfig', () => {
 
   it('refuses an unknown setting, naming it and where it is', async () => {
     const nested = await configError(undefined, {}, { ...plaintext, 'grpc.listne': '127.0.0.1:1' });
-    expect(nested.issues).toEqual([{ path: 'grpc.listne', message: expect.stringContaining('listne') as string }]);
+    expect(nested.issues).toEqual([
+      { path: 'grpc.listne', message: expect.stringContaining('listne') as string },
+    ]);
     expect(nested.message).toContain('grpc');
     expect(nested.message).toContain('listne');
     const top = await configError(await file('typo.yaml', 'partnr: MK\n'), {}, plaintext);

@@ -155,7 +155,9 @@ describe('readOwnSealedEvent', () => {
   it('reads back every claim of a sealed event without a manifest', () => {
     const event = firstOfType(all, 'crossing.irregular');
     const token = sealer(key).seal(event, { now: NOW });
-    expect(readOwnSealedEvent(token).claims).toEqual(verifyPresentation(token, { manifest, now: NOW }).claims);
+    expect(readOwnSealedEvent(token).claims).toEqual(
+      verifyPresentation(token, { manifest, now: NOW }).claims,
+    );
   });
 
   it('still refuses a disclosure that no digest references', () => {

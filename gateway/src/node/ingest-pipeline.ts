@@ -92,7 +92,9 @@ export class IngestPipeline {
         const ack = await js.publish(subject, token, {
           msgID: eventId,
           expect: { streamName: EVENTS_STREAM },
-          timeout: Math.max(500, Math.min(remaining, 5_000)),
+          // Short attempts: a publish in flight when NATS went away is not resent on reconnect, and the
+          // msgID makes a retry safe.
+          timeout: Math.max(500, Math.min(remaining, 2_000)),
         });
         metrics.publishLatency.observe((performance.now() - started) / 1000);
         metrics.published.inc({ duplicate: String(ack.duplicate) });

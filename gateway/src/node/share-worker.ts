@@ -173,6 +173,11 @@ export class ShareWorker {
 
   private async handle(m: JsMsg): Promise<void> {
     const { js, audit, partner } = this.options;
+    if (this.options.policy().recipients(this.now()).length === 0) {
+      // No agreement as provider: nothing to share, no need to read the event.
+      m.ack();
+      return;
+    }
     const token = m.string();
     const { claims } = readOwnSealedEvent(token);
     const eventId = claims.jti as string;

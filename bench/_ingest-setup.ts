@@ -1,0 +1,176 @@
+// The ingest benchmark's moving parts: a nats-server, MK's key and manifest with a gateway configuration
+// file, and `wbx gateway` as a child process (so that its memory is its own).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { createManifest, generateSigningKey, importPrivateJwk, signManifest } from '@wbx/registry';
+import { generateEvents } from '@wbx/synth';
+
+import { wbxBin } from './_common.ts';
+import { connect } from './_ingest-deps.ts';
+
+/** Generated MK events (proto3 canonical JSON objects), deterministic for a seed. */
+export function events(count: number, seed: string): Record<string, unknown>[] {
+  const from = new Date('2023-01-01T00:00:00Z');
+  const to = new Date('2024-01-01T00:00:00Z');
+  return [...generateEvents({ partner: 'MK', count, seed: `bench-ingest-${seed}`, from, to })].map(
+    (e) => JSON.parse(JSON.stringify(e)) as Record<string, unknown>,
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface Child {
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function childHandle(child: ChildProcess): Child {
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(hard);
+    },
+  };
+}
+
+/** `nats-server -js` on a free loopback port with its store under `dir`; ready when it accepts a client. */
+export async function startNats(dir: string): Promise<Child & { url: string }> {
+  const port = await freePort();
+  const child = spawn(
+    'nats-server',
+    ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', String(port)],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const handle = childHandle(child);
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await (await connect({ servers: url, maxReconnectAttempts: 0 })).close();
+      return { ...handle, url };
+    } catch (e) {
+      if (i === 100 || child.exitCode !== null) {
+        await handle.stop();
+        throw new Error(`nats-server did not start on ${url}`, { cause: e });
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** MK's signing key, a manifest trusting it, and a gateway configuration file using `natsUrl`. */
+export async function writeGatewayFiles(
+  dir: string,
+  natsUrl: string,
+): Promise<{ configFile: string; kid: string; key: ReturnType<typeof importPrivateJwk>['key'] }> {
+  await mkdir(dir, { recursive: true });
+  const now = new Date(Date.now() - 3_600_000);
+  const key = generateSigningKey('MK', now);
+  const member = {
+    id: 'MK',
+    name: 'North Macedonia',
+    roles: ['origin' as const],
+    tlsCertSha256: [],
+    signingKeys: [
+      {
+        kid: key.kid,
+        jwk: { kty: 'OKP' as const, crv: 'Ed25519' as const, x: key.publicJwk.x },
+        notBefore: now.toISOString(),
+      },
+    ],
+  };
+  const manifest = await signManifest(
+    createManifest({ version: 1, threshold: 1, issuedAt: now.toISOString(), members: [member] }),
+    key.privateJwk,
+    key.kid,
+  );
+  const files = { key: join(dir, 'MK.private.jwk'), manifest: join(dir, 'manifest.json') };
+  await writeFile(files.key, JSON.stringify(key.privateJwk), { mode: 0o600 });
+  await writeFile(files.manifest, JSON.stringify(manifest));
+  const configFile = join(dir, 'gateway.json');
+  const config = {
+    partner: 'MK',
+    ...files,
+    data: join(dir, 'data'),
+    nats: { url: natsUrl },
+    grpc: { listen: '127.0.0.1:0', insecure: true },
+    http: { listen: '127.0.0.1:0' },
+    log: { level: 'warn' },
+  };
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  return { configFile, kid: key.kid, key: importPrivateJwk(key.privateJwk).key };
+}
+
+/** `wbx gateway --config <file>` as a child process; resolves with its ready line. */
+export async function startGatewayProcess(
+  configFile: string,
+): Promise<Child & { grpc: string; http: string }> {
+  const child = spawn(process.execPath, [wbxBin, 'gateway', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const handle = childHandle(child);
+  const ready = await new Promise<{ grpc?: string; http?: string }>((resolve, reject) => {
+    child.once('exit', (code) =>
+      reject(new Error(`wbx gateway exited (${String(code)}) before it was ready`)),
+    );
+    createInterface({ input: child.stdout }).once('line', (line) =>
+      resolve(JSON.parse(line) as { grpc?: string; http?: string }),
+    );
+  });
+  if (ready.grpc === undefined || ready.http === undefined) {
+    await handle.stop();
+    throw new Error('wbx gateway printed no gRPC or HTTP address');
+  }
+  return { ...handle, grpc: ready.grpc, http: ready.http };
+}
+
+/** A process's current and peak resident set size (VmRSS, VmHWM), in MiB. */
+export function rssMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `fn` over `items` with at most `window` calls in flight; returns items/s. */
+export async function pipelined<T>(
+  items: readonly T[],
+  window: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(window, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+  return items.length / ((performance.now() - started) / 1000);
+}
+
+/** The value at quantile `q` of ascending `sorted`. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}

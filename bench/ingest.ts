@@ -1,0 +1,257 @@
+// pnpm bench ingest [--events N]
+// Ingest throughput against the raw baseline of acknowledged JetStream publishes of the same sealed bytes:
+//   (1) raw: js.publish of pre-sealed tokens (msgID set), WINDOW in flight, into a fresh file stream;
+//   (2) pipeline: IngestPipeline.submit (validate → seal → publish → ack), WINDOW in flight, in this process;
+//   (3) gRPC: SubmitStream to `wbx gateway` (loopback plaintext) with flow control. The gateway runs as a
+//       child process so that its CPU time and memory are its own and the client does not share its
+//       event loop (in one process, client and server would both be on one thread);
+//   (4) unary Submit latency at a steady RATE events/s for SECONDS s;
+//   (5) the gateway process's resident memory (VmRSS now, VmHWM peak).
+// Each run ingests events nobody submitted before (distinct seeds), so none is a duplicate. The figures
+// depend on what else the machine runs: the 1-minute load average is reported with them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
+import { validateEvent } from '@wbx/schema';
+import { createSealer } from '@wbx/seal';
+
+import { arg, machine, round } from './_common.ts';
+import {
+  connect,
+  createLogger,
+  credentials,
+  ensureStream,
+  EVENTS_STREAM,
+  eventsStreamConfig,
+  GatewayMetrics,
+  IngestPipeline,
+  jetstream,
+  jetstreamManager,
+  loadGatewayConfig,
+  Metadata,
+} from './_ingest-deps.ts';
+import {
+  cpuSeconds,
+  events,
+  pipelined,
+  quantile,
+  rssMb,
+  startGatewayProcess,
+  startNats,
+  writeGatewayFiles,
+} from './_ingest-setup.ts';
+
+const n = arg('events', 50_000);
+const WINDOW = 512;
+const RATE = 1_000;
+const SECONDS = 10;
+const WARM = 1_000;
+
+type Json = Record<string, unknown>;
+interface Sealed {
+  subject: string;
+  token: string;
+  id: string;
+}
+
+const loadAtStart = loadavg()[0] ?? 0;
+const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-ingest-'));
+const nats = await startNats(dir);
+try {
+  const { configFile, kid, key } = await writeGatewayFiles(join(dir, 'gateway'), nats.url);
+  const config = await loadGatewayConfig(configFile, {}, {});
+  const nc = await connect({ servers: nats.url });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const streamConfig = eventsStreamConfig('MK', config.streams);
+  await ensureStream(jsm, streamConfig);
+  await ensureStream(jsm, { ...streamConfig, name: 'BENCH_RAW', subjects: ['bench.raw.>'] });
+  const sealer = createSealer({ issuer: 'MK', kid, privateKey: key });
+
+  // (1) and (2) share set A: raw publishes its pre-sealed tokens, the pipeline seals it again itself.
+  // Each phase makes its own events, so that the big arrays of one are garbage in the next.
+  const { raw, inProcess, validateSealPerS } = await (async () => {
+    const now = new Date();
+    const seal = (list: readonly Json[]): Sealed[] =>
+      list.map((input) => {
+        const r = validateEvent(input, { now });
+        if (!r.ok) throw new Error('generated event is invalid');
+        return {
+          subject: `bench.raw.${r.event.type}`,
+          token: sealer.seal(r.event, { now }),
+          id: r.event.eventId,
+        };
+      });
+    const warm = events(2 * WARM, 'warm-a');
+    const setA = events(n, 'a');
+    const sealStarted = performance.now();
+    const rawA = seal(setA);
+    const validateSealPerS = n / ((performance.now() - sealStarted) / 1000);
+    const publish = (t: Sealed) =>
+      js.publish(t.subject, t.token, { msgID: t.id, expect: { streamName: 'BENCH_RAW' }, timeout: 30_000 });
+    await pipelined(seal(warm.slice(0, WARM)), WINDOW, publish);
+    const raw = await pipelined(rawA, WINDOW, publish);
+    console.log(`(1) raw acked JetStream publish of pre-sealed tokens: ${round(raw)}/s`);
+
+    const pipeline = new IngestPipeline({
+      partner: 'MK',
+      js,
+      sealer,
+      metrics: new GatewayMetrics(),
+      log: createLogger('silent', 'MK'),
+      publishTimeoutMs: config.nats.publishTimeout,
+    });
+    await pipelined(warm.slice(WARM), WINDOW, (e) => pipeline.submit(e));
+    const inProcess = await pipelined(setA, WINDOW, (e) => pipeline.submit(e));
+    await pipeline.drain();
+    console.log(
+      `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s (${round(inProcess / raw, 3)} × raw)`,
+    );
+    return { raw, inProcess, validateSealPerS };
+  })();
+
+  const gateway = await startGatewayProcess(configFile);
+  const idle = rssMb(gateway.pid);
+  const client = new IngestClient(gateway.grpc, credentials.createInsecure());
+  const toProto = (list: readonly Json[]): Event[] => list.map((e) => Event.fromJSON(e));
+  try {
+    // (3) SubmitStream of set B.
+    const { grpc, streamCpuUs } = await (async () => {
+      await submitStream(client, toProto(events(WARM, 'warm-b')));
+      const setB = toProto(events(n, 'b'));
+      const started = performance.now();
+      const cpu = cpuSeconds(gateway.pid);
+      const streamed = await submitStream(client, setB);
+      const grpc = n / ((performance.now() - started) / 1000);
+      const streamCpuUs = ((cpuSeconds(gateway.pid) - cpu) / n) * 1e6;
+      if (streamed.receipts !== n) throw new Error(`SubmitStream: ${streamed.receipts} receipts of ${n}`);
+      console.log(
+        `(3) gRPC SubmitStream to wbx gateway: ${round(grpc)}/s (${round(grpc / raw, 3)} × raw), ` +
+          `gateway CPU ${round(streamCpuUs)} µs/event`,
+      );
+      return { grpc, streamCpuUs };
+    })();
+
+    // (4) Unary Submit of set C at a steady rate.
+    const setC = toProto(events(RATE * SECONDS, 'c'));
+    const cpu = cpuSeconds(gateway.pid);
+    const latency = await paced(client, setC);
+    const unaryCpuUs = ((cpuSeconds(gateway.pid) - cpu) / setC.length) * 1e6;
+    console.log(
+      `(4) unary Submit at ${RATE}/s for ${SECONDS} s (achieved ${round(latency.rate)}/s): ` +
+        `p50 ${round(latency.p50, 2)} ms, p99 ${round(latency.p99, 2)} ms, max ${round(latency.max, 2)} ms, ` +
+        `${latency.errors} errors; gateway CPU ${round(unaryCpuUs)} µs/event, ` +
+        `client event loop ${round(latency.clientLoad * 100)}% busy`,
+    );
+
+    // (5) The gateway's memory.
+    const memory = rssMb(gateway.pid);
+    console.log(
+      `(5) wbx gateway RSS: ${round(idle.rss)} MiB idle, ${round(memory.rss)} MiB after the runs, ` +
+        `peak ${round(memory.peak)} MiB`,
+    );
+
+    const stored = (await jsm.streams.info(EVENTS_STREAM)).state.messages;
+    const expected = 2 * WARM + 2 * n + RATE * SECONDS;
+    if (stored !== expected) throw new Error(`${EVENTS_STREAM} holds ${stored} events, expected ${expected}`);
+    console.log(
+      JSON.stringify({
+        bench: 'ingest',
+        events: n,
+        window: WINDOW,
+        raw_publish_per_s: round(raw),
+        pipeline_per_s: round(inProcess),
+        grpc_stream_per_s: round(grpc),
+        ratio_pipeline_vs_raw: round(inProcess / raw, 3),
+        ratio_grpc_vs_raw: round(grpc / raw, 3),
+        goal_ratio: 0.8,
+        validate_seal_per_s: round(validateSealPerS),
+        gateway_cpu_us_per_event: { stream: round(streamCpuUs), unary: round(unaryCpuUs) },
+        submit_latency: {
+          rate_per_s: RATE,
+          achieved_per_s: round(latency.rate),
+          seconds: SECONDS,
+          calls: setC.length,
+          errors: latency.errors,
+          p50_ms: round(latency.p50, 2),
+          p99_ms: round(latency.p99, 2),
+          max_ms: round(latency.max, 2),
+        },
+        gateway_rss_mb: { idle: round(idle.rss), after: round(memory.rss), peak: round(memory.peak) },
+        load_avg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0] ?? 0, 2) },
+        machine: machine(),
+      }),
+    );
+  } finally {
+    client.close();
+    await gateway.stop();
+    await nc.close();
+  }
+} finally {
+  await nats.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** One SubmitStream over `list`, honouring flow control; resolves when the gateway has answered them all. */
+async function submitStream(client: IngestClient, list: readonly Event[]): Promise<{ receipts: number }> {
+  const call = client.submitStream();
+  let receipts = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    call.on('data', (r: SubmitResult) => {
+      if (r.receipt !== undefined) receipts += 1;
+    });
+    call.on('end', () => resolve());
+    call.on('error', reject);
+  });
+  for (const event of list) {
+    if (!call.write(event)) await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+  }
+  call.end();
+  await done;
+  return { receipts };
+}
+
+/** Unary Submit of `list` at RATE calls/s (timer-paced, not waiting for answers); each call's latency. */
+async function paced(
+  client: IngestClient,
+  list: readonly Event[],
+): Promise<{ rate: number; errors: number; p50: number; p99: number; max: number; clientLoad: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const calls: Promise<void>[] = [];
+  const elu = performance.eventLoopUtilization();
+  const started = performance.now();
+  let sent = 0;
+  while (sent < list.length) {
+    const due = Math.min(list.length, Math.floor(((performance.now() - started) / 1000) * RATE) + 1);
+    for (; sent < due; sent++) {
+      const event = list[sent]!;
+      const t0 = performance.now();
+      calls.push(
+        new Promise<void>((resolve) => {
+          client.submit(event, new Metadata(), { deadline: Date.now() + 30_000 }, (e) => {
+            if (e) errors += 1;
+            else latencies.push(performance.now() - t0);
+            resolve();
+          });
+        }),
+      );
+    }
+    await sleep(1);
+  }
+  const rate = list.length / ((performance.now() - started) / 1000);
+  await Promise.all(calls);
+  const clientLoad = performance.eventLoopUtilization(elu).utilization;
+  latencies.sort((a, b) => a - b);
+  return {
+    rate,
+    errors,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: latencies.at(-1) ?? Number.NaN,
+    clientLoad,
+  };
+}

@@ -296,6 +296,8 @@ export class Gateway {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
         pingInterval: 10_000,
+        // No stack trace captured per request: it cost 6 % of the ingest path's CPU.
+        noAsyncTraces: true,
         ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
       });
     } catch (e) {

@@ -1,0 +1,316 @@
+// The sharing benchmarks' moving parts: partners with keys and a manifest, signed agreements, gateways in
+// process (the built gateway's internal modules) or as `wbx gateway` child processes, sealed events.
+// Types come from the gateway's sources, so type checking does not need a build; the code runs from its
+// build, and the NATS client is the gateway's own (the same module instances it uses).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { draftAgreement, signAgreement } from '@wbx/agreements';
+import {
+  createManifest,
+  generateSigningKey,
+  importPrivateJwk,
+  signManifest,
+  type GeneratedSigningKey,
+  type Member,
+} from '@wbx/registry';
+import { validateEvent } from '@wbx/schema';
+import { createSealer } from '@wbx/seal';
+import { generateEvents } from '@wbx/synth';
+
+import type * as ConfigModule from '../gateway/src/node/config.js';
+import type * as GatewayModule from '../gateway/src/node/gateway.js';
+import type * as LoggerModule from '../gateway/src/node/logger.js';
+import type * as ReceiveModule from '../gateway/src/node/receive-worker.js';
+import { wbxBin } from './_common.ts';
+
+import {
+  connect,
+  nkeyAuthenticator,
+  type NatsConnection,
+} from '../gateway/node_modules/@nats-io/transport-node/lib/mod.js';
+
+export { connect, nkeyAuthenticator, type NatsConnection };
+export {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '../gateway/node_modules/@nats-io/jetstream/lib/mod.js';
+export { credentials, Metadata } from '../gateway/node_modules/@grpc/grpc-js/build/src/index.js';
+
+const dist = (file: string): string => new URL(`../gateway/dist/node/${file}`, import.meta.url).href;
+
+export const { loadGatewayConfig } = (await import(dist('config.js'))) as typeof ConfigModule;
+export const { Gateway } = (await import(dist('gateway.js'))) as typeof GatewayModule;
+export const { createLogger } = (await import(dist('logger.js'))) as typeof LoggerModule;
+export const { ReceiveWorker, INBOX_STREAM } = (await import(
+  dist('receive-worker.js')
+)) as typeof ReceiveModule;
+export type Gateway = GatewayModule.Gateway;
+
+/** The agreed types: every bench event is of one of them, so every recipient gets every event. */
+export const SHARED_TYPES = ['crossing.irregular', 'smuggling.incident'] as const;
+
+/** Per recipient, a records agreement with its own field set for each agreed type. */
+export const RECIPIENT_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  RS: {
+    'crossing.irregular': ['occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand'],
+    'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi'],
+  },
+  AL: {
+    'crossing.irregular': [
+      'occurredAt', 'borderSection', 'routeSegment', 'persons.citizenship', 'persons.sex',
+      'persons.ageBand', 'persons.unaccompaniedMinor',
+    ],
+    'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'facilitatorsApprehended', 'vehicleType'],
+  },
+  FRONTEX: {
+    'crossing.irregular': [
+      'occurredAt', 'routeSegment', 'detectionMethod', 'facilitatorSuspected', 'persons.citizenship',
+      'persons.sex', 'persons.ageBand',
+    ],
+    'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi', 'facilitatorsApprehended'],
+  },
+}; // prettier-ignore
+
+export interface Federation {
+  readonly dir: string;
+  readonly manifestFile: string;
+  keyFile(partner: string): string;
+  agreementsDir(partner: string): string;
+  dataDir(partner: string): string;
+  key(partner: string): { kid: string; key: ReturnType<typeof importPrivateJwk>['key'] };
+}
+
+/** Keys for the partners and a manifest (threshold 1) trusting all of them, under `dir`. */
+export async function makeFederation(dir: string, partners: readonly string[]): Promise<Federation> {
+  await mkdir(join(dir, 'keys'), { recursive: true });
+  const since = new Date(Date.now() - 3_600_000);
+  const keys = new Map<string, GeneratedSigningKey>(partners.map((p) => [p, generateSigningKey(p, since)]));
+  const members: Member[] = [];
+  for (const [id, key] of keys) {
+    await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(key.privateJwk), { mode: 0o600 });
+    await mkdir(join(dir, 'agreements', id), { recursive: true });
+    members.push({
+      id,
+      name: id,
+      roles: ['origin', 'recipient'],
+      signingKeys: [
+        { kid: key.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: key.publicJwk.x }, notBefore: since.toISOString() },
+      ],
+      tlsCertSha256: [],
+    });
+  }
+  let signed = createManifest({ version: 1, threshold: 1, issuedAt: since.toISOString(), members });
+  for (const key of keys.values()) signed = await signManifest(signed, key.privateJwk, key.kid);
+  const manifestFile = join(dir, 'manifest.json');
+  await writeFile(manifestFile, JSON.stringify(signed));
+  return {
+    dir,
+    manifestFile,
+    keyFile: (p) => join(dir, 'keys', `${p}.private.jwk`),
+    agreementsDir: (p) => join(dir, 'agreements', p),
+    dataDir: (p) => join(dir, 'data', p),
+    key(p) {
+      const k = keys.get(p);
+      if (k === undefined) throw new Error(`no key for ${p}`);
+      const imported = importPrivateJwk(k.privateJwk);
+      return { kid: imported.kid, key: imported.key };
+    },
+  };
+} // prettier-ignore
+
+/** MK → recipient: a records agreement (the recipient's field sets), signed by both, in both directories. */
+export async function agreeRecords(fed: Federation, recipient: string): Promise<void> {
+  const fields = RECIPIENT_FIELDS[recipient];
+  if (fields === undefined) throw new Error(`no field set for ${recipient}`);
+  const id = `MK-${recipient}-bench`;
+  let signed = draftAgreement({
+    id,
+    provider: 'MK',
+    recipient,
+    purposes: ['border-management', 'risk-analysis'],
+    legalBasis: 'Benchmark agreement under the Skopje Declaration',
+    validFrom: new Date(Date.now() - 3_600_000).toISOString(),
+    validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    terms: Object.entries(fields).map(([type, f]) => ({
+      types: [type],
+      mode: 'records',
+      fields: f,
+      retentionDays: 30,
+    })),
+  });
+  for (const p of ['MK', recipient]) {
+    const k = fed.key(p);
+    signed = await signAgreement(signed, k.key, k.kid, new Date());
+  }
+  for (const p of ['MK', recipient]) {
+    await writeFile(join(fed.agreementsDir(p), `${id}.json`), JSON.stringify(signed));
+  }
+}
+
+export interface ReceiveFrom {
+  readonly partner: string;
+  readonly url: string;
+  readonly nkeyFile: string;
+}
+
+/** A partner's gateway configuration (embedded nats-server, loopback plaintext gRPC), as a plain tree. */
+export function gatewaySettings(
+  fed: Federation,
+  partner: string,
+  receive: readonly ReceiveFrom[] = [],
+): Record<string, unknown> {
+  return {
+    partner,
+    key: fed.keyFile(partner),
+    manifest: fed.manifestFile,
+    data: fed.dataDir(partner),
+    agreements: fed.agreementsDir(partner),
+    receive,
+    grpc: { listen: '127.0.0.1:0', insecure: true },
+    http: { listen: '127.0.0.1:0' },
+    share: { agreementsPoll: 200 },
+    log: { level: 'warn' },
+  };
+}
+
+/** A gateway in this process. */
+export async function startGateway(
+  fed: Federation,
+  partner: string,
+  receive: readonly ReceiveFrom[] = [],
+): Promise<Gateway> {
+  const file = join(fed.dir, `${partner}-gateway.json`);
+  await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
+  const config = await loadGatewayConfig(file, {}, {});
+  return Gateway.start(config, { log: createLogger('warn', partner), drainMs: 2_000 });
+}
+
+export interface ChildGateway {
+  readonly pid: number;
+  readonly grpc: string;
+  readonly nats: string;
+  stop(): Promise<void>;
+}
+
+/** `wbx gateway --config <file>` as a child process; resolves with its ready line. */
+export async function spawnGateway(
+  fed: Federation,
+  partner: string,
+  receive: readonly ReceiveFrom[] = [],
+): Promise<ChildGateway> {
+  const file = join(fed.dir, `${partner}-gateway.json`);
+  await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
+  const child: ChildProcess = spawn(process.execPath, [wbxBin, 'gateway', '--config', file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exit;
+    clearTimeout(hard);
+  };
+  try {
+    const ready = await new Promise<{ grpc: string; nats: string }>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`wbx gateway ${partner} exited (${String(code)}) before ready`)));
+      createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as { grpc: string; nats: string }));
+    });
+    return { pid: child.pid!, grpc: ready.grpc, nats: ready.nats, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+} // prettier-ignore
+
+/** Connects to a gateway's embedded NATS as the gateway itself (its nkey in `<data>/nats-access`). */
+export async function connectAsGateway(
+  fed: Federation,
+  partner: string,
+  url: string,
+): Promise<NatsConnection> {
+  const seed = (await readFile(join(fed.dataDir(partner), 'nats-access', 'gateway.nkey'), 'utf8')).trim();
+  return connect({ servers: url, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) });
+}
+
+/** Generated MK events of the agreed types (proto3 canonical JSON), validated, deterministic for a seed. */
+export function sharedEvents(count: number, seed: string): Record<string, unknown>[] {
+  const now = new Date();
+  const out: Record<string, unknown>[] = [];
+  const from = new Date('2023-01-01T00:00:00Z');
+  const to = new Date('2024-01-01T00:00:00Z');
+  for (const e of generateEvents({ partner: 'MK', count: 4 * count + 100, seed: `bench-share-${seed}`, from, to })) {
+    if (!(SHARED_TYPES as readonly string[]).includes(e.type)) continue;
+    const json = JSON.parse(JSON.stringify(e)) as Record<string, unknown>;
+    if (!validateEvent(json, { now }).ok) throw new Error('generated event is invalid');
+    out.push(json);
+    if (out.length === count) return out;
+  }
+  throw new Error(`only ${out.length} generated events of the agreed types`);
+} // prettier-ignore
+
+export interface SealedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly token: string;
+}
+
+/** The events sealed with MK's key, as the gateway's ingest would have sealed them. */
+export function sealAll(fed: Federation, events: readonly Record<string, unknown>[]): SealedEvent[] {
+  const { kid, key } = fed.key('MK');
+  const sealer = createSealer({ issuer: 'MK', kid, privateKey: key });
+  const now = new Date();
+  return events.map((json) => {
+    const r = validateEvent(json, { now });
+    if (!r.ok) throw new Error('generated event is invalid');
+    return { id: r.event.eventId, type: r.event.type, token: sealer.seal(r.event, { now }) };
+  });
+}
+
+/** Runs `fn` over `items` with at most `window` calls in flight; resolves to the seconds it took. */
+export async function pipelined<T>(
+  items: readonly T[],
+  window: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(window, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+/** Polls `probe` every `everyMs` until it is true; resolves to the time (performance.now()) it was. */
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 10,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return performance.now();
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The value at quantile `q` of ascending `sorted`. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}

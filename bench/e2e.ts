@@ -1,0 +1,210 @@
+// pnpm bench e2e [--rate R] [--seconds S]
+// Origin ingest → recipient inbox latency: MK and RS run as `wbx gateway` child processes (embedded
+// nats-servers, a records agreement MK → RS for every type submitted). This process submits events to MK
+// with unary gRPC Submit at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers),
+// noting each eventId's send time; an ordered consumer on RS's WBX_INBOX notes each one's arrival. Also
+// noted per eventId, to show where the time goes: MK's receipt (stored in WBX_EVENTS) and its
+// appearance in MK's WBX_SHARE_RS (an ordered consumer on MK's NATS). Lost: submitted and acknowledged,
+// but not in RS's inbox within DRAIN_S s after the last submission.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Event, IngestClient } from '@wbx/proto';
+
+import { arg, machine, round } from './_common.ts';
+import {
+  agreeRecords,
+  connectAsGateway,
+  cpuSeconds,
+  credentials,
+  jetstream,
+  makeFederation,
+  Metadata,
+  quantile,
+  sharedEvents,
+  spawnGateway,
+  type NatsConnection,
+} from './_share-setup.ts';
+
+const RATE = arg('rate', 1_000);
+const SECONDS = arg('seconds', 15);
+const WARM = 500;
+const DRAIN_S = arg('drain', 60);
+
+interface Timing {
+  sent: number;
+  acked?: number;
+  shared?: number;
+  arrived?: number;
+}
+
+/** Notes, per Nats-Msg-Id, when it appears in `stream` (an ordered consumer from the start). */
+function watch(nc: NatsConnection, stream: string, onMessage: (id: string, at: number) => void): () => Promise<void> {
+  let stop = (): Promise<void> => Promise.resolve();
+  const loop = (async () => {
+    const consumer = await jetstream(nc).consumers.get(stream);
+    const messages = await consumer.consume({ max_messages: 1_024 });
+    stop = async () => {
+      await messages.close();
+    };
+    for await (const m of messages) onMessage(m.headers?.get('Nats-Msg-Id') ?? '', performance.now());
+  })();
+  return async () => {
+    await stop();
+    await loop;
+  };
+} // prettier-ignore
+
+function stats(values: number[]): { p50: number; p95: number; p99: number; max: number } {
+  values.sort((a, b) => a - b);
+  return {
+    p50: round(quantile(values, 0.5), 2),
+    p95: round(quantile(values, 0.95), 2),
+    p99: round(quantile(values, 0.99), 2),
+    max: round(values.at(-1) ?? Number.NaN, 2),
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-e2e-'));
+try {
+  const fed = await makeFederation(dir, ['MK', 'RS']);
+  await agreeRecords(fed, 'RS');
+  const all = sharedEvents(WARM + RATE * SECONDS, 'e2e').map((e) => Event.fromJSON(e));
+  const mk = await spawnGateway(fed, 'MK');
+  const rs = await spawnGateway(fed, 'RS', [
+    { partner: 'MK', url: mk.nats, nkeyFile: join(fed.dataDir('MK'), 'nats-access', 'RS.nkey') },
+  ]);
+  const mkNats = await connectAsGateway(fed, 'MK', mk.nats);
+  const rsNats = await connectAsGateway(fed, 'RS', rs.nats);
+  const client = new IngestClient(mk.grpc, credentials.createInsecure());
+  const timings = new Map<string, Timing>();
+  const stopShared = watch(mkNats, 'WBX_SHARE_RS', (id, at) => {
+    const t = timings.get(id);
+    if (t !== undefined) t.shared ??= at;
+  });
+  let arrivals = 0;
+  const stopInbox = watch(rsNats, 'WBX_INBOX', (id, at) => {
+    const t = timings.get(id);
+    if (t !== undefined && t.arrived === undefined) {
+      t.arrived = at;
+      arrivals += 1;
+    }
+  });
+  try {
+    /** Submits `list` at RATE/s; resolves to the achieved rate and the number of failed calls. */
+    const paced = async (list: readonly Event[]): Promise<{ rate: number; errors: number }> => {
+      let errors = 0;
+      const calls: Promise<void>[] = [];
+      const started = performance.now();
+      let sent = 0;
+      while (sent < list.length) {
+        const due = Math.min(list.length, Math.floor(((performance.now() - started) / 1000) * RATE) + 1);
+        for (; sent < due; sent++) {
+          const event = list[sent]!;
+          const timing: Timing = { sent: performance.now() };
+          timings.set(event.eventId, timing);
+          calls.push(
+            new Promise<void>((resolve) => {
+              client.submit(event, new Metadata(), { deadline: Date.now() + 30_000 }, (e) => {
+                if (e) errors += 1;
+                else timing.acked = performance.now();
+                resolve();
+              });
+            }),
+          );
+        }
+        await sleep(1);
+      }
+      const rate = list.length / ((performance.now() - started) / 1000);
+      await Promise.all(calls);
+      return { rate, errors };
+    };
+    const drain = async (total: number): Promise<void> => {
+      const deadline = performance.now() + DRAIN_S * 1000;
+      while (arrivals < total && performance.now() < deadline) await sleep(20);
+    };
+
+    const warm = all.slice(0, WARM);
+    await paced(warm);
+    await drain(WARM);
+    if (arrivals < WARM) throw new Error(`only ${arrivals} of ${WARM} warm-up events reached RS`);
+
+    const list = all.slice(WARM);
+    const natsPid = (partner: string): number =>
+      Number(readFileSync(join(fed.dataDir(partner), 'nats', 'nats-server.pid'), 'utf8').trim());
+    const pids = { mk: mk.pid, rs: rs.pid, mkNats: natsPid('MK'), rsNats: natsPid('RS') };
+    const cpu = {
+      mk: cpuSeconds(pids.mk),
+      rs: cpuSeconds(pids.rs),
+      mkNats: cpuSeconds(pids.mkNats),
+      rsNats: cpuSeconds(pids.rsNats),
+      at: performance.now(),
+    };
+    const { rate, errors } = await paced(list);
+    const busy = (pid: number, before: number): number =>
+      round((100 * (cpuSeconds(pid) - before)) / ((performance.now() - cpu.at) / 1000));
+    const cpuPct = {
+      mk_gateway: busy(pids.mk, cpu.mk),
+      mk_nats_server: busy(pids.mkNats, cpu.mkNats),
+      rs_gateway: busy(pids.rs, cpu.rs),
+      rs_nats_server: busy(pids.rsNats, cpu.rsNats),
+    };
+    await drain(WARM + list.length - errors);
+    const measured = list.map((e) => timings.get(e.eventId)!);
+    const acked = measured.filter((t) => t.acked !== undefined);
+    const arrived = measured.filter((t) => t.arrived !== undefined);
+    const lost = acked.filter((t) => t.arrived === undefined).length;
+    const e2e = stats(arrived.map((t) => t.arrived! - t.sent));
+    const ingest = stats(acked.map((t) => t.acked! - t.sent));
+    const share = stats(arrived.filter((t) => t.shared !== undefined).map((t) => t.shared! - t.acked!));
+    const receive = stats(arrived.filter((t) => t.shared !== undefined).map((t) => t.arrived! - t.shared!));
+    console.log(
+      `ingest → inbox at ${RATE}/s for ${SECONDS} s (achieved ${round(rate)}/s): p50 ${e2e.p50} ms, ` +
+        `p95 ${e2e.p95} ms, p99 ${e2e.p99} ms, max ${e2e.max} ms (goal p99 < 20 ms); ` +
+        `${arrived.length} arrived, ${lost} lost, ${errors} submit errors`,
+    );
+    console.log(
+      `stages (p50 / p99 ms): submit → receipt ${ingest.p50} / ${ingest.p99}, ` +
+        `receipt → WBX_SHARE_RS ${share.p50} / ${share.p99}, WBX_SHARE_RS → RS inbox ${receive.p50} / ${receive.p99}`,
+    );
+    console.log(
+      `CPU while submitting: MK gateway ${cpuPct.mk_gateway}%, MK nats-server ${cpuPct.mk_nats_server}%, ` +
+        `RS gateway ${cpuPct.rs_gateway}%, RS nats-server ${cpuPct.rs_nats_server}%`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'e2e',
+        rate_per_s: RATE,
+        achieved_per_s: round(rate),
+        seconds: SECONDS,
+        events: list.length,
+        arrived: arrived.length,
+        lost,
+        submit_errors: errors,
+        latency_ms: e2e,
+        goal_p99_ms: 20,
+        stage_latency_ms: {
+          submit_to_receipt: ingest,
+          receipt_to_share_stream: share,
+          share_stream_to_inbox: receive,
+        },
+        cpu_pct_while_submitting: cpuPct,
+        drain_s: DRAIN_S,
+        load_avg: loadavg().map((l) => round(l, 1)),
+        machine: machine(),
+      }),
+    );
+  } finally {
+    client.close();
+    await stopShared();
+    await stopInbox();
+    await mkNats.close();
+    await rsNats.close();
+    await rs.stop();
+    await mk.stop();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

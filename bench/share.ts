@@ -1,0 +1,234 @@
+// pnpm bench share [--events N]
+// The share worker's throughput on one MK gateway (in this process, embedded nats-server) with three
+// recipients (RS, AL, FRONTEX; records agreements with different field sets): N pre-sealed events are
+// published straight into WBX_EVENTS through the gateway's connection, and the clock stops when all three
+// WBX_SHARE_* streams hold them. Baseline, same run: raw acknowledged JetStream publishes of the very
+// presentation bytes the worker stored, into three streams of the same kind (pipelined, msgID set,
+// WINDOW in flight). Also, to show which stage dominates, the worker's stages one at a time: deriving the
+// presentations (read, policy, disclose; pure CPU), an acknowledged publish, an audit append.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { AuditLog } from '@wbx/audit';
+import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
+import { disclose, readOwnSealedEvent } from '@wbx/seal';
+
+import type * as PolicyModule from '../gateway/src/node/agreement-policy.js';
+import { arg, machine, round } from './_common.ts';
+import {
+  agreeRecords,
+  cpuSeconds,
+  jetstream,
+  jetstreamManager,
+  makeFederation,
+  pipelined,
+  sealAll,
+  sharedEvents,
+  startGateway,
+  StorageType,
+  waitFor,
+  type JetStreamManager,
+  type SealedEvent,
+} from './_share-setup.ts';
+
+const n = arg('events', 20_000);
+const WINDOW = 512;
+const WARM = 1_000;
+const RECIPIENTS = ['RS', 'AL', 'FRONTEX'] as const;
+const DAY_NS = 86_400_000_000_000;
+const STAGE_SAMPLE = 2_000;
+
+const { sharePolicy } = (await import(
+  new URL('../gateway/dist/node/agreement-policy.js', import.meta.url).href
+)) as typeof PolicyModule;
+
+const messages = async (jsm: JetStreamManager, stream: string): Promise<number> =>
+  (await jsm.streams.info(stream)).state.messages;
+
+const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-share-'));
+try {
+  const fed = await makeFederation(dir, ['MK', ...RECIPIENTS]);
+  for (const r of RECIPIENTS) await agreeRecords(fed, r);
+  const warm = sealAll(fed, sharedEvents(WARM, 'warm'));
+  const sealed = sealAll(fed, sharedEvents(n, 'measured'));
+  const avgTokenBytes = sealed.reduce((s, e) => s + e.token.length, 0) / n;
+
+  const mk = await startGateway(fed, 'MK');
+  const natsPid = Number(readFileSync(join(fed.dataDir('MK'), 'nats', 'nats-server.pid'), 'utf8').trim());
+  const js = jetstream(mk.nats);
+  const jsm = await jetstreamManager(mk.nats);
+  try {
+    if (mk.agreements.length !== RECIPIENTS.length) throw new Error('the agreements are not all active');
+    const publishEvents = (list: readonly SealedEvent[]): Promise<number> =>
+      pipelined(list, WINDOW, (e) =>
+        js.publish(`wbx.evt.MK.${e.type}`, e.token, {
+          msgID: e.id,
+          expect: { streamName: 'WBX_EVENTS' },
+          timeout: 30_000,
+        }),
+      );
+    const allShared = async (count: number): Promise<boolean> => {
+      for (const r of RECIPIENTS) if ((await messages(jsm, `WBX_SHARE_${r}`)) < count) return false;
+      return true;
+    };
+
+    // Warm-up, then the measured run: publish N events into WBX_EVENTS, wait for all three share streams.
+    await publishEvents(warm);
+    await waitFor('the warm-up to be shared', () => allShared(WARM), 120_000, 20);
+    const cpu = process.cpuUsage();
+    const natsCpu = cpuSeconds(natsPid);
+    const started = performance.now();
+    const publishSeconds = await publishEvents(sealed);
+    const done = await waitFor('every event to be shared', () => allShared(WARM + n), 600_000, 20);
+    const shareSeconds = (done - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    const gatewayCpuUs = (used.user + used.system) / n;
+    const natsCpuUs = ((cpuSeconds(natsPid) - natsCpu) / n) * 1e6;
+    const share = n / shareSeconds;
+    console.log(
+      `share worker, 3 recipients: ${round(share)} events/s (${round(3 * share)} presentations/s); ` +
+        `publishing into WBX_EVENTS alone took ${round(publishSeconds, 2)} s of ${round(shareSeconds, 2)} s`,
+    );
+    console.log(
+      `  CPU per event: gateway process ${round(gatewayCpuUs)} µs, nats-server ${round(natsCpuUs)} µs`,
+    );
+
+    // The presentations exactly as stored, per event in the order of the events.
+    const presentations = new Map<string, Map<string, string>>();
+    for (const r of RECIPIENTS) {
+      const byId = new Map<string, string>();
+      presentations.set(r, byId);
+      const consumer = await js.consumers.get(`WBX_SHARE_${r}`, { opt_start_seq: WARM + 1 });
+      let read = 0;
+      while (read < n) {
+        const batch = await consumer.fetch({ max_messages: 1_000, expires: 5_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got += 1;
+          byId.set(m.headers?.get('Nats-Msg-Id') ?? '', m.string());
+        }
+        if (got === 0) throw new Error(`WBX_SHARE_${r} ended after ${read} of ${n}`);
+        read += got;
+      }
+    }
+    const raw = sealed.flatMap((e, i) =>
+      RECIPIENTS.map((r) => {
+        const p = presentations.get(r)?.get(e.id);
+        if (p === undefined) throw new Error(`event ${String(i)} was not shared with ${r}`);
+        return { subject: `bench.raw.${r}.MK.${e.type}`, stream: `BENCH_RAW_${r}`, data: p, id: e.id };
+      }),
+    );
+    const avgPresentationBytes = raw.reduce((s, p) => s + p.data.length, 0) / raw.length;
+    for (const r of RECIPIENTS) {
+      await jsm.streams.add({
+        name: `BENCH_RAW_${r}`,
+        subjects: [`bench.raw.${r}.>`],
+        storage: StorageType.File,
+        max_age: 30 * DAY_NS,
+        duplicate_window: DAY_NS,
+      });
+    }
+    const publishRaw = (list: typeof raw, prefix: string): Promise<number> =>
+      pipelined(list, WINDOW, (p) =>
+        js.publish(p.subject, p.data, {
+          msgID: `${prefix}${p.id}`,
+          expect: { streamName: p.stream },
+          timeout: 30_000,
+        }),
+      );
+    await publishRaw(raw.slice(0, 3 * WARM), 'warm-');
+    const rawNatsCpu = cpuSeconds(natsPid);
+    const rawSeconds = await publishRaw(raw, '');
+    const rawNatsCpuUs = ((cpuSeconds(natsPid) - rawNatsCpu) / n) * 1e6;
+    const rawRate = n / rawSeconds;
+    console.log(
+      `raw publish of the same presentations into three streams (window ${WINDOW}): ${round(rawRate)} events/s ` +
+        `(${round(3 * rawRate)} publishes/s); nats-server CPU ${round(rawNatsCpuUs)} µs per event`,
+    );
+    console.log(`ratio: ${round(share / rawRate, 3)} × raw (goal ≥ 0.5)`);
+
+    // The share worker's own CPU floor: read the sealed event, ask the policy, derive three presentations.
+    const policy = sharePolicy(mk.agreements, 'MK');
+    const derive = (e: SealedEvent): number => {
+      const { claims } = readOwnSealedEvent(e.token);
+      let bytes = 0;
+      for (const g of policy.grants({ type: e.type, origin: 'MK', claims }, new Date())) {
+        bytes += disclose(e.token, g.paths).length;
+      }
+      return bytes;
+    };
+    for (const e of warm) derive(e);
+    const deriveStarted = performance.now();
+    for (const e of sealed) derive(e);
+    const deriveUs = ((performance.now() - deriveStarted) / n) * 1000;
+    console.log(`derive (read + policy + 3 × disclose), pure CPU: ${round(deriveUs, 1)} µs per event`);
+
+    // The worker's other two stages, one call at a time as it makes them: for each of the three grants an
+    // acknowledged publish of the presentation, then an audit append (another origin's chain, same stream).
+    const sample = raw.slice(0, 3 * Math.min(n, STAGE_SAMPLE));
+    const seqStarted = performance.now();
+    for (const p of sample) {
+      await js.publish(p.subject, p.data, { msgID: `seq-${p.id}`, expect: { streamName: p.stream } });
+    }
+    const seqPublishUs = ((performance.now() - seqStarted) / sample.length) * 1000;
+    const xk = importPrivateJwk(generateSigningKey('XK', new Date(Date.now() - 60_000)).privateJwk);
+    const audit = await AuditLog.open({ js, jsm, origin: 'XK', signer: { kid: xk.kid, privateKey: xk.key } });
+    const auditStarted = performance.now();
+    for (const p of sample) {
+      await audit.append({
+        recipient: p.stream.slice('BENCH_RAW_'.length),
+        agreementId: 'XK-bench',
+        eventId: p.id,
+        eventType: p.subject.split('.').slice(4).join('.'),
+        paths: ['occurredAt', 'routeSegment'],
+        mode: 'records',
+      });
+    }
+    const auditAppendUs = ((performance.now() - auditStarted) / sample.length) * 1000;
+    await audit.close();
+    const perEventUs = 1e6 / share;
+    console.log(
+      `stages, per event (3 recipients): derive ${round(deriveUs)} µs + 3 × acked publish ` +
+        `${round(3 * seqPublishUs)} µs + 3 × audit append ${round(3 * auditAppendUs)} µs = ` +
+        `${round(deriveUs + 3 * seqPublishUs + 3 * auditAppendUs)} µs; measured ${round(perEventUs)} µs per event`,
+    );
+
+    console.log(
+      JSON.stringify({
+        bench: 'share',
+        events: n,
+        recipients: RECIPIENTS.length,
+        window: WINDOW,
+        share_events_per_s: round(share),
+        share_presentations_per_s: round(3 * share),
+        raw_publish_events_per_s: round(rawRate),
+        raw_publishes_per_s: round(3 * rawRate),
+        ratio_vs_raw_publish: round(share / rawRate, 3),
+        goal_ratio: 0.5,
+        publish_into_events_s: round(publishSeconds, 2),
+        share_s: round(shareSeconds, 2),
+        cpu_us_per_event: {
+          gateway_process: round(gatewayCpuUs),
+          nats_server: round(natsCpuUs),
+          raw_nats_server: round(rawNatsCpuUs),
+          derive_only: round(deriveUs, 1),
+        },
+        stage_us_per_event: {
+          derive: round(deriveUs),
+          share_publishes_one_at_a_time: round(3 * seqPublishUs),
+          audit_appends_one_at_a_time: round(3 * auditAppendUs),
+          measured: round(perEventUs),
+        },
+        avg_token_bytes: round(avgTokenBytes),
+        avg_presentation_bytes: round(avgPresentationBytes),
+        load_avg: loadavg().map((l) => round(l, 1)),
+        machine: machine(),
+      }),
+    );
+  } finally {
+    await mk.stop();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   jetstream,
@@ -16,6 +17,7 @@ import { SealError, verifyPresentation } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import { recipientInboxPrefix, shareStream } from './nats-access.js';
+import { Window } from './window.js';
 
 export const INBOX_STREAM = 'WBX_INBOX';
 export const QUARANTINE_STREAM = 'WBX_QUARANTINE';
@@ -55,22 +57,22 @@ async function ensure(jsm: JetStreamManager, name: string, subjects: string[]): 
   }
 }
 
-interface Source {
-  readonly partner: string;
-  readonly nc: NatsConnection;
-  readonly messages: ConsumerMessages;
-  readonly loop: Promise<void>;
-}
+/** How many presentations of one origin are verified and stored at once. */
+const RECEIVE_WINDOW = 64;
 
 /**
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
  * manifest, and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`, Nats-Msg-Id = eventId) before it
  * acknowledges the origin; anything that fails goes to WBX_QUARANTINE with its error code, never to the
- * inbox. Restarts and outages of either side resume from the durable consumer, and the inbox's
- * deduplication keeps a redelivered event from being stored twice.
+ * inbox. An origin that cannot be reached does not hold up the gateway: it is retried in the background.
+ * Restarts and outages of either side resume from the durable consumer, and the inbox's deduplication
+ * keeps a redelivered event from being stored twice.
  */
 export class ReceiveWorker {
-  private readonly sources: Source[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private readonly connections = new Set<NatsConnection>();
+  private readonly consumers = new Set<ConsumerMessages>();
+  private stopping = false;
 
   constructor(private readonly options: ReceiveWorkerOptions) {}
 
@@ -78,35 +80,60 @@ export class ReceiveWorker {
     const { jsm } = this.options;
     await ensure(jsm, INBOX_STREAM, ['wbx.in.>']);
     await ensure(jsm, QUARANTINE_STREAM, ['wbx.quarantine.>']);
-    for (const source of this.options.sources) this.sources.push(await this.open(source));
+    for (const source of this.options.sources) this.loops.push(this.receive(source));
   }
 
-  private async open(source: ReceiveSource): Promise<Source> {
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Connects (retrying while the origin is unreachable), then consumes until stopped. */
+  private async receive(source: ReceiveSource): Promise<void> {
     const { partner: me, log } = this.options;
-    const seed = (await readFile(source.nkeyFile, 'utf8')).trim();
-    const nc = await connect({
-      servers: source.url,
-      name: `wbx-receive-${me}-from-${source.partner}`,
-      authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
-      inboxPrefix: recipientInboxPrefix(me),
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
-    });
-    const consumer = await jetstream(nc).consumers.get(shareStream(me), me);
-    const messages = await consumer.consume({ max_messages: 256 });
-    const loop = (async () => {
-      for await (const m of messages) {
-        try {
-          await this.handle(source.partner, m);
-        } catch (e) {
-          log.error({ err: e, origin: source.partner, seq: m.seq }, 'storing a received event failed; retrying later');
-          m.nak(1_000);
+    for (let attempt = 1; !this.isStopping(); attempt++) {
+      let nc: NatsConnection | undefined;
+      try {
+        const seed = (await readFile(source.nkeyFile, 'utf8')).trim();
+        nc = await connect({
+          servers: source.url,
+          name: `wbx-receive-${me}-from-${source.partner}`,
+          authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+          inboxPrefix: recipientInboxPrefix(me),
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          noAsyncTraces: true,
+          ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
+        });
+        this.connections.add(nc);
+        const consumer = await jetstream(nc).consumers.get(shareStream(me), me);
+        const messages = await consumer.consume({ max_messages: 256 });
+        this.consumers.add(messages);
+        log.info({ origin: source.partner, url: source.url }, 'receiving');
+        attempt = 0;
+        const window = new Window(RECEIVE_WINDOW);
+        for await (const m of messages) {
+          await window.run(async () => {
+            try {
+              await this.handle(source.partner, m);
+            } catch (e) {
+              log.error({ err: e, origin: source.partner, seq: m.seq }, 'storing a received event failed; retrying later');
+              m.nak(1_000);
+            }
+          });
+        }
+        await window.drain();
+        this.consumers.delete(messages);
+      } catch (e) {
+        if (this.isStopping()) return;
+        log.warn({ err: e, origin: source.partner, attempt }, `not receiving from ${source.partner}; retrying`);
+      } finally {
+        if (nc !== undefined) {
+          this.connections.delete(nc);
+          await nc.close().catch(() => undefined);
         }
       }
-    })();
-    log.info({ origin: source.partner, url: source.url }, 'receiving');
-    return { partner: source.partner, nc, messages, loop };
+      if (!this.isStopping()) await sleep(Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)));
+    }
   }
 
   private async handle(origin: string, m: JsMsg): Promise<void> {
@@ -133,11 +160,10 @@ export class ReceiveWorker {
   }
 
   async stop(): Promise<void> {
-    for (const s of this.sources) {
-      await s.messages.close();
-      await s.loop;
-      await s.nc.close();
-    }
-    this.sources.length = 0;
+    this.stopping = true;
+    for (const m of this.consumers) await m.close().catch(() => undefined);
+    for (const nc of this.connections) await nc.close().catch(() => undefined);
+    await Promise.all(this.loops);
+    this.loops.length = 0;
   }
 } // prettier-ignore

@@ -16,6 +16,7 @@ import type { Aggregator } from './aggregator.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
 import { EVENTS_STREAM } from './streams.js';
+import { Window } from './window.js';
 
 /** One disclosure, as the audit log records it. */
 export interface DisclosureRecord {
@@ -43,6 +44,9 @@ export interface ShareWorkerOptions {
   /** How often closed aggregate periods are published; default 5 s. */
   readonly flushEveryMs?: number;
 }
+
+/** How many events are shared at once. */
+const SHARE_WINDOW = 128;
 
 /** The durable consumer on WBX_EVENTS that the share worker reads with; all replicas share it. */
 export const SHARE_CONSUMER = 'wbx-share';
@@ -80,15 +84,21 @@ export class ShareWorker {
     const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
     this.messages = await consumer.consume({ max_messages: 256 });
     const messages = this.messages;
+    // Events are shared concurrently (each is acknowledged only when its presentations are stored and
+    // audited); the share streams deduplicate, and the audit log orders its own appends.
+    const window = new Window(SHARE_WINDOW);
     this.loop = (async () => {
       for await (const m of messages) {
-        try {
-          await this.handle(m);
-        } catch (e) {
-          this.options.log.error({ err: e, seq: m.seq }, 'sharing an event failed; it will be redelivered');
-          m.nak(1_000);
-        }
+        await window.run(async () => {
+          try {
+            await this.handle(m);
+          } catch (e) {
+            this.options.log.error({ err: e, seq: m.seq }, 'sharing an event failed; it will be redelivered');
+            m.nak(1_000);
+          }
+        });
       }
+      await window.drain();
     })();
     const flush = (): void => {
       this.options.aggregator.flush(this.now()).then(
@@ -183,27 +193,31 @@ export class ShareWorker {
     const eventId = claims.jti as string;
     const type = claims.wbx_type as string;
     const grants = this.options.policy().grants({ type, origin: partner, claims }, this.now());
-    for (const grant of grants) {
+    const shared = grants.map(async (grant) => {
       if (grant.aggregates.length > 0)
         this.options.aggregator.add({ type, origin: partner, claims }, grant.aggregates);
-      if (grant.paths.length === 0) continue;
+      if (grant.paths.length === 0) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
       const presentation = disclose(token, grant.paths);
       await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
         msgID: eventId,
         expect: { streamName: shareStream(grant.recipient) },
       });
-      for (const agreementId of grant.agreementIds) {
-        await audit.append({
-          recipient: grant.recipient,
-          agreementId,
-          eventId,
-          eventType: type,
-          paths: [...grant.paths].sort(),
-          mode: 'records',
-        });
-      }
-    }
+      const paths = [...grant.paths].sort();
+      await Promise.all(
+        grant.agreementIds.map((agreementId) =>
+          audit.append({
+            recipient: grant.recipient,
+            agreementId,
+            eventId,
+            eventType: type,
+            paths,
+            mode: 'records',
+          }),
+        ),
+      );
+    });
+    await Promise.all(shared);
     m.ack();
   }
 

@@ -159,6 +159,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
         'share.aggregateSettle': 1_000,
         'share.flushEvery': 250,
         'share.agreementsPoll': 250,
+        'audit.checkpointEntries': 100,
       });
       gateways.set(p, await Gateway.start(config, { log, drainMs: 2_000 }));
     }
@@ -221,7 +222,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
 
     const trusted = verifyRootManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as SignedManifest);
     const chain = await verifyAuditChain(readAudit(mkm, 'MK'), trusted, 'MK');
-    await write(io.stdout, chain.ok ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints\n` : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`);
+    await write(io.stdout, chain.ok ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints (${chain.unsealed} entries after the last)\n` : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`);
     return delivered && purged && after === before && chain.ok;
   } finally {
     for (const g of [...gateways.values()].reverse()) await g.stop();

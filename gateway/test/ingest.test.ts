@@ -243,7 +243,7 @@ describe('gateway services', () => {
     }
   });
 
-  it('lists wbx.v1.Ingest through server reflection (v1)', async () => {
+  it('lists wbx.v1.Ingest and the health service through server reflection (v1)', async () => {
     const reflectionDir = join(
       dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
       '..',
@@ -281,6 +281,7 @@ describe('gateway services', () => {
       call.end();
       const names = response.listServicesResponse?.service.map((s) => s.name);
       expect(names).toContain('wbx.v1.Ingest');
+      expect(names).toContain('grpc.health.v1.Health');
     } finally {
       reflection.close();
     }

@@ -1,5 +1,7 @@
-import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+
+import { importPrivateJwk, RegistryError } from '@wbx/registry';
 
 import { CliError } from './errors.js';
 
@@ -18,17 +20,12 @@ export async function loadPrivateKeyFile(path: string): Promise<PrivateKeyFile> 
   } catch (e) {
     throw new CliError('IO', `cannot read key ${path}: ${e instanceof Error ? e.message : String(e)}`, 2);
   }
-  const k = jwk as { kty?: unknown; crv?: unknown; d?: unknown; kid?: unknown };
-  if (k.kty !== 'OKP' || k.crv !== 'Ed25519' || typeof k.d !== 'string') {
-    throw new CliError('USAGE', `${path} is not an Ed25519 private JWK`);
-  }
-  if (typeof k.kid !== 'string' || !/^[A-Z]{2,8}#/.test(k.kid)) {
-    throw new CliError('USAGE', `${path} has no kid of the form <partner>#<id>`);
-  }
   try {
-    const privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
-    return { kid: k.kid, partner: k.kid.slice(0, k.kid.indexOf('#')), privateKey };
+    const { kid, memberId, key } = importPrivateJwk(jwk);
+    return { kid, partner: memberId, privateKey: key };
   } catch (e) {
-    throw new CliError('USAGE', `${path} is not a usable Ed25519 key`, 2, { cause: e });
+    if (e instanceof RegistryError)
+      throw new CliError('USAGE', `${path}: ${e.code}: ${e.message}`, 2, { cause: e });
+    throw e;
   }
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 import {
   Server,
@@ -17,7 +18,7 @@ import {
   type Receipt,
   type SubmitResult,
 } from '@wbx/proto';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
 import { ConfigError, type GatewayConfig } from './config.js';
@@ -114,7 +115,10 @@ export async function startGrpcServer(
   server.addService(IngestService, ingestServer(pipeline, log));
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' });
   health.addToServer(server);
-  const definition = loadSync('wbx/v1/ingest.proto', { includeDirs: [protoDir] });
+  // Reflection describes Ingest and the health service alike.
+  const definition = loadSync(['wbx/v1/ingest.proto', healthProtoPath], {
+    includeDirs: [protoDir, dirname(healthProtoPath)],
+  });
   new ReflectionService(definition).addToServer(server);
 
   let credentials = ServerCredentials.createInsecure();

@@ -10,7 +10,7 @@ export class GatewayMetrics {
   });
   readonly rejected = new Counter({
     name: 'wbx_ingest_rejected_total',
-    help: 'Events rejected, by code (violation code, UNAVAILABLE, …)',
+    help: 'Rejections: one per violation of a rejected event (by violation code), or UNAVAILABLE',
     labelNames: ['code'] as const,
     registers: [this.registry],
   });

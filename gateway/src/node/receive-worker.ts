@@ -3,8 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   jetstream,
-  JetStreamApiCodes,
-  JetStreamApiError,
   StorageType,
   type ConsumerMessages,
   type JetStreamClient,
@@ -17,6 +15,7 @@ import { SealError, verifyPresentation } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import { recipientInboxPrefix, shareStream } from './nats-access.js';
+import { ensureStream, type StreamConfigInput } from './streams.js';
 import { Window } from './window.js';
 
 export const INBOX_STREAM = 'WBX_INBOX';
@@ -43,18 +42,10 @@ export interface ReceiveWorkerOptions {
   readonly now?: () => Date;
 }
 
-async function ensure(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
-  try {
-    await jsm.streams.info(name);
-  } catch (e) {
-    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
-    await jsm.streams.add({
-      name,
-      subjects,
-      storage: StorageType.File,
-      duplicate_window: 86_400_000_000_000,
-    });
-  }
+const DAY_NS = 86_400_000_000_000;
+
+function storeStream(name: string, subjects: string[]): StreamConfigInput {
+  return { name, subjects, storage: StorageType.File, duplicate_window: DAY_NS };
 }
 
 /** How many presentations of one origin are verified and stored at once. */
@@ -78,8 +69,8 @@ export class ReceiveWorker {
 
   async start(): Promise<void> {
     const { jsm } = this.options;
-    await ensure(jsm, INBOX_STREAM, ['wbx.in.>']);
-    await ensure(jsm, QUARANTINE_STREAM, ['wbx.quarantine.>']);
+    await ensureStream(jsm, storeStream(INBOX_STREAM, ['wbx.in.>']));
+    await ensureStream(jsm, storeStream(QUARANTINE_STREAM, ['wbx.quarantine.>']));
     for (const source of this.options.sources) this.loops.push(this.receive(source));
   }
 

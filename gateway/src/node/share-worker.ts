@@ -1,8 +1,6 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   StorageType,
   type ConsumerMessages,
   type JetStreamClient,
@@ -15,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Aggregator } from './aggregator.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
-import { EVENTS_STREAM } from './streams.js';
+import { EVENTS_STREAM, ensureStream } from './streams.js';
 import { Window } from './window.js';
 
 /** One disclosure, as the audit log records it. */
@@ -152,13 +150,7 @@ export class ShareWorker {
         max_age: days * DAY_NS,
         duplicate_window: Math.min(days * DAY_NS, DAY_NS),
       };
-      try {
-        const info = await jsm.streams.info(config.name);
-        await jsm.streams.update(config.name, { ...info.config, ...config });
-      } catch (e) {
-        if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
-        await jsm.streams.add(config);
-      }
+      await ensureStream(jsm, config);
       await jsm.consumers.add(config.name, {
         durable_name: id,
         ack_policy: AckPolicy.Explicit,

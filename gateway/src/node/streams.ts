@@ -36,11 +36,11 @@ export function eventsStreamConfig(
   };
 }
 
+/** A stream's wanted configuration: its name and the settings WBX cares about. */
+export type StreamConfigInput = Partial<StreamConfig> & { name: string };
+
 /** Creates the stream, or updates it to the configuration when it exists; safe to run at every start. */
-export async function ensureStream(
-  jsm: JetStreamManager,
-  wanted: Partial<StreamConfig> & { name: string },
-): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, wanted: StreamConfigInput): Promise<void> {
   const name = wanted.name;
   try {
     const info = await jsm.streams.info(name);

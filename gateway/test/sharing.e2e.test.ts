@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import { generateEvents } from '@wbx/synth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Gateway } from '../src/node/gateway.js';
+import { wbx } from './cli-harness.js';
 import { startFederation, type Federation } from './support/federation.js';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.ageBand', 'migrantsCount'];
@@ -198,6 +200,18 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     expect(total).toBeGreaterThan(0);
     expect(total).toBeLessThanOrEqual(persons);
     expect(inbox.some((t) => (readOwnSealedEvent(t).claims.cells as { suppressed: boolean }[]).some((c) => c.suppressed))).toBe(true);
+  });
+
+  it("lets MK's operator verify the audit chain with wbx audit verify, authenticated by the gateway's nkey", async () => {
+    const r = await wbx(
+      ['audit', 'verify', '--nats', mk.natsUrl, '--manifest', fed.identity.manifestFile, '--partner', 'MK', '--nkey', join(mk.accessDir ?? '', 'gateway.nkey')],
+      { now: new Date() },
+    );
+    expect(r.stderr).not.toContain('UNREACHABLE');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^OK/);
+    const anonymous = await wbx(['audit', 'verify', '--nats', mk.natsUrl, '--manifest', fed.identity.manifestFile, '--partner', 'MK'], { now: new Date() });
+    expect(anonymous.code).toBe(1);
   });
 
   it('audits every disclosure in MK\'s WBX_AUDIT', async () => {

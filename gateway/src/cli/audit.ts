@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
+
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import {
   AUDIT_STREAM,
   AuditError,
@@ -25,12 +27,14 @@ export interface AuditVerifyOptions {
   nats: string;
   manifest: string;
   partner: string;
+  nkey?: string;
   json?: boolean;
 }
 
 export interface AuditReportOptions {
   nats: string;
   partner: string;
+  nkey?: string;
   recipient?: string;
   from?: string;
   to?: string;
@@ -55,13 +59,20 @@ function natsUrl(url: string): string {
 async function withAudit<T>(
   io: CliIo,
   url: string,
+  nkey: string | undefined,
   origin: string,
   read: (messages: AsyncIterable<AuditMessage>) => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false }> {
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   try {
-    nc = await connect({ servers: url, name: 'wbx-audit', timeout: 10_000 });
+    const seed = nkey === undefined ? undefined : (await readFile(nkey, 'utf8')).trim();
+    nc = await connect({
+      servers: url,
+      name: 'wbx-audit',
+      timeout: 10_000,
+      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
+    });
   } catch (e) {
     await write(io.stderr, `wbx: UNREACHABLE: cannot connect to ${url}: ${(e as Error).message}\n`);
     return { ok: false };
@@ -97,7 +108,9 @@ export async function auditVerifyCommand(io: CliIo, options: AuditVerifyOptions)
   const origin = partnerCode('--partner', options.partner);
   const url = natsUrl(options.nats);
   const manifest = await loadTrustedManifest(options.manifest);
-  const read = await withAudit(io, url, origin, (messages) => verifyAuditChain(messages, manifest, origin));
+  const read = await withAudit(io, url, options.nkey, origin, (messages) =>
+    verifyAuditChain(messages, manifest, origin),
+  );
   if (!read.ok) return 1;
   const r = read.value;
   if (options.json === true) {
@@ -141,7 +154,7 @@ export async function auditReportCommand(io: CliIo, options: AuditReportOptions)
     throw new CliError('USAGE', '--to must be after --from');
   }
   let unreadable = 0;
-  const read = await withAudit(io, url, origin, (messages) => {
+  const read = await withAudit(io, url, options.nkey, origin, (messages) => {
     const entries = async function* (): AsyncGenerator<AuditEntry> {
       for await (const m of messages) {
         try {
@@ -194,6 +207,10 @@ export function registerAuditCommands(program: Command, io: CliIo, result: { exi
     .requiredOption('--nats <url>', 'the NATS server holding WBX_AUDIT')
     .requiredOption('--manifest <file>', 'the signed federation manifest (checkpoint keys)')
     .requiredOption('--partner <code>', 'whose audit chain, e.g. MK')
+    .option(
+      '--nkey <file>',
+      "an nkey seed file to authenticate with (e.g. the gateway's <data>/nats-access/gateway.nkey)",
+    )
     .option('--json', 'print the result as one JSON object')
     .action(async (opts: AuditVerifyOptions) => {
       result.exitCode = await auditVerifyCommand(io, opts);
@@ -203,6 +220,10 @@ export function registerAuditCommands(program: Command, io: CliIo, result: { exi
     .description('summarise what was disclosed to whom: per recipient, agreement, type and mode')
     .requiredOption('--nats <url>', 'the NATS server holding WBX_AUDIT')
     .requiredOption('--partner <code>', 'whose audit chain, e.g. MK')
+    .option(
+      '--nkey <file>',
+      "an nkey seed file to authenticate with (e.g. the gateway's <data>/nats-access/gateway.nkey)",
+    )
     .option('--recipient <code>', 'only disclosures to this partner')
     .option('--from <date>', 'only disclosures at or after, YYYY-MM-DD or ISO timestamp')
     .option('--to <date>', 'only disclosures before, YYYY-MM-DD or ISO timestamp')

@@ -145,6 +145,8 @@ describe('wbx demo', () => {
     expect(r.stdout).toMatch(/^FRONTEX\s+aggregates\s+\d+\s+periods 2023-09/m);
     expect(r.stdout).toMatch(/RS's share stream purged after \d+ ms/);
     expect(r.stdout).toMatch(/RS's inbox stays at (\d+) \(had \1\)/);
-    expect(r.stdout).toMatch(/MK's audit log: \d+ entries in an unbroken hash chain, [1-9]\d* signed checkpoints/);
+    expect(r.stdout).toMatch(
+      /MK's audit log: \d+ entries in an unbroken hash chain, [1-9]\d* signed checkpoints/,
+    );
   }, 120_000);
 });

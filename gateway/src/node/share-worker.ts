@@ -7,6 +7,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import type { DisclosureRecord } from '@wbx/audit';
 import { disclose, readOwnSealedEvent } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -16,16 +17,7 @@ import type { SharePolicy } from './share-policy.js';
 import { EVENTS_STREAM, ensureStream } from './streams.js';
 import { Window } from './window.js';
 
-/** One disclosure, as the audit log records it. */
-export interface DisclosureRecord {
-  readonly recipient: string;
-  readonly agreementId: string;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly paths: readonly string[];
-  readonly mode: 'records' | 'aggregate';
-}
-
+/** Where disclosures are recorded: the partner's AuditLog. */
 export interface AuditSink {
   append(record: DisclosureRecord): Promise<unknown>;
 }

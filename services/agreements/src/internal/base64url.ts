@@ -1,15 +1,6 @@
-const B64URL_RE = /^[A-Za-z0-9_-]*$/;
+import { decodeBase64url } from '@wbx/registry';
 
-/** Decodes canonical base64url without padding; undefined for anything else. */
-export function decodeBase64url(s: string): Buffer | undefined {
-  if (!B64URL_RE.test(s) || s.length % 4 === 1) return undefined;
-  const bytes = Buffer.from(s, 'base64url');
-  return bytes.toString('base64url') === s ? bytes : undefined;
-}
-
-export function encodeBase64url(bytes: Uint8Array | string): string {
-  return Buffer.from(bytes).toString('base64url');
-}
+export { decodeBase64url, encodeBase64url } from '@wbx/registry';
 
 /** The JSON value of a base64url string; undefined if it is not canonical base64url of JSON. */
 export function jsonFromBase64url(s: string): unknown {

@@ -29,3 +29,35 @@ export { Status } from './gen/google/rpc/status.js';
 export { BadRequest, BadRequest_FieldViolation, ErrorInfo } from './gen/google/rpc/error_details.js';
 export { Any } from './gen/google/protobuf/any.js';
 export { protoDir } from './proto-dir.js';
+export {
+  AgreementDocument,
+  AgreementSummary,
+  AnswerReadmissionRequestRequest,
+  ExchangeClient,
+  ExchangeService,
+  GetAgreementRequest,
+  GetReadmissionRequestRequest,
+  ListAgreementsRequest,
+  ListAgreementsResponse,
+  MatchedEvent,
+  MatchHit,
+  MatchRequest,
+  MatchResponse,
+  QueryEnd,
+  QueryEvent,
+  QueryRequest,
+  QueryResponse,
+  ReadmissionCase,
+  SubmitReadmissionRequestRequest,
+  WhereValues,
+  type ExchangeServer,
+} from './gen/wbx/v1/exchange.js';
+export {
+  FederationClient,
+  FederationService,
+  GetManifestRequest,
+  GetManifestResponse,
+  JwksRequest,
+  JwksResponse,
+  type FederationServer,
+} from './gen/wbx/v1/federation.js';

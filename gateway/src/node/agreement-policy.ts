@@ -1,7 +1,14 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { agreementStatus, AgreementError, evaluate, inForce, type ActiveAgreement } from '@wbx/agreements';
+import {
+  agreementStatus,
+  AgreementError,
+  evaluate,
+  inForce,
+  type ActiveAgreement,
+  type AgreementBody,
+} from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
@@ -11,13 +18,24 @@ export interface LoadedAgreement extends ActiveAgreement {
   readonly file: string;
 }
 
-/** Every file of the agreements directory that is an agreement active now and names this partner. */
+/** An agreement naming this partner that is not active now, and why (agreementStatus reasons). */
+export interface InactiveAgreement {
+  readonly file: string;
+  readonly body: AgreementBody;
+  readonly reasons: readonly string[];
+}
+
+/**
+ * Every file of the agreements directory that is an agreement active now and names this partner; those
+ * that name it but are not active go to `inactive`, if given.
+ */
 export async function loadAgreements(
   dir: string,
   manifest: ManifestBody,
   partner: string,
   now: Date,
   log: Logger,
+  inactive?: InactiveAgreement[],
 ): Promise<LoadedAgreement[]> {
   const out: LoadedAgreement[] = [];
   for (const name of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
@@ -28,6 +46,7 @@ export async function loadAgreements(
       if (body.provider !== partner && body.recipient !== partner) continue;
       if (!status.active) {
         log.info({ file, agreement: body.id, reasons: status.reasons }, 'agreement not active');
+        inactive?.push({ file, body, reasons: status.reasons });
         continue;
       }
       out.push({ file, body, ...(status.revokedAt === undefined ? {} : { revokedAt: status.revokedAt }) });

@@ -118,6 +118,27 @@ export const GatewayConfigSchema = z.strictObject({
       insecure: z.boolean().default(false),
     })
     .default({ listen: '127.0.0.1:7443', insecure: false }),
+  /**
+   * gRPC Exchange and Federation for partners, always mutual TLS: a caller is the member whose pinned
+   * certificate (manifest tlsCertSha256) it presents. Absent: this gateway answers no partner.
+   */
+  exchange: z
+    .strictObject({
+      listen: hostPort,
+      tls: z.strictObject({
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        /** PEM CA bundle that signed the partners' client certificates. */
+        clientCa: z.string().min(1),
+      }),
+      /** Match requests a caller may make per second (token bucket)… */
+      matchRate: z.number().positive().default(5),
+      /** …and at once after a quiet spell. */
+      matchBurst: z.number().int().min(1).default(10),
+      /** Subject references one Match request may carry. */
+      matchMaxRefs: z.number().int().min(1).max(100_000).default(1_000),
+    })
+    .optional(),
   http: z
     .strictObject({
       /** Health (/healthz, /readyz) and Prometheus (/metrics). */
@@ -178,6 +199,8 @@ const ENV_PATHS = [
   'share.aggregateGrace', 'share.flushEvery', 'share.aggregateSettle', 'share.agreementsPoll',
   'audit.checkpointEntries', 'audit.checkpointInterval',
   'grpc.listen', 'grpc.insecure', 'grpc.tls.cert', 'grpc.tls.key', 'grpc.tls.clientCa',
+  'exchange.listen', 'exchange.tls.cert', 'exchange.tls.key', 'exchange.tls.clientCa',
+  'exchange.matchRate', 'exchange.matchBurst', 'exchange.matchMaxRefs',
   'http.listen',
   'streams.maxAge', 'streams.maxBytes', 'streams.duplicateWindow', 'streams.replicas',
   'log.level',
@@ -193,7 +216,7 @@ export function envName(path: string): string {
 function envValue(raw: string): unknown {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
-  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
   return raw;
 }
 

@@ -22,11 +22,16 @@ import {
   directoryFingerprint,
   loadAgreements,
   sharePolicy,
+  type InactiveAgreement,
   type LoadedAgreement,
 } from './agreement-policy.js';
 import { Aggregator } from './aggregator.js';
 import { ConfigError, type GatewayConfig } from './config.js';
 import { EmbeddedNats } from './embedded-nats.js';
+import type { ExchangeContext } from './exchange/access.js';
+import { Pseudonyms } from './exchange/pseudonyms.js';
+import { READMISSION_BUCKET } from './exchange/readmission.js';
+import { startExchangeServer, type StartedExchange } from './exchange/server.js';
 import { startGrpcServer, stopGrpcServer, type StartedGrpc } from './grpc-server.js';
 import { startHttpServer, type HttpEndpoints } from './http-server.js';
 import { IngestPipeline } from './ingest-pipeline.js';
@@ -42,6 +47,8 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** How long a stop waits for calls in flight before cutting them; default 10 s. */
   readonly drainMs?: number;
+  /** The clock of ingest and Exchange (readmission deadlines); default: the system's. Tests move it. */
+  readonly now?: () => Date;
 }
 
 async function readJson(path: string, what: string, setting: string): Promise<unknown> {
@@ -97,12 +104,15 @@ interface GatewayParts {
   readonly share: ShareWorker;
   readonly receive: ReceiveWorker;
   readonly watcher: AgreementsWatcher;
+  readonly exchange: StartedExchange | undefined;
 }
 
 /** Keeps the share policy, the recipients' streams and the NATS users in step with the agreements. */
 class AgreementsWatcher {
   policy: SharePolicy = DENY_ALL;
   agreements: LoadedAgreement[] = [];
+  /** Agreements naming this partner that are not active (expired, revoked, one signature, …). */
+  inactive: InactiveAgreement[] = [];
   embedded: EmbeddedNats | undefined;
   private fingerprint = '';
   private lastLoad = 0;
@@ -133,7 +143,9 @@ class AgreementsWatcher {
     if (fingerprint === this.fingerprint && now.getTime() - this.lastLoad < 5_000) return false;
     this.fingerprint = fingerprint;
     this.lastLoad = now.getTime();
-    const agreements = await loadAgreements(dir, this.manifest, this.config.partner, now, this.log);
+    const inactive: InactiveAgreement[] = [];
+    const agreements = await loadAgreements(dir, this.manifest, this.config.partner, now, this.log, inactive);
+    this.inactive = inactive;
     const signature = agreements.map((a) => `${a.body.id}:${a.revokedAt ?? ''}`).join('|');
     if (signature === this.signature) return false;
     this.signature = signature;
@@ -252,6 +264,11 @@ export class Gateway {
     return this.parts.http.address;
   }
 
+  /** The partner-facing Exchange server's address, if it runs. */
+  get exchangeAddress(): string | undefined {
+    return this.parts.exchange?.address;
+  }
+
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
     const cleanup: (() => Promise<unknown>)[] = [];
     try {
@@ -325,6 +342,7 @@ export class Gateway {
       metrics,
       log,
       publishTimeoutMs: config.nats.publishTimeout,
+      ...(options.now === undefined ? {} : { now: options.now }),
     });
     let connected = true;
     const grpc = await startGrpcServer(config.grpc, pipeline, log);
@@ -383,9 +401,24 @@ export class Gateway {
     cleanup.push(() => receive.stop());
     await receive.start();
     watcher.start(() => share.syncRecipients());
+    let exchange: StartedExchange | undefined;
+    if (config.exchange !== undefined) {
+      const context: ExchangeContext = {
+        partner: config.partner, manifest: () => identity.manifest, agreements: () => watcher.agreements,
+        inactive: () => watcher.inactive, audit, log, now: options.now ?? (() => new Date()),
+      };
+      const started = await startExchangeServer(config.exchange, context, {
+        js, jsm, pipeline,
+        readmissionKv: await new Kvm(js).create(READMISSION_BUCKET, { replicas: config.streams.replicas, history: 5 }),
+        pseudonyms: await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret')),
+        manifestJson: await readFile(config.manifest, 'utf8'),
+      });
+      exchange = started;
+      cleanup.push(() => stopGrpcServer(started.server, 0));
+    }
     const gateway = new Gateway({
       config, log, manifest: identity.manifest, natsUrl, nc, embedded, pipeline, grpc, http,
-      drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher,
+      drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher, exchange,
     });
     log.info({ grpc: grpc.address, http: http.address, nats: natsUrl }, 'gateway ready');
     return gateway;
@@ -399,6 +432,7 @@ export class Gateway {
       grpc: this.grpcAddress,
       http: this.httpAddress,
       nats: this.natsUrl,
+      ...(this.exchangeAddress === undefined ? {} : { exchange: this.exchangeAddress }),
     });
   }
 
@@ -406,10 +440,14 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const { grpc, pipeline, nc, http, embedded, log, watcher, share, receive, audit } = this.parts;
+    const { grpc, pipeline, nc, http, embedded, log, watcher, share, receive, audit, exchange } = this.parts;
     grpc.health.setStatus('', 'NOT_SERVING');
     grpc.health.setStatus('wbx.v1.Ingest', 'NOT_SERVING');
-    await stopGrpcServer(grpc.server, this.parts.drainMs);
+    exchange?.health.setStatus('', 'NOT_SERVING');
+    await Promise.all([
+      stopGrpcServer(grpc.server, this.parts.drainMs),
+      exchange === undefined ? undefined : stopGrpcServer(exchange.server, this.parts.drainMs),
+    ]);
     await pipeline.drain();
     await watcher.stop();
     await receive.stop();

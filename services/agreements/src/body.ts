@@ -61,6 +61,8 @@ export interface AgreementBody {
   /** RFC 3339 UTC: the agreement applies strictly before this instant. */
   readonly validUntil: string;
   readonly terms: readonly Term[];
+  /** With the purpose return-readmission: the requested state answers within this many hours. */
+  readonly readmission?: { readonly answerWithinHours: number };
 }
 
 function toTerm(t: ParsedTerm): Term {
@@ -121,5 +123,6 @@ export function parseAgreementBody(input: unknown): AgreementBody {
     validFrom: b.validFrom,
     validUntil: b.validUntil,
     terms: b.terms.map(toTerm),
+    ...(b.readmission === undefined ? {} : { readmission: b.readmission }),
   });
 }

@@ -28,6 +28,7 @@ export {
   type SignedRevocation,
 } from './document.js';
 export { parseAgreementYaml } from './yaml.js';
+export { matchesWhere } from './internal/where.js';
 export { signAgreement } from './sign.js';
 export { revokeAgreement, type RevokeOptions } from './revoke.js';
 export { agreementStatus, type AgreementStatus, type StatusReasonCode } from './status.js';
@@ -53,6 +54,7 @@ export {
 export {
   isPurpose,
   PURPOSES,
+  READMISSION_PURPOSE,
   SPECIAL_CATEGORY_PURPOSE,
   SPECIAL_CATEGORY_TYPES,
   type Purpose,
@@ -61,6 +63,7 @@ export { AGREEMENT_TYP, JWS_ALG, REVOCATION_TYP } from './internal/header.js';
 export { SIGNATURE_IAT_SKEW_S } from './internal/jws-verify.js';
 export {
   AGREEMENT_ID_RE,
+  ANSWER_WITHIN_HOURS_MAX,
   MIN_CELL_DEFAULT,
   MIN_CELL_FLOOR,
   RETENTION_DAYS_MAX,

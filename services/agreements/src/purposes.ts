@@ -19,3 +19,6 @@ export const SPECIAL_CATEGORY_PURPOSE: Purpose = 'victim-protection';
 
 /** Event types whose records are special-category data (DESIGN.md, Principles 4). */
 export const SPECIAL_CATEGORY_TYPES: readonly string[] = ['trafficking.victim'];
+
+/** The purpose of the readmission workflow (Exchange); agreements naming it set `readmission`. */
+export const READMISSION_PURPOSE: Purpose = 'return-readmission';

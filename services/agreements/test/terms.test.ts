@@ -204,6 +204,26 @@ describe('parseAgreementBody', () => {
     ]);
   });
 
+  describe('readmission', () => {
+    const purposes = ['return-readmission'];
+    it('requires the answer period with the purpose return-readmission, and only with it', () => {
+      expect(issuesOf(body({ purposes }))).toEqual([{ path: 'readmission', code: 'MALFORMED_AGREEMENT' }]);
+      expect(issuesOf(body({ readmission: { answerWithinHours: 48 } }))).toEqual([
+        { path: 'readmission', code: 'MALFORMED_AGREEMENT' },
+      ]);
+    });
+
+    it('refuses an answer period outside 1..8760 hours or not whole, and keeps a valid one', () => {
+      for (const answerWithinHours of [0, 8_761, 1.5, '48']) {
+        expect(issuesOf(body({ purposes, readmission: { answerWithinHours } }))).toEqual([
+          { path: 'readmission.answerWithinHours', code: 'MALFORMED_AGREEMENT' },
+        ]);
+      }
+      const parsed = parseAgreementBody(body({ purposes, readmission: { answerWithinHours: 288 } }));
+      expect(parsed.readmission).toEqual({ answerWithinHours: 288 });
+    });
+  });
+
   describe('special category', () => {
     const victims = (overrides: Record<string, unknown> = {}): unknown =>
       recordsTerm({

@@ -124,7 +124,7 @@ export class AuditLog {
         new AuditError('INVALID_RECORD', `invalid disclosure record: ${issues.join('; ')}`),
       );
     }
-    const { recipient, agreementId, eventId, eventType, mode, purpose } = parsed.data;
+    const { recipient, agreementId, eventId, eventType, mode, purpose, eventIds, reason } = parsed.data;
     const paths = [...new Set(parsed.data.paths)].sort();
     return this.#enqueue(async () => {
       const entry = await this.#write((head) => ({
@@ -139,6 +139,8 @@ export class AuditLog {
         paths,
         mode,
         ...(purpose === undefined ? {} : { purpose }),
+        ...(eventIds === undefined ? {} : { eventIds }),
+        ...(reason === undefined ? {} : { reason }),
       }));
       if (this.#pending() >= this.#everyEntries) await this.#checkpoint().catch(this.#onError);
       this.#arm(); // no-op if sealed; else the timer retries a failed checkpoint

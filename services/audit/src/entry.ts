@@ -27,7 +27,17 @@ export interface DisclosureRecord {
   readonly paths: readonly string[];
   readonly mode: DisclosureMode;
   readonly purpose?: string | undefined;
+  /**
+   * For one entry that covers many events (a page of a query answer, the hits of a match): their ids,
+   * at most {@link MAX_EVENT_IDS}; `eventId` then names the call.
+   */
+  readonly eventIds?: readonly string[] | undefined;
+  /** For a refusal (mode `denied`): the error code the caller got, e.g. PURPOSE_NOT_AGREED. */
+  readonly reason?: string | undefined;
 }
+
+/** The most event ids one entry lists. */
+export const MAX_EVENT_IDS = 1_000;
 
 interface ChainLink {
   /** 1-based position in the origin's chain; checkpoints count too. */
@@ -75,6 +85,11 @@ const recordShape = {
   paths: z.array(z.string().max(128).regex(PATH_RE)).max(512),
   mode: z.enum(DISCLOSURE_MODES),
   purpose: text(64).optional(),
+  eventIds: z.array(text(128)).max(MAX_EVENT_IDS).optional(),
+  reason: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]{0,63}$/)
+    .optional(),
 };
 const linkShape = {
   seq: z.int().min(1),

@@ -7,6 +7,7 @@ export {
   encodeAuditEntry,
   GENESIS_HASH,
   hashAuditEntry,
+  MAX_EVENT_IDS,
   type AuditEntry,
   type CheckpointEntry,
   type DisclosureEntry,

@@ -16,7 +16,7 @@ export interface AuditReportRow {
   readonly agreementId: string;
   readonly eventType: string;
   readonly mode: DisclosureMode;
-  /** Number of disclosures. */
+  /** Number of disclosures: events disclosed (an entry for a query page counts its events), or refusals. */
   readonly count: number;
   /** RFC 3339 of the first and the last disclosure. */
   readonly first: string;
@@ -66,10 +66,12 @@ export async function auditReport(
       g = { key, count: 0, first: e.at, last: e.at, paths: new Map() };
       groups.set(id, g);
     }
-    g.count += 1;
+    // An entry that covers a page of events counts each of them.
+    const n = e.eventIds?.length ?? 1;
+    g.count += n;
     if (t < Date.parse(g.first)) g.first = e.at;
     if (t > Date.parse(g.last)) g.last = e.at;
-    for (const p of e.paths) g.paths.set(p, (g.paths.get(p) ?? 0) + 1);
+    for (const p of e.paths) g.paths.set(p, (g.paths.get(p) ?? 0) + n);
   }
   return [...groups.values()]
     .sort((a, b) => compare(a.key, b.key))

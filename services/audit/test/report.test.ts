@@ -90,3 +90,17 @@ describe('auditReport', () => {
     expect(rows.reduce((n, r) => n + r.count, 0)).toBe(6);
   });
 });
+
+describe('auditReport with entries that cover many events', () => {
+  it('counts each event of a query page, and its paths as often', async () => {
+    const page = d('2024-03-05T10:00:00.000Z', 'RS', ['routeSegment'], {
+      mode: 'query',
+      purpose: 'risk-analysis',
+      eventIds: ['e-a', 'e-b', 'e-c'],
+    });
+    const rows = await auditReport([page]);
+    expect(rows).toEqual([
+      expect.objectContaining({ mode: 'query', count: 3, paths: [{ path: 'routeSegment', count: 3 }] }),
+    ]);
+  });
+});

@@ -14,6 +14,8 @@ export const MIN_CELL_DEFAULT = 5;
 export const MIN_CELL_FLOOR = 3;
 export const MIN_CELL_MAX = 1_000;
 export const RETENTION_DAYS_MAX = 3_650;
+/** The longest answer period a readmission agreement may set: a year. */
+export const ANSWER_WITHIN_HOURS_MAX = 8_760;
 
 const timestamp = z.string().refine((s) => parseTimestamp(s) !== undefined, {
   error: 'must be an RFC 3339 UTC timestamp, e.g. 2026-01-01T00:00:00Z',
@@ -67,6 +69,15 @@ export const agreementBodySchema = z.strictObject({
   validFrom: timestamp,
   validUntil: timestamp,
   terms: z.array(termSchema).min(1).max(MAX_TERMS),
+  /** With the purpose return-readmission: how long the requested state has to answer a request. */
+  readmission: z
+    .strictObject({
+      answerWithinHours: z
+        .int({ error: orRequired('must be a whole number of hours') })
+        .min(1)
+        .max(ANSWER_WITHIN_HOURS_MAX, { error: `must be at most ${ANSWER_WITHIN_HOURS_MAX} hours` }),
+    })
+    .optional(),
 });
 
 export type ParsedBody = z.output<typeof agreementBodySchema>;

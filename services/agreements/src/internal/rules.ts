@@ -8,7 +8,7 @@ import {
 
 import type { AgreementIssue, AgreementIssueCode } from '../errors.js';
 import { isDimension, isRecordPath, isWhereField } from '../paths.js';
-import { SPECIAL_CATEGORY_PURPOSE, SPECIAL_CATEGORY_TYPES } from '../purposes.js';
+import { READMISSION_PURPOSE, SPECIAL_CATEGORY_PURPOSE, SPECIAL_CATEGORY_TYPES } from '../purposes.js';
 
 type Raw = Readonly<Record<string, unknown>>;
 type Add = (path: PropertyKey[], code: AgreementIssueCode, message: string) => void;
@@ -121,6 +121,16 @@ export function agreementRules(input: unknown): AgreementIssue[] {
   }
   unique(add, ['purposes'], input.purposes);
   const purposes = strings(input.purposes).map(([, p]) => p);
+  if (purposes.includes(READMISSION_PURPOSE) && input.readmission === undefined) {
+    add(
+      ['readmission'],
+      'MALFORMED_AGREEMENT',
+      `required with the purpose ${READMISSION_PURPOSE} (answerWithinHours)`,
+    );
+  }
+  if (input.readmission !== undefined && !purposes.includes(READMISSION_PURPOSE)) {
+    add(['readmission'], 'MALFORMED_AGREEMENT', `only with the purpose ${READMISSION_PURPOSE}`);
+  }
   if (!Array.isArray(input.terms)) return issues;
   input.terms.forEach((term: unknown, i) => {
     if (!isRecord(term)) return;

@@ -62,6 +62,12 @@ export interface QueryEvent {
   presentation: string;
   /** Go on after this event. */
   resumeToken: string;
+  /**
+   * When the agreement discloses subjectRef: each person's reference keyed for this agreement (in the
+   * order of the persons; empty where the origin has none). The presentation then leaves the origin's
+   * own reference out, so that references given under two agreements cannot be linked.
+   */
+  subjectRefs: string[];
 }
 
 /** Sent last: how the page ended. */
@@ -569,7 +575,7 @@ export const QueryRequest_WhereEntry: MessageFns<QueryRequest_WhereEntry> = {
 };
 
 function createBaseQueryEvent(): QueryEvent {
-  return { eventId: "", type: "", presentation: "", resumeToken: "" };
+  return { eventId: "", type: "", presentation: "", resumeToken: "", subjectRefs: [] };
 }
 
 export const QueryEvent: MessageFns<QueryEvent> = {
@@ -585,6 +591,9 @@ export const QueryEvent: MessageFns<QueryEvent> = {
     }
     if (message.resumeToken !== "") {
       writer.uint32(34).string(message.resumeToken);
+    }
+    for (const v of message.subjectRefs) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -634,6 +643,14 @@ export const QueryEvent: MessageFns<QueryEvent> = {
             message.resumeToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.subjectRefs.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -660,6 +677,11 @@ export const QueryEvent: MessageFns<QueryEvent> = {
         : isSet(object.resume_token)
         ? globalThis.String(object.resume_token)
         : "",
+      subjectRefs: globalThis.Array.isArray(object?.subjectRefs)
+        ? object.subjectRefs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.subject_refs)
+        ? object.subject_refs.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -677,6 +699,9 @@ export const QueryEvent: MessageFns<QueryEvent> = {
     if (message.resumeToken !== "") {
       obj.resumeToken = message.resumeToken;
     }
+    if (message.subjectRefs?.length) {
+      obj.subjectRefs = message.subjectRefs;
+    }
     return obj;
   },
 
@@ -689,6 +714,7 @@ export const QueryEvent: MessageFns<QueryEvent> = {
     message.type = object.type ?? "";
     message.presentation = object.presentation ?? "";
     message.resumeToken = object.resumeToken ?? "";
+    message.subjectRefs = object.subjectRefs?.map((e) => e) || [];
     return message;
   },
 };

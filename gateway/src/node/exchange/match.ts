@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { evaluate, type Purpose } from '@wbx/agreements';
+import { MAX_EVENT_IDS } from '@wbx/audit';
+import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
+import { readOwnSealedEvent } from '@wbx/seal';
+
+import type { LoadedAgreement } from '../agreement-policy.js';
+import { EVENTS_STREAM } from '../streams.js';
+import type { ExchangeContext } from './access.js';
+import { ExchangeError } from './errors.js';
+import { SUBJECT_REF_RE, subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
+
+interface Indexed {
+  readonly eventId: string;
+  readonly type: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Which of this partner's events each subject reference appears in, kept in memory and brought up to
+ * date from WBX_EVENTS before each match; and, per agreement, the keyed form of every reference.
+ */
+export class MatchIndex {
+  private readonly byRef = new Map<string, Indexed[]>();
+  private readonly refs: string[] = [];
+  private readonly keyed = new Map<string, { done: number; map: Map<string, string> }>();
+  private upTo = 0;
+  private updating: Promise<void> | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly pseudonyms: Pseudonyms,
+  ) {}
+
+  /** Reads what WBX_EVENTS gained since the last call (one reader at a time). */
+  async update(): Promise<void> {
+    while (this.updating !== undefined) await this.updating;
+    this.updating = this.read().finally(() => {
+      this.updating = undefined;
+    });
+    await this.updating;
+  }
+
+  private async read(): Promise<void> {
+    const last = (await this.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+    if (last <= this.upTo) return;
+    const consumer = await this.js.consumers.get(EVENTS_STREAM, { opt_start_seq: this.upTo + 1 });
+    const messages = await consumer.consume({ max_messages: 2_048 });
+    try {
+      for await (const m of messages) {
+        this.upTo = m.seq;
+        const { claims } = readOwnSealedEvent(m.string());
+        const event = { eventId: claims.jti as string, type: claims.wbx_type as string, claims };
+        for (const ref of new Set(subjectRefsOf(claims))) {
+          if (ref === '') continue;
+          let list = this.byRef.get(ref);
+          if (list === undefined) {
+            list = [];
+            this.byRef.set(ref, list);
+            this.refs.push(ref);
+          }
+          list.push(event);
+        }
+        if (m.seq >= last) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+  }
+
+  /** The events of the origin's reference behind `keyedRef` under `agreementId` (none if unknown). */
+  lookup(agreementId: string, keyedRef: string): readonly Indexed[] {
+    let k = this.keyed.get(agreementId);
+    if (k === undefined) {
+      k = { done: 0, map: new Map() };
+      this.keyed.set(agreementId, k);
+    }
+    for (; k.done < this.refs.length; k.done += 1) {
+      const ref = this.refs[k.done] ?? '';
+      k.map.set(this.pseudonyms.keyed(agreementId, ref), ref);
+    }
+    const ref = k.map.get(keyedRef);
+    return ref === undefined ? [] : (this.byRef.get(ref) ?? []);
+  }
+}
+
+/** A token bucket per caller: `rate` requests a second, `burst` at once. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {}
+
+  /** Takes a token for `caller`; undefined if granted, else the milliseconds until one is free. */
+  take(caller: string, now: number): number | undefined {
+    const b = this.buckets.get(caller) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
+    b.at = now;
+    this.buckets.set(caller, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return undefined;
+    }
+    return Math.ceil(((1 - b.tokens) / this.rate) * 1000);
+  }
+}
+
+/** Checks the references of a MatchRequest: how many, and each one's form. */
+export function checkRefs(req: MatchRequest, maxRefs: number): void {
+  if (req.subjectRefs.length === 0) {
+    throw new ExchangeError('INVALID_REQUEST', 'subjectRefs: at least one reference', 'empty match request', [{ path: 'subjectRefs', code: 'INVALID_REQUEST', message: 'at least one reference' }]);
+  }
+  if (req.subjectRefs.length > maxRefs) {
+    throw new ExchangeError('TOO_MANY_REFS', `subjectRefs: at most ${maxRefs} references`, `${req.subjectRefs.length} references`, [{ path: 'subjectRefs', code: 'TOO_MANY_REFS', message: `at most ${maxRefs}` }]);
+  }
+  const bad = req.subjectRefs.flatMap((r, i) => (SUBJECT_REF_RE.test(r) ? [] : [i]));
+  if (bad.length > 0) {
+    const violations = bad.slice(0, 20).map((i) => ({ path: `subjectRefs[${i}]`, code: 'INVALID_REQUEST', message: 'must be 64 lowercase hex characters' }));
+    throw new ExchangeError('INVALID_REQUEST', `subjectRefs[${bad[0] ?? 0}]: must be 64 lowercase hex characters`, `${bad.length} malformed references`, violations);
+  }
+} // prettier-ignore
+
+/**
+ * Hit/no-hit: for each keyed reference, the events it appears in that the agreement covers for the
+ * caller and purpose — ids and types only. The request is audited (one entry listing the hit events).
+ */
+export async function runMatch(
+  ctx: ExchangeContext,
+  index: MatchIndex,
+  caller: string,
+  agreement: LoadedAgreement,
+  purpose: Purpose,
+  req: MatchRequest,
+): Promise<MatchResponse> {
+  await index.update();
+  const now = ctx.now();
+  const hits: MatchHit[] = [];
+  const seen = new Set<string>();
+  for (const ref of new Set(req.subjectRefs)) {
+    const events = index.lookup(agreement.body.id, ref).filter((e) => {
+      const grant = evaluate(
+        [agreement],
+        { type: e.type, origin: ctx.partner, claims: e.claims },
+        purpose,
+        now,
+      );
+      return (grant.get(caller)?.paths.length ?? 0) > 0;
+    });
+    if (events.length === 0) continue;
+    hits.push({ subjectRef: ref, events: events.map((e) => ({ eventId: e.eventId, type: e.type })) });
+    for (const e of events) seen.add(e.eventId);
+  }
+  const ids = [...seen];
+  const matchId = randomUUID();
+  const entries = ids.length === 0 ? [[]] : chunk(ids, MAX_EVENT_IDS);
+  await Promise.all(
+    entries.map((eventIds) =>
+      ctx.audit.append({
+        recipient: caller,
+        agreementId: agreement.body.id,
+        eventId: matchId,
+        eventType: 'match.request',
+        paths: [],
+        mode: 'match',
+        purpose,
+        eventIds,
+      }),
+    ),
+  );
+  return { hits, checked: req.subjectRefs.length };
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

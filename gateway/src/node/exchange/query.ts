@@ -1,0 +1,234 @@
+import { createHash, randomUUID } from 'node:crypto';
+
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import {
+  evaluate,
+  isWhereField,
+  matchesWhere,
+  type Purpose,
+  type RecordsTerm,
+  type Where,
+  type WhereValue,
+} from '@wbx/agreements';
+import { MAX_EVENT_IDS } from '@wbx/audit';
+import type { QueryRequest, QueryResponse } from '@wbx/proto';
+import { parseTimestamp } from '@wbx/schema';
+import { disclose, readOwnSealedEvent } from '@wbx/seal';
+
+import type { LoadedAgreement } from '../agreement-policy.js';
+import { EVENTS_STREAM } from '../streams.js';
+import type { ExchangeContext } from './access.js';
+import { ExchangeError } from './errors.js';
+import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
+
+export const QUERY_PAGE_DEFAULT = 10_000;
+export const QUERY_PAGE_MAX = 1_000_000;
+/** Events audited (and then sent) together: one audit entry per event type of a batch. */
+const BATCH = 500;
+const SUBJECT_REF_PATHS = new Set(['persons.subjectRef', 'person.subjectRef']);
+
+/** A checked query: what to return, where to start, and the hash that binds resume tokens to it. */
+export interface QueryPlan {
+  readonly types: ReadonlySet<string>;
+  readonly from: number;
+  readonly to: number;
+  readonly where: Where;
+  readonly pageSize: number;
+  /** The last WBX_EVENTS sequence already scanned (0: from the start). */
+  readonly after: number;
+  readonly hash: string;
+}
+
+const invalid = (path: string, message: string): ExchangeError =>
+  new ExchangeError('INVALID_REQUEST', `${path}: ${message}`, `${path}: ${message}`, [{ path, code: 'INVALID_REQUEST', message }]); // prettier-ignore
+
+function recordsTerms(agreement: LoadedAgreement, type?: string): RecordsTerm[] {
+  return agreement.body.terms.filter(
+    (t): t is RecordsTerm => t.mode === 'records' && (type === undefined || (t.types as readonly string[]).includes(type)),
+  );
+} // prettier-ignore
+
+function time(value: string | undefined, path: string): number | undefined {
+  if (value === undefined) return undefined;
+  const t = parseTimestamp(value) ?? Date.parse(value);
+  if (!Number.isFinite(t)) throw invalid(path, 'not a timestamp');
+  return t;
+}
+
+export function resumeToken(hash: string, seq: number): string {
+  return Buffer.from(`${seq}.${hash}`).toString('base64url');
+}
+
+/** Checks a QueryRequest against the agreement: types it covers, conditions only on disclosed fields. */
+export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryPlan {
+  const covered = new Set(recordsTerms(agreement).flatMap((t) => t.types as readonly string[]));
+  const types = req.types.length === 0 ? covered : new Set(req.types);
+  if (types.size === 0) {
+    throw new ExchangeError('TYPE_NOT_AGREED', 'the agreement shares no records', `agreement ${agreement.body.id} has no records terms`);
+  }
+  for (const t of types) {
+    if (!covered.has(t)) throw new ExchangeError('TYPE_NOT_AGREED', `the agreement does not cover ${t} records`, `type ${t} is not in a records term of ${agreement.body.id}`);
+  }
+  const from = time(req.from, 'from') ?? -Infinity;
+  const to = time(req.to, 'to') ?? Infinity;
+  if (from >= to) throw invalid('to', 'must be after from');
+  const where: Record<string, WhereValue[]> = {};
+  for (const [field, list] of Object.entries(req.where).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const values = list.values;
+    if (values.length === 0) throw invalid(`where.${field}`, 'needs at least one value');
+    for (const t of types) {
+      const disclosed = recordsTerms(agreement, t).some((term) => term.fields.includes(field));
+      if (!isWhereField(t, field) || !disclosed) {
+        throw new ExchangeError('WHERE_FIELD_NOT_DISCLOSED', `a condition on ${field} is not allowed`, `where.${field}: not a field ${agreement.body.id} discloses for ${t} that a condition can test`);
+      }
+    }
+    where[field] = values.map((v) => (v === 'true' ? true : v === 'false' ? false : v));
+  }
+  const pageSize = req.pageSize === 0 ? QUERY_PAGE_DEFAULT : req.pageSize;
+  if (pageSize > QUERY_PAGE_MAX) throw invalid('pageSize', `must be at most ${QUERY_PAGE_MAX}`);
+  const hash = createHash('sha256')
+    .update(JSON.stringify([agreement.body.id, req.purpose, [...types].sort(), req.from ?? '', req.to ?? '', where]))
+    .digest('base64url')
+    .slice(0, 22);
+  let after = 0;
+  if (req.resumeToken !== '') {
+    const m = /^(\d{1,15})\.([A-Za-z0-9_-]{22})$/.exec(Buffer.from(req.resumeToken, 'base64url').toString());
+    if (m?.[1] === undefined || m[2] !== hash) {
+      throw new ExchangeError('BAD_RESUME_TOKEN', 'the resume token does not belong to this query', `resume token ${req.resumeToken.slice(0, 80)} does not match query ${hash}`, [{ path: 'resumeToken', code: 'BAD_RESUME_TOKEN', message: 'not a token of this query' }]);
+    }
+    after = Number(m[1]);
+  }
+  return { types, from, to, where, pageSize, after, hash };
+} // prettier-ignore
+
+/** Where the answer goes: resolves when the client can take more; `cancelled` ends the scan. */
+export interface QuerySink {
+  write(message: QueryResponse): Promise<void>;
+  readonly cancelled: boolean;
+}
+
+export interface QueryDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly pseudonyms: Pseudonyms;
+}
+
+interface Pending {
+  readonly event: NonNullable<QueryResponse['event']>;
+  readonly paths: readonly string[];
+}
+
+/**
+ * Streams the events of WBX_EVENTS (as of the call; later ones are for the next page) that the plan and
+ * the agreement select, each as a presentation through the policy engine, in stream order. Every batch
+ * is audited (one entry per type, listing its event ids) before it is sent; the last message says
+ * whether more may follow and how to resume.
+ */
+export async function runQuery(
+  ctx: ExchangeContext,
+  deps: QueryDeps,
+  caller: string,
+  agreement: LoadedAgreement,
+  purpose: Purpose,
+  plan: QueryPlan,
+  sink: QuerySink,
+): Promise<void> {
+  const last = (await deps.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+  let scanned = plan.after;
+  let returned = 0;
+  let batch: Pending[] = [];
+  const queryId = randomUUID();
+  const flush = async (): Promise<void> => {
+    const byType = new Map<string, Pending[]>();
+    for (const p of batch) byType.set(p.event.type, [...(byType.get(p.event.type) ?? []), p]);
+    await Promise.all(
+      [...byType].flatMap(([type, items]) =>
+        chunks(items, MAX_EVENT_IDS).map((chunk) =>
+          ctx.audit.append({
+            recipient: caller,
+            agreementId: agreement.body.id,
+            eventId: queryId,
+            eventType: type,
+            paths: [...new Set(chunk.flatMap((p) => p.paths))],
+            mode: 'query',
+            purpose,
+            eventIds: chunk.map((p) => p.event.eventId),
+          }),
+        ),
+      ),
+    );
+    for (const p of batch) {
+      if (sink.cancelled) return;
+      await sink.write({ event: p.event });
+    }
+    batch = [];
+  };
+  if (scanned < last) {
+    const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: scanned + 1 });
+    const messages = await consumer.consume({ max_messages: 2_048 });
+    try {
+      for await (const m of messages) {
+        scanned = m.seq;
+        const event = select(ctx, deps, caller, agreement, purpose, plan, m.string(), m.seq);
+        if (event !== undefined) {
+          batch.push(event);
+          returned += 1;
+        }
+        if (batch.length >= BATCH) await flush();
+        if (sink.cancelled || returned >= plan.pageSize || scanned >= last) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+  }
+  if (sink.cancelled) return;
+  await flush();
+  if (isCancelled(sink)) return;
+  await sink.write({ end: { returned, more: scanned < last, resumeToken: resumeToken(plan.hash, scanned) } });
+}
+
+function select(
+  ctx: ExchangeContext,
+  deps: QueryDeps,
+  caller: string,
+  agreement: LoadedAgreement,
+  purpose: Purpose,
+  plan: QueryPlan,
+  token: string,
+  seq: number,
+): Pending | undefined {
+  const { claims } = readOwnSealedEvent(token);
+  const type = claims.wbx_type as string;
+  if (!plan.types.has(type)) return undefined;
+  const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
+  if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
+  if (!matchesWhere(plan.where, claims)) return undefined;
+  const grant = evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, ctx.now()).get(caller);
+  if (grant === undefined || grant.paths.length === 0) return undefined;
+  const keyRefs = grant.paths.some((p) => SUBJECT_REF_PATHS.has(p));
+  const paths = keyRefs ? grant.paths.filter((p) => !SUBJECT_REF_PATHS.has(p)) : grant.paths;
+  const subjectRefs = keyRefs
+    ? subjectRefsOf(claims).map((r) => (r === '' ? '' : deps.pseudonyms.keyed(agreement.body.id, r)))
+    : [];
+  return {
+    paths: grant.paths,
+    event: {
+      eventId: claims.jti as string,
+      type,
+      presentation: disclose(token, paths),
+      resumeToken: resumeToken(plan.hash, seq),
+      subjectRefs,
+    },
+  };
+}
+
+/** Read again after an await: the client may have gone meanwhile. */
+function isCancelled(sink: QuerySink): boolean {
+  return sink.cancelled;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

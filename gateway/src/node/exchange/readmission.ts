@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { ReadmissionCase } from '@wbx/proto';
+import { SealError, verifyPresentation } from '@wbx/seal';
+
+import type { LoadedAgreement } from '../agreement-policy.js';
+import type { IngestPipeline } from '../ingest-pipeline.js';
+import { EVENTS_STREAM } from '../streams.js';
+import type { ExchangeContext } from './access.js';
+import { ExchangeError } from './errors.js';
+
+/** The KV bucket where the requested state keeps its readmission cases (key: the request's event id). */
+export const READMISSION_BUCKET = 'wbx_readmission';
+
+type Outcome = 'accepted' | 'rejected' | 'expired';
+const REASONS = ['insufficient-evidence', 'not-national', 'already-returned', 'other'];
+
+/** A case as stored: the sealed request, its deadline, and the answer once given. */
+interface StoredCase {
+  readonly requestId: string;
+  readonly requestRef: string;
+  readonly requestingState: string;
+  readonly requestedState: string;
+  readonly agreementId: string;
+  readonly receivedAt: string;
+  readonly deadline: string;
+  readonly state: 'pending' | Outcome;
+  readonly sealedRequest: string;
+  readonly answeredAt?: string;
+  readonly reason?: string;
+  readonly sealedResponse?: string;
+  /** An answer being sealed: its event id is fixed first, so that a retry stores it only once. */
+  readonly answering?: {
+    readonly eventId: string;
+    readonly outcome: Outcome;
+    readonly reason?: string;
+    readonly at: string;
+  };
+}
+
+export interface ReadmissionDeps {
+  readonly kv: KV;
+  readonly jsm: JetStreamManager;
+  readonly pipeline: IngestPipeline;
+}
+
+/** A UUIDv7 (RFC 9562) from the clock and the CSPRNG. */
+export function uuidV7(ms: number): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(Math.floor(ms), 0, 6);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x70;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function toMessage(c: StoredCase, duplicate: boolean): ReadmissionCase {
+  return {
+    requestId: c.requestId,
+    requestRef: c.requestRef,
+    requestingState: c.requestingState,
+    requestedState: c.requestedState,
+    agreementId: c.agreementId,
+    state: c.state,
+    receivedAt: c.receivedAt,
+    deadline: c.deadline,
+    answeredAt: c.answeredAt,
+    reason: c.reason ?? '',
+    sealedRequest: c.sealedRequest,
+    sealedResponse: c.sealedResponse ?? '',
+    duplicate,
+  };
+}
+
+/**
+ * The readmission workflow at the requested state's gateway: cases in a KV bucket, each step a sealed
+ * event (the requesting state's readmission.request as received; this partner's readmission.response,
+ * sealed by the gateway and stored in WBX_EVENTS, from where it is shared like any event).
+ */
+export class Readmissions {
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly deps: ReadmissionDeps,
+  ) {}
+
+  /** The requesting state hands over its sealed request; a repeat returns the case as it is. */
+  async submit(caller: string, agreement: LoadedAgreement, sealed: string): Promise<ReadmissionCase> {
+    const { ctx } = this;
+    const now = ctx.now();
+    let claims: Readonly<Record<string, unknown>>;
+    try {
+      claims = verifyPresentation(sealed, { manifest: ctx.manifest(), now }).claims;
+    } catch (e) {
+      if (!(e instanceof SealError)) throw e;
+      throw new ExchangeError('BAD_SEALED_REQUEST', 'the sealed request does not verify', `${e.code}: ${e.detail}`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'does not verify' }]);
+    }
+    const problem =
+      claims.wbx_type !== 'readmission.request' ? `type ${String(claims.wbx_type)}`
+      : claims.iss !== caller || claims.requestingState !== caller ? `sealed by ${String(claims.iss)} for ${String(claims.requestingState)}, called by ${caller}`
+      : claims.requestedState !== ctx.partner ? `addressed to ${String(claims.requestedState)}`
+      : typeof claims.requestRef !== 'string' ? 'requestRef not disclosed'
+      : undefined;
+    if (problem !== undefined) {
+      throw new ExchangeError('BAD_SEALED_REQUEST', 'not a readmission request from you to this partner', problem, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'not a readmission request from the caller to this partner' }]);
+    }
+    const hours = agreement.body.readmission?.answerWithinHours ?? 0;
+    const stored: StoredCase = {
+      requestId: claims.jti as string,
+      requestRef: claims.requestRef as string,
+      requestingState: caller,
+      requestedState: ctx.partner,
+      agreementId: agreement.body.id,
+      receivedAt: now.toISOString(),
+      deadline: new Date(now.getTime() + hours * 3_600_000).toISOString(),
+      state: 'pending',
+      sealedRequest: sealed,
+    };
+    try {
+      await this.deps.kv.create(stored.requestId, JSON.stringify(stored));
+    } catch (e) {
+      const existing = await this.load(stored.requestId);
+      if (existing === undefined) throw e;
+      ctx.log.info({ request: stored.requestId }, 'readmission request submitted again');
+      return toMessage(await this.settle(existing.value, existing.revision), true);
+    }
+    ctx.log.info({ request: stored.requestId, from: caller, deadline: stored.deadline }, 'readmission request received');
+    return toMessage(stored, false);
+  } // prettier-ignore
+
+  /** The case as either state may see it (expired once its deadline passed unanswered). */
+  async get(caller: string, agreement: LoadedAgreement, requestId: string): Promise<ReadmissionCase> {
+    const found = await this.find(caller, agreement, requestId);
+    return toMessage(await this.settle(found.value, found.revision), false);
+  }
+
+  /** The requested state answers: accepted, or rejected with a reason. Idempotent for the same answer. */
+  async answer(caller: string, agreement: LoadedAgreement, requestId: string, outcome: string, reason: string): Promise<ReadmissionCase> {
+    if (outcome !== 'accepted' && outcome !== 'rejected') {
+      throw new ExchangeError('INVALID_REQUEST', 'outcome: must be accepted or rejected', `outcome ${outcome}`, [{ path: 'outcome', code: 'INVALID_REQUEST', message: 'must be accepted or rejected' }]);
+    }
+    if (outcome === 'rejected' ? !REASONS.includes(reason) : reason !== '') {
+      const message = outcome === 'rejected' ? `must be one of ${REASONS.join(', ')}` : 'only with outcome rejected';
+      throw new ExchangeError('INVALID_REQUEST', `reason: ${message}`, `reason ${reason}`, [{ path: 'reason', code: 'INVALID_REQUEST', message }]);
+    }
+    const found = await this.find(caller, agreement, requestId);
+    const current = await this.settle(found.value, found.revision);
+    if (current.state === 'expired') throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${current.deadline}`);
+    if (current.state !== 'pending') {
+      if (current.state === outcome && (current.reason ?? '') === reason) return toMessage(current, true);
+      throw new ExchangeError('ALREADY_ANSWERED', `the request was already answered: ${current.state}`, `request ${requestId} is ${current.state}`);
+    }
+    return toMessage(await this.conclude(requestId, outcome, reason === '' ? undefined : reason), false);
+  } // prettier-ignore
+
+  private async find(caller: string, agreement: LoadedAgreement, requestId: string): Promise<{ value: StoredCase; revision: number }> {
+    const found = /^[0-9a-f-]{36}$/.test(requestId) ? await this.load(requestId) : undefined;
+    const c = found?.value;
+    if (found === undefined || c === undefined || c.agreementId !== agreement.body.id || (caller !== c.requestingState && caller !== c.requestedState)) {
+      throw new ExchangeError('UNKNOWN_REQUEST', 'no such readmission request', `request ${requestId} under ${agreement.body.id} for ${caller}: ${c === undefined ? 'not found' : 'not theirs'}`);
+    }
+    return found;
+  } // prettier-ignore
+
+  private async load(requestId: string): Promise<{ value: StoredCase; revision: number } | undefined> {
+    const entry = await this.deps.kv.get(requestId);
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    return { value: entry.json<StoredCase>(), revision: entry.revision };
+  }
+
+  /** A pending case past its deadline becomes expired: this partner seals an `expired` response. */
+  private async settle(c: StoredCase, _revision: number): Promise<StoredCase> {
+    if (c.state !== 'pending' || this.ctx.now().getTime() < Date.parse(c.deadline)) return c;
+    if (c.answering !== undefined && c.answering.outcome !== 'expired' && Date.parse(c.answering.at) < Date.parse(c.deadline)) {
+      return this.conclude(c.requestId, c.answering.outcome, c.answering.reason); // answered in time, then interrupted
+    }
+    return this.conclude(c.requestId, 'expired', undefined);
+  } // prettier-ignore
+
+  /**
+   * Records the answer: fixes its event id in the case (compare-and-set), seals and stores the
+   * readmission.response through the ingest pipeline (deduplicated by that id), then completes the case.
+   */
+  private async conclude(requestId: string, outcome: Outcome, reason: string | undefined): Promise<StoredCase> {
+    const { kv, pipeline, jsm } = this.deps;
+    for (;;) {
+      const found = await this.load(requestId);
+      if (found === undefined) throw new ExchangeError('UNKNOWN_REQUEST', 'no such readmission request', `request ${requestId} vanished`);
+      let c = found.value;
+      if (c.state !== 'pending') return c;
+      if (c.answering !== undefined && (c.answering.outcome !== outcome || c.answering.reason !== reason)) {
+        throw new ExchangeError('ALREADY_ANSWERED', 'the request is being answered otherwise', `request ${requestId} is being answered ${c.answering.outcome}`);
+      }
+      const now = this.ctx.now();
+      let revision = found.revision;
+      if (c.answering === undefined) {
+        const answering = { eventId: uuidV7(now.getTime()), outcome, ...(reason === undefined ? {} : { reason }), at: now.toISOString() };
+        c = { ...c, answering };
+        try {
+          revision = await kv.update(requestId, JSON.stringify(c), revision);
+        } catch {
+          continue; // someone else moved the case on: look again
+        }
+      }
+      const answering = c.answering ?? answeringMissing();
+      const receipt = await pipeline.submit({
+        eventId: answering.eventId,
+        origin: this.ctx.partner,
+        type: 'readmission.response',
+        schemaVersion: 1,
+        occurredAt: answering.at,
+        recordedAt: answering.at,
+        readmissionResponse: {
+          requestRef: c.requestRef,
+          requestingState: c.requestingState,
+          requestedState: c.requestedState,
+          outcome,
+          ...(reason === undefined ? {} : { reason }),
+        },
+      });
+      const sealedResponse = (await jsm.streams.getMessage(EVENTS_STREAM, { seq: receipt.seq }))?.string();
+      const { answering: _done, ...rest } = c;
+      const done: StoredCase = { ...rest, state: outcome, answeredAt: answering.at, ...(reason === undefined ? {} : { reason }), ...(sealedResponse === undefined ? {} : { sealedResponse }) };
+      try {
+        await kv.update(requestId, JSON.stringify(done), revision);
+      } catch {
+        continue;
+      }
+      this.ctx.log.info({ request: requestId, outcome, response: answering.eventId }, 'readmission request answered');
+      return done;
+    }
+  } // prettier-ignore
+}
+
+function answeringMissing(): never {
+  throw new Error('unreachable: the answer was fixed before sealing');
+}

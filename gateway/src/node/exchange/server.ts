@@ -1,0 +1,239 @@
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+import {
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import type { Purpose } from '@wbx/agreements';
+import {
+  ExchangeService,
+  FederationService,
+  protoDir,
+  type AgreementDocument,
+  type AgreementSummary,
+  type ExchangeServer,
+  type FederationServer,
+  type QueryRequest,
+  type QueryResponse,
+} from '@wbx/proto';
+import type { ManifestBody } from '@wbx/registry';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+
+import type { LoadedAgreement } from '../agreement-policy.js';
+import { ConfigError, type GatewayConfig } from '../config.js';
+import type { IngestPipeline } from '../ingest-pipeline.js';
+import {
+  auditDenial,
+  authorize,
+  callerOf,
+  type CallerRole,
+  type ExchangeContext,
+  type PeerCall,
+} from './access.js';
+import { ExchangeError, exchangeServiceError } from './errors.js';
+import { checkRefs, MatchIndex, RateLimiter, runMatch } from './match.js';
+import type { Pseudonyms } from './pseudonyms.js';
+import { planQuery, runQuery } from './query.js';
+import { Readmissions } from './readmission.js';
+
+export interface ExchangeDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly readmissionKv: KV;
+  readonly pipeline: IngestPipeline;
+  readonly pseudonyms: Pseudonyms;
+  /** The signed manifest document as this gateway trusts it (for Federation.GetManifest). */
+  readonly manifestJson: string;
+}
+
+type ExchangeConfig = NonNullable<GatewayConfig['exchange']>;
+
+interface Named {
+  readonly agreementId: string;
+  readonly purpose: string;
+}
+
+function summary(a: LoadedAgreement): AgreementSummary {
+  const b = a.body;
+  return { id: b.id, provider: b.provider, recipient: b.recipient, purposes: [...b.purposes], validFrom: b.validFrom, validUntil: b.validUntil };
+} // prettier-ignore
+
+/** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
+function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
+  const index = new MatchIndex(deps.js, deps.jsm, deps.pseudonyms);
+  const limiter = new RateLimiter(config.matchRate, config.matchBurst);
+  const readmissions = new Readmissions(ctx, { kv: deps.readmissionKv, jsm: deps.jsm, pipeline: deps.pipeline });
+
+  /** Identifies the caller and authorizes the named agreement and purpose; refusals are audited. */
+  async function admit(rpc: string, call: PeerCall, req: Named, role: CallerRole): Promise<{ caller: string; agreement: LoadedAgreement; purpose: Purpose }> {
+    let caller: string | undefined;
+    try {
+      caller = callerOf(call, ctx.manifest());
+      return { caller, ...authorize(ctx, caller, req.agreementId, req.purpose, role) };
+    } catch (e) {
+      if (e instanceof ExchangeError) await auditDenial(ctx, e, { rpc, caller, agreementId: req.agreementId, purpose: req.purpose, peer: call.getPeer() });
+      throw e;
+    }
+  } // prettier-ignore
+
+  /** Runs a unary handler: errors become statuses; denials found after admission are audited too. */
+  function unary<Req extends object, Res>(rpc: string, work: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      work(call).then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(exchangeServiceError(e, ctx.log, { rpc, peer: call.getPeer() })),
+      );
+    };
+  }
+
+  return {
+    query(call: ServerWritableStream<QueryRequest, QueryResponse>): void {
+      let cancelled = false;
+      call.on('cancelled', () => {
+        cancelled = true;
+      });
+      const sink = {
+        get cancelled() {
+          return cancelled;
+        },
+        write: async (message: QueryResponse): Promise<void> => {
+          if (!call.write(message)) await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+        },
+      };
+      void (async () => {
+        const req = call.request;
+        const { caller, agreement, purpose } = await admit('query', call, req, 'recipient');
+        let plan;
+        try {
+          plan = planQuery(req, agreement);
+        } catch (e) {
+          if (e instanceof ExchangeError && e.isDenial) await auditDenial(ctx, e, { rpc: 'query', caller, agreementId: req.agreementId, purpose: req.purpose, peer: call.getPeer() });
+          throw e;
+        }
+        await runQuery(ctx, deps, caller, agreement, purpose, plan, sink);
+      })().then(
+        () => {
+          if (!cancelled) call.end();
+        },
+        (e: unknown) => {
+          if (!cancelled) call.destroy(exchangeServiceError(e, ctx.log, { rpc: 'query', peer: call.getPeer() }));
+        },
+      );
+    },
+
+    match: unary('match', async (call) => {
+      const { caller, agreement, purpose } = await admit('match', call, call.request, 'recipient');
+      const wait = limiter.take(caller, Date.now());
+      if (wait !== undefined) {
+        ctx.log.warn({ caller, waitMs: wait }, 'match request over the rate limit');
+        throw new ExchangeError('RATE_LIMITED', `too many match requests; retry in ${wait} ms`);
+      }
+      checkRefs(call.request, config.matchMaxRefs);
+      return runMatch(ctx, index, caller, agreement, purpose, call.request);
+    }),
+
+    listAgreements: unary('listAgreements', async (call) => {
+      const caller = callerOf(call, ctx.manifest());
+      const mine = ctx.agreements().filter((a) => a.body.provider === caller || a.body.recipient === caller);
+      return Promise.resolve({ agreements: mine.map(summary) });
+    }),
+
+    getAgreement: unary('getAgreement', async (call): Promise<AgreementDocument> => {
+      const caller = callerOf(call, ctx.manifest());
+      const a = ctx.agreements().find((x) => x.body.id === call.request.agreementId && (x.body.provider === caller || x.body.recipient === caller));
+      if (a === undefined) throw new ExchangeError('UNKNOWN_AGREEMENT', 'no such agreement between you and this partner', `getAgreement ${call.request.agreementId} by ${caller}`);
+      return { summary: summary(a), documentJson: await readFile(a.file, 'utf8') };
+    }),
+
+    submitReadmissionRequest: unary('submitReadmissionRequest', async (call) => {
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party');
+      return readmissions.submit(caller, agreement, call.request.sealedRequest);
+    }),
+
+    getReadmissionRequest: unary('getReadmissionRequest', async (call) => {
+      const role = callerOf(call, ctx.manifest()) === ctx.partner ? 'self' : 'party';
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role);
+      return readmissions.get(caller, agreement, call.request.requestId);
+    }),
+
+    answerReadmissionRequest: unary('answerReadmissionRequest', async (call) => {
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self');
+      const r = call.request;
+      return readmissions.answer(caller, agreement, r.requestId, r.outcome, r.reason);
+    }),
+  };
+} // prettier-ignore
+
+/** Readmission calls are for return-readmission: an empty purpose means it, any other is checked. */
+function readmissionPurpose(purpose: string): string {
+  return purpose === '' ? 'return-readmission' : purpose;
+}
+
+function federationServer(manifest: () => ManifestBody, manifestJson: string): FederationServer {
+  return {
+    getManifest(_call, callback): void {
+      callback(null, { version: manifest().version, manifestJson });
+    },
+    jwks(call, callback): void {
+      const keys = manifest()
+        .members.filter((m) => call.request.member === '' || m.id === call.request.member)
+        .flatMap((m) =>
+          m.signingKeys.map((k) => ({
+            ...k.jwk,
+            kid: k.kid,
+            use: 'sig',
+            alg: 'EdDSA',
+            wbx_member: m.id,
+            nbf: Math.floor(Date.parse(k.notBefore) / 1000),
+            ...(k.notAfter === undefined ? {} : { exp: Math.floor(Date.parse(k.notAfter) / 1000) }),
+            ...(k.revokedAt === undefined ? {} : { revoked_at: k.revokedAt }),
+          })),
+        );
+      callback(null, { jwksJson: JSON.stringify({ keys }) });
+    },
+  };
+}
+
+export interface StartedExchange {
+  readonly server: Server;
+  readonly address: string;
+  readonly health: HealthImplementation;
+}
+
+/** The partner-facing gRPC server: Exchange and Federation over mutual TLS, with health and reflection. */
+export async function startExchangeServer(config: ExchangeConfig, ctx: ExchangeContext, deps: ExchangeDeps): Promise<StartedExchange> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  server.addService(ExchangeService, exchangeServer(ctx, deps, config));
+  server.addService(FederationService, federationServer(ctx.manifest, deps.manifestJson));
+  const health = new HealthImplementation({ '': 'SERVING', 'wbx.v1.Exchange': 'SERVING', 'wbx.v1.Federation': 'SERVING' });
+  health.addToServer(server);
+  const definition = loadSync(['wbx/v1/exchange.proto', 'wbx/v1/federation.proto', healthProtoPath], {
+    includeDirs: [protoDir, dirname(healthProtoPath)],
+  });
+  new ReflectionService(definition).addToServer(server);
+  let credentials: ServerCredentials;
+  try {
+    const [cert, key, ca] = await Promise.all([readFile(config.tls.cert), readFile(config.tls.key), readFile(config.tls.clientCa)]);
+    credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], true);
+  } catch (e) {
+    throw new ConfigError([{ path: 'exchange.tls', message: (e as Error).message }], { cause: e });
+  }
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, credentials, (e, p) => {
+      if (e) {
+        server.forceShutdown();
+        reject(new ConfigError([{ path: 'exchange.listen', message: `cannot listen on ${config.listen}: ${e.message}` }], { cause: e }));
+      } else resolve(p);
+    });
+  });
+  return { server, address: `${host}:${port}`, health };
+} // prettier-ignore

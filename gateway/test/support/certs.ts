@@ -39,6 +39,14 @@ export interface TestPki extends AsyncDisposable {
   readonly foreignClient: CertFiles;
   /** Reads a certificate's and key's PEM. */
   pem(files: CertFiles): Promise<CertPem>;
+  /** Issues another client certificate signed by A, with common name `cn`. */
+  issueClient(cn: string): Promise<CertFiles>;
+}
+
+/** SHA-256 of a PEM certificate's DER, lowercase hex: the manifest's tlsCertSha256 form. */
+export async function certSha256(certFile: string): Promise<string> {
+  const { X509Certificate } = await import('node:crypto');
+  return new X509Certificate(await readFile(certFile)).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
 const EXTENSIONS = `
@@ -155,6 +163,7 @@ export async function makeTestPki(): Promise<TestPki> {
       client,
       expiredClient,
       foreignClient,
+      issueClient: (cn) => issue(`client-${cn}-${serial()}`, cn, a, 'client'),
       async pem(files) {
         const [cert, k] = await Promise.all([readFile(files.cert), readFile(files.key)]);
         return { cert, key: k };

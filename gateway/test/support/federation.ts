@@ -27,14 +27,18 @@ export interface Federation extends AsyncDisposable {
   /** Starts a partner's gateway with an embedded nats-server; `receiveFrom` lists the origins it reads. */
   start(
     partner: string,
-    options?: { receiveFrom?: Gateway[]; settings?: Record<string, unknown> },
+    options?: { receiveFrom?: Gateway[]; settings?: Record<string, unknown>; now?: () => Date },
   ): Promise<Gateway>;
 }
 
 /** Partners with keys, a manifest that trusts all of them, agreements, and gateways on loopback. */
-export async function startFederation(partners: readonly string[]): Promise<Federation> {
+export async function startFederation(
+  partners: readonly string[],
+  /** TLS certificate pins per partner, for Exchange. */
+  pins: Readonly<Record<string, readonly string[]>> = {},
+): Promise<Federation> {
   const dir = await mkdtemp(join(tmpdir(), 'wbx-fed-'));
-  const identity = await makeIdentity(dir, partners);
+  const identity = await makeIdentity(dir, partners, pins);
   const gateways: Gateway[] = [];
   const agreementsDir = (p: string): string => join(dir, 'agreements', p);
   for (const p of partners) await mkdir(agreementsDir(p), { recursive: true });
@@ -107,6 +111,7 @@ export async function startFederation(partners: readonly string[]): Promise<Fede
       const gateway = await Gateway.start(config, {
         log: pino({ level: process.env.WBX_TEST_LOG ?? 'silent' }),
         drainMs: 2_000,
+        ...(options.now === undefined ? {} : { now: options.now }),
       });
       gateways.push(gateway);
       return gateway;

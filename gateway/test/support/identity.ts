@@ -11,7 +11,12 @@ export interface Identity {
 }
 
 /** Keys for the partners and a manifest signed by all of them, written under `dir`. */
-export async function makeIdentity(dir: string, partners: readonly string[] = ['MK']): Promise<Identity> {
+export async function makeIdentity(
+  dir: string,
+  partners: readonly string[] = ['MK'],
+  /** TLS certificate pins (SHA-256, lowercase hex) per partner. */
+  pins: Readonly<Record<string, readonly string[]>> = {},
+): Promise<Identity> {
   await mkdir(join(dir, 'keys'), { recursive: true });
   const now = new Date(Date.now() - 3_600_000);
   const members: Member[] = [];
@@ -30,7 +35,7 @@ export async function makeIdentity(dir: string, partners: readonly string[] = ['
           notBefore: now.toISOString(),
         },
       ],
-      tlsCertSha256: [],
+      tlsCertSha256: [...(pins[id] ?? [])],
     });
   }
   let signed = createManifest({ version: 1, threshold: 1, issuedAt: now.toISOString(), members });

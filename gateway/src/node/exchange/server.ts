@@ -124,7 +124,8 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
           if (!cancelled) call.end();
         },
         (e: unknown) => {
-          if (!cancelled) call.destroy(exchangeServiceError(e, ctx.log, { rpc: 'query', peer: call.getPeer() }));
+          // A server stream ends with an error status through its 'error' event (grpc-js sends it then).
+          if (!cancelled) call.emit('error', exchangeServiceError(e, ctx.log, { rpc: 'query', peer: call.getPeer() }));
         },
       );
     },

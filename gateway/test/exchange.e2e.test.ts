@@ -18,7 +18,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidV7 } from '../src/node/exchange/readmission.js';
 import type { Gateway } from '../src/node/gateway.js';
 import { certSha256, makeTestPki, type CertFiles, type TestPki } from './support/certs.js';
-import { exchangeClients, match, query, refusal, unary, type Clients, type ReadmissionCase } from './support/exchange-client.js';
+import {
+  exchangeClients,
+  match,
+  query,
+  refusal,
+  unary,
+  type Clients,
+  type ReadmissionCase,
+} from './support/exchange-client.js';
 import { startFederation, type Federation } from './support/federation.js';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.subjectRef'];
@@ -62,7 +70,9 @@ beforeAll(async () => {
   const pins: Record<string, string[]> = {};
   for (const p of ['MK', 'RS', 'AL']) pins[p] = [await certSha256((certs[p] as CertFiles).cert)];
   fed = await startFederation(['MK', 'RS', 'AL'], pins);
-  manifest = verifyRootManifest(JSON.parse(await readFile(fed.identity.manifestFile, 'utf8')) as SignedManifest);
+  manifest = verifyRootManifest(
+    JSON.parse(await readFile(fed.identity.manifestFile, 'utf8')) as SignedManifest,
+  );
   const validFrom = new Date(Date.now() - HOUR).toISOString();
   const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
   const records = { mode: 'records', retentionDays: 30 };
@@ -73,7 +83,10 @@ beforeAll(async () => {
   await fed.agree({ ...base, id: 'AL-MK-RA', provider: 'AL', recipient: 'MK', purposes: ['return-readmission'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['requestRef', 'outcome', 'reason'] }] }); // prettier-ignore
   await fed.agree({ ...base, id: 'MK-AL-X', provider: 'MK', recipient: 'AL', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }] }); // prettier-ignore
   mk = await fed.start('MK', { settings: exchangeSettings() });
-  al = await fed.start('AL', { settings: exchangeSettings(), now: () => new Date(Date.now() + alClockOffset) });
+  al = await fed.start('AL', {
+    settings: exchangeSettings(),
+    now: () => new Date(Date.now() + alClockOffset),
+  });
   const events = [...generateEvents({ partner: 'MK', count: 600, seed: 'exchange', from: new Date('2023-09-01'), to: new Date('2023-09-08') })].map((e) => {
     const r = validateEvent(JSON.parse(JSON.stringify(e)));
     if (!r.ok) throw new Error('invalid generated event');
@@ -92,13 +105,17 @@ afterAll(async () => {
 
 const auditEntries = async (g: Gateway) => {
   const out = [];
-  for await (const m of readAudit(await jetstreamManager(g.nats), g.config.partner)) out.push(decodeAuditEntry(m.data));
+  for await (const m of readAudit(await jetstreamManager(g.nats), g.config.partner))
+    out.push(decodeAuditEntry(m.data));
   return out;
 };
 
 describe('Exchange.Query over mTLS', () => {
   it('returns every agreed event with exactly the agreed fields, subject references keyed per agreement', async () => {
-    const { events, end } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis' });
+    const { events, end } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+    });
     expect(end).toMatchObject({ returned: crossings.length, more: false });
     expect(events.map((e) => e.eventId).sort()).toEqual(crossings.map((e) => e.eventId).sort());
     const byId = new Map(crossings.map((e) => [e.eventId, e]));
@@ -106,7 +123,8 @@ describe('Exchange.Query over mTLS', () => {
       const v = verifyPresentation(e.presentation, { manifest });
       const paths = v.disclosed.filter((p) => p !== 'persons');
       expect(paths.every((p) => RS_FIELDS.includes(p) && p !== 'persons.subjectRef')).toBe(true);
-      const persons = (byId.get(e.eventId)?.crossingIrregular as { persons: { subjectRef?: string }[] }).persons;
+      const persons = (byId.get(e.eventId)?.crossingIrregular as { persons: { subjectRef?: string }[] })
+        .persons;
       expect(e.subjectRefs).toHaveLength(persons.length);
       persons.forEach((p, i) => {
         if (p.subjectRef === undefined) expect(e.subjectRefs[i]).toBe('');
@@ -120,8 +138,6 @@ describe('Exchange.Query over mTLS', () => {
     const audited = (await auditEntries(mk)).flatMap((a) =>
       a.kind === 'disclosure' && a.mode === 'query' && a.agreementId === 'MK-RS-Q' ? (a.eventIds ?? []) : [],
     );
-    const all = await auditEntries(mk);
-    console.log(all.length, JSON.stringify(all.slice(-3)));
     expect(new Set(audited)).toEqual(new Set(events.map((e) => e.eventId)));
   });
 
@@ -146,7 +162,9 @@ describe('Exchange.Query over mTLS', () => {
     const to = '2023-09-05T00:00:00.000Z';
     const segment = crossings[0]?.crossingIrregular?.routeSegment as string;
     const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', from, to, where: { routeSegment: { values: [segment] } } }); // prettier-ignore
-    const expected = crossings.filter((e) => e.occurredAt >= from && e.occurredAt < to && e.crossingIrregular?.routeSegment === segment);
+    const expected = crossings.filter(
+      (e) => e.occurredAt >= from && e.occurredAt < to && e.crossingIrregular?.routeSegment === segment,
+    );
     expect(events.map((e) => e.eventId).sort()).toEqual(expected.map((e) => e.eventId).sort());
     const withheld = await refusal(query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', where: { borderSection: { values: ['x'] } } })); // prettier-ignore
     expect(withheld).toEqual({ code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED' });
@@ -186,11 +204,16 @@ describe('Exchange.Query over mTLS', () => {
 describe('Exchange.Match', () => {
   it('hits only for references that exist under this agreement, with event ids and types only', async () => {
     const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis' });
-    const known = events.flatMap((e) => e.subjectRefs.filter((r) => r !== '').map((r) => [r, e.eventId] as const));
+    const known = events.flatMap((e) =>
+      e.subjectRefs.filter((r) => r !== '').map((r) => [r, e.eventId] as const),
+    );
     expect(known.length).toBeGreaterThan(10);
     const [first, second] = known;
     const rawRef = (crossings[0]?.crossingIrregular as { persons: { subjectRef?: string }[] }).persons.find((p) => p.subjectRef)?.subjectRef ?? ref(); // prettier-ignore
-    const { events: underB } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-B', purpose: 'border-management' });
+    const { events: underB } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-B',
+      purpose: 'border-management',
+    });
     const refB = underB.flatMap((e) => e.subjectRefs).find((r) => r !== '') ?? '';
     const unknown = ref();
     const res = await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [first?.[0] ?? '', second?.[0] ?? '', unknown, rawRef, refB] }); // prettier-ignore
@@ -200,7 +223,9 @@ describe('Exchange.Match', () => {
       expect(Object.keys(h).sort()).toEqual(['events', 'subjectRef']);
       for (const e of h.events) expect(Object.keys(e).sort()).toEqual(['eventId', 'type']);
     }
-    expect(res.hits.find((h) => h.subjectRef === first?.[0])?.events.map((e) => e.eventId)).toContain(first?.[1]);
+    expect(res.hits.find((h) => h.subjectRef === first?.[0])?.events.map((e) => e.eventId)).toContain(
+      first?.[1],
+    );
     // The same person under the other agreement: a different reference, unlinkable, and it hits there.
     expect(underB.flatMap((e) => e.subjectRefs)).not.toContain(first?.[0]);
     const resB = await match(rsAtMk.exchange, { agreementId: 'MK-RS-B', purpose: 'border-management', subjectRefs: [refB] }); // prettier-ignore
@@ -214,7 +239,7 @@ describe('Exchange.Match', () => {
     expect(bad).toEqual({ code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST' });
     const results = [];
     for (let i = 0; i < 8; i++) {
-      results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: { code: number }) => e.code)); // prettier-ignore
+      results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: unknown) => (e as { code: number }).code)); // prettier-ignore
     }
     expect(results).toContain(status.RESOURCE_EXHAUSTED);
   });
@@ -273,17 +298,25 @@ describe('readmission workflow MK → AL', () => {
     expect(verifyPresentation(answered.sealedRequest, { manifest }).claims.jti).toBe(id);
     expect(await answer(alAtAl, id, 'accepted')).toMatchObject({ state: 'accepted', duplicate: true });
     expect(await refusal(answer(alAtAl, id, 'rejected', 'not-national'))).toEqual({ code: status.FAILED_PRECONDITION, reason: 'ALREADY_ANSWERED' }); // prettier-ignore
-    expect(await get(mkAtAl, id)).toMatchObject({ state: 'accepted', sealedResponse: answered.sealedResponse });
+    expect(await get(mkAtAl, id)).toMatchObject({
+      state: 'accepted',
+      sealedResponse: answered.sealedResponse,
+    });
     // AL keeps its answer as its own sealed event in WBX_EVENTS.
     const stored = await (await import('@nats-io/jetstream')).jetstreamManager(al.nats);
-    const last = await stored.streams.getMessage('WBX_EVENTS', { last_by_subj: 'wbx.evt.AL.readmission.response' });
+    const last = await stored.streams.getMessage('WBX_EVENTS', {
+      last_by_subj: 'wbx.evt.AL.readmission.response',
+    });
     expect(last?.string()).toBe(answered.sealedResponse);
   });
 
   it('refuses a request sealed by another partner or addressed elsewhere, and a forged one', async () => {
     const { token } = await sealRequest('MK-RA-2026-000002');
     expect(await refusal(submit(rsAtAl, token))).toMatchObject({ code: status.PERMISSION_DENIED });
-    const forged = token.replace(/^([^.]+\.[^.]+\.)(.)/, (_m, a: string, c: string) => `${a}${c === 'A' ? 'B' : 'A'}`);
+    const forged = token.replace(
+      /^([^.]+\.[^.]+\.)(.)/,
+      (_m, a: string, c: string) => `${a}${c === 'A' ? 'B' : 'A'}`,
+    );
     expect(await refusal(submit(mkAtAl, forged))).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_SEALED_REQUEST' }); // prettier-ignore
     expect(await refusal(get(mkAtAl, uuidV7(Date.now())))).toEqual({ code: status.NOT_FOUND, reason: 'UNKNOWN_REQUEST' }); // prettier-ignore
   });
@@ -323,6 +356,7 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
   it('loads the .proto files and calls Query, Match, Jwks and health by name', async () => {
     const def = loadSync(['wbx/v1/exchange.proto', 'wbx/v1/federation.proto', healthProtoPath], {
       includeDirs: [protoDir, dirname(healthProtoPath)],
+      keepCase: true,
       longs: Number,
       enums: String,
       defaults: true,

@@ -8,6 +8,8 @@ import { ingestCommand, type IngestCommandOptions } from './ingest.js';
 import { write, type CliIo } from './io.js';
 import { registerAgreementCommands } from './agreement.js';
 import { registerAuditCommands } from './audit.js';
+import { registerExchangeCommands } from './exchange.js';
+import { registerReadmissionCommands } from './readmission.js';
 import { registerKeysCommands } from './keys.js';
 import { registerManifestCommands } from './manifest.js';
 import { registerNatsConfigCommand } from './nats-config.js';
@@ -142,6 +144,8 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
   registerAgreementCommands(program, io, result);
   registerAuditCommands(program, io, result);
   registerNatsConfigCommand(program, io, result);
+  registerExchangeCommands(program, io, result);
+  registerReadmissionCommands(program, io, result);
 
   program
     .command('demo')

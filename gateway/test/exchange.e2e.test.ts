@@ -16,6 +16,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { uuidV7 } from '../src/node/exchange/readmission.js';
+import { wbx } from './cli-harness.js';
 import type { Gateway } from '../src/node/gateway.js';
 import { certSha256, makeTestPki, type CertFiles, type TestPki } from './support/certs.js';
 import {
@@ -233,16 +234,6 @@ describe('Exchange.Match', () => {
     const audited = (await auditEntries(mk)).filter((a) => a.kind === 'disclosure' && a.mode === 'match');
     expect(audited.length).toBeGreaterThanOrEqual(2);
   });
-
-  it('refuses malformed references and rate-limits each caller', async () => {
-    const bad = await refusal(match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: ['nothex'] })); // prettier-ignore
-    expect(bad).toEqual({ code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST' });
-    const results = [];
-    for (let i = 0; i < 8; i++) {
-      results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: unknown) => (e as { code: number }).code)); // prettier-ignore
-    }
-    expect(results).toContain(status.RESOURCE_EXHAUSTED);
-  });
 });
 
 describe('readmission workflow MK → AL', () => {
@@ -397,5 +388,74 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
     } finally {
       for (const c of [exchange, federation, health]) c.close();
     }
+  });
+});
+
+describe('wbx query, match and readmission (CLI over mTLS)', () => {
+  const tls = (who: string): string[] => ['--tls-ca', pki.caA, '--cert', (certs[who] as CertFiles).cert, '--key', (certs[who] as CertFiles).key]; // prettier-ignore
+
+  it('queries page after page, verifies with --manifest, and says why a call is refused', async () => {
+    const now = new Date();
+    const base = ['query', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'risk-analysis']; // prettier-ignore
+    const run = await wbx([...base, '--page-size', '100', '--manifest', fed.identity.manifestFile], { now });
+    expect(run.code).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(crossings.length);
+    expect(lines[0]).toMatchObject({ iss: 'MK', wbx_type: 'crossing.irregular' });
+    expect(Object.keys(lines[0] ?? {})).not.toContain('borderSection');
+    expect(run.stderr).toMatch(new RegExp(`^${crossings.length} events; resume token: \\S+\\n$`));
+    const limited = await wbx([...base, '--limit', '7'], { now });
+    expect(limited.stdout.trim().split('\n')).toHaveLength(7);
+    const token = /resume token: (\S+)/.exec(limited.stderr)?.[1] ?? '';
+    const rest = await wbx([...base, '--resume', token], { now });
+    expect(rest.stdout.trim().split('\n')).toHaveLength(crossings.length - 7);
+    const denied = await wbx(['query', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'anti-smuggling'], { now }); // prettier-ignore
+    expect(denied).toMatchObject({ code: 1, stdout: '' });
+    expect(denied.stderr).toBe('wbx: PURPOSE_NOT_AGREED: the agreement does not name this purpose\n');
+  });
+
+  it('matches references and runs a readmission request from submit to status', async () => {
+    const now = new Date();
+    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', pageSize: 50 }); // prettier-ignore
+    const known = events.flatMap((e) => e.subjectRefs).find((r) => r !== '') ?? '';
+    const m = await wbx(['match', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'risk-analysis', '--ref', known, '--ref', ref()], { now }); // prettier-ignore
+    expect(m.code).toBe(0);
+    expect(
+      (JSON.parse(m.stdout) as { hits: { subjectRef: string }[] }).hits.map((h) => h.subjectRef),
+    ).toEqual([known]);
+
+    const file = `${fed.dir}/request.json`;
+    const id = uuidV7(now.getTime());
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, JSON.stringify({
+      eventId: id, origin: 'MK', type: 'readmission.request', schemaVersion: 1, occurredAt: now.toISOString(), recordedAt: now.toISOString(),
+      readmissionRequest: { requestRef: 'MK-RA-2026-000100', requestingState: 'MK', requestedState: 'AL', person: { citizenship: 'ALB', sex: 'F', ageBand: '35-64', unaccompaniedMinor: false }, evidence: ['entry-stamp'], deadline: new Date(now.getTime() + HOUR).toISOString() },
+    })); // prettier-ignore
+    const at = (who: string): string[] => ['--gateway', al.exchangeAddress ?? '', ...tls(who), '--agreement', 'AL-MK-RA']; // prettier-ignore
+    const submitted = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('MK'), '--file', file], { now }); // prettier-ignore
+    expect(submitted.code).toBe(0);
+    expect(JSON.parse(submitted.stdout)).toMatchObject({ requestId: id, state: 'pending', answered: false });
+    const answered = await wbx(['readmission', 'answer', ...at('AL'), '--request', id, '--outcome', 'rejected', '--reason', 'not-national'], { now }); // prettier-ignore
+    expect(JSON.parse(answered.stdout)).toMatchObject({ state: 'rejected', reason: 'not-national' });
+    const st = await wbx(['readmission', 'status', ...at('MK'), '--request', id, '--manifest', fed.identity.manifestFile], { now }); // prettier-ignore
+    expect(JSON.parse(st.stdout)).toMatchObject({ state: 'rejected', request: { iss: 'MK', requestRef: 'MK-RA-2026-000100' }, response: { iss: 'AL', outcome: 'rejected', reason: 'not-national' } }); // prettier-ignore
+    const wrongKey = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('RS'), '--file', file], { now }); // prettier-ignore
+    expect(wrongKey.code).not.toBe(0);
+    expect(wrongKey.stderr).toMatch(/readmission.request of RS/);
+  });
+});
+
+describe('Match limits (last: it spends the caller’s rate budget)', () => {
+  it('refuses malformed references and rate-limits each caller', async () => {
+    const bad = await refusal(match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: ['nothex'] })); // prettier-ignore
+    expect(bad).toEqual({ code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST' });
+    const results = [];
+    for (let i = 0; i < 8; i++) {
+      results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: unknown) => (e as { code: number }).code)); // prettier-ignore
+    }
+    expect(results).toContain(status.RESOURCE_EXHAUSTED);
   });
 });

@@ -4,6 +4,7 @@
 #   Node.js 24 LTS  — from the npm registry (package node@24) into /usr/local, when `node` is older
 #   pnpm 12         — from the npm registry into /usr/local
 #   nats-server     — Debian/Ubuntu package (tests and the embedded gateway run the real server)
+#   openssl         — Debian/Ubuntu package (the demo's and the tests' throw-away mTLS certificates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/bin:$PATH"
@@ -38,6 +39,11 @@ if ! pnpm --version 2>/dev/null | grep -q '^12\.'; then
   $SUDO npm install -g --prefix /usr/local --no-fund --no-audit pnpm@12.21.0 >/dev/null
   hash -r
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing openssl from apt (the demo and the tests make their own test certificates)"
+  apt_install openssl
+fi
+
 if ! command -v nats-server >/dev/null 2>&1; then
   say "installing nats-server from apt"
   apt_install nats-server

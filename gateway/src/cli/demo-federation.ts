@@ -24,6 +24,8 @@ import { pino } from 'pino';
 
 import { loadGatewayConfig } from '../node/config.js';
 import { Gateway } from '../node/gateway.js';
+import { exchangeDemo } from './demo-exchange.js';
+import { makeDemoPki } from './demo-pki.js';
 import { write, type CliIo } from './io.js';
 import { renderTable } from './table.js';
 
@@ -104,6 +106,8 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     const validFrom = new Date(now.getTime() - 3_600_000);
     const keys = new Map(PARTNERS.map((p) => [p, generateSigningKey(p, validFrom)]));
     await mkdir(join(dir, 'keys'));
+    await mkdir(join(dir, 'pki'));
+    const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS', 'AL']);
     const members: Member[] = [];
     for (const [p, k] of keys) {
       await writeFile(join(dir, 'keys', `${p}.private.jwk`), JSON.stringify(k.privateJwk), { mode: 0o600 });
@@ -112,7 +116,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
         name: NAMES[p] ?? p,
         roles: p === 'FRONTEX' ? ['analyst'] : ['origin', 'recipient'],
         signingKeys: [{ kid: k.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, notBefore: validFrom.toISOString() }],
-        tlsCertSha256: [],
+        tlsCertSha256: [...(pki.clients.get(p) === undefined ? [] : [pki.clients.get(p)?.sha256 ?? ''])],
       });
     }
     let manifest = createManifest({ version: 1, threshold: 2, issuedAt: validFrom.toISOString(), members });
@@ -124,21 +128,24 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     const bodies = [
       { ...base, id: 'MK-RS-2026-001', recipient: 'RS', purposes: ['border-management', 'anti-smuggling'], terms: [{ types: ['crossing.irregular', 'smuggling.incident'], mode: 'records', fields: RS_FIELDS, retentionDays: 90 }] },
       { ...base, id: 'MK-AL-2026-001', recipient: 'AL', purposes: ['risk-analysis'], terms: [{ types: ['crossing.irregular'], mode: 'aggregate', dimensions: ['routeSegment', 'persons.citizenship'], period: 'week', minCell: 5, retentionDays: 365 }] },
+      { ...base, id: 'AL-MK-2026-RA', provider: 'AL', recipient: 'MK', purposes: ['return-readmission'], readmission: { answerWithinHours: 288 }, terms: [{ types: ['readmission.response'], mode: 'records', fields: ['requestRef', 'outcome', 'reason'], retentionDays: 365 }] },
       { ...base, id: 'MK-FRONTEX-2026-001', recipient: 'FRONTEX', purposes: ['risk-analysis'], terms: [{ types: ['crossing.irregular'], mode: 'aggregate', dimensions: ['routeSegment', 'persons.ageBand'], period: 'month', minCell: 5, retentionDays: 365 }] },
     ];
     const signedAgreements = new Map<string, SignedAgreement>();
-    for (const body of bodies) {
+    const agree = async (body: Record<string, unknown>): Promise<void> => {
       let signed = draftAgreement(body);
-      for (const party of [body.provider, body.recipient]) {
+      const parties = [String(body.provider), String(body.recipient)];
+      for (const party of parties) {
         const k = importPrivateJwk(keys.get(party as (typeof PARTNERS)[number])?.privateJwk);
-        signed = await signAgreement(signed, k.key, k.kid, now);
+        signed = await signAgreement(signed, k.key, k.kid, new Date());
       }
-      signedAgreements.set(body.id, signed);
-      for (const party of [body.provider, body.recipient]) {
+      signedAgreements.set(String(body.id), signed);
+      for (const party of parties) {
         await mkdir(join(dir, 'agreements', party), { recursive: true });
-        await writeFile(join(dir, 'agreements', party, `${body.id}.json`), JSON.stringify(signed, null, 2));
+        await writeFile(join(dir, 'agreements', party, `${String(body.id)}.json`), JSON.stringify(signed, null, 2));
       }
-    }
+    };
+    for (const body of bodies) await agree(body);
     await write(io.stdout, `Agreements, each signed by both parties: ${bodies.map((b) => `${b.id} (${b.terms[0]?.mode})`).join(', ')}\n`);
 
     const log = pino({ level: 'silent' });
@@ -160,12 +167,15 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
         'share.flushEvery': 250,
         'share.agreementsPoll': 250,
         'audit.checkpointEntries': 100,
+        ...(p === 'MK' || p === 'AL'
+          ? { 'exchange.listen': '127.0.0.1:0', 'exchange.tls.cert': pki.server.cert, 'exchange.tls.key': pki.server.key, 'exchange.tls.clientCa': pki.ca }
+          : {}),
       });
       gateways.set(p, await Gateway.start(config, { log, drainMs: 2_000 }));
     }
     const rows: (string | number)[][] = [];
-    for (const [p, g] of gateways) rows.push([p, g.grpcAddress, g.natsUrl, g.httpAddress]);
-    await write(io.stdout, `\nGateways (each with its own embedded nats-server)\n${renderTable(['partner', 'gRPC Ingest', 'NATS', 'health/metrics'], rows)}\n\n`);
+    for (const [p, g] of gateways) rows.push([p, g.grpcAddress, g.exchangeAddress ?? '—', g.natsUrl, g.httpAddress]);
+    await write(io.stdout, `\nGateways (each with its own embedded nats-server)\n${renderTable(['partner', 'gRPC Ingest', 'gRPC Exchange (mTLS)', 'NATS', 'health/metrics'], rows)}\n\n`);
 
     const ingestRows: (string | number)[][] = [];
     for (const [p, events] of days) {
@@ -221,9 +231,10 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     await write(io.stdout, `MK revokes MK-RS-2026-001: RS's share stream ${purged ? `purged after ${took} ms` : 'NOT purged'} and RS's credentials on MK's NATS removed; MK ingests ${nextDay.length} more events, RS's inbox stays at ${after} (had ${before})\n`);
 
     const trusted = verifyRootManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as SignedManifest);
+    const exchanged = await exchangeDemo(io, { pki, manifest: trusted, mk, al, agree, mkKey, day: { from: '2023-09-01T00:00:00Z', to: '2023-09-02T00:00:00Z' } });
     const chain = await verifyAuditChain(readAudit(mkm, 'MK'), trusted, 'MK');
     await write(io.stdout, chain.ok ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints (${chain.unsealed} entries after the last)\n` : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`);
-    return delivered && purged && after === before && chain.ok;
+    return delivered && purged && after === before && exchanged && chain.ok;
   } finally {
     for (const g of [...gateways.values()].reverse()) await g.stop();
     await rm(dir, { recursive: true, force: true });

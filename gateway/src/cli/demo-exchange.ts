@@ -9,6 +9,7 @@ import {
   type QueryEnd,
   type QueryEvent,
   type QueryRequest,
+  type QueryResponse,
   type ReadmissionCase,
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
@@ -52,8 +53,8 @@ function queryAll(c: ExchangeClient, req: Partial<QueryRequest>): Promise<{ even
     new Promise((resolve, reject) => {
       let end: QueryEnd | undefined;
       const call = c.query({ agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, ...req, resumeToken });
-      call.on('data', (m: { event?: QueryEvent; end?: QueryEnd }) => {
-        if (m.event !== undefined) events.push(m.event);
+      call.on('data', (m: QueryResponse) => {
+        events.push(...m.events);
         if (m.end !== undefined) end = m.end;
       });
       call.on('error', reject);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-import type { MatchResponse, QueryEnd, QueryEvent, WhereValues } from '@wbx/proto';
+import type { MatchResponse, QueryEnd, QueryEvent, QueryResponse, WhereValues } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
 import { SealError, verifyPresentation } from '@wbx/seal';
 import type { Command } from 'commander';
@@ -58,12 +58,15 @@ function page(
     const call = client.query(request);
     let end: QueryEnd | undefined;
     let chain = Promise.resolve();
-    call.on('data', (m: { event?: QueryEvent; end?: QueryEnd }) => {
+    call.on('data', (m: QueryResponse) => {
       if (m.end !== undefined) end = m.end;
-      const e = m.event;
-      if (e === undefined) return;
+      if (m.events.length === 0) return;
       call.pause();
-      chain = chain.then(() => onEvent(e)).then(() => void call.resume(), reject);
+      chain = chain
+        .then(async () => {
+          for (const e of m.events) await onEvent(e);
+        })
+        .then(() => void call.resume(), reject);
     });
     call.on('error', reject);
     call.on('end', () => {

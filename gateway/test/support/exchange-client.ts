@@ -7,6 +7,7 @@ import {
   type QueryEvent,
   type QueryEnd,
   type QueryRequest,
+  type QueryResponse,
   type ReadmissionCase,
 } from '@wbx/proto';
 
@@ -42,8 +43,8 @@ export function query(client: ExchangeClient, req: Partial<QueryRequest>): Promi
     const events: QueryEvent[] = [];
     let end: QueryEnd | undefined;
     const call = client.query({ agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, resumeToken: '', ...req });
-    call.on('data', (m: { event?: QueryEvent; end?: QueryEnd }) => {
-      if (m.event !== undefined) events.push(m.event);
+    call.on('data', (m: QueryResponse) => {
+      events.push(...m.events);
       if (m.end !== undefined) end = m.end;
     });
     call.on('error', reject);

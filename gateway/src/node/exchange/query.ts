@@ -10,21 +10,20 @@ import {
   type Where,
   type WhereValue,
 } from '@wbx/agreements';
-import { MAX_EVENT_IDS } from '@wbx/audit';
-import type { QueryRequest, QueryResponse } from '@wbx/proto';
+import type { QueryEvent, QueryRequest, QueryResponse } from '@wbx/proto';
 import { parseTimestamp } from '@wbx/schema';
-import { disclose, readOwnSealedEvent } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
+import { parseOwnEvent } from './own-event.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
 
 export const QUERY_PAGE_DEFAULT = 10_000;
 export const QUERY_PAGE_MAX = 1_000_000;
-/** Events audited (and then sent) together: one audit entry per event type of a batch. */
-const BATCH = 500;
+/** Events audited and then sent together (one message; one audit entry per type): at most MAX_EVENT_IDS. */
+const BATCH = 256;
 const SUBJECT_REF_PATHS = new Set(['persons.subjectRef', 'person.subjectRef']);
 
 /** A checked query: what to return, where to start, and the hash that binds resume tokens to it. */
@@ -114,15 +113,15 @@ export interface QueryDeps {
 }
 
 interface Pending {
-  readonly event: NonNullable<QueryResponse['event']>;
+  readonly event: QueryEvent;
   readonly paths: readonly string[];
 }
 
 /**
  * Streams the events of WBX_EVENTS (as of the call; later ones are for the next page) that the plan and
- * the agreement select, each as a presentation through the policy engine, in stream order. Every batch
- * is audited (one entry per type, listing its event ids) before it is sent; the last message says
- * whether more may follow and how to resume.
+ * the agreement select, each as a presentation through the policy engine, in stream order and in
+ * batches. Every batch is audited (one entry per type, listing its event ids) before it is sent, while
+ * the next batch is being read; the last message says whether more may follow and how to resume.
  */
 export async function runQuery(
   ctx: ExchangeContext,
@@ -137,35 +136,40 @@ export async function runQuery(
   let scanned = plan.after;
   let returned = 0;
   let batch: Pending[] = [];
+  let sending: Promise<void> = Promise.resolve();
   const queryId = randomUUID();
-  const flush = async (): Promise<void> => {
+  const send = async (items: readonly Pending[]): Promise<void> => {
     const byType = new Map<string, Pending[]>();
-    for (const p of batch) byType.set(p.event.type, [...(byType.get(p.event.type) ?? []), p]);
+    for (const p of items) {
+      const list = byType.get(p.event.type);
+      if (list === undefined) byType.set(p.event.type, [p]);
+      else list.push(p);
+    }
     await Promise.all(
-      [...byType].flatMap(([type, items]) =>
-        chunks(items, MAX_EVENT_IDS).map((chunk) =>
-          ctx.audit.append({
-            recipient: caller,
-            agreementId: agreement.body.id,
-            eventId: queryId,
-            eventType: type,
-            paths: [...new Set(chunk.flatMap((p) => p.paths))],
-            mode: 'query',
-            purpose,
-            eventIds: chunk.map((p) => p.event.eventId),
-          }),
-        ),
+      [...byType].map(([type, list]) =>
+        ctx.audit.append({
+          recipient: caller,
+          agreementId: agreement.body.id,
+          eventId: queryId,
+          eventType: type,
+          paths: [...new Set(list.flatMap((p) => p.paths))],
+          mode: 'query',
+          purpose,
+          eventIds: list.map((p) => p.event.eventId),
+        }),
       ),
     );
-    for (const p of batch) {
-      if (sink.cancelled) return;
-      await sink.write({ event: p.event });
-    }
+    if (!sink.cancelled) await sink.write({ events: items.map((p) => p.event) });
+  };
+  const flush = async (): Promise<void> => {
+    const items = batch;
     batch = [];
+    await sending; // in order: the previous batch is audited and sent first
+    sending = send(items);
   };
   if (scanned < last) {
     const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: scanned + 1 });
-    const messages = await consumer.consume({ max_messages: 2_048 });
+    const messages = await consumer.consume({ max_messages: 4_096 });
     try {
       for await (const m of messages) {
         scanned = m.seq;
@@ -181,11 +185,11 @@ export async function runQuery(
       await messages.close().catch(() => undefined);
     }
   }
-  if (sink.cancelled) return;
-  await flush();
+  if (batch.length > 0) await flush();
+  await sending;
   if (isCancelled(sink)) return;
-  await sink.write({ end: { returned, more: scanned < last, resumeToken: resumeToken(plan.hash, scanned) } });
-}
+  await sink.write({ events: [], end: { returned, more: scanned < last, resumeToken: resumeToken(plan.hash, scanned) } });
+} // prettier-ignore
 
 function select(
   ctx: ExchangeContext,
@@ -197,7 +201,8 @@ function select(
   token: string,
   seq: number,
 ): Pending | undefined {
-  const { claims } = readOwnSealedEvent(token);
+  const own = parseOwnEvent(token);
+  const { claims } = own;
   const type = claims.wbx_type as string;
   if (!plan.types.has(type)) return undefined;
   const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
@@ -215,7 +220,7 @@ function select(
     event: {
       eventId: claims.jti as string,
       type,
-      presentation: disclose(token, paths),
+      presentation: own.present(paths),
       resumeToken: resumeToken(plan.hash, seq),
       subjectRefs,
     },
@@ -225,10 +230,4 @@ function select(
 /** Read again after an await: the client may have gone meanwhile. */
 function isCancelled(sink: QuerySink): boolean {
   return sink.cancelled;
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

@@ -79,8 +79,9 @@ export interface QueryEnd {
   resumeToken: string;
 }
 
+/** A batch of events (up to a few hundred, in stream order); the last message of a call carries `end`. */
 export interface QueryResponse {
-  event?: QueryEvent | undefined;
+  events: QueryEvent[];
   end?: QueryEnd | undefined;
 }
 
@@ -825,13 +826,13 @@ export const QueryEnd: MessageFns<QueryEnd> = {
 };
 
 function createBaseQueryResponse(): QueryResponse {
-  return { event: undefined, end: undefined };
+  return { events: [], end: undefined };
 }
 
 export const QueryResponse: MessageFns<QueryResponse> = {
   encode(message: QueryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.event !== undefined) {
-      QueryEvent.encode(message.event, writer.uint32(10).fork()).join();
+    for (const v of message.events) {
+      QueryEvent.encode(v!, writer.uint32(10).fork()).join();
     }
     if (message.end !== undefined) {
       QueryEnd.encode(message.end, writer.uint32(18).fork()).join();
@@ -857,7 +858,7 @@ export const QueryResponse: MessageFns<QueryResponse> = {
               break;
             }
 
-            message.event = QueryEvent.decode(reader, reader.uint32());
+            message.events.push(QueryEvent.decode(reader, reader.uint32()));
             continue;
           }
           case 2: {
@@ -882,15 +883,15 @@ export const QueryResponse: MessageFns<QueryResponse> = {
 
   fromJSON(object: any): QueryResponse {
     return {
-      event: isSet(object.event) ? QueryEvent.fromJSON(object.event) : undefined,
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => QueryEvent.fromJSON(e)) : [],
       end: isSet(object.end) ? QueryEnd.fromJSON(object.end) : undefined,
     };
   },
 
   toJSON(message: QueryResponse): unknown {
     const obj: any = {};
-    if (message.event !== undefined) {
-      obj.event = QueryEvent.toJSON(message.event);
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => QueryEvent.toJSON(e));
     }
     if (message.end !== undefined) {
       obj.end = QueryEnd.toJSON(message.end);
@@ -903,9 +904,7 @@ export const QueryResponse: MessageFns<QueryResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<QueryResponse>, I>>(object: I): QueryResponse {
     const message = createBaseQueryResponse();
-    message.event = (object.event !== undefined && object.event !== null)
-      ? QueryEvent.fromPartial(object.event)
-      : undefined;
+    message.events = object.events?.map((e) => QueryEvent.fromPartial(e)) || [];
     message.end = (object.end !== undefined && object.end !== null) ? QueryEnd.fromPartial(object.end) : undefined;
     return message;
   },

@@ -1,0 +1,109 @@
+// The Exchange benchmarks' moving parts: MK and RS with keys, client certificates pinned in the manifest,
+// a records agreement MK → RS (with subject references), an MK gateway in this process with Exchange on
+// mutual TLS, and N sealed events published straight into its WBX_EVENTS.
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { draftAgreement, signAgreement } from '@wbx/agreements';
+import { ExchangeClient } from '@wbx/proto';
+import {
+  createManifest,
+  generateSigningKey,
+  importPrivateJwk,
+  signManifest,
+  type Member,
+} from '@wbx/registry';
+import { createSealer } from '@wbx/seal';
+import { validateEvent } from '@wbx/schema';
+
+import type * as PkiModule from '../gateway/src/cli/demo-pki.js';
+import {
+  createLogger,
+  credentials,
+  Gateway,
+  jetstream,
+  loadGatewayConfig,
+  pipelined,
+  sharedEvents,
+} from './_share-setup.ts';
+
+export { jetstream, jetstreamManager, type Gateway } from './_share-setup.ts';
+
+const { makeDemoPki } = (await import(new URL('../gateway/dist/cli/demo-pki.js', import.meta.url).href)) as typeof PkiModule; // prettier-ignore
+
+export const AGREEMENT = 'MK-RS-exchange-bench';
+export const PURPOSE = 'risk-analysis';
+export const RS_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  'crossing.irregular': ['occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand', 'persons.subjectRef'],
+  'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi'],
+}; // prettier-ignore
+
+export interface ExchangeBench {
+  readonly mk: Gateway;
+  readonly client: ExchangeClient;
+  readonly tokens: readonly string[];
+  close(): Promise<void>;
+}
+
+/** Sets everything up under `dir` and publishes `n` sealed MK events into WBX_EVENTS. */
+export async function setUpExchange(dir: string, n: number, settings: Record<string, unknown> = {}): Promise<ExchangeBench> {
+  await mkdir(join(dir, 'pki'), { recursive: true });
+  await mkdir(join(dir, 'keys'), { recursive: true });
+  const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS']);
+  const since = new Date(Date.now() - 3_600_000);
+  const keys = new Map(['MK', 'RS'].map((p) => [p, generateSigningKey(p, since)]));
+  const members: Member[] = [];
+  for (const [id, k] of keys) {
+    await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(k.privateJwk), { mode: 0o600 });
+    await mkdir(join(dir, 'agreements', id), { recursive: true });
+    members.push({
+      id, name: id, roles: ['origin', 'recipient'],
+      signingKeys: [{ kid: k.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, notBefore: since.toISOString() }],
+      tlsCertSha256: [pki.clients.get(id)?.sha256 ?? ''],
+    });
+  }
+  let manifest = createManifest({ version: 1, threshold: 1, issuedAt: since.toISOString(), members });
+  for (const k of keys.values()) manifest = await signManifest(manifest, k.privateJwk, k.kid);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  let agreement = draftAgreement({
+    id: AGREEMENT, provider: 'MK', recipient: 'RS', purposes: [PURPOSE], legalBasis: 'Benchmark agreement',
+    validFrom: since.toISOString(), validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    terms: Object.entries(RS_FIELDS).map(([type, fields]) => ({ types: [type], mode: 'records', fields, retentionDays: 30 })),
+  });
+  for (const p of ['MK', 'RS']) {
+    const k = importPrivateJwk(keys.get(p)?.privateJwk);
+    agreement = await signAgreement(agreement, k.key, k.kid, new Date());
+  }
+  for (const p of ['MK', 'RS']) await writeFile(join(dir, 'agreements', p, `${AGREEMENT}.json`), JSON.stringify(agreement));
+  const config = await loadGatewayConfig(undefined, {}, {
+    partner: 'MK', key: join(dir, 'keys', 'MK.private.jwk'), manifest: join(dir, 'manifest.json'), data: join(dir, 'data'),
+    agreements: join(dir, 'agreements', 'MK'), 'grpc.listen': '127.0.0.1:0', 'grpc.insecure': true, 'http.listen': '127.0.0.1:0',
+    'exchange.listen': '127.0.0.1:0', 'exchange.tls.cert': pki.server.cert, 'exchange.tls.key': pki.server.key, 'exchange.tls.clientCa': pki.ca,
+    'log.level': 'warn', ...settings,
+  });
+  const mk = await Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
+  // Events of the agreed types only: every one of them is returned.
+  const mkKey = importPrivateJwk(keys.get('MK')?.privateJwk);
+  const sealer = createSealer({ issuer: 'MK', kid: mkKey.kid, privateKey: mkKey.key });
+  const now = new Date();
+  const sealed = sharedEvents(n, 'exchange').map((json) => {
+    const r = validateEvent(json, { now });
+    if (!r.ok) throw new Error('generated event is invalid');
+    return { id: r.event.eventId, type: r.event.type, token: sealer.seal(r.event, { now }) };
+  });
+  const js = jetstream(mk.nats);
+  await pipelined(sealed, 512, (e) => js.publish(`wbx.evt.MK.${e.type}`, e.token, { msgID: e.id, expect: { streamName: 'WBX_EVENTS' }, timeout: 30_000 })); // prettier-ignore
+  const rs = pki.clients.get('RS');
+  if (rs === undefined) throw new Error('no RS certificate');
+  const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
+  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 * 1024 * 1024 }); // prettier-ignore
+  return {
+    mk,
+    client,
+    tokens: sealed.map((e) => e.token),
+    async close() {
+      client.close();
+      await mk.stop();
+    },
+  };
+} // prettier-ignore

@@ -1,0 +1,70 @@
+// pnpm bench query [--events N]
+// Exchange.Query throughput: RS (an mTLS client with a pinned certificate) queries its agreement with MK
+// for all of N events in one page, in this process against an MK gateway in this process (embedded
+// nats-server). Each event is read from WBX_EVENTS, put through the policy engine, disclosed, audited (in
+// batches) and streamed. Baseline, same run: reading the same N messages of WBX_EVENTS with a plain ordered
+// consumer (no parsing, no gRPC).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { QueryEnd, QueryResponse } from '@wbx/proto';
+
+import { arg, machine, round } from './_common.ts';
+import { AGREEMENT, jetstream, PURPOSE, setUpExchange } from './_exchange-setup.ts';
+
+const n = arg('events', 50_000);
+const GOAL = 50_000;
+const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-query-'));
+
+function runQuery(client: Awaited<ReturnType<typeof setUpExchange>>['client'], pageSize: number): Promise<{ count: number; seconds: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let count = 0;
+    let bytes = 0;
+    let end: QueryEnd | undefined;
+    const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: [], where: {}, pageSize, resumeToken: '' });
+    call.on('data', (m: QueryResponse) => {
+      count += m.events.length;
+      for (const e of m.events) bytes += e.presentation.length;
+      if (m.end !== undefined) end = m.end;
+    });
+    call.on('error', reject);
+    call.on('end', () => {
+      if (end === undefined) reject(new Error('no end message'));
+      else resolve({ count, seconds: (performance.now() - started) / 1000, bytes });
+    });
+  });
+} // prettier-ignore
+
+try {
+  const bench = await setUpExchange(dir, n);
+  try {
+    await runQuery(bench.client, 2_000); // warm-up
+    const q = await runQuery(bench.client, n);
+    if (q.count !== n) throw new Error(`the query returned ${q.count} of ${n} events`);
+    const rate = q.count / q.seconds;
+
+    const consumer = await jetstream(bench.mk.nats).consumers.get('WBX_EVENTS', { opt_start_seq: 1 });
+    const started = performance.now();
+    const messages = await consumer.consume({ max_messages: 2_048 });
+    let read = 0;
+    for await (const m of messages) {
+      read += m.data.length > 0 ? 1 : 0;
+      if (m.info.pending === 0) break;
+    }
+    await messages.close();
+    const rawRate = read / ((performance.now() - started) / 1000);
+    console.log(`Query: ${round(rate)} events/s streamed over mTLS (${round(q.seconds, 2)} s for ${n}); avg presentation ${round(q.bytes / n)} B`); // prettier-ignore
+    console.log(`raw ordered-consumer read of WBX_EVENTS: ${round(rawRate)} messages/s`);
+    console.log(JSON.stringify({
+      bench: 'query', events: n, query_events_per_s: round(rate), raw_read_per_s: round(rawRate),
+      ratio_vs_raw_read: round(rate / rawRate, 3), goal_events_per_s: GOAL, goal_met: rate >= GOAL,
+      avg_presentation_bytes: round(q.bytes / n), load_avg_1m: round(loadavg()[0] ?? 0, 2), machine: machine(),
+    })); // prettier-ignore
+  } finally {
+    await bench.close();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -22,9 +22,11 @@ import {
   credentials,
   Gateway,
   jetstream,
+  jetstreamManager,
   loadGatewayConfig,
   pipelined,
   sharedEvents,
+  waitFor,
 } from './_share-setup.ts';
 
 export { jetstream, jetstreamManager, type Gateway } from './_share-setup.ts';
@@ -41,6 +43,8 @@ export const RS_FIELDS: Readonly<Record<string, readonly string[]>> = {
 export interface ExchangeBench {
   readonly mk: Gateway;
   readonly client: ExchangeClient;
+  /** RS's mTLS files, for a client in another process. */
+  readonly files: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly tokens: readonly string[];
   close(): Promise<void>;
 }
@@ -93,6 +97,9 @@ export async function setUpExchange(dir: string, n: number, settings: Record<str
   });
   const js = jetstream(mk.nats);
   await pipelined(sealed, 512, (e) => js.publish(`wbx.evt.MK.${e.type}`, e.token, { msgID: e.id, expect: { streamName: 'WBX_EVENTS' }, timeout: 30_000 })); // prettier-ignore
+  // The share worker shares (and audits) each event with RS too: let it finish before anything is measured.
+  const jsm = await jetstreamManager(mk.nats);
+  await waitFor('the share worker to catch up', async () => (await jsm.streams.info('WBX_SHARE_RS')).state.messages >= n, 900_000, 100); // prettier-ignore
   const rs = pki.clients.get('RS');
   if (rs === undefined) throw new Error('no RS certificate');
   const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
@@ -100,6 +107,7 @@ export async function setUpExchange(dir: string, n: number, settings: Record<str
   return {
     mk,
     client,
+    files: { ca: pki.ca, cert: rs.cert, key: rs.key },
     tokens: sealed.map((e) => e.token),
     async close() {
       client.close();

@@ -3,7 +3,8 @@
 // for all of N events in one page, in this process against an MK gateway in this process (embedded
 // nats-server). Each event is read from WBX_EVENTS, put through the policy engine, disclosed, audited (in
 // batches) and streamed. Baseline, same run: reading the same N messages of WBX_EVENTS with a plain ordered
-// consumer (no parsing, no gRPC).
+// consumer (no parsing, no gRPC). The measured client runs in its own process.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,11 +38,22 @@ function runQuery(client: Awaited<ReturnType<typeof setUpExchange>>['client'], p
   });
 } // prettier-ignore
 
+/** The measured run: the client in its own process, as a partner's client would be. */
+async function queryInChild(bench: Awaited<ReturnType<typeof setUpExchange>>, pageSize: number): Promise<{ count: number; seconds: number; bytes: number }> {
+  const { files } = bench;
+  const child = spawn(process.execPath, [join(import.meta.dirname, '_query-client.ts'), bench.mk.exchangeAddress ?? '', files.ca, files.cert, files.key, String(pageSize)], { stdio: ['ignore', 'pipe', 'inherit'] }); // prettier-ignore
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  if (code !== 0) throw new Error(`the query client failed (${code})`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { count: number; seconds: number; bytes: number };
+} // prettier-ignore
+
 try {
   const bench = await setUpExchange(dir, n);
   try {
     await runQuery(bench.client, 2_000); // warm-up
-    const q = await runQuery(bench.client, n);
+    const q = await queryInChild(bench, n);
     if (q.count !== n) throw new Error(`the query returned ${q.count} of ${n} events`);
     const rate = q.count / q.seconds;
 

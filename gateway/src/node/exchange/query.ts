@@ -6,6 +6,7 @@ import {
   isWhereField,
   matchesWhere,
   type Purpose,
+  type RecipientGrant,
   type RecordsTerm,
   type Where,
   type WhereValue,
@@ -138,6 +139,9 @@ export async function runQuery(
   let batch: Pending[] = [];
   let sending: Promise<void> = Promise.resolve();
   const queryId = randomUUID();
+  const now = ctx.now();
+  const grants = fixedGrants(agreement, caller, ctx.partner, purpose, now, plan.types);
+  const selection: Selection = { ctx, deps, caller, agreement, purpose, plan, now, grants };
   const send = async (items: readonly Pending[]): Promise<void> => {
     const byType = new Map<string, Pending[]>();
     for (const p of items) {
@@ -173,7 +177,7 @@ export async function runQuery(
     try {
       for await (const m of messages) {
         scanned = m.seq;
-        const event = select(ctx, deps, caller, agreement, purpose, plan, m.string(), m.seq);
+        const event = select(selection, m.string(), m.seq);
         if (event !== undefined) {
           batch.push(event);
           returned += 1;
@@ -191,16 +195,32 @@ export async function runQuery(
   await sink.write({ events: [], end: { returned, more: scanned < last, resumeToken: resumeToken(plan.hash, scanned) } });
 } // prettier-ignore
 
-function select(
-  ctx: ExchangeContext,
-  deps: QueryDeps,
-  caller: string,
-  agreement: LoadedAgreement,
-  purpose: Purpose,
-  plan: QueryPlan,
-  token: string,
-  seq: number,
-): Pending | undefined {
+/** What one query needs to decide about each event, fixed at its start. */
+interface Selection {
+  readonly ctx: ExchangeContext;
+  readonly deps: QueryDeps;
+  readonly caller: string;
+  readonly agreement: LoadedAgreement;
+  readonly purpose: Purpose;
+  readonly plan: QueryPlan;
+  readonly now: Date;
+  /** The grant for types whose terms have no where-conditions: the same for every event of the type. */
+  readonly grants: ReadonlyMap<string, RecipientGrant | undefined>;
+}
+
+/** The grants that do not depend on an event's values (no where-conditions on the type's terms). */
+function fixedGrants(agreement: LoadedAgreement, caller: string, partner: string, purpose: Purpose, now: Date, types: ReadonlySet<string>): Map<string, RecipientGrant | undefined> {
+  const out = new Map<string, RecipientGrant | undefined>();
+  for (const type of types) {
+    const terms = agreement.body.terms.filter((t) => (t.types as readonly string[]).includes(type));
+    if (terms.some((t) => t.where !== undefined)) continue;
+    out.set(type, evaluate([agreement], { type, origin: partner, claims: {} }, purpose, now).get(caller));
+  }
+  return out;
+} // prettier-ignore
+
+function select(sel: Selection, token: string, seq: number): Pending | undefined {
+  const { ctx, deps, caller, agreement, purpose, plan, now, grants } = sel;
   const own = parseOwnEvent(token);
   const { claims } = own;
   const type = claims.wbx_type as string;
@@ -208,7 +228,7 @@ function select(
   const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
   if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
   if (!matchesWhere(plan.where, claims)) return undefined;
-  const grant = evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, ctx.now()).get(caller);
+  const grant = grants.get(type) ?? evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
   if (grant === undefined || grant.paths.length === 0) return undefined;
   const keyRefs = grant.paths.some((p) => SUBJECT_REF_PATHS.has(p));
   const paths = keyRefs ? grant.paths.filter((p) => !SUBJECT_REF_PATHS.has(p)) : grant.paths;

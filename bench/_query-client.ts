@@ -1,0 +1,30 @@
+// The query bench's client, in its own process (its own core): node _query-client.ts ADDRESS CA CERT KEY PAGE
+// Runs one Query to its end and prints {"count":…,"seconds":…,"bytes":…}.
+import { readFileSync } from 'node:fs';
+
+import { ExchangeClient, type QueryEnd, type QueryResponse } from '@wbx/proto';
+
+import { credentials } from './_share-setup.ts';
+import { AGREEMENT, PURPOSE } from './_exchange-setup.ts';
+
+const [address = '', ca = '', cert = '', key = '', page = '0'] = process.argv.slice(2);
+const client = new ExchangeClient(address, credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 * 1024 * 1024 }); // prettier-ignore
+const started = performance.now();
+let count = 0;
+let bytes = 0;
+let end: QueryEnd | undefined;
+const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: [], where: {}, pageSize: Number(page), resumeToken: '' }); // prettier-ignore
+call.on('data', (m: QueryResponse) => {
+  count += m.events.length;
+  for (const e of m.events) bytes += e.presentation.length;
+  if (m.end !== undefined) end = m.end;
+});
+call.on('error', (e: Error) => {
+  console.error(e.message);
+  process.exit(1);
+});
+call.on('end', () => {
+  client.close();
+  if (end === undefined) process.exit(1);
+  console.log(JSON.stringify({ count, seconds: (performance.now() - started) / 1000, bytes }));
+});

@@ -69,6 +69,8 @@ function summary(a: LoadedAgreement): AgreementSummary {
 /** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
 function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
   const index = new MatchIndex(deps.js, deps.jsm, deps.pseudonyms);
+  // Built in the background from the start, so that the first Match does not wait for it.
+  index.update().catch((e: unknown) => ctx.log.warn({ err: e }, 'building the match index failed; the first match retries'));
   const limiter = new RateLimiter(config.matchRate, config.matchBurst);
   const readmissions = new Readmissions(ctx, { kv: deps.readmissionKv, jsm: deps.jsm, pipeline: deps.pipeline });
 

@@ -1,0 +1,80 @@
+// pnpm bench match [--events N] [--rounds R]
+// Exchange.Match latency for 1,000 subject references (half of them known to MK under the agreement, half
+// unknown), from RS over mTLS to an MK gateway in this process holding N events. The first call builds
+// the gateway's in-memory index from WBX_EVENTS (reported apart); then R calls are timed.
+// Baseline, same run: a trivial unary call (ListAgreements) on the same mTLS channel (the transport floor).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { MatchResponse, QueryResponse } from '@wbx/proto';
+
+import { arg, machine, round } from './_common.ts';
+import { AGREEMENT, PURPOSE, setUpExchange } from './_exchange-setup.ts';
+import { quantile } from './_share-setup.ts';
+
+const n = arg('events', 20_000);
+const rounds = arg('rounds', 20);
+const REFS = 1_000;
+const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-match-'));
+
+try {
+  // A generous rate limit: the bench measures latency, not the limiter.
+  const bench = await setUpExchange(dir, n, { 'exchange.matchRate': 1_000, 'exchange.matchBurst': 1_000 });
+  try {
+    const { client } = bench;
+    const known = await new Promise<string[]>((resolve, reject) => {
+      const refs = new Set<string>();
+      const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: ['crossing.irregular'], where: {}, pageSize: 5_000, resumeToken: '' }); // prettier-ignore
+      call.on('data', (m: QueryResponse) => {
+        for (const e of m.events) for (const r of e.subjectRefs) if (r !== '') refs.add(r);
+      });
+      call.on('error', reject);
+      call.on('end', () => resolve([...refs]));
+    });
+    if (known.length < REFS / 2) throw new Error(`only ${known.length} known references`);
+    let offset = 0;
+    const refsFor = (): string[] => [
+      ...Array.from({ length: REFS / 2 }, () => known[offset++ % known.length] ?? ''),
+      ...Array.from({ length: REFS / 2 }, () => randomBytes(32).toString('hex')),
+    ];
+    const match = (subjectRefs: string[]): Promise<{ ms: number; res: MatchResponse }> =>
+      new Promise((resolve, reject) => {
+        const t = performance.now();
+        client.match({ agreementId: AGREEMENT, purpose: PURPOSE, subjectRefs }, (e, res) => (e ? reject(e) : resolve({ ms: performance.now() - t, res }))); // prettier-ignore
+      });
+    const first = await match(refsFor());
+    const times: number[] = [];
+    let hits = 0;
+    for (let i = 0; i < rounds; i++) {
+      const r = await match(refsFor());
+      times.push(r.ms);
+      hits += r.res.hits.length;
+    }
+    times.sort((a, b) => a - b);
+    // Raw: the transport floor — a trivial unary call (ListAgreements) on the same mTLS channel.
+    const floor: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t = performance.now();
+      await new Promise((resolve, reject) =>
+        client.listAgreements({}, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+      floor.push(performance.now() - t);
+    }
+    floor.sort((a, b) => a - b);
+    const rawMs = quantile(floor, 0.5);
+    const p50 = quantile(times, 0.5);
+    console.log(`Match, ${REFS} references (${REFS / 2} known): p50 ${round(p50, 1)} ms, p99 ${round(quantile(times, 0.99), 1)} ms over ${rounds} calls; first call (index of ${n} events built) ${round(first.ms)} ms`); // prettier-ignore
+    console.log(`raw: a trivial unary call on the same channel, p50 ${round(rawMs, 2)} ms`);
+    console.log(JSON.stringify({
+      bench: 'match', events: n, refs: REFS, rounds, p50_ms: round(p50, 2), p99_ms: round(quantile(times, 0.99), 2),
+      max_ms: round(times.at(-1) ?? 0, 2), first_call_ms: round(first.ms), avg_hits: round(hits / rounds, 1),
+      raw_unary_p50_ms: round(rawMs, 3), ratio_p50_vs_raw: round(p50 / rawMs, 1), load_avg_1m: round(loadavg()[0] ?? 0, 2), machine: machine(),
+    })); // prettier-ignore
+  } finally {
+    await bench.close();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -191,6 +191,41 @@ describe('Exchange.Query over mTLS', () => {
     expect(denied).toContainEqual(['RS', 'PURPOSE_NOT_AGREED', 'exchange.match']);
   });
 
+  it('honours deadlines and cancellation: the call ends, the gateway goes on serving', async () => {
+    const late = await refusal(
+      new Promise((resolve, reject) => {
+        const call = rsAtMk.exchange.query(
+          {
+            agreementId: 'MK-RS-Q',
+            purpose: 'risk-analysis',
+            types: [],
+            where: {},
+            pageSize: 0,
+            resumeToken: '',
+          },
+          { deadline: Date.now() + 1 },
+        );
+        call.on('data', () => undefined);
+        call.on('error', reject);
+        call.on('end', resolve);
+      }),
+    );
+    expect(late.code).toBe(status.DEADLINE_EXCEEDED);
+    const cancelled = await new Promise<number>((resolve) => {
+      const call = rsAtMk.exchange.query({ agreementId: 'MK-RS-Q', purpose: 'risk-analysis', types: [], where: {}, pageSize: 0, resumeToken: '' }); // prettier-ignore
+      call.on('data', () => call.cancel());
+      call.on('error', (e: { code: number }) => resolve(e.code));
+      call.on('end', () => resolve(-1));
+    });
+    expect(cancelled).toBe(status.CANCELLED);
+    const { end } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+      pageSize: 3,
+    });
+    expect(end).toMatchObject({ returned: 3, more: true });
+  });
+
   it('refuses at the TLS handshake a client without a certificate of the federation CA', async () => {
     const foreign = await exchangeClients(pki, mk.exchangeAddress ?? '', pki.foreignClient);
     try {

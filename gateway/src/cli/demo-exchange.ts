@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
+import { jetstreamManager } from '@nats-io/jetstream';
 import {
   ExchangeClient,
   type MatchResponse,
@@ -125,7 +126,17 @@ export async function exchangeDemo(io: CliIo, ctx: ExchangeDemoContext): Promise
     const status = await unary<ReadmissionCase>((cb) => mkAtAl.getReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId }, cb)); // prettier-ignore
     const response = verifyPresentation(status.sealedResponse, { manifest: ctx.manifest });
     await write(io.stdout, `Readmission MK → AL under AL-MK-2026-RA: request ${submitted.requestRef} ${submitted.state}, deadline ${submitted.deadline ?? '-'} (from the agreement: 288 h); AL answers ${answered.state}; MK reads ${status.state} and verifies AL's sealed response (${String(response.claims.iss)}, outcome ${String(response.claims.outcome)})\n`); // prettier-ignore
+    // Both sides keep every step: AL the request (its case) and its sealed answer (WBX_EVENTS), from where
+    // the agreement's records term shares the answer to MK like any event.
+    const alm = await jetstreamManager(al.nats);
+    let shared = false;
+    for (let i = 0; i < 50 && !shared; i++) {
+      shared = (await alm.streams.getMessage('WBX_SHARE_MK', { last_by_subj: 'wbx.share.MK.AL.readmission.response' }).catch(() => null)) !== null; // prettier-ignore
+      if (!shared) await sleep(100);
+    }
+    await write(io.stdout, `AL keeps the request (its case) and its sealed answer (WBX_EVENTS); the answer ${shared ? 'waits in WBX_SHARE_MK for MK to fetch' : 'was NOT shared to MK'}, under the agreement's records term\n`); // prettier-ignore
     return (
+      shared &&
       events.length > 0 &&
       res.hits.length === Math.min(3, new Set(refs).size) &&
       status.state === 'accepted' &&

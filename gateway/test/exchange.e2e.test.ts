@@ -11,7 +11,13 @@ import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, verifyPresentation } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { loadSync } from '@grpc/proto-loader';
-import { protoDir, type GetManifestResponse, type JwksResponse } from '@wbx/proto';
+import {
+  protoDir,
+  type AgreementDocument,
+  type GetManifestResponse,
+  type JwksResponse,
+  type ListAgreementsResponse,
+} from '@wbx/proto';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -360,6 +366,25 @@ describe('readmission workflow MK → AL', () => {
     } finally {
       alClockOffset = 0;
     }
+  });
+});
+
+describe('Exchange.ListAgreements and GetAgreement', () => {
+  it('lists only the caller’s active agreements with this partner and hands out their signed documents', async () => {
+    const list = await unary<ListAgreementsResponse>((cb) => rsAtMk.exchange.listAgreements({}, cb));
+    expect(list.agreements.map((a) => a.id).sort()).toEqual(['MK-RS-B', 'MK-RS-Q']);
+    const doc = await unary<AgreementDocument>((cb) =>
+      rsAtMk.exchange.getAgreement({ agreementId: 'MK-RS-Q' }, cb),
+    );
+    expect(doc.summary).toMatchObject({
+      id: 'MK-RS-Q',
+      provider: 'MK',
+      recipient: 'RS',
+      purposes: ['risk-analysis'],
+    });
+    expect((JSON.parse(doc.documentJson) as { signatures: unknown[] }).signatures).toHaveLength(2);
+    const other = await refusal(unary<AgreementDocument>((cb) => rsAtMk.exchange.getAgreement({ agreementId: 'MK-AL-X' }, cb))); // prettier-ignore
+    expect(other).toEqual({ code: status.PERMISSION_DENIED, reason: 'UNKNOWN_AGREEMENT' });
   });
 });
 

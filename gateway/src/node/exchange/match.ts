@@ -52,22 +52,32 @@ export class MatchIndex {
     try {
       for await (const m of messages) {
         this.upTo = m.seq;
-        const { claims } = readOwnSealedEvent(m.string());
-        const event = { eventId: claims.jti as string, type: claims.wbx_type as string, claims };
-        for (const ref of new Set(subjectRefsOf(claims))) {
-          if (ref === '') continue;
-          let list = this.byRef.get(ref);
-          if (list === undefined) {
-            list = [];
-            this.byRef.set(ref, list);
-            this.refs.push(ref);
-          }
-          list.push(event);
-        }
-        if (m.seq >= last) break;
+        this.add(m.string());
+        if (m.seq >= last || m.info.pending === 0) break;
       }
     } finally {
       await messages.close().catch(() => undefined);
+    }
+  }
+
+  /** Indexes one sealed event by the subject references of its persons. */
+  private add(token: string): void {
+    const { claims } = readOwnSealedEvent(token);
+    const refs = subjectRefsOf(claims).filter((r) => r !== '');
+    if (refs.length === 0) return;
+    // Kept small: what the policy engine reads (where-conditions test top-level values only).
+    const kept: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(claims))
+      if (typeof v === 'string' || typeof v === 'boolean') kept[k] = v;
+    const event = { eventId: claims.jti as string, type: claims.wbx_type as string, claims: kept };
+    for (const ref of new Set(refs)) {
+      let list = this.byRef.get(ref);
+      if (list === undefined) {
+        list = [];
+        this.byRef.set(ref, list);
+        this.refs.push(ref);
+      }
+      list.push(event);
     }
   }
 

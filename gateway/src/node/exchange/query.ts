@@ -183,7 +183,7 @@ export async function runQuery(
           returned += 1;
         }
         if (batch.length >= BATCH) await flush();
-        if (sink.cancelled || returned >= plan.pageSize || scanned >= last) break;
+        if (sink.cancelled || returned >= plan.pageSize || scanned >= last || m.info.pending === 0) break;
       }
     } finally {
       await messages.close().catch(() => undefined);
@@ -192,7 +192,7 @@ export async function runQuery(
   if (batch.length > 0) await flush();
   await sending;
   if (isCancelled(sink)) return;
-  await sink.write({ events: [], end: { returned, more: scanned < last, resumeToken: resumeToken(plan.hash, scanned) } });
+  await sink.write({ events: [], end: { returned, more: scanned < last && returned >= plan.pageSize, resumeToken: resumeToken(plan.hash, scanned) } });
 } // prettier-ignore
 
 /** What one query needs to decide about each event, fixed at its start. */

@@ -86,6 +86,16 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
     }
   } // prettier-ignore
 
+  /** Identifies the caller of a call that names no agreement; an unpinned certificate is audited. */
+  async function identify(rpc: string, call: PeerCall): Promise<string> {
+    try {
+      return callerOf(call, ctx.manifest());
+    } catch (e) {
+      if (e instanceof ExchangeError) await auditDenial(ctx, e, { rpc, caller: undefined, agreementId: '', purpose: '', peer: call.getPeer() });
+      throw e;
+    }
+  } // prettier-ignore
+
   /** Runs a unary handler: errors become statuses; denials found after admission are audited too. */
   function unary<Req extends object, Res>(rpc: string, work: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
@@ -144,13 +154,13 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
     }),
 
     listAgreements: unary('listAgreements', async (call) => {
-      const caller = callerOf(call, ctx.manifest());
+      const caller = await identify('listAgreements', call);
       const mine = ctx.agreements().filter((a) => a.body.provider === caller || a.body.recipient === caller);
-      return Promise.resolve({ agreements: mine.map(summary) });
+      return { agreements: mine.map(summary) };
     }),
 
     getAgreement: unary('getAgreement', async (call): Promise<AgreementDocument> => {
-      const caller = callerOf(call, ctx.manifest());
+      const caller = await identify('getAgreement', call);
       const a = ctx.agreements().find((x) => x.body.id === call.request.agreementId && (x.body.provider === caller || x.body.recipient === caller));
       if (a === undefined) throw new ExchangeError('UNKNOWN_AGREEMENT', 'no such agreement between you and this partner', `getAgreement ${call.request.agreementId} by ${caller}`);
       return { summary: summary(a), documentJson: await readFile(a.file, 'utf8') };
@@ -162,7 +172,7 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
     }),
 
     getReadmissionRequest: unary('getReadmissionRequest', async (call) => {
-      const role = callerOf(call, ctx.manifest()) === ctx.partner ? 'self' : 'party';
+      const role = (await identify('readmission', call)) === ctx.partner ? 'self' : 'party';
       const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role);
       return readmissions.get(caller, agreement, call.request.requestId);
     }),

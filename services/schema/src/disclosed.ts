@@ -59,7 +59,14 @@ export const PERSON_ATTRIBUTES: readonly string[] = Object.keys(PersonSchema.sha
 const knownValid = new WeakMap<z.ZodType, Set<string | number | boolean>>();
 const KNOWN_VALID_MAX = 4096;
 
-function check(schema: z.ZodType, value: unknown, prefix: PropertyKey[], out: Violation[]): void {
+/** Where a value sits: the path as a prefix and a last key, joined only when a violation is reported. */
+function check(
+  schema: z.ZodType,
+  value: unknown,
+  prefix: readonly PropertyKey[],
+  key: PropertyKey,
+  out: Violation[],
+): void {
   const primitive = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
   let known = knownValid.get(schema);
   if (primitive && known?.has(value) === true) return;
@@ -68,20 +75,22 @@ function check(schema: z.ZodType, value: unknown, prefix: PropertyKey[], out: Vi
     if (known === undefined) knownValid.set(schema, (known = new Set()));
     if (known.size < KNOWN_VALID_MAX) known.add(value);
   }
-  if (!r.success) for (const i of r.error.issues) fromIssue(i, value, out, prefix);
+  if (!r.success) for (const i of r.error.issues) fromIssue(i, value, out, [...prefix, key]);
 }
+
+const PERSON_SHAPE = PersonSchema.shape as Record<string, z.ZodType>;
 
 function checkPartialPerson(value: unknown, prefix: PropertyKey[], out: Violation[]): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     out.push({ path: formatPath(prefix), code: 'INVALID_TYPE', message: 'expected a person object' });
     return;
   }
-  const shape = PersonSchema.shape as Record<string, z.ZodType>;
-  for (const [attr, v] of Object.entries(value)) {
-    const schema = shape[attr];
+  const person = value as Record<string, unknown>;
+  for (const attr of Object.keys(person)) {
+    const schema = PERSON_SHAPE[attr];
     if (schema === undefined)
       out.push({ path: formatPath([...prefix, attr]), code: 'UNKNOWN_FIELD', message: attr });
-    else check(schema, v, [...prefix, attr], out);
+    else check(schema, person[attr], prefix, attr, out);
   }
 }
 
@@ -99,7 +108,7 @@ export function validateDisclosedClaims(
   const out: Violation[] = [];
   for (const [key, value] of Object.entries(claims)) {
     if (DISCLOSED_EVENT_FIELDS.includes(key)) {
-      check(timestamp, value, [key], out);
+      check(timestamp, value, [], key, out);
     } else if (shape[key] === undefined) {
       out.push({ path: key, code: 'UNKNOWN_FIELD', message: `${type} has no field ${key}` });
     } else if (key === 'persons') {
@@ -108,7 +117,7 @@ export function validateDisclosedClaims(
     } else if (key === 'person') {
       checkPartialPerson(value, [key], out);
     } else {
-      check(shape[key], value, [key], out);
+      check(shape[key], value, [], key, out);
     }
   }
   return out;

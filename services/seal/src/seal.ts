@@ -2,9 +2,9 @@ import { sign, type KeyObject } from 'node:crypto';
 
 import { CATALOGUE, PERSON_FIELDS, type ValidEvent } from '@wbx/schema';
 
-import { createDisclosure } from './disclosure.js';
 import { SealError } from './errors.js';
 import { b64u } from './internal/base64url.js';
+import { DisclosureBatch } from './internal/batch.js';
 import { SaltPool } from './internal/salt.js';
 import { SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
 
@@ -44,11 +44,13 @@ export function createSealer(options: SealerOptions): Sealer {
   }
   const salts = new SaltPool();
   const header = b64u(JSON.stringify({ alg: SEAL_ALG, typ: SEAL_TYP, kid }));
+  const payloadStart = `{"iss":${JSON.stringify(issuer)},"jti":`;
 
-  function withDecoys(digests: string[], spread: 2 | 4): string[] {
+  /** The digests plus 1 to `spread` decoys, sorted, as the JSON of an `_sd` array. */
+  function sdJson(digests: string[], spread: 2 | 4): string {
     const extra = 1 + salts.small(spread);
     for (let i = 0; i < extra; i++) digests.push(salts.decoy());
-    return digests.sort();
+    return `["${digests.sort().join('","')}"]`; // base64url digests: nothing to escape
   }
 
   return {
@@ -60,44 +62,66 @@ export function createSealer(options: SealerOptions): Sealer {
       }
       const body = event[CATALOGUE[event.type]] as Record<string, unknown> | undefined;
       if (body === undefined) throw new SealError('INVALID_EVENT', `the event has no ${event.type} body`);
-      const encoded: string[] = [];
-      const disclose = (name: string, value: unknown, into: string[]): void => {
-        const d = createDisclosure(salts.next(), name, value);
-        encoded.push(d.encoded);
-        into.push(d.digest);
+      // Leaves first (event times, plain fields, person attributes), in one batch; then the person
+      // fields, whose values are objects of their attributes' digests.
+      const leaves = new DisclosureBatch();
+      const top: number[] = [leaves.add(salts.next(), 'occurredAt', event.occurredAt)];
+      top.push(leaves.add(salts.next(), 'recordedAt', event.recordedAt));
+      const personFields: { name: string; list: boolean; persons: number[][] }[] = [];
+      const personAttributes = (person: Record<string, unknown>): number[] => {
+        const attrs: number[] = [];
+        for (const attr of Object.keys(person)) {
+          const value = person[attr];
+          if (value !== undefined) attrs.push(leaves.add(salts.next(), attr, value));
+        }
+        return attrs;
       };
-      const sealPerson = (person: Record<string, unknown>): { _sd: string[] } => {
-        const digests: string[] = [];
-        for (const [attr, value] of Object.entries(person))
-          if (value !== undefined) disclose(attr, value, digests);
-        return { _sd: withDecoys(digests, 2) };
-      };
-      const top: string[] = [];
-      disclose('occurredAt', event.occurredAt, top);
-      disclose('recordedAt', event.recordedAt, top);
-      for (const [name, value] of Object.entries(body)) {
+      for (const name of Object.keys(body)) {
+        const value = body[name];
         if (value === undefined) continue;
-        if (!PERSON_FIELDS.includes(name)) disclose(name, value, top);
+        if (!PERSON_FIELDS.includes(name)) top.push(leaves.add(salts.next(), name, value));
         else if (Array.isArray(value))
-          disclose(
+          personFields.push({
             name,
-            value.map((p) => sealPerson(p as Record<string, unknown>)),
-            top,
-          );
-        else disclose(name, sealPerson(value as Record<string, unknown>), top);
+            list: true,
+            persons: value.map((p) => personAttributes(p as Record<string, unknown>)),
+          });
+        else
+          personFields.push({
+            name,
+            list: false,
+            persons: [personAttributes(value as Record<string, unknown>)],
+          });
       }
-      const payload = {
-        iss: issuer,
-        jti: event.eventId,
-        iat: Math.floor((sealOptions.now ?? new Date()).getTime() / 1000),
-        wbx_type: event.type,
-        wbx_v: event.schemaVersion,
-        _sd_alg: SD_ALG,
-        _sd: withDecoys(top, 4),
-      };
-      const signingInput = `${header}.${b64u(JSON.stringify(payload))}`;
-      const signature = sign(null, Buffer.from(signingInput), privateKey).toString('base64url');
-      return `${signingInput}.${signature}~${encoded.join('~')}~`;
+      const l = leaves.encode();
+      const topDigests = top.map((i) => l.digests[i] as string);
+      let tail = l.encoded.join('~');
+      if (personFields.length > 0) {
+        const containers = new DisclosureBatch();
+        for (const { name, list, persons } of personFields) {
+          const objects = persons.map(
+            (attrs) =>
+              `{"_sd":${sdJson(
+                attrs.map((i) => l.digests[i] as string),
+                2,
+              )}}`,
+          );
+          containers.addJson(salts.next(), name, list ? `[${objects.join(',')}]` : (objects[0] as string));
+        }
+        const c = containers.encode();
+        topDigests.push(...c.digests);
+        tail = `${tail}~${c.encoded.join('~')}`;
+      }
+      const iat = Math.floor((sealOptions.now ?? new Date()).getTime() / 1000);
+      // The payload's claims in a fixed order; strings through JSON.stringify, digests need no escaping.
+      const payload =
+        `${payloadStart}${JSON.stringify(event.eventId)},"iat":${JSON.stringify(iat)}` +
+        `,"wbx_type":${JSON.stringify(event.type)},"wbx_v":${JSON.stringify(event.schemaVersion)}` +
+        `,"_sd_alg":${JSON.stringify(SD_ALG)},"_sd":${sdJson(topDigests, 4)}}`;
+      const signingInput = `${header}.${b64u(payload)}`;
+      // base64url is ASCII: latin1 is its exact byte encoding.
+      const signature = sign(null, Buffer.from(signingInput, 'latin1'), privateKey).toString('base64url');
+      return `${signingInput}.${signature}~${tail}~`;
     },
   };
 }

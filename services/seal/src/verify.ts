@@ -7,7 +7,7 @@ import { digestOf } from './disclosure.js';
 import { SealError, type SealErrorCode } from './errors.js';
 import { fromB64u, jsonFromB64u } from './internal/base64url.js';
 import { ALWAYS_VISIBLE, DEFAULT_IAT_SKEW_S, SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
-import { splitToken, type TokenParts } from './token.js';
+import { splitAndDecode, type TokenParts } from './token.js';
 
 export interface VerifyOptions {
   /** The trusted federation manifest: who the members are and which keys they sign with, when. */
@@ -32,6 +32,7 @@ export interface VerifiedEvent {
 type Json = Record<string, unknown>;
 
 const UUID_V7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ALWAYS_VISIBLE_SET: ReadonlySet<string> = new Set(ALWAYS_VISIBLE);
 const ALLOWED_PAYLOAD_KEYS = new Set<string>([...ALWAYS_VISIBLE, '_sd', '_sd_alg']);
 const KEY_CODES: Partial<Record<string, SealErrorCode>> = {
   UNKNOWN_ISSUER: 'UNKNOWN_ISSUER',
@@ -71,12 +72,21 @@ interface Disclosed {
   readonly value: unknown;
 }
 
-function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
+/** A placeholder while a disclosure is being parsed. */
+const DUPLICATE: Disclosed = { name: '', value: undefined };
+
+function parseDisclosures(
+  encoded: readonly string[],
+  decoded: readonly string[] | undefined,
+): Map<string, Disclosed> {
   const byDigest = new Map<string, Disclosed>();
-  for (const [i, text] of encoded.entries()) {
+  for (let i = 0; i < encoded.length; i++) {
+    const text = encoded[i] as string;
     const digest = digestOf(text);
-    if (byDigest.has(digest)) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
-    const d = jsonFromB64u(text, true);
+    const before = byDigest.size;
+    byDigest.set(digest, DUPLICATE);
+    if (byDigest.size === before) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
+    const d = decoded === undefined ? jsonFromB64u(text, true) : parseJson(decoded[i] as string);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[0] !== 'string' || typeof d[1] !== 'string') {
       throw refuse(
         'MALFORMED_DISCLOSURE',
@@ -90,6 +100,14 @@ function parseDisclosures(encoded: readonly string[]): Map<string, Disclosed> {
     byDigest.set(digest, { name, value: d[2] as unknown });
   }
   return byDigest;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The state of one walk over a payload: the disclosures by digest, the digests seen, what was disclosed. */
@@ -107,8 +125,9 @@ function processArray(ctx: Walk, value: readonly unknown[], path: string): unkno
       const digest = v['...'];
       if (Object.keys(v).length !== 1)
         throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
-      if (typeof digest !== 'string' || ctx.seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
-      ctx.seen.add(digest);
+      if (typeof digest !== 'string') throw refuse('DUPLICATE_DIGEST', `at ${path}`);
+      const before = ctx.seen.size;
+      if (ctx.seen.add(digest).size === before) throw refuse('DUPLICATE_DIGEST', `at ${path}`);
       if (ctx.byDigest.has(digest))
         throw refuse('MALFORMED_DISCLOSURE', `array element disclosure at ${path}`);
     } else {
@@ -119,11 +138,42 @@ function processArray(ctx: Walk, value: readonly unknown[], path: string): unkno
 }
 
 function processValue(ctx: Walk, value: unknown, path: string): unknown {
+  if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return processArray(ctx, value, path);
-  return isObject(value) ? processObject(ctx, value, path) : value;
+  return processObject(ctx, value as Json, path);
 }
 
-/** RFC 9901 §7.1 step 3: replaces each `_sd` digest with its disclosed claim, recursively. */
+function hasName(found: readonly { name: string }[], name: string): boolean {
+  for (const f of found) if (f.name === name) return true;
+  return false;
+}
+
+/** Nested paths (`persons.sex`) recur in every person: built once, not once a claim. */
+const nestedPaths = new Map<string, Map<string, string>>();
+const NESTED_PATHS_MAX = 1024;
+
+function pathOf(path: string, name: string): string {
+  let names = nestedPaths.get(path);
+  if (names === undefined) {
+    if (nestedPaths.size >= NESTED_PATHS_MAX) return `${path}.${name}`;
+    nestedPaths.set(path, (names = new Map<string, string>()));
+  }
+  let at = names.get(name);
+  if (at === undefined) {
+    at = `${path}.${name}`;
+    if (names.size < NESTED_PATHS_MAX) names.set(name, at);
+  }
+  return at;
+}
+
+const byName = (a: { name: string }, b: { name: string }): number =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+/**
+ * RFC 9901 §7.1 step 3: replaces each `_sd` digest with its disclosed claim, recursively. The plain claims
+ * come first, in their order; the disclosed ones after them by name, so that objects of the same claims
+ * share their shape whatever the digests' order.
+ */
 function processObject(ctx: Walk, obj: Json, path: string): Json {
   const out: Json = {};
   for (const k in obj) {
@@ -135,20 +185,25 @@ function processObject(ctx: Walk, obj: Json, path: string): Json {
   const sd = obj._sd;
   if (sd === undefined) return out;
   if (!Array.isArray(sd)) throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} is not an array`);
+  const found: { name: string; value: unknown }[] = [];
   for (const digest of sd) {
     if (typeof digest !== 'string')
       throw refuse('MALFORMED_PAYLOAD', `_sd at ${path || 'top'} has a non-string`);
-    if (ctx.seen.has(digest)) throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
-    ctx.seen.add(digest);
+    const before = ctx.seen.size;
+    if (ctx.seen.add(digest).size === before)
+      throw refuse('DUPLICATE_DIGEST', `digest ${digest} appears twice`);
     const d = ctx.byDigest.get(digest);
     if (d === undefined) continue;
     ctx.used += 1;
-    if (Object.hasOwn(out, d.name))
-      throw refuse('CLAIM_CONFLICT', `claim ${d.name} at ${path || 'top'} twice`);
-    const at = path === '' ? d.name : `${path}.${d.name}`;
-    out[d.name] = processValue(ctx, d.value, at);
+    const { name } = d;
+    if (Object.hasOwn(out, name) || hasName(found, name))
+      throw refuse('CLAIM_CONFLICT', `claim ${name} at ${path || 'top'} twice`);
+    const at = path === '' ? name : pathOf(path, name);
+    found.push({ name, value: processValue(ctx, d.value, at) });
     ctx.disclosed.add(at);
   }
+  if (found.length > 1) found.sort(byName);
+  for (const d of found) out[d.name] = d.value;
   return out;
 }
 
@@ -196,9 +251,13 @@ function parseJwt(parts: TokenParts): ParsedJwt {
 }
 
 /** Processes the disclosures against the payload's digests: each referenced exactly once. */
-function disclosedClaims(parts: TokenParts, payload: Json): { claims: Json; disclosed: string[] } {
+function disclosedClaims(
+  parts: TokenParts,
+  decoded: readonly string[] | undefined,
+  payload: Json,
+): { claims: Json; disclosed: string[] } {
   const ctx: Walk = {
-    byDigest: parseDisclosures(parts.disclosures),
+    byDigest: parseDisclosures(parts.disclosures, decoded),
     seen: new Set(),
     disclosed: new Set(),
     used: 0,
@@ -218,9 +277,9 @@ function disclosedClaims(parts: TokenParts, payload: Json): { claims: Json; disc
  * writes: the structure and digests are checked, the signature is not. Never use it on anything received.
  */
 export function readOwnSealedEvent(token: string): VerifiedEvent {
-  const parts = splitToken(token, Number.MAX_SAFE_INTEGER);
+  const { parts, decoded } = splitAndDecode(token, Number.MAX_SAFE_INTEGER);
   const { kid, payload } = parseJwt(parts);
-  const { claims, disclosed } = disclosedClaims(parts, payload);
+  const { claims, disclosed } = disclosedClaims(parts, decoded, payload);
   return { kid, claims, disclosed };
 }
 
@@ -230,7 +289,7 @@ export function readOwnSealedEvent(token: string): VerifiedEvent {
  * against the schema. Throws a SealError with a code; its message is generic, its `detail` precise.
  */
 export function verifyPresentation(token: string, options: VerifyOptions): VerifiedEvent {
-  const parts = splitToken(token, options.maxBytes);
+  const { parts, decoded } = splitAndDecode(token, options.maxBytes);
   const { kid, payload, iss, jti, iat, type, version } = parseJwt(parts);
   const issuedAt = new Date(iat * 1000);
   const key = resolveKey(options.manifest, iss, kid, issuedAt);
@@ -244,10 +303,9 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     throw refuse('ISSUED_IN_FUTURE', `iat ${issuedAt.toISOString()} is in the future`);
   }
 
-  const { claims, disclosed } = disclosedClaims(parts, payload);
+  const { claims, disclosed } = disclosedClaims(parts, decoded, payload);
   const body: Json = {};
-  for (const [k, v] of Object.entries(claims))
-    if (!(ALWAYS_VISIBLE as readonly string[]).includes(k)) body[k] = v;
+  for (const k in claims) if (!ALWAYS_VISIBLE_SET.has(k)) body[k] = claims[k];
   const violations = validateDisclosedClaims(type, body);
   if (!isPartnerCode(iss)) violations.push({ path: 'iss', code: 'UNKNOWN_PARTNER', message: iss });
   if (!UUID_V7_RE.test(jti))

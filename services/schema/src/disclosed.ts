@@ -87,7 +87,8 @@ function checkPartialPerson(value: unknown, prefix: PropertyKey[], out: Violatio
   }
   const person = value as Record<string, unknown>;
   for (const attr of Object.keys(person)) {
-    const schema = PERSON_SHAPE[attr];
+    // Own properties only: a disclosed `constructor` or `toString` is an unknown field, not a method.
+    const schema = Object.hasOwn(PERSON_SHAPE, attr) ? PERSON_SHAPE[attr] : undefined;
     if (schema === undefined)
       out.push({ path: formatPath([...prefix, attr]), code: 'UNKNOWN_FIELD', message: attr });
     else check(schema, person[attr], prefix, attr, out);
@@ -109,7 +110,7 @@ export function validateDisclosedClaims(
   for (const [key, value] of Object.entries(claims)) {
     if (DISCLOSED_EVENT_FIELDS.includes(key)) {
       check(timestamp, value, [], key, out);
-    } else if (shape[key] === undefined) {
+    } else if (!Object.hasOwn(shape, key) || shape[key] === undefined) {
       out.push({ path: key, code: 'UNKNOWN_FIELD', message: `${type} has no field ${key}` });
     } else if (key === 'persons') {
       if (!Array.isArray(value)) out.push({ path: key, code: 'INVALID_TYPE', message: 'expected a list' });

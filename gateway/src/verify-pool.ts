@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import type { ManifestBody } from '@wbx/registry';
@@ -41,7 +43,10 @@ export class VerifyPool {
 
   constructor(options: VerifyPoolOptions) {
     const size = options.size ?? availableParallelism();
-    const url = new URL('./verify-worker.js', import.meta.url);
+    // Built: verify-worker.js beside this file; run from source (tests): verify-worker.ts, which Node
+    // runs with type stripping.
+    let url = new URL('./verify-worker.js', import.meta.url);
+    if (!existsSync(fileURLToPath(url))) url = new URL('./verify-worker.ts', import.meta.url);
     this.workers = Array.from({ length: size }, () => {
       const w = new Worker(url, { workerData: { manifest: options.manifest } });
       w.on('message', (msg: { id: number; results: PoolResult[] }) => {
@@ -73,8 +78,24 @@ export class VerifyPool {
     });
   }
 
+  /** Refuses new batches, lets the batches already sent finish, then stops the workers. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
+    const workers = this.workers.splice(0);
+    const sent = [...this.pending.values()].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const { resolve: done, reject } = p;
+          p.resolve = (r) => {
+            done(r);
+            resolve();
+          };
+          p.reject = (e) => {
+            reject(e);
+            resolve();
+          };
+        }),
+    );
+    await Promise.all(sent);
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }

@@ -14,6 +14,7 @@ import type { ManifestBody } from '@wbx/registry';
 import { SealError, verifyPresentation } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import { VerifyPool, type PoolResult } from '../verify-pool.js';
 import { recipientInboxPrefix, shareStream } from './nats-access.js';
 import { ensureStream, type StreamConfigInput } from './streams.js';
 import { Window } from './window.js';
@@ -40,6 +41,8 @@ export interface ReceiveWorkerOptions {
   readonly manifest: () => ManifestBody;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** Worker threads that verify presentations (default: one per core; 0: on the main thread). */
+  readonly verifyThreads?: number;
 }
 
 const DAY_NS = 86_400_000_000_000;
@@ -48,8 +51,31 @@ function storeStream(name: string, subjects: string[]): StreamConfigInput {
   return { name, subjects, storage: StorageType.File, duplicate_window: DAY_NS };
 }
 
-/** How many presentations of one origin are verified and stored at once. */
-const RECEIVE_WINDOW = 64;
+/** How many presentations of one origin are in flight (verified, stored, acknowledged) at once. */
+const RECEIVE_WINDOW = 512;
+
+/** At most this many presentations go to a verify worker in one message. */
+const VERIFY_BATCH = 32;
+
+/** Smaller batches (presentations arriving one by one, no backlog) are verified on the main thread. */
+const POOL_MIN_BATCH = 4;
+
+interface Verification {
+  readonly token: string;
+  readonly resolve: (r: PoolResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+function verifyHere(token: string, manifest: ManifestBody, now: Date): PoolResult {
+  try {
+    const v = verifyPresentation(token, { manifest, now });
+    return { ok: true, claims: v.claims, disclosed: v.disclosed };
+  } catch (e) {
+    if (e instanceof SealError)
+      return { ok: false, code: e.code, ...(e.detail === undefined ? {} : { detail: e.detail }) };
+    throw e;
+  }
+}
 
 /**
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
@@ -64,8 +90,90 @@ export class ReceiveWorker {
   private readonly connections = new Set<NatsConnection>();
   private readonly consumers = new Set<ConsumerMessages>();
   private stopping = false;
+  private pool: VerifyPool | undefined;
+  private poolManifest: ManifestBody | undefined;
+  private batch: Verification[] = [];
+  private batchScheduled = false;
 
   constructor(private readonly options: ReceiveWorkerOptions) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /**
+   * Verifies a presentation against the current manifest, batched with the others that arrive in the
+   * same turn of the event loop (up to VERIFY_BATCH): on the verify pool when there is a backlog, here
+   * for a trickle or if verifyThreads is 0.
+   */
+  private verify(token: string): Promise<PoolResult> {
+    if (this.options.verifyThreads === 0) {
+      return Promise.resolve(verifyHere(token, this.options.manifest(), this.now()));
+    }
+    return new Promise<PoolResult>((resolve, reject) => {
+      this.batch.push({ token, resolve, reject });
+      if (this.batch.length >= VERIFY_BATCH) this.flushBatch();
+      else if (!this.batchScheduled) {
+        this.batchScheduled = true;
+        setImmediate(() => {
+          this.batchScheduled = false;
+          this.flushBatch();
+        });
+      }
+    });
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch.splice(0);
+    if (batch.length === 0) return;
+    if (batch.length < POOL_MIN_BATCH) {
+      // A trickle (no backlog): handing it to a thread would cost more than verifying it here.
+      const manifest = this.options.manifest();
+      const now = this.now();
+      for (const v of batch) {
+        try {
+          v.resolve(verifyHere(v.token, manifest, now));
+        } catch (e) {
+          v.reject(e);
+        }
+      }
+      return;
+    }
+    let pool: VerifyPool;
+    try {
+      pool = this.verifyPool();
+    } catch (e) {
+      for (const v of batch) v.reject(e);
+      return;
+    }
+    pool.verifyBatch(batch.map((v) => v.token), this.now()).then(
+      (results) => {
+        for (const [i, v] of batch.entries()) {
+          const r = results[i];
+          if (r === undefined) v.reject(new Error('the verify pool returned too few results'));
+          else v.resolve(r);
+        }
+      },
+      (e: unknown) => {
+        for (const v of batch) v.reject(e);
+      },
+    );
+  }
+
+  /** The pool for the current manifest; a new manifest gets a new pool (the old one finishes its batches). */
+  private verifyPool(): VerifyPool {
+    const manifest = this.options.manifest();
+    if (this.pool === undefined || manifest !== this.poolManifest) {
+      const old = this.pool;
+      this.pool = new VerifyPool({
+        manifest,
+        ...(this.options.verifyThreads === undefined ? {} : { size: this.options.verifyThreads }),
+      });
+      this.poolManifest = manifest;
+      old?.close().catch((e: unknown) => this.options.log.warn({ err: e }, 'closing a verify pool failed'));
+    }
+    return this.pool;
+  }
 
   async start(): Promise<void> {
     const { jsm } = this.options;
@@ -97,7 +205,7 @@ export class ReceiveWorker {
         });
         this.connections.add(nc);
         const consumer = await jetstream(nc).consumers.get(shareStream(me), me);
-        const messages = await consumer.consume({ max_messages: 256 });
+        const messages = await consumer.consume({ max_messages: RECEIVE_WINDOW });
         this.consumers.add(messages);
         log.info({ origin: source.partner, url: source.url }, 'receiving');
         attempt = 0;
@@ -130,23 +238,33 @@ export class ReceiveWorker {
   private async handle(origin: string, m: JsMsg): Promise<void> {
     const { js, log } = this.options;
     const token = m.string();
-    try {
-      const verified = verifyPresentation(token, { manifest: this.options.manifest(), now: this.options.now?.() ?? new Date() });
+    const verified = await this.verify(token);
+    let code: string;
+    let detail: string | undefined;
+    if (verified.ok) {
       const { iss, jti, wbx_type: type } = verified.claims as { iss: string; jti: string; wbx_type: string };
-      if (iss !== origin) throw new SealError('UNKNOWN_ISSUER', 'token rejected', `${iss}'s event in ${origin}'s share stream`);
-      await js.publish(`wbx.in.${origin}.${type}`, token, { msgID: jti, expect: { streamName: INBOX_STREAM } });
-    } catch (e) {
-      if (!(e instanceof SealError)) throw e;
-      log.warn({ origin, seq: m.seq, code: e.code, detail: e.detail }, 'presentation quarantined');
-      const h = headers();
-      h.set('Wbx-Error-Code', e.code);
-      h.set('Wbx-Origin-Seq', String(m.seq));
-      await js.publish(`wbx.quarantine.${origin}`, token, {
-        headers: h,
-        msgID: `${origin}-${String(m.seq)}`,
-        expect: { streamName: QUARANTINE_STREAM },
-      });
+      if (iss === origin) {
+        await js.publish(`wbx.in.${origin}.${type}`, token, { msgID: jti, expect: { streamName: INBOX_STREAM } });
+        m.ack();
+        return;
+      }
+      code = 'UNKNOWN_ISSUER';
+      detail = `${iss}'s event in ${origin}'s share stream`;
+    } else {
+      // Not a refusal of the presentation but a failure of the verifier: retried later.
+      if (verified.code === 'INTERNAL') throw new Error(`verifying failed: ${verified.detail ?? ''}`);
+      code = verified.code;
+      detail = verified.detail;
     }
+    log.warn({ origin, seq: m.seq, code, detail }, 'presentation quarantined');
+    const h = headers();
+    h.set('Wbx-Error-Code', code);
+    h.set('Wbx-Origin-Seq', String(m.seq));
+    await js.publish(`wbx.quarantine.${origin}`, token, {
+      headers: h,
+      msgID: `${origin}-${String(m.seq)}`,
+      expect: { streamName: QUARANTINE_STREAM },
+    });
     m.ack();
   }
 
@@ -156,5 +274,8 @@ export class ReceiveWorker {
     for (const nc of this.connections) await nc.close().catch(() => undefined);
     await Promise.all(this.loops);
     this.loops.length = 0;
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
   }
 } // prettier-ignore

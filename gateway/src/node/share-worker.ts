@@ -165,9 +165,17 @@ export class ShareWorker {
     }
   }
 
+  /**
+   * Shares one event: per grant, publishes the presentation, then appends its audit entries (one per
+   * agreement). All grants and all their appends run at once — the audit log pipelines them, each still
+   * chained after the one before — and the event is acknowledged only when every presentation and every
+   * audit entry is stored; any failure leaves it unacknowledged, so it is redelivered.
+   */
   private async handle(m: JsMsg): Promise<void> {
     const { js, audit, partner } = this.options;
-    if (this.options.policy().recipients(this.now()).length === 0) {
+    const now = this.now();
+    const policy = this.options.policy();
+    if (policy.recipients(now).length === 0) {
       // No agreement as provider: nothing to share, no need to read the event.
       m.ack();
       return;
@@ -176,7 +184,7 @@ export class ShareWorker {
     const { claims } = readOwnSealedEvent(token);
     const eventId = claims.jti as string;
     const type = claims.wbx_type as string;
-    const grants = this.options.policy().grants({ type, origin: partner, claims }, this.now());
+    const grants = policy.grants({ type, origin: partner, claims }, now);
     const shared = grants.map(async (grant) => {
       if (grant.aggregates.length > 0)
         this.options.aggregator.add({ type, origin: partner, claims }, grant.aggregates);

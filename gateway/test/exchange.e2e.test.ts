@@ -87,7 +87,11 @@ beforeAll(async () => {
   await fed.agree({ ...base, id: 'MK-RS-Q', provider: 'MK', recipient: 'RS', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: RS_FIELDS }] }); // prettier-ignore
   await fed.agree({ ...base, id: 'MK-RS-B', provider: 'MK', recipient: 'RS', purposes: ['border-management'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['persons.subjectRef'] }] }); // prettier-ignore
   await fed.agree({ ...base, id: 'MK-RS-OLD', provider: 'MK', recipient: 'RS', purposes: ['risk-analysis'], validFrom: '2024-01-01T00:00:00Z', validUntil: '2024-02-01T00:00:00Z', terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'AL-MK-RA', provider: 'AL', recipient: 'MK', purposes: ['return-readmission'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['requestRef', 'outcome', 'reason'] }] }); // prettier-ignore
+  await fed.agree({ ...base, id: 'AL-MK-RA', provider: 'AL', recipient: 'MK', purposes: ['return-readmission', 'risk-analysis'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['requestRef', 'outcome', 'reason'] }] }); // prettier-ignore
+  await fed.agree({ ...base, id: 'AL-RS-RA', provider: 'AL', recipient: 'RS', purposes: ['return-readmission'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['outcome'] }] }); // prettier-ignore
+  // Persons granted whole, and detectionMethod only for entries: neither the origin's references nor a
+  // withheld detectionMethod may come out.
+  await fed.agree({ ...base, id: 'MK-RS-W', provider: 'MK', recipient: 'RS', purposes: ['anti-smuggling'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['persons', 'direction', 'detectionMethod'], where: { direction: ['entry'] } }, { ...records, types: ['crossing.irregular'], fields: ['routeSegment', 'direction'] }] }); // prettier-ignore
   await fed.agree({ ...base, id: 'MK-AL-X', provider: 'MK', recipient: 'AL', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }] }); // prettier-ignore
   mk = await fed.start('MK', { settings: exchangeSettings() });
   al = await fed.start('AL', {
@@ -232,6 +236,36 @@ describe('Exchange.Query over mTLS', () => {
     expect(end).toMatchObject({ returned: 3, more: true });
   });
 
+  it('never gives out the origin’s own references, also when an agreement grants persons whole', async () => {
+    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-W', purpose: 'anti-smuggling' });
+    expect(events).toHaveLength(crossings.length);
+    const raw = crossings.flatMap((e) => (e.crossingIrregular?.persons ?? []).flatMap((p) => (p.subjectRef === undefined ? [] : [p.subjectRef]))); // prettier-ignore
+    const all = events.map((e) => e.presentation).join('\n');
+    for (const r of raw) expect(all).not.toContain(r);
+    const entry = events.find((e) => crossings.find((c) => c.eventId === e.eventId)?.crossingIrregular?.direction === 'entry'); // prettier-ignore
+    const disclosed = verifyPresentation(entry?.presentation ?? '', { manifest }).disclosed;
+    expect(disclosed).toEqual(
+      expect.arrayContaining(['persons.citizenship', 'persons.ageBand', 'detectionMethod']),
+    );
+    expect(disclosed).not.toContain('persons.subjectRef');
+    expect(events.flatMap((e) => e.subjectRefs).filter((r) => r !== '').length).toBeGreaterThan(0);
+  });
+
+  it('answers a condition only from events whose grant discloses the field: nothing withheld leaks through it', async () => {
+    const byMethod = new Map<string, Set<string>>();
+    for (const c of crossings) {
+      const b = c.crossingIrregular;
+      if (b === undefined) continue;
+      const set = byMethod.get(b.detectionMethod) ?? new Set<string>();
+      set.add(b.direction);
+      byMethod.set(b.detectionMethod, set);
+    }
+    const method = [...byMethod].find(([, dirs]) => dirs.size > 1)?.[0] ?? [...byMethod.keys()][0] ?? '';
+    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-W', purpose: 'anti-smuggling', where: { detectionMethod: { values: [method] } } }); // prettier-ignore
+    const expected = crossings.filter((c) => c.crossingIrregular?.detectionMethod === method && c.crossingIrregular.direction === 'entry'); // prettier-ignore
+    expect(events.map((e) => e.eventId).sort()).toEqual(expected.map((e) => e.eventId).sort());
+  });
+
   it('refuses at the TLS handshake a client without a certificate of the federation CA', async () => {
     const foreign = await exchangeClients(pki, mk.exchangeAddress ?? '', pki.foreignClient);
     try {
@@ -353,6 +387,26 @@ describe('readmission workflow MK → AL', () => {
     expect(await refusal(get(mkAtAl, uuidV7(Date.now())))).toEqual({ code: status.NOT_FOUND, reason: 'UNKNOWN_REQUEST' }); // prettier-ignore
   });
 
+  it('keeps a case to its owner: another state reusing its id learns nothing; readmission calls are for return-readmission only', async () => {
+    const { id, token } = await sealRequest('MK-RA-2026-000004');
+    await submit(mkAtAl, token);
+    const key = importPrivateJwk(JSON.parse(await readFile(fed.identity.keyFile('RS'), 'utf8')));
+    const now = new Date();
+    const r = validateEvent({
+      eventId: id, origin: 'RS', type: 'readmission.request', schemaVersion: 1, occurredAt: now.toISOString(), recordedAt: now.toISOString(),
+      readmissionRequest: { requestRef: 'RS-RA-2026-000001', requestingState: 'RS', requestedState: 'AL', person: { citizenship: 'ALB', sex: 'F', ageBand: '18-34', unaccompaniedMinor: false }, evidence: ['entry-stamp'], deadline: new Date(now.getTime() + HOUR).toISOString() },
+    }); // prettier-ignore
+    if (!r.ok) throw new Error('invalid request');
+    const rsToken = createSealer({ issuer: 'RS', kid: key.kid, privateKey: key.key }).seal(r.event, { now });
+    const stolen = await refusal(unary<ReadmissionCase>((cb) => rsAtAl.exchange.submitReadmissionRequest({ agreementId: 'AL-RS-RA', purpose: 'return-readmission', sealedRequest: rsToken }, cb))); // prettier-ignore
+    expect(stolen).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_SEALED_REQUEST' });
+    const otherPurpose = await refusal(unary<ReadmissionCase>((cb) => mkAtAl.exchange.getReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: 'risk-analysis', requestId: id }, cb))); // prettier-ignore
+    expect(otherPurpose).toEqual({ code: status.PERMISSION_DENIED, reason: 'PURPOSE_NOT_AGREED' });
+    expect(await get(mkAtAl, id)).toMatchObject({ state: 'pending', requestingState: 'MK' });
+    const denied = (await auditEntries(al)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' ? [a.reason] : [])); // prettier-ignore
+    expect(denied).toEqual(expect.arrayContaining(['BAD_SEALED_REQUEST', 'PURPOSE_NOT_AGREED']));
+  });
+
   it('expires a request not answered by the deadline from the agreement, with a sealed expired response', async () => {
     const { id, token } = await sealRequest('MK-RA-2026-000003');
     await submit(mkAtAl, token);
@@ -372,7 +426,7 @@ describe('readmission workflow MK → AL', () => {
 describe('Exchange.ListAgreements and GetAgreement', () => {
   it('lists only the caller’s active agreements with this partner and hands out their signed documents', async () => {
     const list = await unary<ListAgreementsResponse>((cb) => rsAtMk.exchange.listAgreements({}, cb));
-    expect(list.agreements.map((a) => a.id).sort()).toEqual(['MK-RS-B', 'MK-RS-Q']);
+    expect(list.agreements.map((a) => a.id).sort()).toEqual(['MK-RS-B', 'MK-RS-Q', 'MK-RS-W']);
     const doc = await unary<AgreementDocument>((cb) =>
       rsAtMk.exchange.getAgreement({ agreementId: 'MK-RS-Q' }, cb),
     );
@@ -518,5 +572,7 @@ describe('Match limits (last: it spends the caller’s rate budget)', () => {
       results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: unknown) => (e as { code: number }).code)); // prettier-ignore
     }
     expect(results).toContain(status.RESOURCE_EXHAUSTED);
+    const refused = (await auditEntries(mk)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' && a.eventType === 'exchange.match' ? [a.reason] : [])); // prettier-ignore
+    expect(refused).toEqual(expect.arrayContaining(['INVALID_REQUEST', 'RATE_LIMITED']));
   });
 });

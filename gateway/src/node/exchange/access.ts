@@ -111,12 +111,13 @@ export async function auditDenial(
     { rpc: call.rpc, caller: call.caller, peer: call.peer, agreement: call.agreementId, purpose: call.purpose, reason: e.code, detail: e.detail },
     'exchange call refused',
   );
+  e.audited = true;
   await ctx.audit
     .append({
       recipient: call.caller ?? 'UNKNOWN',
       agreementId: AUDIT_TEXT.test(call.agreementId) ? call.agreementId : '-',
       eventId: randomUUID(),
-      eventType: `exchange.${call.rpc}`,
+      eventType: `exchange.${call.rpc.toLowerCase()}`,
       paths: [],
       mode: 'denied',
       ...(AUDIT_TEXT.test(call.purpose) ? { purpose: call.purpose } : {}),

@@ -48,6 +48,9 @@ const STATUS: Record<ExchangeErrorCode, status> = {
  * `detail` is what the log gets (everything); `violations` name fields of a malformed request.
  */
 export class ExchangeError extends Error {
+  /** Set once the refusal is in the audit chain, so that it is audited once. */
+  audited = false;
+
   constructor(
     readonly code: ExchangeErrorCode,
     message: string,

@@ -10,6 +10,7 @@ import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
+import { presentationPaths } from './query.js';
 import { SUBJECT_REF_RE, subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
 
 interface Indexed {
@@ -45,9 +46,11 @@ export class MatchIndex {
   }
 
   private async read(): Promise<void> {
-    const last = (await this.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
-    if (last <= this.upTo) return;
-    const consumer = await this.js.consumers.get(EVENTS_STREAM, { opt_start_seq: this.upTo + 1 });
+    const { state } = await this.jsm.streams.info(EVENTS_STREAM);
+    const last = state.last_seq;
+    if (last <= this.upTo || state.messages === 0) return;
+    const start = Math.max(this.upTo + 1, state.first_seq);
+    const consumer = await this.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 2_048 });
     try {
       for await (const m of messages) {
@@ -109,7 +112,7 @@ export class RateLimiter {
   /** Takes a token for `caller`; undefined if granted, else the milliseconds until one is free. */
   take(caller: string, now: number): number | undefined {
     const b = this.buckets.get(caller) ?? { tokens: this.burst, at: now };
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
+    b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.rate);
     b.at = now;
     this.buckets.set(caller, b);
     if (b.tokens >= 1) {
@@ -152,6 +155,7 @@ export async function runMatch(
   const hits: MatchHit[] = [];
   const seen = new Set<string>();
   for (const ref of new Set(req.subjectRefs)) {
+    // A hit only where the agreement gives this caller the person's (keyed) reference for that event.
     const events = index.lookup(agreement.body.id, ref).filter((e) => {
       const grant = evaluate(
         [agreement],
@@ -159,7 +163,7 @@ export async function runMatch(
         purpose,
         now,
       );
-      return (grant.get(caller)?.paths.length ?? 0) > 0;
+      return presentationPaths(grant.get(caller)?.paths ?? []).keyRefs;
     });
     if (events.length === 0) continue;
     hits.push({ subjectRef: ref, events: events.map((e) => ({ eventId: e.eventId, type: e.type })) });

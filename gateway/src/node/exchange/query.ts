@@ -12,7 +12,7 @@ import {
   type WhereValue,
 } from '@wbx/agreements';
 import type { QueryEvent, QueryRequest, QueryResponse } from '@wbx/proto';
-import { parseTimestamp } from '@wbx/schema';
+import { parseTimestamp, PERSON_ATTRIBUTES, PERSON_FIELDS } from '@wbx/schema';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
@@ -25,7 +25,28 @@ export const QUERY_PAGE_DEFAULT = 10_000;
 export const QUERY_PAGE_MAX = 1_000_000;
 /** Events audited and then sent together (one message; one audit entry per type): at most MAX_EVENT_IDS. */
 const BATCH = 256;
-const SUBJECT_REF_PATHS = new Set(['persons.subjectRef', 'person.subjectRef']);
+const SUBJECT_REF_PATHS = new Set(PERSON_FIELDS.map((f) => `${f}.subjectRef`));
+
+/**
+ * The disclosure paths of a presentation for `granted`: the origin's own subject reference never goes
+ * out through Exchange (a person container granted whole is narrowed to its other attributes); where the
+ * grant includes it, the keyed reference goes out beside the presentation instead (`keyRefs`).
+ */
+export function presentationPaths(granted: readonly string[]): { paths: string[]; keyRefs: boolean } {
+  let keyRefs = false;
+  const paths = granted.flatMap((p) => {
+    if (PERSON_FIELDS.includes(p)) {
+      keyRefs = true;
+      return PERSON_ATTRIBUTES.filter((a) => a !== 'subjectRef').map((a) => `${p}.${a}`);
+    }
+    if (SUBJECT_REF_PATHS.has(p)) {
+      keyRefs = true;
+      return [];
+    }
+    return [p];
+  });
+  return { paths: [...new Set(paths)], keyRefs };
+}
 
 /** A checked query: what to return, where to start, and the hash that binds resume tokens to it. */
 export interface QueryPlan {
@@ -133,7 +154,8 @@ export async function runQuery(
   plan: QueryPlan,
   sink: QuerySink,
 ): Promise<void> {
-  const last = (await deps.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+  const { state } = await deps.jsm.streams.info(EVENTS_STREAM);
+  const last = state.last_seq;
   let scanned = plan.after;
   let returned = 0;
   let batch: Pending[] = [];
@@ -170,9 +192,11 @@ export async function runQuery(
     batch = [];
     await sending; // in order: the previous batch is audited and sent first
     sending = send(items);
+    sending.catch(() => undefined); // a failure surfaces where it is awaited (next batch or the end)
   };
-  if (scanned < last) {
-    const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: scanned + 1 });
+  if (scanned < last && state.messages > 0) {
+    const start = Math.max(scanned + 1, state.first_seq);
+    const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 4_096 });
     try {
       for await (const m of messages) {
@@ -227,11 +251,12 @@ function select(sel: Selection, token: string, seq: number): Pending | undefined
   if (!plan.types.has(type)) return undefined;
   const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
   if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
-  if (!matchesWhere(plan.where, claims)) return undefined;
-  const grant = grants.get(type) ?? evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
+  const grant = grants.has(type) ? grants.get(type) : evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
   if (grant === undefined || grant.paths.length === 0) return undefined;
-  const keyRefs = grant.paths.some((p) => SUBJECT_REF_PATHS.has(p));
-  const paths = keyRefs ? grant.paths.filter((p) => !SUBJECT_REF_PATHS.has(p)) : grant.paths;
+  // A condition only on what this event's grant discloses: else the answer would tell a withheld value.
+  for (const field of Object.keys(plan.where)) if (!grant.paths.includes(field)) return undefined;
+  if (!matchesWhere(plan.where, claims)) return undefined;
+  const { paths, keyRefs } = presentationPaths(grant.paths);
   const subjectRefs = keyRefs
     ? subjectRefsOf(claims).map((r) => (r === '' ? '' : deps.pseudonyms.keyed(agreement.body.id, r)))
     : [];

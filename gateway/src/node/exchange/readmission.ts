@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ReadmissionCase } from '@wbx/proto';
 import { SealError, verifyPresentation } from '@wbx/seal';
@@ -122,6 +122,11 @@ export class Readmissions {
     } catch (e) {
       const existing = await this.load(stored.requestId);
       if (existing === undefined) throw e;
+      const mine = existing.value.requestingState === caller && existing.value.agreementId === agreement.body.id;
+      if (!mine || existing.value.sealedRequest.split('~')[0] !== sealed.split('~')[0]) {
+        // Someone else's request under this id, or another request reusing it: reveal nothing of it.
+        throw new ExchangeError('BAD_SEALED_REQUEST', 'not a readmission request from you to this partner', `request id ${stored.requestId} is taken (by ${existing.value.requestingState} under ${existing.value.agreementId})`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'request id already in use' }]); // prettier-ignore
+      }
       ctx.log.info({ request: stored.requestId }, 'readmission request submitted again');
       return toMessage(await this.settle(existing.value, existing.revision), true);
     }
@@ -194,12 +199,16 @@ export class Readmissions {
       }
       const now = this.ctx.now();
       let revision = found.revision;
+      if (c.answering === undefined && outcome !== 'expired' && now.getTime() >= Date.parse(c.deadline)) {
+        throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${c.deadline}`);
+      }
       if (c.answering === undefined) {
         const answering = { eventId: uuidV7(now.getTime()), outcome, ...(reason === undefined ? {} : { reason }), at: now.toISOString() };
         c = { ...c, answering };
         try {
           revision = await kv.update(requestId, JSON.stringify(c), revision);
-        } catch {
+        } catch (e) {
+          if (!isStaleRevision(e)) throw e;
           continue; // someone else moved the case on: look again
         }
       }
@@ -224,13 +233,20 @@ export class Readmissions {
       const done: StoredCase = { ...rest, state: outcome, answeredAt: answering.at, ...(reason === undefined ? {} : { reason }), ...(sealedResponse === undefined ? {} : { sealedResponse }) };
       try {
         await kv.update(requestId, JSON.stringify(done), revision);
-      } catch {
+      } catch (e) {
+        if (!isStaleRevision(e)) throw e;
         continue;
       }
       this.ctx.log.info({ request: requestId, outcome, response: answering.eventId }, 'readmission request answered');
       return done;
     }
   } // prettier-ignore
+}
+
+/** A compare-and-set that lost: the case changed since it was read (JetStream "wrong last sequence"). */
+function isStaleRevision(e: unknown): boolean {
+  // Checked by code, not class: the KV client may hold its own copy of the JetStream module.
+  return (e as { code?: unknown } | null)?.code === JetStreamApiCodes.StreamWrongLastSequence;
 }
 
 function answeringMissing(): never {

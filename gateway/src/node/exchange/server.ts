@@ -12,7 +12,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import type { Purpose } from '@wbx/agreements';
+import { READMISSION_PURPOSE, type Purpose } from '@wbx/agreements';
 import {
   ExchangeService,
   FederationService,
@@ -75,11 +75,15 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
   const readmissions = new Readmissions(ctx, { kv: deps.readmissionKv, jsm: deps.jsm, pipeline: deps.pipeline });
 
   /** Identifies the caller and authorizes the named agreement and purpose; refusals are audited. */
-  async function admit(rpc: string, call: PeerCall, req: Named, role: CallerRole): Promise<{ caller: string; agreement: LoadedAgreement; purpose: Purpose }> {
+  async function admit(rpc: string, call: PeerCall, req: Named, role: CallerRole, only?: Purpose): Promise<{ caller: string; agreement: LoadedAgreement; purpose: Purpose }> {
     let caller: string | undefined;
     try {
       caller = callerOf(call, ctx.manifest());
-      return { caller, ...authorize(ctx, caller, req.agreementId, req.purpose, role) };
+      const admitted = authorize(ctx, caller, req.agreementId, req.purpose, role);
+      if (only !== undefined && admitted.purpose !== only) {
+        throw new ExchangeError('PURPOSE_NOT_AGREED', `this call is for the purpose ${only}`, `${rpc} under purpose ${admitted.purpose}`);
+      }
+      return { caller, ...admitted };
     } catch (e) {
       if (e instanceof ExchangeError) await auditDenial(ctx, e, { rpc, caller, agreementId: req.agreementId, purpose: req.purpose, peer: call.getPeer() });
       throw e;
@@ -96,12 +100,28 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
     }
   } // prettier-ignore
 
-  /** Runs a unary handler: errors become statuses; denials found after admission are audited too. */
+  /** Audits a refusal that was not audited where it arose (malformed, rate-limited, not found, …). */
+  async function auditRefusal(rpc: string, call: PeerCall, req: object, e: unknown): Promise<void> {
+    if (!(e instanceof ExchangeError) || e.audited || e.code === 'UNAVAILABLE') return;
+    let caller: string | undefined;
+    try {
+      caller = callerOf(call, ctx.manifest());
+    } catch {
+      caller = undefined;
+    }
+    const named = req as Partial<Named>;
+    await auditDenial(ctx, e, { rpc, caller, agreementId: named.agreementId ?? '', purpose: named.purpose ?? '', peer: call.getPeer() });
+  } // prettier-ignore
+
+  /** Runs a unary handler: errors become statuses; every refusal is audited once. */
   function unary<Req extends object, Res>(rpc: string, work: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       work(call).then(
         (res) => callback(null, res),
-        (e: unknown) => callback(exchangeServiceError(e, ctx.log, { rpc, peer: call.getPeer() })),
+        async (e: unknown) => {
+          await auditRefusal(rpc, call, call.request, e);
+          callback(exchangeServiceError(e, ctx.log, { rpc, peer: call.getPeer() }));
+        },
       );
     };
   }
@@ -117,25 +137,27 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
           return cancelled;
         },
         write: async (message: QueryResponse): Promise<void> => {
-          if (!call.write(message)) await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+          if (call.write(message) || cancelled) return;
+          // Until the client takes more, or goes away (no 'drain' comes after a cancel).
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              call.off('drain', done).off('cancelled', done).off('close', done);
+              resolve();
+            };
+            call.on('drain', done).on('cancelled', done).on('close', done);
+          });
         },
       };
       void (async () => {
         const req = call.request;
         const { caller, agreement, purpose } = await admit('query', call, req, 'recipient');
-        let plan;
-        try {
-          plan = planQuery(req, agreement);
-        } catch (e) {
-          if (e instanceof ExchangeError && e.isDenial) await auditDenial(ctx, e, { rpc: 'query', caller, agreementId: req.agreementId, purpose: req.purpose, peer: call.getPeer() });
-          throw e;
-        }
-        await runQuery(ctx, deps, caller, agreement, purpose, plan, sink);
+        await runQuery(ctx, deps, caller, agreement, purpose, planQuery(req, agreement), sink);
       })().then(
         () => {
           if (!cancelled) call.end();
         },
-        (e: unknown) => {
+        async (e: unknown) => {
+          await auditRefusal('query', call, call.request, e);
           // A server stream ends with an error status through its 'error' event (grpc-js sends it then).
           if (!cancelled) call.emit('error', exchangeServiceError(e, ctx.log, { rpc: 'query', peer: call.getPeer() }));
         },
@@ -167,27 +189,27 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
     }),
 
     submitReadmissionRequest: unary('submitReadmissionRequest', async (call) => {
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party');
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party', READMISSION_PURPOSE);
       return readmissions.submit(caller, agreement, call.request.sealedRequest);
     }),
 
     getReadmissionRequest: unary('getReadmissionRequest', async (call) => {
       const role = (await identify('readmission', call)) === ctx.partner ? 'self' : 'party';
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role);
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role, READMISSION_PURPOSE);
       return readmissions.get(caller, agreement, call.request.requestId);
     }),
 
     answerReadmissionRequest: unary('answerReadmissionRequest', async (call) => {
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self');
+      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self', READMISSION_PURPOSE);
       const r = call.request;
       return readmissions.answer(caller, agreement, r.requestId, r.outcome, r.reason);
     }),
   };
 } // prettier-ignore
 
-/** Readmission calls are for return-readmission: an empty purpose means it, any other is checked. */
+/** Readmission calls are for return-readmission only: an empty purpose means it. */
 function readmissionPurpose(purpose: string): string {
-  return purpose === '' ? 'return-readmission' : purpose;
+  return purpose === '' ? READMISSION_PURPOSE : purpose;
 }
 
 function federationServer(manifest: () => ManifestBody, manifestJson: string): FederationServer {

@@ -11,7 +11,10 @@ import {
   type ReadmissionCase,
 } from '@wbx/proto';
 
+import { unary } from '../../src/cli/exchange-client.js';
 import { statusDetails } from '../../src/node/grpc-errors.js';
+
+export { unary };
 import type { CertFiles, TestPki } from './certs.js';
 
 export interface Clients {
@@ -51,13 +54,6 @@ export function query(client: ExchangeClient, req: Partial<QueryRequest>): Promi
     call.on('end', () => (end === undefined ? reject(new Error('no end message')) : resolve({ events, end })));
   });
 } // prettier-ignore
-
-/** Calls a unary method as a promise: `unary<R>((cb) => client.method(req, cb))`. */
-export function unary<Res>(start: (cb: (e: ServiceError | null, r: Res) => void) => unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    start((e, r) => (e ? reject(e) : resolve(r)));
-  });
-}
 
 export const match = (c: ExchangeClient, req: MatchRequest): Promise<MatchResponse> =>
   unary<MatchResponse>((cb) => c.match(req, cb));

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import {
   evaluate,
+  inForce,
   isWhereField,
   matchesWhere,
   type Purpose,
@@ -188,6 +189,11 @@ export async function runQuery(
     if (!sink.cancelled) await sink.write({ events: items.map((p) => p.event) });
   };
   const flush = async (): Promise<void> => {
+    // A revocation (or expiry) while the query runs ends it before the next batch goes out.
+    const current = ctx.agreements().find((a) => a.body.id === agreement.body.id);
+    if (current === undefined || !inForce(current, ctx.now().getTime())) {
+      throw new ExchangeError('AGREEMENT_NOT_IN_FORCE', 'the agreement is not in force', `agreement ${agreement.body.id} ended during a query`); // prettier-ignore
+    }
     const items = batch;
     batch = [];
     await sending; // in order: the previous batch is audited and sent first

@@ -4,7 +4,7 @@ import { validateEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 import { describe, expect, it } from 'vitest';
 
-import { parseOwnEvent } from '../src/node/exchange/own-event.js';
+import { parseOwnEvent } from '../src/node/own-event.js';
 
 const PATH_SETS: readonly (readonly string[])[] = [
   [],
@@ -15,7 +15,7 @@ const PATH_SETS: readonly (readonly string[])[] = [
   ['person', 'outcome', 'requestRef', 'evidence', 'deadline'],
 ];
 
-describe('parseOwnEvent (the Exchange hot path)', () => {
+describe('parseOwnEvent (sharing and Exchange)', () => {
   it('gives the claims readOwnSealedEvent gives and the presentations disclose gives, for every type', () => {
     const key = importPrivateJwk(generateSigningKey('MK', new Date(Date.now() - 60_000)).privateJwk);
     const sealer = createSealer({ issuer: 'MK', kid: key.kid, privateKey: key.key });

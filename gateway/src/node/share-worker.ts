@@ -8,10 +8,10 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { DisclosureRecord } from '@wbx/audit';
-import { disclose, readOwnSealedEvent } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
+import { parseOwnEvent } from './own-event.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
 import { EVENTS_STREAM, ensureStream } from './streams.js';
@@ -111,7 +111,7 @@ export class ShareWorker {
     const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
     const messages = await ordered.consume();
     for await (const m of messages) {
-      const { claims } = readOwnSealedEvent(m.string());
+      const { claims } = parseOwnEvent(m.string());
       const type = claims.wbx_type as string;
       for (const g of this.options.policy().grants({ type, origin: partner, claims }, this.now())) {
         this.options.aggregator.add({ type, origin: partner, claims }, g.aggregates);
@@ -180,8 +180,9 @@ export class ShareWorker {
       m.ack();
       return;
     }
-    const token = m.string();
-    const { claims } = readOwnSealedEvent(token);
+    // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
+    const own = parseOwnEvent(m.string());
+    const { claims } = own;
     const eventId = claims.jti as string;
     const type = claims.wbx_type as string;
     const grants = policy.grants({ type, origin: partner, claims }, now);
@@ -190,7 +191,7 @@ export class ShareWorker {
         this.options.aggregator.add({ type, origin: partner, claims }, grant.aggregates);
       if (grant.paths.length === 0) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
-      const presentation = disclose(token, grant.paths);
+      const presentation = own.present(grant.paths);
       await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
         msgID: eventId,
         expect: { streamName: shareStream(grant.recipient) },

@@ -19,7 +19,7 @@ import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
-import { parseOwnEvent } from './own-event.js';
+import { parseOwnEvent } from '../own-event.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
 
 export const QUERY_PAGE_DEFAULT = 10_000;

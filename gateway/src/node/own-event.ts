@@ -25,7 +25,7 @@ const digestsOf = (v: unknown): string[] => {
 };
 
 /**
- * Reads a sealed event this gateway stored itself (WBX_EVENTS) for the Exchange hot path: each
+ * Reads a sealed event this gateway stored itself (WBX_EVENTS) for sharing and Exchange: each
  * disclosure is decoded and hashed once, for the claims and for any number of presentations. It checks
  * no signature (the event is the partner's own); it is not for tokens from elsewhere — verify those.
  */

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
 import { credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { decodeAuditEntry, readAudit } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
@@ -458,7 +459,7 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
   type Dyn = Client & Record<string, (req: unknown, cb?: Callback) => unknown>;
   type Ctor = new (address: string, creds: ReturnType<typeof credentials.createSsl>) => Dyn;
 
-  it('loads the .proto files and calls Query, Match, Jwks and health by name', async () => {
+  it('loads the .proto files and calls Query, Match, Jwks, health and reflection by name', async () => {
     const def = loadSync(['wbx/v1/exchange.proto', 'wbx/v1/federation.proto', healthProtoPath], {
       includeDirs: [protoDir, dirname(healthProtoPath)],
       keepCase: true,
@@ -500,6 +501,28 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
       expect((JSON.parse(jwks.jwks_json) as { keys: unknown[] }).keys).toHaveLength(3);
       const st = await call<{ status: string }>(health, 'Check', { service: 'wbx.v1.Exchange' });
       expect(st.status).toBe('SERVING');
+      // Server reflection (v1) on the same server lists Exchange, Federation and health.
+      const reflectionDir = join(
+        dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
+        '..',
+        'proto',
+      );
+      const rpkg = loadPackageDefinition(loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [reflectionDir] })) as unknown as {
+        grpc: { reflection: { v1: { ServerReflection: new (a: string, c: ReturnType<typeof credentials.createSsl>) => Client & { serverReflectionInfo(): NodeJS.ReadWriteStream } } } };
+      }; // prettier-ignore
+      const reflection = new rpkg.grpc.reflection.v1.ServerReflection(address, creds);
+      try {
+        const stream = reflection.serverReflectionInfo();
+        const listed = await new Promise<{ listServicesResponse?: { service: { name: string }[] } }>((resolve, reject) => {
+          stream.once('data', resolve);
+          stream.once('error', reject);
+          stream.write({ listServices: '' } as unknown as string);
+        }); // prettier-ignore
+        stream.end();
+        expect(listed.listServicesResponse?.service.map((x) => x.name)).toEqual(expect.arrayContaining(['wbx.v1.Exchange', 'wbx.v1.Federation', 'grpc.health.v1.Health'])); // prettier-ignore
+      } finally {
+        reflection.close();
+      }
     } finally {
       for (const c of [exchange, federation, health]) c.close();
     }

@@ -245,6 +245,31 @@ describe('wbx agreement show', () => {
   });
 });
 
+describe('wbx agreement for readmission', () => {
+  it('drafts and shows the answer period; refuses the purpose return-readmission without one', async () => {
+    const base = TERMS().replace(
+      'purposes: [border-management, risk-analysis]',
+      'purposes: [return-readmission]',
+    );
+    const file = await draft('readmission', `${base}readmission:\n  answerWithinHours: 288\n`);
+    expect(await ok(['agreement', 'show', '--agreement', file])).toContain(
+      'readmission: answer within 288 hours\n',
+    );
+    const termsFile = join(dir, 'readmission-missing.yaml');
+    await writeFile(termsFile, base);
+    const r = await wbx([
+      'agreement',
+      'draft',
+      '--file',
+      termsFile,
+      '--out',
+      join(dir, 'readmission-missing.json'),
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/readmission.*return-readmission/);
+  });
+});
+
 describe('wbx agreement revoke', () => {
   it('lets either party revoke; the agreement is REVOKED from the given time on', async () => {
     for (const party of ['MK', 'RS']) {

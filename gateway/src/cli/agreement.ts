@@ -110,6 +110,9 @@ function showText(body: AgreementBody, signed: SignedAgreement): string {
     `purposes: ${body.purposes.join(', ')}\n` +
     `legal basis: ${body.legalBasis}\n` +
     `valid: ${body.validFrom} to ${body.validUntil}\n` +
+    (body.readmission === undefined
+      ? ''
+      : `readmission: answer within ${body.readmission.answerWithinHours} hours\n`) +
     attachments(signed) +
     `\n${renderTable(header, body.terms.map(termRow))}\n`
   );
@@ -131,7 +134,7 @@ export function registerAgreementCommands(program: Command, io: CliIo, result: {
     .description('write an unsigned agreement from a terms file (YAML or JSON); every error with its path')
     .requiredOption(
       '--file <file>',
-      'terms file: id, provider, recipient, purposes, legalBasis, validity, terms',
+      'terms file: id, provider, recipient, purposes, legalBasis, validity, terms (readmission with return-readmission)',
     )
     .requiredOption('--out <file>', 'agreement file to create')
     .option('--force', 'overwrite --out if it exists (its signatures are lost)')

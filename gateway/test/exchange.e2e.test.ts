@@ -9,7 +9,7 @@ import { decodeAuditEntry, readAudit } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { importPrivateJwk, verifyRootManifest, type ManifestBody, type SignedManifest } from '@wbx/registry';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
-import { createSealer, verifyPresentation } from '@wbx/seal';
+import { createSealer, readOwnSealedEvent, verifyPresentation } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { loadSync } from '@grpc/proto-loader';
 import {
@@ -573,9 +573,16 @@ describe('wbx query, match and readmission (CLI over mTLS)', () => {
       readmissionRequest: { requestRef: 'MK-RA-2026-000100', requestingState: 'MK', requestedState: 'AL', person: { citizenship: 'ALB', sex: 'F', ageBand: '35-64', unaccompaniedMinor: false }, evidence: ['entry-stamp'], deadline: new Date(now.getTime() + HOUR).toISOString() },
     })); // prettier-ignore
     const at = (who: string): string[] => ['--gateway', al.exchangeAddress ?? '', ...tls(who), '--agreement', 'AL-MK-RA']; // prettier-ignore
-    const submitted = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('MK'), '--file', file], { now }); // prettier-ignore
+    const submitted = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('MK'), '--file', file, '--keep-at', mk.grpcAddress, '--keep-insecure'], { now }); // prettier-ignore
     expect(submitted.code).toBe(0);
     expect(JSON.parse(submitted.stdout)).toMatchObject({ requestId: id, state: 'pending', answered: false });
+    // MK kept its request too: sealed by its own gateway, in its WBX_EVENTS.
+    expect(submitted.stderr).toMatch(new RegExp(`kept at ${mk.grpcAddress}: ${id} seq \\d+`));
+    const kept = await (await jetstreamManager(mk.nats)).streams.getMessage('WBX_EVENTS', { last_by_subj: 'wbx.evt.MK.readmission.request' }); // prettier-ignore
+    expect(readOwnSealedEvent(kept?.string() ?? '').claims).toMatchObject({
+      jti: id,
+      requestRef: 'MK-RA-2026-000100',
+    });
     const answered = await wbx(['readmission', 'answer', ...at('AL'), '--request', id, '--outcome', 'rejected', '--reason', 'not-national'], { now }); // prettier-ignore
     expect(JSON.parse(answered.stdout)).toMatchObject({ state: 'rejected', reason: 'not-national' });
     const st = await wbx(['readmission', 'status', ...at('MK'), '--request', id, '--manifest', fed.identity.manifestFile], { now }); // prettier-ignore

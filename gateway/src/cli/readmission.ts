@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 
-import type { ReadmissionCase } from '@wbx/proto';
-import { validateEvent } from '@wbx/schema';
+import { Event, type ReadmissionCase, type Receipt } from '@wbx/proto';
+import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, SealError, verifyPresentation } from '@wbx/seal';
 import type { Command } from 'commander';
 
+import { createIngestClient, IngestClientError } from '../ingest-client.js';
 import { CliError } from './errors.js';
 import { exchangeFlags } from './exchange.js';
 import { openExchange, reportCallError, unary, type ExchangeFlags } from './exchange-client.js';
@@ -17,7 +18,48 @@ const PURPOSE = 'return-readmission';
 export interface SubmitOptions extends ExchangeFlags {
   sealKey: string;
   file: string;
+  /** The requesting state's own gateway (Ingest), to keep the request in its WBX_EVENTS too. */
+  keepAt?: string;
+  keepInsecure?: boolean;
+  keepTlsCa?: string;
+  keepCert?: string;
+  keepKey?: string;
 }
+
+/** Stores the request in the requesting state's own gateway first: both sides keep every step. */
+async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<boolean> {
+  if (o.keepAt === undefined) return true;
+  const pem = async (flag: string, path: string | undefined): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (e) {
+      throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2);
+    }
+  };
+  const tls = { ca: await pem('--keep-tls-ca', o.keepTlsCa), cert: await pem('--keep-cert', o.keepCert), key: await pem('--keep-key', o.keepKey) };
+  let client;
+  try {
+    client = createIngestClient({
+      address: o.keepAt,
+      ...(o.keepInsecure === true ? { insecure: true } : { tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)) }),
+    });
+  } catch (e) {
+    if (e instanceof IngestClientError) throw new CliError('USAGE', `--keep-at: ${e.message}`);
+    throw e;
+  }
+  try {
+    const receipt = await unary<Receipt>((cb) => client.submit(Event.fromJSON(event), cb));
+    await write(io.stderr, `kept at ${o.keepAt}: ${receipt.eventId} seq ${receipt.seq}${receipt.duplicate ? ' (already there)' : ''}\n`);
+    return true;
+  } catch (e) {
+    await write(io.stderr, 'wbx: the request was not kept at your own gateway, so it was not sent\n');
+    await reportCallError(io, e);
+    return false;
+  } finally {
+    client.close();
+  }
+} // prettier-ignore
 
 export interface AnswerOptions extends ExchangeFlags {
   request: string;
@@ -71,6 +113,7 @@ export async function submitCommand(io: CliIo, o: SubmitOptions): Promise<number
       `--file: must be a readmission.request of ${key.partner} (the key's partner)`,
     );
   }
+  if (!(await keep(io, o, r.event))) return 1;
   const sealed = createSealer({ issuer: key.partner, kid: key.kid, privateKey: key.privateKey }).seal(
     r.event,
     { now },
@@ -105,6 +148,11 @@ export function registerReadmissionCommands(program: Command, io: CliIo, result:
   exchangeFlags(group.command('submit').description("seal a readmission.request with your key and hand it to the requested state's gateway"))
     .requiredOption('--seal-key <file>', 'your partner private JWK (wbx keys generate)')
     .requiredOption('--file <file>', 'the readmission.request event, JSON')
+    .option('--keep-at <host:port>', "your own gateway's Ingest: keep the request in your WBX_EVENTS first")
+    .option('--keep-insecure', 'plaintext to --keep-at (loopback only)')
+    .option('--keep-tls-ca <file>', "CA of your gateway's Ingest certificate")
+    .option('--keep-cert <file>', 'client certificate for your Ingest (mTLS)')
+    .option('--keep-key <file>', "that certificate's key")
     .action(async (opts: SubmitOptions) => {
       result.exitCode = await submitCommand(io, opts);
     });

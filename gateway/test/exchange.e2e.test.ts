@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { decodeAuditEntry, readAudit } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { importPrivateJwk, verifyRootManifest, type ManifestBody, type SignedManifest } from '@wbx/registry';
@@ -406,6 +407,34 @@ describe('readmission workflow MK → AL', () => {
     expect(await get(mkAtAl, id)).toMatchObject({ state: 'pending', requestingState: 'MK' });
     const denied = (await auditEntries(al)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' ? [a.reason] : [])); // prettier-ignore
     expect(denied).toEqual(expect.arrayContaining(['BAD_SEALED_REQUEST', 'PURPOSE_NOT_AGREED']));
+  });
+
+  it('finishes an answer interrupted by a crash once, whether or not its response was stored', async () => {
+    const kv = await new Kvm(jetstream(al.nats)).open('wbx_readmission');
+    const jsm = await jetstreamManager(al.nats);
+    const events = async (): Promise<number> => (await jsm.streams.info('WBX_EVENTS')).state.messages;
+    // Crashed after fixing the answer's id, before storing the response.
+    const { id, token } = await sealRequest('MK-RA-2026-000005');
+    await submit(mkAtAl, token);
+    const entry = await kv.get(id);
+    const stored = entry?.json<Record<string, unknown>>() ?? {};
+    const responseId = uuidV7(Date.now());
+    await kv.update(id, JSON.stringify({ ...stored, answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString() } }), entry?.revision ?? 0); // prettier-ignore
+    const before = await events();
+    const finished = await get(mkAtAl, id);
+    expect(finished.state).toBe('accepted');
+    expect(verifyPresentation(finished.sealedResponse, { manifest }).claims.jti).toBe(responseId);
+    expect(await events()).toBe(before + 1);
+    // Crashed after storing the response, before completing the case: nothing is stored again.
+    const second = await sealRequest('MK-RA-2026-000006');
+    await submit(mkAtAl, second.token);
+    const e2 = await kv.get(second.id);
+    const seq = (await jsm.streams.info('WBX_EVENTS')).state.last_seq;
+    await kv.update(second.id, JSON.stringify({ ...(e2?.json<Record<string, unknown>>() ?? {}), answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString(), seq } }), e2?.revision ?? 0); // prettier-ignore
+    const count = await events();
+    const done = await get(mkAtAl, second.id);
+    expect(done).toMatchObject({ state: 'accepted', sealedResponse: finished.sealedResponse });
+    expect(await events()).toBe(count);
   });
 
   it('expires a request not answered by the deadline from the agreement, with a sealed expired response', async () => {

@@ -33,6 +33,8 @@ interface StoredCase {
   readonly sealedResponse?: string;
   /** An answer being sealed: its event id is fixed first, so that a retry stores it only once. */
   readonly answering?: {
+    /** WBX_EVENTS sequence of the sealed response, once stored. */
+    readonly seq?: number;
     readonly eventId: string;
     readonly outcome: Outcome;
     readonly reason?: string;
@@ -174,12 +176,17 @@ export class Readmissions {
     return { value: entry.json<StoredCase>(), revision: entry.revision };
   }
 
-  /** A pending case past its deadline becomes expired: this partner seals an `expired` response. */
+  /**
+   * Brings a pending case up to date: an interrupted answer is finished; past its deadline an unanswered
+   * case becomes expired (this partner seals an `expired` response).
+   */
   private async settle(c: StoredCase, _revision: number): Promise<StoredCase> {
-    if (c.state !== 'pending' || this.ctx.now().getTime() < Date.parse(c.deadline)) return c;
-    if (c.answering !== undefined && c.answering.outcome !== 'expired' && Date.parse(c.answering.at) < Date.parse(c.deadline)) {
-      return this.conclude(c.requestId, c.answering.outcome, c.answering.reason); // answered in time, then interrupted
+    if (c.state !== 'pending') return c;
+    // An answer interrupted by a crash (fixed in time, or the expiry itself) is finished first.
+    if (c.answering !== undefined && (c.answering.outcome === 'expired' || Date.parse(c.answering.at) < Date.parse(c.deadline))) {
+      return this.conclude(c.requestId, c.answering.outcome, c.answering.reason);
     }
+    if (this.ctx.now().getTime() < Date.parse(c.deadline)) return c;
     return this.conclude(c.requestId, 'expired', undefined);
   } // prettier-ignore
 
@@ -213,7 +220,9 @@ export class Readmissions {
         }
       }
       const answering = c.answering ?? answeringMissing();
-      const receipt = await pipeline.submit({
+      let seq = answering.seq;
+      if (seq === undefined) {
+        seq = (await pipeline.submit({
         eventId: answering.eventId,
         origin: this.ctx.partner,
         type: 'readmission.response',
@@ -227,8 +236,18 @@ export class Readmissions {
           outcome,
           ...(reason === undefined ? {} : { reason }),
         },
-      });
-      const sealedResponse = (await jsm.streams.getMessage(EVENTS_STREAM, { seq: receipt.seq }))?.string();
+        })).seq;
+        // Where it is stored: a retry after a crash reads it there instead of storing it again (past the
+        // stream's duplicate window a second publish would store a second copy).
+        c = { ...c, answering: { ...answering, seq } };
+        try {
+          revision = await kv.update(requestId, JSON.stringify(c), revision);
+        } catch (e) {
+          if (!isStaleRevision(e)) throw e;
+          continue;
+        }
+      }
+      const sealedResponse = (await jsm.streams.getMessage(EVENTS_STREAM, { seq }))?.string();
       const { answering: _done, ...rest } = c;
       const done: StoredCase = { ...rest, state: outcome, answeredAt: answering.at, ...(reason === undefined ? {} : { reason }), ...(sealedResponse === undefined ? {} : { sealedResponse }) };
       try {

@@ -17,6 +17,7 @@ import { GATEWAY_NKEY_FILE } from '../src/node/nats-access-files.js';
 import { EVENTS_STREAM } from '../src/node/streams.js';
 import { startTestGateway } from './support/gateway.js';
 import { makeIdentity, type Identity } from './support/identity.js';
+import { alive } from '../src/node/embedded-nats.js';
 
 const WBX_BIN = new URL('../dist/bin/wbx.js', import.meta.url).pathname;
 
@@ -399,12 +400,3 @@ describe('gateway faults', () => {
     }
   }, 60_000);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { EVENTS_STREAM } from '../src/node/streams.js';
 import { makeIdentity, type Identity } from './support/identity.js';
+import { alive } from '../src/node/embedded-nats.js';
 
 const WBX = fileURLToPath(new URL('../dist/bin/wbx.js', import.meta.url));
 
@@ -84,15 +85,6 @@ async function exitCode(gp: GatewayProcess, ms: number): Promise<number | string
     return await Promise.race([gp.exited, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -21,6 +21,7 @@ import YAML from 'yaml';
 import type { Gateway } from '../src/node/gateway.js';
 import { GATEWAY_NKEY_FILE } from '../src/node/nats-access-files.js';
 import { startFederation, type Federation } from './support/federation.js';
+import { alive } from '../src/node/embedded-nats.js';
 
 const WBX = fileURLToPath(new URL('../dist/bin/wbx.js', import.meta.url));
 const TYPES = ['crossing.irregular', 'smuggling.incident'];
@@ -46,15 +47,6 @@ interface ChildGateway {
 const children: ChildProcess[] = [];
 
 const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function spawnGateway(configFile: string): Promise<ChildGateway> {
   const child = spawn(process.execPath, [WBX, 'gateway', '--config', configFile], {

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
-
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ExchangeClient } from '@wbx/proto';
 
+import { checkAddress, IngestClientError } from '../ingest-client.js';
 import { statusDetails } from '../node/grpc-errors.js';
 import { CliError } from './errors.js';
-import { write, type CliIo } from './io.js';
+import { readPem, write, type CliIo } from './io.js';
 
 /** The flags every Exchange command takes: where, and the mTLS material (Exchange is never plaintext). */
 export interface ExchangeFlags {
@@ -17,18 +16,14 @@ export interface ExchangeFlags {
   purpose?: string;
 }
 
-async function readPem(flag: string, path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2, { cause: e });
-  }
-}
-
 /** An Exchange client over mutual TLS with the partner's client certificate. */
 export async function openExchange(flags: ExchangeFlags): Promise<ExchangeClient> {
-  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(flags.gateway)) {
-    throw new CliError('USAGE', `--gateway: "${flags.gateway}" must be host:port`);
+  try {
+    checkAddress(flags.gateway);
+  } catch (e) {
+    if (e instanceof IngestClientError)
+      throw new CliError('USAGE', `--gateway: ${e.message}`, 2, { cause: e });
+    throw e;
   }
   const [ca, cert, key] = await Promise.all([
     readPem('--tls-ca', flags.tlsCa),

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -16,7 +16,7 @@ import {
   type StreamReport,
 } from '../ingest-client.js';
 import { CliError } from './errors.js';
-import { finish, write, type CliIo } from './io.js';
+import { finish, readPem, write, type CliIo } from './io.js';
 import { readLines } from './lines.js';
 import { Progress } from './progress.js';
 import { MAX_LINE_BYTES, openInput } from './validate.js';
@@ -47,27 +47,43 @@ export function parseDuration(flag: string, text: string): number {
   return n * (unit === 'm' ? 60_000 : unit === 's' ? 1_000 : 1);
 }
 
-async function readPem(flag: string, path: string | undefined): Promise<Buffer | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2, { cause: e });
-  }
+/** Where an Ingest client connects, as given on the command line. */
+export interface IngestClientFlags {
+  gateway: string;
+  insecure?: boolean;
+  tlsCa?: string;
+  cert?: string;
+  key?: string;
 }
 
-async function openClient(options: IngestCommandOptions): Promise<IngestClient> {
+/** The flag names an error message uses for each of {@link IngestClientFlags}. */
+const INGEST_FLAG_NAMES: Record<keyof IngestClientFlags, string> = {
+  gateway: '--gateway',
+  insecure: '--insecure',
+  tlsCa: '--tls-ca',
+  cert: '--cert',
+  key: '--key',
+};
+
+/** An Ingest client from command-line flags (TLS or mTLS, or plaintext to loopback); usage errors coded. */
+export async function openIngestClient(
+  options: IngestClientFlags,
+  names: Record<keyof IngestClientFlags, string> = INGEST_FLAG_NAMES,
+): Promise<IngestClient> {
   const tlsFlags = options.tlsCa !== undefined || options.cert !== undefined || options.key !== undefined;
   if (options.insecure === true && tlsFlags) {
-    throw new CliError('USAGE', '--insecure excludes --tls-ca, --cert and --key');
+    throw new CliError('USAGE', `${names.insecure} excludes ${names.tlsCa}, ${names.cert} and ${names.key}`);
   }
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new CliError('USAGE', '--cert and --key go together (the client certificate for mTLS)');
+    throw new CliError(
+      'USAGE',
+      `${names.cert} and ${names.key} go together (the client certificate for mTLS)`,
+    );
   }
   const [ca, cert, key] = await Promise.all([
-    readPem('--tls-ca', options.tlsCa),
-    readPem('--cert', options.cert),
-    readPem('--key', options.key),
+    readPem(names.tlsCa, options.tlsCa),
+    readPem(names.cert, options.cert),
+    readPem(names.key, options.key),
   ]);
   try {
     return createIngestClient({
@@ -85,7 +101,7 @@ async function openClient(options: IngestCommandOptions): Promise<IngestClient> 
     });
   } catch (e) {
     if (e instanceof IngestClientError)
-      throw new CliError('USAGE', `--gateway: ${e.message}`, 2, { cause: e });
+      throw new CliError('USAGE', `${names.gateway}: ${e.message}`, 2, { cause: e });
     throw e;
   }
 }
@@ -217,7 +233,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
   if (!fromStdin && resolve(rejectsPath) === resolve(options.file)) {
     throw new CliError('USAGE', '--rejects must not be the input file');
   }
-  const client = await openClient(options);
+  const client = await openIngestClient(options);
   let input: Readable | undefined;
   try {
     input = await openInput(io, options.file);

@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+
+import { CliError } from './errors.js';
 
 /** The streams a command talks to; the real process streams in production, pipes in tests. */
 export interface CliIo {
@@ -49,4 +52,16 @@ export async function finish(out: Writable): Promise<void> {
       else resolve();
     });
   });
+}
+
+/** Reads a PEM file named by a flag; an unreadable file is an IO error naming the flag (exit 2). */
+export async function readPem(flag: string, path: string): Promise<Buffer>;
+export async function readPem(flag: string, path: string | undefined): Promise<Buffer | undefined>;
+export async function readPem(flag: string, path: string | undefined): Promise<Buffer | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2, { cause: e });
+  }
 }

@@ -5,9 +5,9 @@ import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, SealError, verifyPresentation } from '@wbx/seal';
 import type { Command } from 'commander';
 
-import { createIngestClient, IngestClientError } from '../ingest-client.js';
 import { CliError } from './errors.js';
 import { exchangeFlags } from './exchange.js';
+import { openIngestClient } from './ingest.js';
 import { openExchange, reportCallError, unary, type ExchangeFlags } from './exchange-client.js';
 import { write, type CliIo } from './io.js';
 import { loadPrivateKeyFile } from './key-file.js';
@@ -29,25 +29,10 @@ export interface SubmitOptions extends ExchangeFlags {
 /** Stores the request in the requesting state's own gateway first: both sides keep every step. */
 async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<boolean> {
   if (o.keepAt === undefined) return true;
-  const pem = async (flag: string, path: string | undefined): Promise<Buffer | undefined> => {
-    if (path === undefined) return undefined;
-    try {
-      return await readFile(path);
-    } catch (e) {
-      throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2);
-    }
-  };
-  const tls = { ca: await pem('--keep-tls-ca', o.keepTlsCa), cert: await pem('--keep-cert', o.keepCert), key: await pem('--keep-key', o.keepKey) };
-  let client;
-  try {
-    client = createIngestClient({
-      address: o.keepAt,
-      ...(o.keepInsecure === true ? { insecure: true } : { tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)) }),
-    });
-  } catch (e) {
-    if (e instanceof IngestClientError) throw new CliError('USAGE', `--keep-at: ${e.message}`);
-    throw e;
-  }
+  const client = await openIngestClient(
+    { gateway: o.keepAt, ...(o.keepInsecure === true ? { insecure: true } : {}), ...(o.keepTlsCa === undefined ? {} : { tlsCa: o.keepTlsCa }), ...(o.keepCert === undefined ? {} : { cert: o.keepCert }), ...(o.keepKey === undefined ? {} : { key: o.keepKey }) },
+    { gateway: '--keep-at', insecure: '--keep-insecure', tlsCa: '--keep-tls-ca', cert: '--keep-cert', key: '--keep-key' },
+  ); // prettier-ignore
   try {
     const receipt = await unary<Receipt>((cb) => client.submit(Event.fromJSON(event), cb));
     await write(io.stderr, `kept at ${o.keepAt}: ${receipt.eventId} seq ${receipt.seq}${receipt.duplicate ? ' (already there)' : ''}\n`);

@@ -130,7 +130,7 @@ export class Readmissions {
         throw new ExchangeError('BAD_SEALED_REQUEST', 'not a readmission request from you to this partner', `request id ${stored.requestId} is taken (by ${existing.value.requestingState} under ${existing.value.agreementId})`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'request id already in use' }]); // prettier-ignore
       }
       ctx.log.info({ request: stored.requestId }, 'readmission request submitted again');
-      return toMessage(await this.settle(existing.value, existing.revision), true);
+      return toMessage(await this.settle(existing.value), true);
     }
     ctx.log.info({ request: stored.requestId, from: caller, deadline: stored.deadline }, 'readmission request received');
     return toMessage(stored, false);
@@ -138,8 +138,7 @@ export class Readmissions {
 
   /** The case as either state may see it (expired once its deadline passed unanswered). */
   async get(caller: string, agreement: LoadedAgreement, requestId: string): Promise<ReadmissionCase> {
-    const found = await this.find(caller, agreement, requestId);
-    return toMessage(await this.settle(found.value, found.revision), false);
+    return toMessage(await this.settle(await this.find(caller, agreement, requestId)), false);
   }
 
   /** The requested state answers: accepted, or rejected with a reason. Idempotent for the same answer. */
@@ -151,8 +150,7 @@ export class Readmissions {
       const message = outcome === 'rejected' ? `must be one of ${REASONS.join(', ')}` : 'only with outcome rejected';
       throw new ExchangeError('INVALID_REQUEST', `reason: ${message}`, `reason ${reason}`, [{ path: 'reason', code: 'INVALID_REQUEST', message }]);
     }
-    const found = await this.find(caller, agreement, requestId);
-    const current = await this.settle(found.value, found.revision);
+    const current = await this.settle(await this.find(caller, agreement, requestId));
     if (current.state === 'expired') throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${current.deadline}`);
     if (current.state !== 'pending') {
       if (current.state === outcome && (current.reason ?? '') === reason) return toMessage(current, true);
@@ -161,13 +159,13 @@ export class Readmissions {
     return toMessage(await this.conclude(requestId, outcome, reason === '' ? undefined : reason), false);
   } // prettier-ignore
 
-  private async find(caller: string, agreement: LoadedAgreement, requestId: string): Promise<{ value: StoredCase; revision: number }> {
-    const found = /^[0-9a-f-]{36}$/.test(requestId) ? await this.load(requestId) : undefined;
-    const c = found?.value;
-    if (found === undefined || c === undefined || c.agreementId !== agreement.body.id || (caller !== c.requestingState && caller !== c.requestedState)) {
+  /** The case `requestId` under this agreement, if the caller is one of its two states. */
+  private async find(caller: string, agreement: LoadedAgreement, requestId: string): Promise<StoredCase> {
+    const c = /^[0-9a-f-]{36}$/.test(requestId) ? (await this.load(requestId))?.value : undefined;
+    if (c === undefined || c.agreementId !== agreement.body.id || (caller !== c.requestingState && caller !== c.requestedState)) {
       throw new ExchangeError('UNKNOWN_REQUEST', 'no such readmission request', `request ${requestId} under ${agreement.body.id} for ${caller}: ${c === undefined ? 'not found' : 'not theirs'}`);
     }
-    return found;
+    return c;
   } // prettier-ignore
 
   private async load(requestId: string): Promise<{ value: StoredCase; revision: number } | undefined> {
@@ -180,7 +178,7 @@ export class Readmissions {
    * Brings a pending case up to date: an interrupted answer is finished; past its deadline an unanswered
    * case becomes expired (this partner seals an `expired` response).
    */
-  private async settle(c: StoredCase, _revision: number): Promise<StoredCase> {
+  private async settle(c: StoredCase): Promise<StoredCase> {
     if (c.state !== 'pending') return c;
     // An answer interrupted by a crash (fixed in time, or the expiry itself) is finished first.
     if (c.answering !== undefined && (c.answering.outcome === 'expired' || Date.parse(c.answering.at) < Date.parse(c.deadline))) {
@@ -206,11 +204,12 @@ export class Readmissions {
       }
       const now = this.ctx.now();
       let revision = found.revision;
-      if (c.answering === undefined && outcome !== 'expired' && now.getTime() >= Date.parse(c.deadline)) {
+      let answering = c.answering;
+      if (answering === undefined && outcome !== 'expired' && now.getTime() >= Date.parse(c.deadline)) {
         throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${c.deadline}`);
       }
-      if (c.answering === undefined) {
-        const answering = { eventId: uuidV7(now.getTime()), outcome, ...(reason === undefined ? {} : { reason }), at: now.toISOString() };
+      if (answering === undefined) {
+        answering = { eventId: uuidV7(now.getTime()), outcome, ...(reason === undefined ? {} : { reason }), at: now.toISOString() };
         c = { ...c, answering };
         try {
           revision = await kv.update(requestId, JSON.stringify(c), revision);
@@ -219,7 +218,6 @@ export class Readmissions {
           continue; // someone else moved the case on: look again
         }
       }
-      const answering = c.answering ?? answeringMissing();
       let seq = answering.seq;
       if (seq === undefined) {
         seq = (await pipeline.submit({
@@ -266,8 +264,4 @@ export class Readmissions {
 function isStaleRevision(e: unknown): boolean {
   // Checked by code, not class: the KV client may hold its own copy of the JetStream module.
   return (e as { code?: unknown } | null)?.code === JetStreamApiCodes.StreamWrongLastSequence;
-}
-
-function answeringMissing(): never {
-  throw new Error('unreachable: the answer was fixed before sealing');
 }

@@ -6,13 +6,6 @@ import { join } from 'node:path';
 
 import { draftAgreement, signAgreement } from '@wbx/agreements';
 import { ExchangeClient } from '@wbx/proto';
-import {
-  createManifest,
-  generateSigningKey,
-  importPrivateJwk,
-  signManifest,
-  type Member,
-} from '@wbx/registry';
 import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
 
@@ -24,6 +17,7 @@ import {
   jetstream,
   jetstreamManager,
   loadGatewayConfig,
+  makeFederation,
   pipelined,
   sharedEvents,
   waitFor,
@@ -52,42 +46,28 @@ export interface ExchangeBench {
 /** Sets everything up under `dir` and publishes `n` sealed MK events into WBX_EVENTS. */
 export async function setUpExchange(dir: string, n: number, settings: Record<string, unknown> = {}): Promise<ExchangeBench> {
   await mkdir(join(dir, 'pki'), { recursive: true });
-  await mkdir(join(dir, 'keys'), { recursive: true });
   const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS']);
-  const since = new Date(Date.now() - 3_600_000);
-  const keys = new Map(['MK', 'RS'].map((p) => [p, generateSigningKey(p, since)]));
-  const members: Member[] = [];
-  for (const [id, k] of keys) {
-    await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(k.privateJwk), { mode: 0o600 });
-    await mkdir(join(dir, 'agreements', id), { recursive: true });
-    members.push({
-      id, name: id, roles: ['origin', 'recipient'],
-      signingKeys: [{ kid: k.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, notBefore: since.toISOString() }],
-      tlsCertSha256: [pki.clients.get(id)?.sha256 ?? ''],
-    });
-  }
-  let manifest = createManifest({ version: 1, threshold: 1, issuedAt: since.toISOString(), members });
-  for (const k of keys.values()) manifest = await signManifest(manifest, k.privateJwk, k.kid);
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  const pin = (p: string): string[] => [pki.clients.get(p)?.sha256 ?? ''];
+  const fed = await makeFederation(dir, ['MK', 'RS'], { MK: pin('MK'), RS: pin('RS') });
   let agreement = draftAgreement({
     id: AGREEMENT, provider: 'MK', recipient: 'RS', purposes: [PURPOSE], legalBasis: 'Benchmark agreement',
-    validFrom: since.toISOString(), validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    validFrom: new Date(Date.now() - 3_600_000).toISOString(), validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
     terms: Object.entries(RS_FIELDS).map(([type, fields]) => ({ types: [type], mode: 'records', fields, retentionDays: 30 })),
   });
   for (const p of ['MK', 'RS']) {
-    const k = importPrivateJwk(keys.get(p)?.privateJwk);
+    const k = fed.key(p);
     agreement = await signAgreement(agreement, k.key, k.kid, new Date());
   }
-  for (const p of ['MK', 'RS']) await writeFile(join(dir, 'agreements', p, `${AGREEMENT}.json`), JSON.stringify(agreement));
+  for (const p of ['MK', 'RS']) await writeFile(join(fed.agreementsDir(p), `${AGREEMENT}.json`), JSON.stringify(agreement));
   const config = await loadGatewayConfig(undefined, {}, {
-    partner: 'MK', key: join(dir, 'keys', 'MK.private.jwk'), manifest: join(dir, 'manifest.json'), data: join(dir, 'data'),
-    agreements: join(dir, 'agreements', 'MK'), 'grpc.listen': '127.0.0.1:0', 'grpc.insecure': true, 'http.listen': '127.0.0.1:0',
+    partner: 'MK', key: fed.keyFile('MK'), manifest: fed.manifestFile, data: fed.dataDir('MK'),
+    agreements: fed.agreementsDir('MK'), 'grpc.listen': '127.0.0.1:0', 'grpc.insecure': true, 'http.listen': '127.0.0.1:0',
     'exchange.listen': '127.0.0.1:0', 'exchange.tls.cert': pki.server.cert, 'exchange.tls.key': pki.server.key, 'exchange.tls.clientCa': pki.ca,
     'log.level': 'warn', ...settings,
   });
   const mk = await Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
   // Events of the agreed types only: every one of them is returned.
-  const mkKey = importPrivateJwk(keys.get('MK')?.privateJwk);
+  const mkKey = fed.key('MK');
   const sealer = createSealer({ issuer: 'MK', kid: mkKey.kid, privateKey: mkKey.key });
   const now = new Date();
   const sealed = sharedEvents(n, 'exchange').map((json) => {

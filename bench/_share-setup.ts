@@ -87,8 +87,12 @@ export interface Federation {
   key(partner: string): { kid: string; key: ReturnType<typeof importPrivateJwk>['key'] };
 }
 
-/** Keys for the partners and a manifest (threshold 1) trusting all of them, under `dir`. */
-export async function makeFederation(dir: string, partners: readonly string[]): Promise<Federation> {
+/** Keys for the partners and a manifest (threshold 1) trusting all of them, under `dir`; `pins`: TLS pins. */
+export async function makeFederation(
+  dir: string,
+  partners: readonly string[],
+  pins: Readonly<Record<string, readonly string[]>> = {},
+): Promise<Federation> {
   await mkdir(join(dir, 'keys'), { recursive: true });
   const since = new Date(Date.now() - 3_600_000);
   const keys = new Map<string, GeneratedSigningKey>(partners.map((p) => [p, generateSigningKey(p, since)]));
@@ -103,7 +107,7 @@ export async function makeFederation(dir: string, partners: readonly string[]): 
       signingKeys: [
         { kid: key.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: key.publicJwk.x }, notBefore: since.toISOString() },
       ],
-      tlsCertSha256: [],
+      tlsCertSha256: [...(pins[id] ?? [])],
     });
   }
   let signed = createManifest({ version: 1, threshold: 1, issuedAt: since.toISOString(), members });

@@ -5,6 +5,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { draftAgreement, signAgreement } from '@wbx/agreements';
+import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/gateway';
 import { ExchangeClient } from '@wbx/proto';
 import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
@@ -83,7 +84,7 @@ export async function setUpExchange(dir: string, n: number, settings: Record<str
   const rs = pki.clients.get('RS');
   if (rs === undefined) throw new Error('no RS certificate');
   const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
-  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 * 1024 * 1024 }); // prettier-ignore
+  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' }); // prettier-ignore
   return {
     mk,
     client,

@@ -2,13 +2,14 @@
 // Runs one Query to its end and prints {"count":…,"seconds":…,"bytes":…}.
 import { readFileSync } from 'node:fs';
 
+import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/gateway';
 import { ExchangeClient, type QueryEnd, type QueryResponse } from '@wbx/proto';
 
 import { credentials } from './_share-setup.ts';
 import { AGREEMENT, PURPOSE } from './_exchange-setup.ts';
 
 const [address = '', ca = '', cert = '', key = '', page = '0'] = process.argv.slice(2);
-const client = new ExchangeClient(address, credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 * 1024 * 1024 }); // prettier-ignore
+const client = new ExchangeClient(address, credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert)), { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' }); // prettier-ignore
 const started = performance.now();
 let count = 0;
 let bytes = 0;

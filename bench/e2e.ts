@@ -1,17 +1,19 @@
-// pnpm bench e2e [--rate R] [--seconds S]
+// pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages]
 // Origin ingest → recipient inbox latency: MK and RS run as `wbx gateway` child processes (embedded
 // nats-servers, a records agreement MK → RS for every type submitted). This process submits events to MK
-// with unary gRPC Submit at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers),
-// noting each eventId's send time; an ordered consumer on RS's WBX_INBOX notes each one's arrival. Also
-// noted per eventId, to show where the time goes: MK's receipt (stored in WBX_EVENTS) and its
-// appearance in MK's WBX_SHARE_RS (an ordered consumer on MK's NATS). Lost: submitted and acknowledged,
-// but not in RS's inbox within DRAIN_S s after the last submission.
+// at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers) on one Ingest.SubmitStream, as
+// `wbx ingest` does (`--unary`: one unary Submit call an event), noting each eventId's send time; an
+// ordered consumer on RS's WBX_INBOX notes each one's arrival. Also noted per eventId, to show where the
+// time goes: MK's receipt (stored in WBX_EVENTS) and its appearance in MK's WBX_SHARE_RS (an ordered
+// consumer on MK's NATS; `--no-stages` leaves that reader out, as it costs CPU on the same two cores).
+// Lost: submitted and acknowledged, but not in RS's inbox within DRAIN_S s after the last submission.
+// `--sweep` first runs the same measurement, SWEEP_S s each, at lower rates: where the latency bends.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Event, IngestClient } from '@wbx/proto';
+import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 
 import { arg, machine, round } from './_common.ts';
 import {
@@ -32,6 +34,17 @@ const RATE = arg('rate', 1_000);
 const SECONDS = arg('seconds', 15);
 const WARM = 500;
 const DRAIN_S = arg('drain', 60);
+const VIA = process.argv.includes('--unary') ? 'unary' : 'stream';
+const STAGES = !process.argv.includes('--no-stages');
+const SWEEP_S = 8;
+const SWEEP = ((): number[] => {
+  const i = process.argv.indexOf('--sweep');
+  if (i < 0) return [];
+  const rates = (process.argv[i + 1] ?? '').split(',').map(Number);
+  if (rates.some((r) => !Number.isFinite(r) || r <= 0))
+    throw new Error('--sweep takes rates like 100,250,500');
+  return rates;
+})();
 
 interface Timing {
   sent: number;
@@ -71,7 +84,8 @@ const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-e2e-'));
 try {
   const fed = await makeFederation(dir, ['MK', 'RS']);
   await agreeRecords(fed, 'RS');
-  const all = sharedEvents(WARM + RATE * SECONDS, 'e2e').map((e) => Event.fromJSON(e));
+  const sweepEvents = SWEEP.reduce((n, r) => n + r * SWEEP_S, 0);
+  const all = sharedEvents(WARM + sweepEvents + RATE * SECONDS, 'e2e').map((e) => Event.fromJSON(e));
   const mk = await spawnGateway(fed, 'MK');
   const rs = await spawnGateway(fed, 'RS', [
     { partner: 'MK', url: mk.nats, nkeyFile: join(fed.dataDir('MK'), 'nats-access', 'RS.nkey') },
@@ -80,10 +94,12 @@ try {
   const rsNats = await connectAsGateway(fed, 'RS', rs.nats);
   const client = new IngestClient(mk.grpc, credentials.createInsecure());
   const timings = new Map<string, Timing>();
-  const stopShared = watch(mkNats, 'WBX_SHARE_RS', (id, at) => {
-    const t = timings.get(id);
-    if (t !== undefined) t.shared ??= at;
-  });
+  const stopShared = STAGES
+    ? watch(mkNats, 'WBX_SHARE_RS', (id, at) => {
+        const t = timings.get(id);
+        if (t !== undefined) t.shared ??= at;
+      })
+    : () => Promise.resolve();
   let arrivals = 0;
   const stopInbox = watch(rsNats, 'WBX_INBOX', (id, at) => {
     const t = timings.get(id);
@@ -93,18 +109,38 @@ try {
     }
   });
   try {
-    /** Submits `list` at RATE/s; resolves to the achieved rate and the number of failed calls. */
-    const paced = async (list: readonly Event[]): Promise<{ rate: number; errors: number }> => {
+    /** Submits `list` at `perSecond`; resolves to the achieved rate and the number of failed calls. */
+    const paced = async (
+      list: readonly Event[],
+      perSecond: number,
+    ): Promise<{ rate: number; errors: number }> => {
       let errors = 0;
       const calls: Promise<void>[] = [];
       const started = performance.now();
       let sent = 0;
+      const call = VIA === 'stream' ? client.submitStream() : undefined;
+      const streamed = new Promise<void>((resolve, reject) => {
+        if (call === undefined) return resolve();
+        let answered = 0;
+        call.on('data', (r: SubmitResult) => {
+          answered += 1;
+          const t = timings.get(r.eventId);
+          if (r.receipt !== undefined && t !== undefined) t.acked = performance.now();
+          else errors += 1;
+          if (answered === list.length) resolve();
+        });
+        call.on('error', reject);
+      });
       while (sent < list.length) {
-        const due = Math.min(list.length, Math.floor(((performance.now() - started) / 1000) * RATE) + 1);
+        const due = Math.min(list.length, Math.floor(((performance.now() - started) / 1000) * perSecond) + 1);
         for (; sent < due; sent++) {
           const event = list[sent]!;
           const timing: Timing = { sent: performance.now() };
           timings.set(event.eventId, timing);
+          if (call !== undefined) {
+            call.write(event);
+            continue;
+          }
           calls.push(
             new Promise<void>((resolve) => {
               client.submit(event, new Metadata(), { deadline: Date.now() + 30_000 }, (e) => {
@@ -119,6 +155,8 @@ try {
       }
       const rate = list.length / ((performance.now() - started) / 1000);
       await Promise.all(calls);
+      await streamed;
+      call?.end();
       return { rate, errors };
     };
     const drain = async (total: number): Promise<void> => {
@@ -127,11 +165,26 @@ try {
     };
 
     const warm = all.slice(0, WARM);
-    await paced(warm);
+    await paced(warm, RATE);
     await drain(WARM);
     if (arrivals < WARM) throw new Error(`only ${arrivals} of ${WARM} warm-up events reached RS`);
 
-    const list = all.slice(WARM);
+    let next = WARM;
+    const sweep: { rate_per_s: number; p50: number; p99: number; max: number; lost: number }[] = [];
+    for (const r of SWEEP) {
+      const part = all.slice(next, (next += r * SWEEP_S));
+      const { errors } = await paced(part, r);
+      await drain(next - errors);
+      const times = part.map((e) => timings.get(e.eventId)!);
+      const { p50, p99, max } = stats(
+        times.filter((t) => t.arrived !== undefined).map((t) => t.arrived! - t.sent),
+      );
+      const lost = times.filter((t) => t.acked !== undefined && t.arrived === undefined).length;
+      sweep.push({ rate_per_s: r, p50, p99, max, lost });
+      console.log(`at ${r}/s for ${SWEEP_S} s: p50 ${p50} ms, p99 ${p99} ms, max ${max} ms, ${lost} lost`);
+    }
+
+    const list = all.slice(next);
     const natsPid = (partner: string): number =>
       Number(readFileSync(join(fed.dataDir(partner), 'nats', 'nats-server.pid'), 'utf8').trim());
     const pids = { mk: mk.pid, rs: rs.pid, mkNats: natsPid('MK'), rsNats: natsPid('RS') };
@@ -140,9 +193,10 @@ try {
       rs: cpuSeconds(pids.rs),
       mkNats: cpuSeconds(pids.mkNats),
       rsNats: cpuSeconds(pids.rsNats),
+      bench: process.cpuUsage(),
       at: performance.now(),
     };
-    const { rate, errors } = await paced(list);
+    const { rate, errors } = await paced(list, RATE);
     const busy = (pid: number, before: number): number =>
       round((100 * (cpuSeconds(pid) - before)) / ((performance.now() - cpu.at) / 1000));
     const cpuPct = {
@@ -150,8 +204,12 @@ try {
       mk_nats_server: busy(pids.mkNats, cpu.mkNats),
       rs_gateway: busy(pids.rs, cpu.rs),
       rs_nats_server: busy(pids.rsNats, cpu.rsNats),
+      bench_client: ((used) =>
+        round((100 * (used.user + used.system)) / 1000 / (performance.now() - cpu.at)))(
+        process.cpuUsage(cpu.bench),
+      ),
     };
-    await drain(WARM + list.length - errors);
+    await drain(next + list.length - errors);
     const measured = list.map((e) => timings.get(e.eventId)!);
     const acked = measured.filter((t) => t.acked !== undefined);
     const arrived = measured.filter((t) => t.arrived !== undefined);
@@ -176,6 +234,7 @@ try {
     console.log(
       JSON.stringify({
         bench: 'e2e',
+        submit: VIA,
         rate_per_s: RATE,
         achieved_per_s: round(rate),
         seconds: SECONDS,
@@ -191,6 +250,8 @@ try {
           share_stream_to_inbox: receive,
         },
         cpu_pct_while_submitting: cpuPct,
+        ...(sweep.length > 0 ? { sweep } : {}),
+        stage_readers: STAGES,
         drain_s: DRAIN_S,
         load_avg: loadavg().map((l) => round(l, 1)),
         machine: machine(),

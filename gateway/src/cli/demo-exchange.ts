@@ -21,7 +21,7 @@ import type { KeyObject } from 'node:crypto';
 import { uuidV7 } from '../node/exchange/readmission.js';
 import type { Gateway } from '../node/gateway.js';
 import type { DemoPki } from './demo-pki.js';
-import { unary } from './exchange-client.js';
+import { EXCHANGE_CHANNEL_OPTIONS, unary } from './exchange-client.js';
 import { write, type CliIo } from './io.js';
 import { renderTable } from './table.js';
 
@@ -43,6 +43,7 @@ async function client(ctx: ExchangeDemoContext, address: string, who: string): P
   const [ca, c, k] = await Promise.all([readFile(ctx.pki.ca), readFile(cert.cert), readFile(cert.key)]);
   // The demo dials 127.0.0.1; the name checked against the server certificate is its DNS name.
   return new ExchangeClient(address, credentials.createSsl(ca, k, c), {
+    ...EXCHANGE_CHANNEL_OPTIONS,
     'grpc.ssl_target_name_override': 'localhost',
   });
 }

@@ -1,4 +1,4 @@
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { ExchangeClient } from '@wbx/proto';
 
 import { checkAddress, IngestClientError } from '../ingest-client.js';
@@ -16,6 +16,20 @@ export interface ExchangeFlags {
   purpose?: string;
 }
 
+/**
+ * Channel options of an Exchange client: Query answers come in messages of up to about 1 MiB (256 events
+ * at most), so the receive cap leaves room for one large message, and the HTTP/2 flow-control window lets
+ * the gateway send several before the client's next window update (with the 64 KiB default, a long
+ * Query spends much of its time waiting for those updates).
+ */
+export const EXCHANGE_CHANNEL_OPTIONS: ChannelOptions = {
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc-node.flow_control_window': 8 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 20_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 0,
+};
+
 /** An Exchange client over mutual TLS with the partner's client certificate. */
 export async function openExchange(flags: ExchangeFlags): Promise<ExchangeClient> {
   try {
@@ -30,7 +44,7 @@ export async function openExchange(flags: ExchangeFlags): Promise<ExchangeClient
     readPem('--cert', flags.cert),
     readPem('--key', flags.key),
   ]);
-  return new ExchangeClient(flags.gateway, credentials.createSsl(ca, key, cert));
+  return new ExchangeClient(flags.gateway, credentials.createSsl(ca, key, cert), EXCHANGE_CHANNEL_OPTIONS);
 }
 
 /** Calls a unary method as a promise. */

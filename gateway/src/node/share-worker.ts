@@ -8,10 +8,10 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { DisclosureRecord } from '@wbx/audit';
+import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
-import { parseOwnEvent } from './own-event.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
 import { EVENTS_STREAM, ensureStream } from './streams.js';
@@ -111,7 +111,7 @@ export class ShareWorker {
     const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
     const messages = await ordered.consume();
     for await (const m of messages) {
-      const { claims } = parseOwnEvent(m.string());
+      const { claims } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
       const type = claims.wbx_type as string;
       for (const g of this.options.policy().grants({ type, origin: partner, claims }, this.now())) {
         this.options.aggregator.add({ type, origin: partner, claims }, g.aggregates);
@@ -181,7 +181,7 @@ export class ShareWorker {
       return;
     }
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
-    const own = parseOwnEvent(m.string());
+    const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
     const { claims } = own;
     const eventId = claims.jti as string;
     const type = claims.wbx_type as string;

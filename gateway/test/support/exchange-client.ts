@@ -40,13 +40,18 @@ export async function exchangeClients(pki: TestPki, address: string, cert: CertF
   };
 } // prettier-ignore
 
-/** Runs a Query to its end: the events and the closing message. */
+/** The gateway cuts Query batches at about 1 MiB of presentations, one event past it at most (≤ 64 KiB). */
+const MAX_BATCH_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** Runs a Query to its end: the events and the closing message. Fails on a message over MAX_BATCH_BYTES. */
 export function query(client: ExchangeClient, req: Partial<QueryRequest>): Promise<{ events: QueryEvent[]; end: QueryEnd }> {
   return new Promise((resolve, reject) => {
     const events: QueryEvent[] = [];
     let end: QueryEnd | undefined;
     const call = client.query({ agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, resumeToken: '', ...req });
     call.on('data', (m: QueryResponse) => {
+      const bytes = m.events.reduce((n, e) => n + e.presentation.length, 0);
+      if (bytes > MAX_BATCH_BYTES) reject(new Error(`a Query message of ${bytes} bytes of presentations`));
       events.push(...m.events);
       if (m.end !== undefined) end = m.end;
     });

@@ -1,5 +1,6 @@
 export { createSealer, type Sealer, type SealerOptions, type SealOptions } from './seal.js';
-export { disclose, isAllowed } from './disclose.js';
+export { disclose } from './disclose.js';
+export { holdToken, isAllowed, type HeldToken } from './holder.js';
 export { readOwnSealedEvent, verifyPresentation, type VerifiedEvent, type VerifyOptions } from './verify.js';
 export { createDisclosure, digestOf, type Disclosure } from './disclosure.js';
 export { splitToken, type TokenParts } from './token.js';

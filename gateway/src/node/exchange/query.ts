@@ -14,18 +14,23 @@ import {
 } from '@wbx/agreements';
 import type { QueryEvent, QueryRequest, QueryResponse } from '@wbx/proto';
 import { parseTimestamp, PERSON_ATTRIBUTES, PERSON_FIELDS } from '@wbx/schema';
+import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
-import { parseOwnEvent } from '../own-event.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
 
 export const QUERY_PAGE_DEFAULT = 10_000;
 export const QUERY_PAGE_MAX = 1_000_000;
 /** Events audited and then sent together (one message; one audit entry per type): at most MAX_EVENT_IDS. */
 const BATCH = 256;
+/**
+ * …and at most about this many bytes of presentations in one message, so that a batch of large events
+ * (a token may reach 64 KiB) stays well under the 4 MiB a gRPC client receives by default.
+ */
+const BATCH_BYTES = 1024 * 1024;
 const SUBJECT_REF_PATHS = new Set(PERSON_FIELDS.map((f) => `${f}.subjectRef`));
 
 /**
@@ -160,6 +165,7 @@ export async function runQuery(
   let scanned = plan.after;
   let returned = 0;
   let batch: Pending[] = [];
+  let batchBytes = 0;
   let sending: Promise<void> = Promise.resolve();
   const queryId = randomUUID();
   const now = ctx.now();
@@ -196,6 +202,7 @@ export async function runQuery(
     }
     const items = batch;
     batch = [];
+    batchBytes = 0;
     await sending; // in order: the previous batch is audited and sent first
     sending = send(items);
     sending.catch(() => undefined); // a failure surfaces where it is awaited (next batch or the end)
@@ -210,9 +217,10 @@ export async function runQuery(
         const event = select(selection, m.string(), m.seq);
         if (event !== undefined) {
           batch.push(event);
+          batchBytes += event.event.presentation.length;
           returned += 1;
         }
-        if (batch.length >= BATCH) await flush();
+        if (batch.length >= BATCH || batchBytes >= BATCH_BYTES) await flush();
         if (sink.cancelled || returned >= plan.pageSize || scanned >= last || m.info.pending === 0) break;
       }
     } finally {
@@ -251,7 +259,7 @@ function fixedGrants(agreement: LoadedAgreement, caller: string, partner: string
 
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
   const { ctx, deps, caller, agreement, purpose, plan, now, grants } = sel;
-  const own = parseOwnEvent(token);
+  const own = holdToken(token, Number.MAX_SAFE_INTEGER);
   const { claims } = own;
   const type = claims.wbx_type as string;
   if (!plan.types.has(type)) return undefined;

@@ -215,9 +215,11 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
   });
 
   it('audits every disclosure in MK\'s WBX_AUDIT', async () => {
-    const entries = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { kind: string; recipient?: string });
-    const toRs = entries.filter((e) => e.kind === 'disclosure' && e.recipient === 'RS').length;
-    expect(toRs).toBe(events.filter((e) => RS_TYPES.includes(e.type)).length);
+    const entries = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { kind: string; recipient?: string; mode?: string; eventId?: string; eventIds?: string[] });
+    // Records shared in the same turn share an entry that lists their ids; each is listed exactly once.
+    const toRs = entries.filter((e) => e.kind === 'disclosure' && e.recipient === 'RS' && e.mode === 'records').flatMap((e) => e.eventIds ?? [e.eventId]);
+    expect(toRs.sort()).toEqual(events.filter((e) => RS_TYPES.includes(e.type)).map((e) => e.eventId).sort());
+    expect(entries.filter((e) => e.recipient === 'RS' && e.mode === 'records').length).toBeLessThan(toRs.length);
     expect(entries.some((e) => e.kind === 'disclosure' && e.recipient === 'AL')).toBe(true);
   });
 

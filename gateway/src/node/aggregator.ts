@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 
 import { shareStream, shareSubject } from './nats-access.js';
 import type { AggregateGrant } from './share-policy.js';
-import type { AuditSink } from './share-worker.js';
+import type { AuditSink } from './audit-batcher.js';
 
 interface Bucket {
   readonly grant: AggregateGrant;

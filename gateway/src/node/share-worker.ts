@@ -7,20 +7,15 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { DisclosureRecord } from '@wbx/audit';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
+import { AuditBatcher, type AuditSink } from './audit-batcher.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
 import { EVENTS_STREAM, ensureStream } from './streams.js';
 import { Window } from './window.js';
-
-/** Where disclosures are recorded: the partner's AuditLog. */
-export interface AuditSink {
-  append(record: DisclosureRecord): Promise<unknown>;
-}
 
 export interface ShareWorkerOptions {
   readonly partner: string;
@@ -53,8 +48,12 @@ export class ShareWorker {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly streams = new Map<string, number>();
+  /** The presentations' audit entries, one per turn and group (see AuditBatcher). */
+  private readonly audit: AuditBatcher;
 
-  constructor(private readonly options: ShareWorkerOptions) {}
+  constructor(private readonly options: ShareWorkerOptions) {
+    this.audit = new AuditBatcher(options.audit);
+  }
 
   private now(): Date {
     return this.options.now?.() ?? new Date();
@@ -166,13 +165,15 @@ export class ShareWorker {
   }
 
   /**
-   * Shares one event: per grant, publishes the presentation, then appends its audit entries (one per
-   * agreement). All grants and all their appends run at once — the audit log pipelines them, each still
-   * chained after the one before — and the event is acknowledged only when every presentation and every
-   * audit entry is stored; any failure leaves it unacknowledged, so it is redelivered.
+   * Shares one event: per grant, publishes the presentation, then records its disclosure (one per
+   * agreement; the events shared in the same turn go into one audit entry per recipient, agreement, type
+   * and paths — see AuditBatcher). All grants run at once, and the event is acknowledged only when every
+   * presentation and every audit entry that lists it is stored; any failure leaves it unacknowledged, so
+   * it is redelivered.
    */
   private async handle(m: JsMsg): Promise<void> {
-    const { js, audit, partner } = this.options;
+    const { js, partner } = this.options;
+    const { audit } = this;
     const now = this.now();
     const policy = this.options.policy();
     if (policy.recipients(now).length === 0) {

@@ -4,15 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import type { ManifestBody } from '@wbx/registry';
+import type { VerifyOutcome } from '@wbx/seal';
 
-/** The outcome of verifying one token in the pool: the processed claims, or the refusal's code. */
+/**
+ * The outcome of verifying one token in the pool: the verified event, or the refusal's code (INTERNAL:
+ * the worker failed on it).
+ */
 export type PoolResult =
-  | {
-      readonly ok: true;
-      readonly claims: Readonly<Record<string, unknown>>;
-      readonly disclosed: readonly string[];
-    }
-  | { readonly ok: false; readonly code: string; readonly detail?: string };
+  VerifyOutcome | { readonly ok: false; readonly code: 'INTERNAL'; readonly detail: string };
 
 interface Job {
   readonly id: number;

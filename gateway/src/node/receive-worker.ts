@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { ManifestBody } from '@wbx/registry';
-import { SealError, verifyPresentation } from '@wbx/seal';
+import { tryVerifyPresentation } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import { VerifyPool, type PoolResult } from '../verify-pool.js';
@@ -66,17 +66,6 @@ interface Verification {
   readonly reject: (e: unknown) => void;
 }
 
-function verifyHere(token: string, manifest: ManifestBody, now: Date): PoolResult {
-  try {
-    const v = verifyPresentation(token, { manifest, now });
-    return { ok: true, claims: v.claims, disclosed: v.disclosed };
-  } catch (e) {
-    if (e instanceof SealError)
-      return { ok: false, code: e.code, ...(e.detail === undefined ? {} : { detail: e.detail }) };
-    throw e;
-  }
-}
-
 /**
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
  * manifest, and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`, Nats-Msg-Id = eventId) before it
@@ -108,7 +97,7 @@ export class ReceiveWorker {
    */
   private verify(token: string): Promise<PoolResult> {
     if (this.options.verifyThreads === 0) {
-      return Promise.resolve(verifyHere(token, this.options.manifest(), this.now()));
+      return Promise.resolve(tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() }));
     }
     return new Promise<PoolResult>((resolve, reject) => {
       this.batch.push({ token, resolve, reject });
@@ -132,7 +121,7 @@ export class ReceiveWorker {
       const now = this.now();
       for (const v of batch) {
         try {
-          v.resolve(verifyHere(v.token, manifest, now));
+          v.resolve(tryVerifyPresentation(v.token, { manifest, now }));
         } catch (e) {
           v.reject(e);
         }
@@ -252,7 +241,7 @@ export class ReceiveWorker {
       detail = `${iss}'s event in ${origin}'s share stream`;
     } else {
       // Not a refusal of the presentation but a failure of the verifier: retried later.
-      if (verified.code === 'INTERNAL') throw new Error(`verifying failed: ${verified.detail ?? ''}`);
+      if (verified.code === 'INTERNAL') throw new Error(`verifying failed: ${verified.detail}`);
       code = verified.code;
       detail = verified.detail;
     }

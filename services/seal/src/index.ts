@@ -1,7 +1,14 @@
 export { createSealer, type Sealer, type SealerOptions, type SealOptions } from './seal.js';
 export { disclose } from './disclose.js';
 export { holdToken, isAllowed, type HeldToken } from './holder.js';
-export { readOwnSealedEvent, verifyPresentation, type VerifiedEvent, type VerifyOptions } from './verify.js';
+export {
+  readOwnSealedEvent,
+  tryVerifyPresentation,
+  verifyPresentation,
+  type VerifiedEvent,
+  type VerifyOptions,
+  type VerifyOutcome,
+} from './verify.js';
 export { createDisclosure, digestOf, type Disclosure } from './disclosure.js';
 export { splitToken, type TokenParts } from './token.js';
 export { SealError, type SealErrorCode } from './errors.js';

@@ -319,3 +319,22 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
   }
   return { kid, claims, disclosed };
 }
+
+/** What `tryVerifyPresentation` gives: the verified event, or the refusal's code and detail. */
+export type VerifyOutcome =
+  | ({ readonly ok: true } & VerifiedEvent)
+  | { readonly ok: false; readonly code: SealErrorCode; readonly detail?: string };
+
+/**
+ * `verifyPresentation` with a refusal as a result instead of an exception (for batches, and for results
+ * that cross a thread). Anything but a SealError is still thrown.
+ */
+export function tryVerifyPresentation(token: string, options: VerifyOptions): VerifyOutcome {
+  try {
+    return { ok: true, ...verifyPresentation(token, options) };
+  } catch (e) {
+    if (e instanceof SealError)
+      return { ok: false, code: e.code, ...(e.detail === undefined ? {} : { detail: e.detail }) };
+    throw e;
+  }
+}

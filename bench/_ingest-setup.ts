@@ -148,29 +148,4 @@ export function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
-/** CPU seconds (user + system) a process has used so far (Linux clock ticks of 1/100 s). */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Runs `fn` over `items` with at most `window` calls in flight; returns items/s. */
-export async function pipelined<T>(
-  items: readonly T[],
-  window: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(window, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-  return items.length / ((performance.now() - started) / 1000);
-}
-
-/** The value at quantile `q` of ascending `sorted`. */
-export function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
+export { cpuSeconds, pipelined, quantile } from './_common.ts';

@@ -3,7 +3,6 @@
 // Types come from the gateway's sources, so type checking does not need a build; the code runs from its
 // build, and the NATS client is the gateway's own (the same module instances it uses).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -277,22 +276,6 @@ export function sealAll(fed: Federation, events: readonly Record<string, unknown
   });
 }
 
-/** Runs `fn` over `items` with at most `window` calls in flight; resolves to the seconds it took. */
-export async function pipelined<T>(
-  items: readonly T[],
-  window: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(window, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-  return (performance.now() - started) / 1000;
-}
-
 /** Polls `probe` every `everyMs` until it is true; resolves to the time (performance.now()) it was. */
 export async function waitFor(
   what: string,
@@ -308,13 +291,4 @@ export async function waitFor(
   }
 }
 
-/** CPU seconds (user + system) a process has used so far (Linux clock ticks of 1/100 s). */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** The value at quantile `q` of ascending `sorted`. */
-export function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
+export { cpuSeconds, pipelined, quantile } from './_common.ts';

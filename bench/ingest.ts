@@ -73,6 +73,7 @@ try {
 
   // (1) and (2) share set A: raw publishes its pre-sealed tokens, the pipeline seals it again itself.
   // Each phase makes its own events, so that the big arrays of one are garbage in the next.
+  const rawCores = { client: 0, server: 0 };
   const { raw, inProcess, validateSealPerS } = await (async () => {
     const now = new Date();
     const seal = (list: readonly Json[]): Sealed[] =>
@@ -93,7 +94,13 @@ try {
     const publish = (t: Sealed) =>
       js.publish(t.subject, t.token, { msgID: t.id, expect: { streamName: 'BENCH_RAW' }, timeout: 30_000 });
     await pipelined(seal(warm.slice(0, WARM)), WINDOW, publish);
-    const raw = await pipelined(rawA, WINDOW, publish);
+    // What the raw publish costs the machine: this process (the client) and nats-server, in cores.
+    const cpuBefore = { client: process.cpuUsage(), server: cpuSeconds(nats.pid) };
+    const raw = rawA.length / (await pipelined(rawA, WINDOW, publish));
+    const rawSeconds = rawA.length / raw;
+    const clientUsed = process.cpuUsage(cpuBefore.client);
+    rawCores.client = (clientUsed.user + clientUsed.system) / 1e6 / rawSeconds;
+    rawCores.server = (cpuSeconds(nats.pid) - cpuBefore.server) / rawSeconds;
     console.log(`(1) raw acked JetStream publish of pre-sealed tokens: ${round(raw)}/s`);
 
     const pipeline = new IngestPipeline({
@@ -105,7 +112,7 @@ try {
       publishTimeoutMs: config.nats.publishTimeout,
     });
     await pipelined(warm.slice(WARM), WINDOW, (e) => pipeline.submit(e));
-    const inProcess = await pipelined(setA, WINDOW, (e) => pipeline.submit(e));
+    const inProcess = setA.length / (await pipelined(setA, WINDOW, (e) => pipeline.submit(e)));
     await pipeline.drain();
     console.log(
       `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s (${round(inProcess / raw, 3)} × raw)`,
@@ -169,6 +176,9 @@ try {
         ratio_grpc_vs_raw: round(grpc / raw, 3),
         goal_ratio: 0.8,
         validate_seal_per_s: round(validateSealPerS),
+        // Cores busy during the raw publish, and what validate + seal would add at 0.8 × its rate.
+        raw_publish_cores: { client: round(rawCores.client, 2), nats_server: round(rawCores.server, 2) },
+        cores_to_add_for_goal: round((0.8 * raw) / validateSealPerS, 2),
         gateway_cpu_us_per_event: { stream: round(streamCpuUs), unary: round(unaryCpuUs) },
         submit_latency: {
           rate_per_s: RATE,

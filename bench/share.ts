@@ -163,7 +163,9 @@ try {
     const deriveStarted = performance.now();
     for (const e of sealed) derive(e);
     const deriveUs = ((performance.now() - deriveStarted) / n) * 1000;
-    console.log(`derive (one parse + policy + 3 presentations), pure CPU: ${round(deriveUs, 1)} µs per event`);
+    console.log(
+      `derive (one parse + policy + 3 presentations), pure CPU: ${round(deriveUs, 1)} µs per event`,
+    );
 
     // The worker's other two stages, one call at a time as it makes them: for each of the three grants an
     // acknowledged publish of the presentation, then an audit append (another origin's chain, same stream).

@@ -20,7 +20,8 @@ export interface DemoPki {
   readonly clients: ReadonlyMap<string, DemoCert>;
 }
 
-const EXT = `[server]
+/** The X.509 extensions of WBX's server and client certificates, as `openssl -extfile` sections. */
+export const CERT_EXTENSIONS = `[server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
@@ -31,7 +32,8 @@ keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
 `;
 
-async function openssl(cwd: string, args: readonly string[]): Promise<void> {
+/** Runs the `openssl` CLI in `cwd`; a failure says which subcommand and what openssl printed. */
+export async function openssl(cwd: string, args: readonly string[]): Promise<void> {
   try {
     await run('openssl', args, { cwd });
   } catch (e) {
@@ -40,9 +42,14 @@ async function openssl(cwd: string, args: readonly string[]): Promise<void> {
   }
 } // prettier-ignore
 
+/** SHA-256 of a PEM certificate's DER, lowercase hex: the manifest's `tlsCertSha256` form. */
+export function certPin(pem: Buffer | string): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
 /** Makes the PKI under `dir` with the `openssl` CLI (ECDSA P-256, valid 2 days). */
 export async function makeDemoPki(dir: string, partners: readonly string[]): Promise<DemoPki> {
-  await writeFile(join(dir, 'ext.cnf'), EXT);
+  await writeFile(join(dir, 'ext.cnf'), CERT_EXTENSIONS);
   const key = (name: string) => openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]); // prettier-ignore
   await key('ca');
   await openssl(dir, ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=WBX demo CA', '-days', '2', '-sha256', '-out', 'ca.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']); // prettier-ignore
@@ -53,8 +60,7 @@ export async function makeDemoPki(dir: string, partners: readonly string[]): Pro
     serial += 1;
     await openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial), '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-extensions', profile, '-out', `${name}.pem`]); // prettier-ignore
     const pem = await readFile(join(dir, `${name}.pem`));
-    const sha256 = new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
-    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`), sha256 };
+    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`), sha256: certPin(pem) };
   };
   const server = await issue('server', 'localhost', 'server');
   const clients = new Map<string, DemoCert>();

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+import { CERT_EXTENSIONS, certPin, openssl } from '../../src/cli/demo-pki.js';
 
 /** A certificate and its private key, as PEM file paths. */
 export interface CertFiles {
@@ -45,22 +43,8 @@ export interface TestPki extends AsyncDisposable {
 
 /** SHA-256 of a PEM certificate's DER, lowercase hex: the manifest's tlsCertSha256 form. */
 export async function certSha256(certFile: string): Promise<string> {
-  const { X509Certificate } = await import('node:crypto');
-  return new X509Certificate(await readFile(certFile)).fingerprint256.replace(/:/g, '').toLowerCase();
+  return certPin(await readFile(certFile));
 }
-
-const EXTENSIONS = `
-[ server ]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-
-[ client ]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-`;
 
 /** `openssl ca` configuration: used only for the expired certificate, whose dates lie in the past. */
 const caConfig = (dbDir: string): string => `
@@ -78,23 +62,14 @@ copy_extensions = none
 
 [ any_dn ]
 commonName = supplied
-${EXTENSIONS}`;
-
-async function openssl(cwd: string, args: readonly string[]): Promise<void> {
-  try {
-    await run('openssl', args, { cwd });
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? '';
-    throw new Error(`openssl ${args[0] ?? ''} failed: ${stderr.trim()}`, { cause: e });
-  }
-}
+${CERT_EXTENSIONS}`;
 
 /** Creates the test PKI in a fresh temp dir. */
 export async function makeTestPki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'wbx-pki-'));
   try {
     const ext = join(dir, 'extensions.cnf');
-    await writeFile(ext, EXTENSIONS);
+    await writeFile(ext, CERT_EXTENSIONS);
     const key = async (name: string): Promise<string> => {
       await openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]); // prettier-ignore
       return join(dir, `${name}.key`);

@@ -8,14 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { draftAgreement, signAgreement } from '@wbx/agreements';
-import {
-  createManifest,
-  generateSigningKey,
-  importPrivateJwk,
-  signManifest,
-  type GeneratedSigningKey,
-  type Member,
-} from '@wbx/registry';
+import { foundFederation, importPrivateJwk } from '@wbx/registry';
 import { validateEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
@@ -93,24 +86,12 @@ export async function makeFederation(
   pins: Readonly<Record<string, readonly string[]>> = {},
 ): Promise<Federation> {
   await mkdir(join(dir, 'keys'), { recursive: true });
-  const since = new Date(Date.now() - 3_600_000);
-  const keys = new Map<string, GeneratedSigningKey>(partners.map((p) => [p, generateSigningKey(p, since)]));
-  const members: Member[] = [];
+  const founders = partners.map((id) => ({ id, tlsCertSha256: pins[id] ?? [] }));
+  const { keys, manifest: signed } = await foundFederation(founders, 1, new Date(Date.now() - 3_600_000));
   for (const [id, key] of keys) {
     await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(key.privateJwk), { mode: 0o600 });
     await mkdir(join(dir, 'agreements', id), { recursive: true });
-    members.push({
-      id,
-      name: id,
-      roles: ['origin', 'recipient'],
-      signingKeys: [
-        { kid: key.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: key.publicJwk.x }, notBefore: since.toISOString() },
-      ],
-      tlsCertSha256: [...(pins[id] ?? [])],
-    });
   }
-  let signed = createManifest({ version: 1, threshold: 1, issuedAt: since.toISOString(), members });
-  for (const key of keys.values()) signed = await signManifest(signed, key.privateJwk, key.kid);
   const manifestFile = join(dir, 'manifest.json');
   await writeFile(manifestFile, JSON.stringify(signed));
   return {

@@ -8,15 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { draftAgreement, revokeAgreement, signAgreement, type SignedAgreement } from '@wbx/agreements';
 import { readAudit, verifyAuditChain } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
-import {
-  createManifest,
-  generateSigningKey,
-  importPrivateJwk,
-  signManifest,
-  verifyRootManifest,
-  type Member,
-  type SignedManifest,
-} from '@wbx/registry';
+import { foundFederation, importPrivateJwk, verifyRootManifest, type SignedManifest } from '@wbx/registry';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
@@ -104,23 +96,19 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
   try {
     const now = new Date();
     const validFrom = new Date(now.getTime() - 3_600_000);
-    const keys = new Map(PARTNERS.map((p) => [p, generateSigningKey(p, validFrom)]));
     await mkdir(join(dir, 'keys'));
     await mkdir(join(dir, 'pki'));
     const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS', 'AL']);
-    const members: Member[] = [];
+    const founders = PARTNERS.map((p) => ({
+      id: p,
+      name: NAMES[p] ?? p,
+      roles: p === 'FRONTEX' ? (['analyst'] as const) : (['origin', 'recipient'] as const),
+      tlsCertSha256: pki.clients.get(p) === undefined ? [] : [pki.clients.get(p)?.sha256 ?? ''],
+    }));
+    const { keys, manifest } = await foundFederation(founders, 2, validFrom);
     for (const [p, k] of keys) {
       await writeFile(join(dir, 'keys', `${p}.private.jwk`), JSON.stringify(k.privateJwk), { mode: 0o600 });
-      members.push({
-        id: p,
-        name: NAMES[p] ?? p,
-        roles: p === 'FRONTEX' ? ['analyst'] : ['origin', 'recipient'],
-        signingKeys: [{ kid: k.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, notBefore: validFrom.toISOString() }],
-        tlsCertSha256: [...(pki.clients.get(p) === undefined ? [] : [pki.clients.get(p)?.sha256 ?? ''])],
-      });
     }
-    let manifest = createManifest({ version: 1, threshold: 2, issuedAt: validFrom.toISOString(), members });
-    for (const k of keys.values()) manifest = await signManifest(manifest, k.privateJwk, k.kid);
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
 
     const until30 = new Date(now.getTime() + 30 * 86_400_000).toISOString();
@@ -136,7 +124,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
       let signed = draftAgreement(body);
       const parties = [String(body.provider), String(body.recipient)];
       for (const party of parties) {
-        const k = importPrivateJwk(keys.get(party as (typeof PARTNERS)[number])?.privateJwk);
+        const k = importPrivateJwk(keys.get(party)?.privateJwk);
         signed = await signAgreement(signed, k.key, k.kid, new Date());
       }
       signedAgreements.set(String(body.id), signed);
@@ -166,7 +154,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
         'share.aggregateSettle': 1_000,
         'share.flushEvery': 250,
         'share.agreementsPoll': 250,
-        'audit.checkpointEntries': 100,
+        'audit.checkpointEntries': 10,
         ...(p === 'MK' || p === 'AL'
           ? { 'exchange.listen': '127.0.0.1:0', 'exchange.tls.cert': pki.server.cert, 'exchange.tls.key': pki.server.key, 'exchange.tls.clientCa': pki.ca }
           : {}),

@@ -1,12 +1,6 @@
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 
-import {
-  createManifest,
-  generateSigningKey,
-  signManifest,
-  verifyRootManifest,
-  type Member,
-} from '@wbx/registry';
+import { foundFederation, verifyRootManifest } from '@wbx/registry';
 import type { ValidEvent } from '@wbx/schema';
 import { createSealer, disclose, SealError, verifyPresentation } from '@wbx/seal';
 
@@ -41,19 +35,8 @@ function show(value: unknown): string {
  */
 export async function sealDemo(io: CliIo, mkEvents: readonly ValidEvent[]): Promise<boolean> {
   const now = io.now();
-  const validFrom = new Date(now.getTime() - 3_600_000).toISOString();
-  const keys = Object.fromEntries(['MK', 'RS', 'AL'].map((id) => [id, generateSigningKey(id, now)]));
-  const members: Member[] = Object.entries(keys).map(([id, k]) => ({
-    id,
-    name: NAMES[id] ?? id,
-    roles: ['origin', 'recipient'],
-    signingKeys: [
-      { kid: k.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }, notBefore: validFrom },
-    ],
-    tlsCertSha256: [],
-  }));
-  let signed = createManifest({ version: 1, threshold: 2, issuedAt: now.toISOString(), members });
-  for (const k of Object.values(keys)) signed = await signManifest(signed, k.privateJwk, k.kid);
+  const founders = ['MK', 'RS', 'AL'].map((id) => ({ id, name: NAMES[id] ?? id }));
+  const { keys, manifest: signed } = await foundFederation(founders, 2, new Date(now.getTime() - 3_600_000));
   const manifest = verifyRootManifest(signed);
   await write(
     io.stdout,
@@ -61,7 +44,7 @@ export async function sealDemo(io: CliIo, mkEvents: readonly ValidEvent[]): Prom
       `threshold ${manifest.threshold}, signed by ${signed.signatures.length}\n`,
   );
 
-  const mk = keys.MK;
+  const mk = keys.get('MK');
   if (mk === undefined) return false;
   const sealer = createSealer({
     issuer: 'MK',

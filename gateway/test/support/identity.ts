@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { createManifest, generateSigningKey, signManifest, type Member } from '@wbx/registry';
+import { foundFederation } from '@wbx/registry';
 
 export interface Identity {
   /** The signed manifest file (threshold 1), trusting every partner's key. */
@@ -18,28 +18,12 @@ export async function makeIdentity(
   pins: Readonly<Record<string, readonly string[]>> = {},
 ): Promise<Identity> {
   await mkdir(join(dir, 'keys'), { recursive: true });
-  const now = new Date(Date.now() - 3_600_000);
-  const members: Member[] = [];
-  const keys = partners.map((id) => ({ id, key: generateSigningKey(id, now) }));
-  for (const { id, key } of keys) {
+  const founders = partners.map((id) => ({ id, tlsCertSha256: pins[id] ?? [] }));
+  const { keys, manifest: signed } = await foundFederation(founders, 1, new Date(Date.now() - 3_600_000));
+  for (const [id, key] of keys) {
     await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(key.privateJwk), { mode: 0o600 });
     await writeFile(join(dir, 'keys', `${id}.public.jwk`), JSON.stringify(key.publicJwk));
-    members.push({
-      id,
-      name: id,
-      roles: ['origin', 'recipient'],
-      signingKeys: [
-        {
-          kid: key.kid,
-          jwk: { kty: 'OKP', crv: 'Ed25519', x: key.publicJwk.x },
-          notBefore: now.toISOString(),
-        },
-      ],
-      tlsCertSha256: [...(pins[id] ?? [])],
-    });
   }
-  let signed = createManifest({ version: 1, threshold: 1, issuedAt: now.toISOString(), members });
-  for (const { key } of keys) signed = await signManifest(signed, key.privateJwk, key.kid);
   const manifestFile = join(dir, 'manifest.json');
   await writeFile(manifestFile, JSON.stringify(signed, null, 2));
   return { manifestFile, keyFile: (partner) => join(dir, 'keys', `${partner}.private.jwk`) };

@@ -7,10 +7,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import {
   ExchangeClient,
   type MatchResponse,
-  type QueryEnd,
   type QueryEvent,
   type QueryRequest,
-  type QueryResponse,
   type ReadmissionCase,
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
@@ -21,7 +19,7 @@ import type { KeyObject } from 'node:crypto';
 import { uuidV7 } from '../node/exchange/readmission.js';
 import type { Gateway } from '../node/gateway.js';
 import type { DemoPki } from './demo-pki.js';
-import { EXCHANGE_CHANNEL_OPTIONS, unary } from './exchange-client.js';
+import { EXCHANGE_CHANNEL_OPTIONS, queryPage, unary } from './exchange-client.js';
 import { write, type CliIo } from './io.js';
 import { renderTable } from './table.js';
 
@@ -48,29 +46,17 @@ async function client(ctx: ExchangeDemoContext, address: string, who: string): P
   });
 }
 
-function queryAll(c: ExchangeClient, req: Partial<QueryRequest>): Promise<{ events: QueryEvent[]; pages: number }> {
+async function queryAll(c: ExchangeClient, req: Partial<QueryRequest>): Promise<{ events: QueryEvent[]; pages: number }> {
   const events: QueryEvent[] = [];
-  let pages = 0;
-  const page = (resumeToken: string): Promise<QueryEnd> =>
-    new Promise((resolve, reject) => {
-      let end: QueryEnd | undefined;
-      const call = c.query({ agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, ...req, resumeToken });
-      call.on('data', (m: QueryResponse) => {
-        events.push(...m.events);
-        if (m.end !== undefined) end = m.end;
-      });
-      call.on('error', reject);
-      call.on('end', () => (end === undefined ? reject(new Error('query ended early')) : resolve(end)));
+  const request: QueryRequest = { agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, resumeToken: '', ...req };
+  for (let pages = 1; ; pages++) {
+    const end = await queryPage(c, request, (e) => {
+      events.push(e);
+      return Promise.resolve();
     });
-  return (async () => {
-    let token = '';
-    for (;;) {
-      const end = await page(token);
-      pages += 1;
-      token = end.resumeToken;
-      if (!end.more) return { events, pages };
-    }
-  })();
+    if (!end.more) return { events, pages };
+    request.resumeToken = end.resumeToken;
+  }
 } // prettier-ignore
 
 /**

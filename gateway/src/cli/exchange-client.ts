@@ -1,5 +1,11 @@
 import { credentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
-import { ExchangeClient } from '@wbx/proto';
+import {
+  ExchangeClient,
+  type QueryEnd,
+  type QueryEvent,
+  type QueryRequest,
+  type QueryResponse,
+} from '@wbx/proto';
 
 import { checkAddress, IngestClientError } from '../ingest-client.js';
 import { statusDetails } from '../node/grpc-errors.js';
@@ -62,3 +68,33 @@ export async function reportCallError(io: CliIo, e: unknown): Promise<number> {
   await write(io.stderr, `wbx: ${reason}: ${se.details ?? se.message ?? ''}\n`);
   return 1;
 }
+
+/**
+ * One page of a Query: each event handed to `onEvent` as it comes (the stream waits while it works),
+ * then how the page ended (more to come, and the resume token).
+ */
+export function queryPage(
+  client: ExchangeClient,
+  request: QueryRequest,
+  onEvent: (e: QueryEvent) => Promise<void>,
+): Promise<QueryEnd> {
+  return new Promise((resolve, reject) => {
+    const call = client.query(request);
+    let end: QueryEnd | undefined;
+    let chain = Promise.resolve();
+    call.on('data', (m: QueryResponse) => {
+      if (m.end !== undefined) end = m.end;
+      if (m.events.length === 0) return;
+      call.pause();
+      chain = chain
+        .then(async () => {
+          for (const e of m.events) await onEvent(e);
+        })
+        .then(() => void call.resume(), reject);
+    });
+    call.on('error', reject);
+    call.on('end', () => {
+      void chain.then(() => (end === undefined ? reject(new Error('the query ended without its closing message')) : resolve(end)));
+    });
+  });
+} // prettier-ignore

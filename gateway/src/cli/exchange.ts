@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 
-import type { MatchResponse, QueryEnd, QueryEvent, QueryResponse, WhereValues } from '@wbx/proto';
+import type { MatchResponse, WhereValues } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
 import { SealError, verifyPresentation } from '@wbx/seal';
 import type { Command } from 'commander';
 
 import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
-import { openExchange, reportCallError, unary, type ExchangeFlags } from './exchange-client.js';
+import { openExchange, queryPage, reportCallError, unary, type ExchangeFlags } from './exchange-client.js';
 import { write, type CliIo } from './io.js';
 import { loadTrustedManifest } from './seal.js';
 
@@ -48,33 +48,6 @@ function parseWhere(items: readonly string[]): Record<string, WhereValues> {
   return out;
 } // prettier-ignore
 
-/** One page of a query: its events as they come, then how it ended. */
-function page(
-  client: Awaited<ReturnType<typeof openExchange>>,
-  request: Parameters<Awaited<ReturnType<typeof openExchange>>['query']>[0],
-  onEvent: (e: QueryEvent) => Promise<void>,
-): Promise<QueryEnd> {
-  return new Promise((resolve, reject) => {
-    const call = client.query(request);
-    let end: QueryEnd | undefined;
-    let chain = Promise.resolve();
-    call.on('data', (m: QueryResponse) => {
-      if (m.end !== undefined) end = m.end;
-      if (m.events.length === 0) return;
-      call.pause();
-      chain = chain
-        .then(async () => {
-          for (const e of m.events) await onEvent(e);
-        })
-        .then(() => void call.resume(), reject);
-    });
-    call.on('error', reject);
-    call.on('end', () => {
-      void chain.then(() => (end === undefined ? reject(new Error('the query ended without its closing message')) : resolve(end)));
-    });
-  });
-} // prettier-ignore
-
 /**
  * `wbx query`: history from a partner's gateway under an agreement, page after page until done (or
  * `--limit`); one JSON line per event (its presentation, or with `--manifest` its verified claims).
@@ -98,7 +71,7 @@ export async function queryCommand(io: CliIo, o: QueryOptions): Promise<number> 
   let bad = 0;
   try {
     for (;;) {
-      const end = await page(client, request, async (e) => {
+      const end = await queryPage(client, request, async (e) => {
         if (manifest === undefined) {
           await write(io.stdout, `${JSON.stringify({ eventId: e.eventId, type: e.type, presentation: e.presentation, subjectRefs: e.subjectRefs })}\n`);
         } else {

@@ -4,7 +4,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { evaluate, type Purpose } from '@wbx/agreements';
 import { MAX_EVENT_IDS } from '@wbx/audit';
 import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
-import { readOwnSealedEvent } from '@wbx/seal';
+import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import { EVENTS_STREAM } from '../streams.js';
@@ -65,7 +65,7 @@ export class MatchIndex {
 
   /** Indexes one sealed event by the subject references of its persons. */
   private add(token: string): void {
-    const { claims } = readOwnSealedEvent(token);
+    const { claims } = holdToken(token, Number.MAX_SAFE_INTEGER);
     const refs = subjectRefsOf(claims).filter((r) => r !== '');
     if (refs.length === 0) return;
     // Kept small: what the policy engine reads (where-conditions test top-level values only).

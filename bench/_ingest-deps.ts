@@ -7,6 +7,7 @@ import type * as LoggerModule from '../gateway/src/node/logger.js';
 import type * as MetricsModule from '../gateway/src/node/metrics.js';
 import type * as PipelineModule from '../gateway/src/node/ingest-pipeline.js';
 import type * as StreamsModule from '../gateway/src/node/streams.js';
+import type * as SealPoolModule from '../gateway/src/seal-pool.js';
 
 export {
   credentials,
@@ -26,6 +27,7 @@ export const { loadGatewayConfig } = (await import(dist('config.js'))) as typeof
 export const { createLogger } = (await import(dist('logger.js'))) as typeof LoggerModule;
 export const { GatewayMetrics } = (await import(dist('metrics.js'))) as typeof MetricsModule;
 export const { IngestPipeline } = (await import(dist('ingest-pipeline.js'))) as typeof PipelineModule;
+export const { SealPool } = (await import(dist('../seal-pool.js'))) as typeof SealPoolModule;
 export const { EVENTS_STREAM, ensureStream, eventsStreamConfig } = (await import(
   dist('streams.js')
 )) as typeof StreamsModule;

@@ -29,6 +29,7 @@ import {
   GatewayMetrics,
   IngestPipeline,
   jetstream,
+  SealPool,
   jetstreamManager,
   loadGatewayConfig,
   Metadata,
@@ -74,7 +75,7 @@ try {
   // (1) and (2) share set A: raw publishes its pre-sealed tokens, the pipeline seals it again itself.
   // Each phase makes its own events, so that the big arrays of one are garbage in the next.
   const rawCores = { client: 0, server: 0 };
-  const { raw, inProcess, validateSealPerS } = await (async () => {
+  const { raw, inProcess, pooled, workers, validateSealPerS } = await (async () => {
     const now = new Date();
     const seal = (list: readonly Json[]): Sealed[] =>
       list.map((input) => {
@@ -117,7 +118,24 @@ try {
     console.log(
       `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s (${round(inProcess / raw, 3)} × raw)`,
     );
-    return { raw, inProcess, validateSealPerS };
+
+    // (2b) The same with the gateway's default seal pool (ingest.sealWorkers: cores − 1), on set A again
+    // under new ids.
+    const workers = config.ingest.sealWorkers;
+    let pooled = 0;
+    if (workers > 0) {
+      const sealPool = new SealPool({ issuer: 'MK', kid, privateKey: key, size: workers }, sealer);
+      const withPool = new IngestPipeline({ partner: 'MK', js, sealer, sealPool, metrics: new GatewayMetrics(), log: createLogger('silent', 'MK'), publishTimeoutMs: config.nats.publishTimeout }); // prettier-ignore
+      const setP = events(n, 'a-pool');
+      await pipelined(events(WARM, 'warm-pool'), WINDOW, (e) => withPool.submit(e));
+      pooled = setP.length / (await pipelined(setP, WINDOW, (e) => withPool.submit(e)));
+      await withPool.drain();
+      await sealPool.close();
+      console.log(
+        `(2b) …with ${workers} seal worker(s): ${round(pooled)}/s (${round(pooled / raw, 3)} × raw)`,
+      );
+    }
+    return { raw, inProcess, pooled, workers, validateSealPerS };
   })();
 
   const gateway = await startGatewayProcess(configFile);
@@ -162,7 +180,7 @@ try {
     );
 
     const stored = (await jsm.streams.info(EVENTS_STREAM)).state.messages;
-    const expected = 2 * WARM + 2 * n + RATE * SECONDS;
+    const expected = 2 * WARM + 2 * n + RATE * SECONDS + (workers > 0 ? WARM + n : 0);
     if (stored !== expected) throw new Error(`${EVENTS_STREAM} holds ${stored} events, expected ${expected}`);
     console.log(
       JSON.stringify({
@@ -173,6 +191,9 @@ try {
         pipeline_per_s: round(inProcess),
         grpc_stream_per_s: round(grpc),
         ratio_pipeline_vs_raw: round(inProcess / raw, 3),
+        seal_workers: workers,
+        pipeline_seal_pool_per_s: round(pooled),
+        ratio_pipeline_seal_pool_vs_raw: round(pooled / raw, 3),
         ratio_grpc_vs_raw: round(grpc / raw, 3),
         goal_ratio: 0.8,
         validate_seal_per_s: round(validateSealPerS),

@@ -4,12 +4,13 @@ import type { ManifestBody } from '@wbx/registry';
 import { tryVerifyPresentation } from '@wbx/seal';
 
 import type { PoolResult } from './verify-pool.js';
+import type { BatchJob } from './worker-pool.js';
 
 const { manifest } = workerData as { manifest: ManifestBody };
 
-parentPort?.on('message', (job: { id: number; tokens: string[]; nowMs: number }) => {
+parentPort?.on('message', (job: BatchJob<string>) => {
   const now = new Date(job.nowMs);
-  const results = job.tokens.map((token): PoolResult => {
+  const results = job.items.map((token): PoolResult => {
     try {
       return tryVerifyPresentation(token, { manifest, now });
     } catch (e) {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 
 import { isPartnerCode } from '@wbx/schema';
 import YAML from 'yaml';
@@ -47,6 +48,8 @@ const tls = z.strictObject({
   /** PEM CA bundle for client certificates; with it, clients must present a certificate it signed. */
   clientCa: z.string().min(1).optional(),
 });
+
+const DEFAULT_SEAL_WORKERS = Math.max(0, availableParallelism() - 1);
 
 export const GatewayConfigSchema = z.strictObject({
   /** This gateway's partner code. */
@@ -102,6 +105,15 @@ export const GatewayConfigSchema = z.strictObject({
       agreementsPoll: duration.default(500),
     })
     .default({ aggregateGrace: 3_600_000, flushEvery: 5_000, aggregateSettle: 2_000, agreementsPoll: 500 }),
+  ingest: z
+    .strictObject({
+      /**
+       * Worker threads that seal submissions arriving together (a bulk ingest); 0: all on the main
+       * thread. Default: one fewer than the machine's cores.
+       */
+      sealWorkers: z.number().int().min(0).max(64).default(DEFAULT_SEAL_WORKERS),
+    })
+    .default({ sealWorkers: DEFAULT_SEAL_WORKERS }),
   audit: z
     .strictObject({
       /** A signed checkpoint after this many disclosures… */
@@ -197,7 +209,7 @@ const ENV_PATHS = [
   'partner', 'key', 'manifest', 'data',
   'nats.url', 'nats.binary', 'nats.publishTimeout', 'nats.nkeyFile', 'agreements', 'access',
   'share.aggregateGrace', 'share.flushEvery', 'share.aggregateSettle', 'share.agreementsPoll',
-  'audit.checkpointEntries', 'audit.checkpointInterval',
+  'ingest.sealWorkers', 'audit.checkpointEntries', 'audit.checkpointInterval',
   'grpc.listen', 'grpc.insecure', 'grpc.tls.cert', 'grpc.tls.key', 'grpc.tls.clientCa',
   'exchange.listen', 'exchange.tls.cert', 'exchange.tls.key', 'exchange.tls.clientCa',
   'exchange.matchRate', 'exchange.matchBurst', 'exchange.matchMaxRefs',

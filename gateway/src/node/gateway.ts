@@ -34,6 +34,7 @@ import { READMISSION_BUCKET } from './exchange/readmission.js';
 import { startExchangeServer, type StartedExchange } from './exchange/server.js';
 import { startGrpcServer, stopGrpcServer, type StartedGrpc } from './grpc-server.js';
 import { startHttpServer, type HttpEndpoints } from './http-server.js';
+import { SealPool } from '../seal-pool.js';
 import { IngestPipeline } from './ingest-pipeline.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -97,6 +98,7 @@ interface GatewayParts {
   readonly nc: NatsConnection;
   readonly embedded: EmbeddedNats | undefined;
   readonly pipeline: IngestPipeline;
+  readonly sealPool: SealPool | undefined;
   readonly grpc: StartedGrpc;
   readonly http: HttpEndpoints;
   readonly drainMs: number;
@@ -335,10 +337,14 @@ export class Gateway {
       throw e;
     }
     const sealer = createSealer({ issuer: config.partner, kid: identity.sealerKid, privateKey: identity.key });
+    const { sealWorkers } = config.ingest;
+    const sealPool = sealWorkers === 0 ? undefined : new SealPool({ issuer: config.partner, kid: identity.sealerKid, privateKey: identity.key, size: sealWorkers }, sealer); // prettier-ignore
+    if (sealPool !== undefined) cleanup.push(() => sealPool.close());
     const pipeline = new IngestPipeline({
       partner: config.partner,
       js: jetstream(nc),
       sealer,
+      sealPool,
       metrics,
       log,
       publishTimeoutMs: config.nats.publishTimeout,
@@ -417,7 +423,7 @@ export class Gateway {
       cleanup.push(() => stopGrpcServer(started.server, 0));
     }
     const gateway = new Gateway({
-      config, log, manifest: identity.manifest, natsUrl, nc, embedded, pipeline, grpc, http,
+      config, log, manifest: identity.manifest, natsUrl, nc, embedded, pipeline, sealPool, grpc, http,
       drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher, exchange,
     });
     log.info({ grpc: grpc.address, http: http.address, nats: natsUrl }, 'gateway ready');
@@ -440,7 +446,8 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const { grpc, pipeline, nc, http, embedded, log, watcher, share, receive, audit, exchange } = this.parts;
+    const { grpc, pipeline, sealPool, nc, http, embedded, log, watcher, share, receive, audit, exchange } =
+      this.parts;
     grpc.health.setStatus('', 'NOT_SERVING');
     grpc.health.setStatus('wbx.v1.Ingest', 'NOT_SERVING');
     exchange?.health.setStatus('', 'NOT_SERVING');
@@ -449,6 +456,7 @@ export class Gateway {
       exchange === undefined ? undefined : stopGrpcServer(exchange.server, this.parts.drainMs),
     ]);
     await pipeline.drain();
+    await sealPool?.close();
     await watcher.stop();
     await receive.stop();
     await share.stop();

@@ -5,6 +5,7 @@ import { validateEvent, type Violation } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import type { SealPool } from '../seal-pool.js';
 import type { GatewayMetrics } from './metrics.js';
 import { EVENTS_STREAM, eventSubject } from './streams.js';
 
@@ -32,6 +33,8 @@ export interface IngestPipelineOptions {
   readonly partner: string;
   readonly js: JetStreamClient;
   readonly sealer: Sealer;
+  /** Seals submissions that arrive together on worker threads (the sealer's key); absent: all here. */
+  readonly sealPool?: SealPool | undefined;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** How long a submission may wait for NATS (reconnects included) before UNAVAILABLE. */
@@ -72,9 +75,10 @@ export class IngestPipeline {
       throw new IngestError('INVALID_EVENT', 'the event is invalid', violations);
     }
     const event = result.event;
-    const token = this.options.sealer.seal(event, { now });
+    const { sealPool, sealer } = this.options;
     this.inFlight += 1;
     try {
+      const token = sealPool === undefined ? sealer.seal(event, { now }) : await sealPool.seal(event, now);
       return await this.publish(eventSubject(event.origin, event.type), token, event.eventId);
     } finally {
       this.inFlight -= 1;

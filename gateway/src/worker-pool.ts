@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+/** What a pool's worker receives: a batch and the time to work at. It answers `{ id, results }`. */
+export interface BatchJob<In> {
+  readonly id: number;
+  readonly items: readonly In[];
+  readonly nowMs: number;
+}
+
+interface Pending<Out> {
+  resolve: (r: Out[]) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Batches of work on worker threads, round robin: the verify pool and the seal pool. `script` is the
+ * worker's module beside this file without its extension: `<script>.js` when built, `<script>.ts` when
+ * run from source (tests), which Node runs with type stripping.
+ */
+export class WorkerPool<In, Out> {
+  private readonly workers: Worker[];
+  private readonly pending = new Map<number, Pending<Out>>();
+  private nextId = 0;
+  private turn = 0;
+
+  constructor(
+    private readonly name: string,
+    script: string,
+    workerData: unknown,
+    size: number,
+  ) {
+    let url = new URL(`./${script}.js`, import.meta.url);
+    if (!existsSync(fileURLToPath(url))) url = new URL(`./${script}.ts`, import.meta.url);
+    this.workers = Array.from({ length: size }, () => {
+      const w = new Worker(url, { workerData });
+      w.on('message', (msg: { id: number; results: Out[] }) => {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        p?.resolve(msg.results);
+      });
+      w.on('error', (e: Error) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+      return w;
+    });
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Runs a batch on the next worker; results in the batch's order. */
+  run(items: readonly In[], now: Date): Promise<Out[]> {
+    const id = this.nextId++;
+    const worker = this.workers[this.turn++ % this.workers.length];
+    if (worker === undefined) return Promise.reject(new Error(`the ${this.name} pool is closed`));
+    return new Promise<Out[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const job: BatchJob<In> = { id, items, nowMs: now.getTime() };
+      worker.postMessage(job);
+    });
+  }
+
+  /** Refuses new batches, lets the batches already sent finish, then stops the workers. */
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    const sent = [...this.pending.values()].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const { resolve: done, reject } = p;
+          p.resolve = (r) => {
+            done(r);
+            resolve();
+          };
+          p.reject = (e) => {
+            reject(e);
+            resolve();
+          };
+        }),
+    );
+    await Promise.all(sent);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

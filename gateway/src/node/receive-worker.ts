@@ -14,6 +14,7 @@ import type { ManifestBody } from '@wbx/registry';
 import { tryVerifyPresentation } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import { TurnBatcher } from '../turn-batcher.js';
 import { VerifyPool, type PoolResult } from '../verify-pool.js';
 import { recipientInboxPrefix, shareStream } from './nats-access.js';
 import { ensureStream, type StreamConfigInput } from './streams.js';
@@ -60,12 +61,6 @@ const VERIFY_BATCH = 32;
 /** Smaller batches (presentations arriving one by one, no backlog) are verified on the main thread. */
 const POOL_MIN_BATCH = 4;
 
-interface Verification {
-  readonly token: string;
-  readonly resolve: (r: PoolResult) => void;
-  readonly reject: (e: unknown) => void;
-}
-
 /**
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
  * manifest, and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`, Nats-Msg-Id = eventId) before it
@@ -81,8 +76,13 @@ export class ReceiveWorker {
   private stopping = false;
   private pool: VerifyPool | undefined;
   private poolManifest: ManifestBody | undefined;
-  private batch: Verification[] = [];
-  private batchScheduled = false;
+  /** Presentations of one turn: to the verify pool when there is a backlog, here for a trickle. */
+  private readonly batcher = new TurnBatcher<string, PoolResult>({
+    maxBatch: VERIFY_BATCH,
+    minBatch: POOL_MIN_BATCH,
+    here: (token) => tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() }),
+    pooled: (tokens) => this.verifyPool().verifyBatch(tokens, this.now()),
+  });
 
   constructor(private readonly options: ReceiveWorkerOptions) {}
 
@@ -99,54 +99,7 @@ export class ReceiveWorker {
     if (this.options.verifyThreads === 0) {
       return Promise.resolve(tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() }));
     }
-    return new Promise<PoolResult>((resolve, reject) => {
-      this.batch.push({ token, resolve, reject });
-      if (this.batch.length >= VERIFY_BATCH) this.flushBatch();
-      else if (!this.batchScheduled) {
-        this.batchScheduled = true;
-        setImmediate(() => {
-          this.batchScheduled = false;
-          this.flushBatch();
-        });
-      }
-    });
-  }
-
-  private flushBatch(): void {
-    const batch = this.batch.splice(0);
-    if (batch.length === 0) return;
-    if (batch.length < POOL_MIN_BATCH) {
-      // A trickle (no backlog): handing it to a thread would cost more than verifying it here.
-      const manifest = this.options.manifest();
-      const now = this.now();
-      for (const v of batch) {
-        try {
-          v.resolve(tryVerifyPresentation(v.token, { manifest, now }));
-        } catch (e) {
-          v.reject(e);
-        }
-      }
-      return;
-    }
-    let pool: VerifyPool;
-    try {
-      pool = this.verifyPool();
-    } catch (e) {
-      for (const v of batch) v.reject(e);
-      return;
-    }
-    pool.verifyBatch(batch.map((v) => v.token), this.now()).then(
-      (results) => {
-        for (const [i, v] of batch.entries()) {
-          const r = results[i];
-          if (r === undefined) v.reject(new Error('the verify pool returned too few results'));
-          else v.resolve(r);
-        }
-      },
-      (e: unknown) => {
-        for (const v of batch) v.reject(e);
-      },
-    );
+    return this.batcher.add(token);
   }
 
   /** The pool for the current manifest; a new manifest gets a new pool (the old one finishes its batches). */

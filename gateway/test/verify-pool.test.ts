@@ -55,4 +55,15 @@ describe('VerifyPool (worker threads)', () => {
     }
     await expect(pool.verifyBatch(tokens.slice(0, 1))).rejects.toThrow(/closed/);
   });
+
+  it('carries back only the claims its user names', async () => {
+    const pool = new VerifyPool({ manifest, size: 1, claims: ['iss', 'jti', 'wbx_type'] });
+    try {
+      const [r] = await pool.verifyBatch(tokens.slice(0, 1));
+      expect(r?.ok === true ? Object.keys(r.claims).sort() : r).toEqual(['iss', 'jti', 'wbx_type']);
+      expect(r?.ok === true ? r.disclosed : []).toContain('routeSegment');
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -55,6 +55,9 @@ function storeStream(name: string, subjects: string[]): StreamConfigInput {
 /** How many presentations of one origin are in flight (verified, stored, acknowledged) at once. */
 const RECEIVE_WINDOW = 512;
 
+/** What the receive worker reads of a verified presentation (the rest stays in the worker thread). */
+const RECEIVE_CLAIMS = ['iss', 'jti', 'wbx_type'] as const;
+
 /** At most this many presentations go to a verify worker in one message. */
 const VERIFY_BATCH = 32;
 
@@ -109,6 +112,7 @@ export class ReceiveWorker {
       const old = this.pool;
       this.pool = new VerifyPool({
         manifest,
+        claims: RECEIVE_CLAIMS,
         ...(this.options.verifyThreads === undefined ? {} : { size: this.options.verifyThreads }),
       });
       this.poolManifest = manifest;

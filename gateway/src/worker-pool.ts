@@ -12,40 +12,57 @@ export interface BatchJob<In> {
 interface Pending<Out> {
   resolve: (r: Out[]) => void;
   reject: (e: Error) => void;
+  readonly worker: Worker;
 }
 
 /**
  * Batches of work on worker threads, round robin: the verify pool and the seal pool. `script` is the
  * worker's module beside this file without its extension: `<script>.js` when built, `<script>.ts` when
- * run from source (tests), which Node runs with type stripping.
+ * run from source (tests), which Node runs with type stripping. A worker that dies fails the batches it
+ * held and is replaced, so that no later batch waits on a dead thread.
  */
 export class WorkerPool<In, Out> {
   private readonly workers: Worker[];
   private readonly pending = new Map<number, Pending<Out>>();
+  private readonly url: URL;
+  private closed = false;
   private nextId = 0;
   private turn = 0;
 
   constructor(
     private readonly name: string,
     script: string,
-    workerData: unknown,
+    private readonly workerData: unknown,
     size: number,
   ) {
     let url = new URL(`./${script}.js`, import.meta.url);
     if (!existsSync(fileURLToPath(url))) url = new URL(`./${script}.ts`, import.meta.url);
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(url, { workerData });
-      w.on('message', (msg: { id: number; results: Out[] }) => {
-        const p = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
-        p?.resolve(msg.results);
-      });
-      w.on('error', (e: Error) => {
-        for (const p of this.pending.values()) p.reject(e);
-        this.pending.clear();
-      });
-      return w;
+    this.url = url;
+    this.workers = Array.from({ length: size }, () => this.spawn());
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(this.url, { workerData: this.workerData });
+    w.on('message', (msg: { id: number; results: Out[] }) => {
+      const p = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      p?.resolve(msg.results);
     });
+    let failure: Error | undefined;
+    w.on('error', (e: Error) => {
+      failure = e;
+    });
+    w.on('exit', (code) => {
+      const e = failure ?? new Error(`a ${this.name} worker exited (${code})`);
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.reject(e);
+      }
+      const i = this.workers.indexOf(w);
+      if (i !== -1 && !this.closed) this.workers[i] = this.spawn();
+    });
+    return w;
   }
 
   get size(): number {
@@ -58,7 +75,7 @@ export class WorkerPool<In, Out> {
     const worker = this.workers[this.turn++ % this.workers.length];
     if (worker === undefined) return Promise.reject(new Error(`the ${this.name} pool is closed`));
     return new Promise<Out[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, worker });
       const job: BatchJob<In> = { id, items, nowMs: now.getTime() };
       worker.postMessage(job);
     });
@@ -66,6 +83,7 @@ export class WorkerPool<In, Out> {
 
   /** Refuses new batches, lets the batches already sent finish, then stops the workers. */
   async close(): Promise<void> {
+    this.closed = true;
     const workers = this.workers.splice(0);
     const sent = [...this.pending.values()].map(
       (p) =>

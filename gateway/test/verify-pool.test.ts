@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 
 import { decodeManifest, importPrivateJwk, type ManifestBody, type SignedManifest } from '@wbx/registry';
 import { validateEvent } from '@wbx/schema';
@@ -54,6 +55,23 @@ describe('VerifyPool (worker threads)', () => {
       await pool.close();
     }
     await expect(pool.verifyBatch(tokens.slice(0, 1))).rejects.toThrow(/closed/);
+  });
+
+  it('fails the batch of a worker that dies, replaces the worker, and goes on', async () => {
+    const pool = new VerifyPool({ manifest, size: 2 });
+    const workers = (pool as unknown as { pool: { workers: Worker[] } }).pool.workers;
+    try {
+      // To workers[0], and long enough (400 tokens) that it cannot be done before the thread is stopped.
+      const doomed = pool.verifyBatch(Array.from({ length: 10 }, () => tokens).flat());
+      await workers[0]?.terminate();
+      await expect(doomed).rejects.toThrow(/exited/);
+      // Every later batch is answered, whichever worker it goes to.
+      const later = await Promise.all([0, 1, 2, 3].map(() => pool.verifyBatch(tokens.slice(0, 5))));
+      expect(later.flat().every((r) => r.ok)).toBe(true);
+      expect(pool.size).toBe(2);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('carries back only the claims its user names', async () => {

@@ -1,9 +1,8 @@
 import { digestOf } from './disclosure.js';
 import { SealError } from './errors.js';
 import { jsonFromB64u } from './internal/base64url.js';
+import { disclosureJson, isJsonObject, type Json } from './internal/json.js';
 import { splitAndDecode } from './token.js';
-
-type Json = Record<string, unknown>;
 
 /**
  * A sealed event (or a presentation of it) as its holder sees it: parsed once — each disclosure decoded
@@ -42,23 +41,13 @@ export function isAllowed(path: string, allowed: ReadonlySet<string>): boolean {
   return false;
 }
 
-const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 function digestsOf(value: unknown): string[] {
-  const sd = isObject(value) ? value._sd : undefined;
+  const sd = isJsonObject(value) ? value._sd : undefined;
   return Array.isArray(sd) ? (sd as unknown[]).filter((d): d is string => typeof d === 'string') : [];
 }
 
 function malformed(detail: string): SealError {
   return new SealError('MALFORMED_DISCLOSURE', 'token rejected', detail);
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -70,12 +59,12 @@ function parseJson(text: string): unknown {
 export function holdToken(token: string, maxBytes?: number): HeldToken {
   const { parts, decoded } = splitAndDecode(token, maxBytes);
   const payload = jsonFromB64u(parts.payload);
-  if (!isObject(payload)) {
+  if (!isJsonObject(payload)) {
     throw new SealError('MALFORMED_PAYLOAD', 'token rejected', 'the payload is not a JSON object');
   }
   const byDigest = new Map<string, Entry>();
   parts.disclosures.forEach((encoded, i) => {
-    const d = decoded === undefined ? jsonFromB64u(encoded) : parseJson(decoded[i] as string);
+    const d = disclosureJson(parts.disclosures, decoded, i);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[1] !== 'string') {
       throw malformed(`disclosure ${i} is not [salt, name, value]`);
     }
@@ -119,7 +108,7 @@ export function holdToken(token: string, maxBytes?: number): HeldToken {
 function resolveClaims(payload: Json, top: readonly Entry[], byDigest: ReadonlyMap<string, Entry>): Json {
   const resolve = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(resolve);
-    if (!isObject(value)) return value;
+    if (!isJsonObject(value)) return value;
     const out: Json = {};
     for (const k in value) if (k !== '_sd' && k !== '__proto__') out[k] = resolve(value[k]);
     for (const digest of digestsOf(value)) {

@@ -6,6 +6,7 @@ import { isPartnerCode, SCHEMA_VERSION, validateDisclosedClaims } from '@wbx/sch
 import { digestOf } from './disclosure.js';
 import { SealError, type SealErrorCode } from './errors.js';
 import { fromB64u, jsonFromB64u } from './internal/base64url.js';
+import { disclosureJson, isJsonObject, type Json } from './internal/json.js';
 import { ALWAYS_VISIBLE, DEFAULT_IAT_SKEW_S, SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
 import { splitAndDecode, type TokenParts } from './token.js';
 
@@ -29,8 +30,6 @@ export interface VerifiedEvent {
   readonly disclosed: readonly string[];
 }
 
-type Json = Record<string, unknown>;
-
 const UUID_V7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ALWAYS_VISIBLE_SET: ReadonlySet<string> = new Set(ALWAYS_VISIBLE);
 const ALLOWED_PAYLOAD_KEYS = new Set<string>([...ALWAYS_VISIBLE, '_sd', '_sd_alg']);
@@ -42,10 +41,6 @@ const KEY_CODES: Partial<Record<string, SealErrorCode>> = {
   KEY_EXPIRED: 'KEY_EXPIRED',
   KEY_REVOKED: 'KEY_REVOKED',
 };
-
-function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function refuse(code: SealErrorCode, detail: string, cause?: unknown): SealError {
   const message = code === 'BAD_SIGNATURE' ? 'signature verification failed' : 'token rejected';
@@ -86,7 +81,7 @@ function parseDisclosures(
     const before = byDigest.size;
     byDigest.set(digest, DUPLICATE);
     if (byDigest.size === before) throw refuse('DUPLICATE_DISCLOSURE', `disclosure ${i} appears twice`);
-    const d = decoded === undefined ? jsonFromB64u(text, true) : parseJson(decoded[i] as string);
+    const d = disclosureJson(encoded, decoded, i);
     if (!Array.isArray(d) || d.length !== 3 || typeof d[0] !== 'string' || typeof d[1] !== 'string') {
       throw refuse(
         'MALFORMED_DISCLOSURE',
@@ -102,14 +97,6 @@ function parseDisclosures(
   return byDigest;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The state of one walk over a payload: the disclosures by digest, the digests seen, what was disclosed. */
 interface Walk {
   readonly byDigest: ReadonlyMap<string, Disclosed>;
@@ -121,7 +108,7 @@ interface Walk {
 function processArray(ctx: Walk, value: readonly unknown[], path: string): unknown[] {
   const out: unknown[] = [];
   for (const v of value) {
-    if (isObject(v) && Object.hasOwn(v, '...')) {
+    if (isJsonObject(v) && Object.hasOwn(v, '...')) {
       const digest = v['...'];
       if (Object.keys(v).length !== 1)
         throw refuse('MALFORMED_PAYLOAD', `an array digest at ${path} has other keys`);
@@ -220,7 +207,7 @@ interface ParsedJwt {
 /** Parses the issuer JWT's header and payload and checks them against the profile (no signature yet). */
 function parseJwt(parts: TokenParts): ParsedJwt {
   const header = jsonFromB64u(parts.header, true);
-  if (!isObject(header)) throw refuse('MALFORMED_HEADER', 'the JOSE header is not a JSON object');
+  if (!isJsonObject(header)) throw refuse('MALFORMED_HEADER', 'the JOSE header is not a JSON object');
   if (header.alg !== SEAL_ALG)
     throw refuse('ALG_NOT_ALLOWED', `alg ${JSON.stringify(header.alg)} is not EdDSA`);
   if (header.typ !== SEAL_TYP) throw refuse('WRONG_TYP', `typ ${JSON.stringify(header.typ)}`);
@@ -229,7 +216,7 @@ function parseJwt(parts: TokenParts): ParsedJwt {
   }
   const kid = header.kid;
   const payload = jsonFromB64u(parts.payload, true);
-  if (!isObject(payload)) throw refuse('MALFORMED_PAYLOAD', 'the payload is not a JSON object');
+  if (!isJsonObject(payload)) throw refuse('MALFORMED_PAYLOAD', 'the payload is not a JSON object');
   const { iss, jti, iat, wbx_type: type, wbx_v: version } = payload;
   if (
     typeof iss !== 'string' ||

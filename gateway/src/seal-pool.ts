@@ -22,7 +22,11 @@ const POOL_MIN_BATCH = 4;
 /** The most events one worker gets at once. */
 const MAX_BATCH = 64;
 
-type Job = { readonly event: ValidEvent; readonly nowMs: number };
+/** One event for a seal worker, and the time to seal it at (its `iat`). */
+export interface SealJob {
+  readonly event: ValidEvent;
+  readonly nowMs: number;
+}
 
 /**
  * Seals on worker threads what arrives together. The events submitted in one turn of the event loop go
@@ -30,23 +34,19 @@ type Job = { readonly event: ValidEvent; readonly nowMs: number };
  * right here with `local`, which adds no hand-over latency. The same key seals on every thread.
  */
 export class SealPool {
-  private readonly pool: WorkerPool<Job, SealResult>;
-  private readonly batcher: TurnBatcher<Job, SealResult>;
+  private readonly pool: WorkerPool<SealJob, SealResult>;
+  private readonly batcher: TurnBatcher<SealJob, SealResult>;
 
   constructor(options: SealPoolOptions, local: Sealer) {
     const { issuer, kid, privateKey, size } = options;
-    const pool = new WorkerPool<Job, SealResult>('seal', 'seal-worker', { issuer, kid, privateKey }, Math.max(1, size)); // prettier-ignore
+    const pool = new WorkerPool<SealJob, SealResult>('seal', 'seal-worker', { issuer, kid, privateKey }, Math.max(1, size)); // prettier-ignore
     this.pool = pool;
-    this.batcher = new TurnBatcher<Job, SealResult>({
+    this.batcher = new TurnBatcher<SealJob, SealResult>({
       maxBatch: MAX_BATCH,
       minBatch: POOL_MIN_BATCH,
       here: ({ event, nowMs }) => ({ token: local.seal(event, { now: new Date(nowMs) }) }),
       pooled: (jobs) => pool.run(jobs, new Date()),
     });
-  }
-
-  get size(): number {
-    return this.pool.size;
   }
 
   async seal(event: ValidEvent, now: Date): Promise<string> {

@@ -83,7 +83,7 @@ export class ReceiveWorker {
   private readonly batcher = new TurnBatcher<string, PoolResult>({
     maxBatch: VERIFY_BATCH,
     minBatch: POOL_MIN_BATCH,
-    here: (token) => tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() }),
+    here: (token) => this.verifyHere(token),
     pooled: (tokens) => this.verifyPool().verifyBatch(tokens, this.now()),
   });
 
@@ -99,10 +99,12 @@ export class ReceiveWorker {
    * for a trickle or if verifyThreads is 0.
    */
   private verify(token: string): Promise<PoolResult> {
-    if (this.options.verifyThreads === 0) {
-      return Promise.resolve(tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() }));
-    }
+    if (this.options.verifyThreads === 0) return Promise.resolve(this.verifyHere(token));
     return this.batcher.add(token);
+  }
+
+  private verifyHere(token: string): PoolResult {
+    return tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() });
   }
 
   /** The pool for the current manifest; a new manifest gets a new pool (the old one finishes its batches). */

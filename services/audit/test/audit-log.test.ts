@@ -1,29 +1,10 @@
 import { DiscardPolicy, StorageType } from '@nats-io/jetstream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { AUDIT_STREAM, AuditError, AuditLog, verifyAuditChain, type DisclosureRecord } from '../src/index.js';
-import {
-  entriesOf,
-  manifestWith,
-  openLog,
-  readAll,
-  record,
-  startNats,
-  testKey,
-  type Nats,
-} from './support.js';
+import { AUDIT_STREAM, AuditError, AuditLog, type DisclosureRecord } from '../src/index.js';
+import { auditTestBed, entriesOf, openLog, readAll, record, testKey, type Nats } from './support.js';
 
-const key = testKey();
-const manifest = manifestWith(key.signingKey);
-let nats: Nats;
-beforeEach(async () => {
-  nats = await startNats();
-});
-afterEach(async () => {
-  await nats[Symbol.asyncDispose]();
-});
-
-const verify = async (jsm = nats.jsm) => verifyAuditChain(await readAll(jsm), manifest, 'MK');
+const { key, nats, verify } = auditTestBed();
 const auditError = async (p: Promise<unknown>): Promise<AuditError> => {
   const e: unknown = await p.then(
     () => undefined,
@@ -35,7 +16,7 @@ const auditError = async (p: Promise<unknown>): Promise<AuditError> => {
 
 describe('AuditLog', () => {
   it('appends 2,500 disclosures with a checkpoint every 1,000 and one at close', async () => {
-    const log = await openLog(nats, key, { checkpointEvery: { entries: 1000, ms: 0 } });
+    const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 0 } });
     for (let i = 0; i < 2500; i += 1) await log.append(record(i));
     const last = await log.close();
     expect(last).toMatchObject({ seq: 2503, covers: { from: 2003, to: 2502 } });
@@ -46,7 +27,7 @@ describe('AuditLog', () => {
       checkpoints: 3,
       unsealed: 0,
     });
-    const checkpoints = entriesOf(await readAll(nats.jsm)).filter((e) => e.kind === 'checkpoint');
+    const checkpoints = entriesOf(await readAll(nats().jsm)).filter((e) => e.kind === 'checkpoint');
     expect(checkpoints.map((c) => [c.seq, c.covers.from, c.covers.to])).toEqual([
       [1001, 1, 1000],
       [2002, 1002, 2001],
@@ -55,8 +36,8 @@ describe('AuditLog', () => {
   });
 
   it('creates WBX_AUDIT on file storage without limits, subject wbx.audit.<origin>', async () => {
-    const log = await openLog(nats, key);
-    const info = await nats.jsm.streams.info(AUDIT_STREAM);
+    const log = await openLog(nats(), key);
+    const info = await nats().jsm.streams.info(AUDIT_STREAM);
     expect(info.config).toMatchObject({
       subjects: ['wbx.audit.MK'],
       storage: StorageType.File,
@@ -70,14 +51,14 @@ describe('AuditLog', () => {
   });
 
   it('continues the chain after a restart, and after a crash without a final checkpoint', async () => {
-    const a = await openLog(nats, key);
+    const a = await openLog(nats(), key);
     for (let i = 0; i < 5; i += 1) await a.append(record(i));
     await a.close(); // checkpoint 6
-    const b = await openLog(nats, key);
+    const b = await openLog(nats(), key);
     expect(b.head.seq).toBe(6);
     for (let i = 5; i < 8; i += 1) await b.append(record(i)); // 7, 8, 9 — then "crash": no close
-    await nats.server.restart();
-    const again = await nats.connectAgain();
+    await nats().server.restart();
+    const again = await nats().connectAgain();
     const c = await openLog(again, key);
     expect(c.head).toEqual(b.head);
     expect((await c.append(record(8))).seq).toBe(10);
@@ -86,21 +67,21 @@ describe('AuditLog', () => {
   });
 
   it('keeps 200 parallel appends in one unbroken chain', async () => {
-    const log = await openLog(nats, key, { checkpointEvery: { entries: 64, ms: 0 } });
+    const log = await openLog(nats(), key, { checkpointEvery: { entries: 64, ms: 0 } });
     const written = await Promise.all(Array.from({ length: 200 }, (_, i) => log.append(record(i))));
     await log.close();
     expect(new Set(written.map((e) => e.seq)).size).toBe(200);
     const result = await verify();
     expect(result).toMatchObject({ ok: true, disclosures: 200, checkpoints: 4, unsealed: 0 });
-    const ids = entriesOf(await readAll(nats.jsm)).flatMap((e) =>
+    const ids = entriesOf(await readAll(nats().jsm)).flatMap((e) =>
       e.kind === 'disclosure' ? [e.eventId] : [],
     );
     expect(ids).toEqual(written.map((e) => e.eventId)); // in call order
   });
 
   it('does not fork the chain when two writers append at the same time', async () => {
-    const other = await nats.connectAgain();
-    const a = await openLog(nats, key, { checkpointEvery: { entries: 25, ms: 0 } });
+    const other = await nats().connectAgain();
+    const a = await openLog(nats(), key, { checkpointEvery: { entries: 25, ms: 0 } });
     const b = await openLog(other, key, { checkpointEvery: { entries: 25, ms: 0 } });
     await Promise.all([
       ...Array.from({ length: 100 }, (_, i) => a.append(record(i))),
@@ -110,18 +91,18 @@ describe('AuditLog', () => {
     await b.close();
     const result = await verify();
     expect(result).toMatchObject({ ok: true, disclosures: 200, unsealed: 0 });
-    const ids = entriesOf(await readAll(nats.jsm)).flatMap((e) =>
+    const ids = entriesOf(await readAll(nats().jsm)).flatMap((e) =>
       e.kind === 'disclosure' ? [e.eventId] : [],
     );
     expect(new Set(ids).size).toBe(200);
   });
 
   it('reloads the head when another writer extended the chain after the duplicate window', async () => {
-    const other = await nats.connectAgain();
-    const a = await openLog(nats, key);
+    const other = await nats().connectAgain();
+    const a = await openLog(nats(), key);
     const b = await openLog(other, key);
-    const info = await nats.jsm.streams.info(AUDIT_STREAM);
-    await nats.jsm.streams.update(AUDIT_STREAM, { ...info.config, duplicate_window: 100_000_000 }); // 100 ms
+    const info = await nats().jsm.streams.info(AUDIT_STREAM);
+    await nats().jsm.streams.update(AUDIT_STREAM, { ...info.config, duplicate_window: 100_000_000 }); // 100 ms
     await a.append(record(0));
     await new Promise((resolve) => setTimeout(resolve, 300));
     // b still believes the chain is empty; its msg id audit-MK-1 is no longer a duplicate, so the
@@ -133,7 +114,7 @@ describe('AuditLog', () => {
   });
 
   it('writes a checkpoint T ms after the first unsealed entry', async () => {
-    const log = await openLog(nats, key, { checkpointEvery: { entries: 1000, ms: 100 } });
+    const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 100 } });
     await log.append(record(0));
     await log.append(record(1));
     await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(3);
@@ -145,27 +126,27 @@ describe('AuditLog', () => {
   });
 
   it('seals entries a crashed writer left unsealed T ms after opening', async () => {
-    const crashed = await openLog(nats, key);
+    const crashed = await openLog(nats(), key);
     await crashed.append(record(0));
     await crashed.append(record(1));
-    const log = await openLog(nats, key, { checkpointEvery: { entries: 1000, ms: 100 } });
+    const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 100 } });
     await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(3);
     expect(await log.close()).toBeUndefined();
     expect(await verify()).toMatchObject({ ok: true, disclosures: 2, checkpoints: 1, unsealed: 0 });
   });
 
   it('makes a deleted entry show up as SEQ_GAP naming it', async () => {
-    const log = await openLog(nats, key, { checkpointEvery: { entries: 10, ms: 0 } });
+    const log = await openLog(nats(), key, { checkpointEvery: { entries: 10, ms: 0 } });
     for (let i = 0; i < 25; i += 1) await log.append(record(i));
     await log.close();
-    const target = (await readAll(nats.jsm)).find((m) => entriesOf([m])[0]?.seq === 14)!;
-    expect(await nats.jsm.streams.deleteMessage(AUDIT_STREAM, target.streamSeq)).toBe(true);
+    const target = (await readAll(nats().jsm)).find((m) => entriesOf([m])[0]?.seq === 14)!;
+    expect(await nats().jsm.streams.deleteMessage(AUDIT_STREAM, target.streamSeq)).toBe(true);
     const result = await verify();
     expect(result).toMatchObject({ ok: false, firstBroken: { seq: 14, reason: 'SEQ_GAP' } });
   });
 
   it('refuses invalid records, appends after close, and a signer of another partner', async () => {
-    const log = await openLog(nats, key);
+    const log = await openLog(nats(), key);
     const bad = { ...record(0), recipient: 'rs' } as DisclosureRecord;
     expect((await auditError(log.append(bad))).code).toBe('INVALID_RECORD');
     const unknownMode = { ...record(0), mode: 'leak' } as unknown as DisclosureRecord;
@@ -176,15 +157,15 @@ describe('AuditLog', () => {
     expect((await auditError(log.append(record(1)))).code).toBe('CLOSED');
     const rsKey = testKey('RS');
     const signer = { kid: rsKey.kid, privateKey: rsKey.privateKey };
-    expect((await auditError(openLog(nats, key, { signer }))).code).toBe('INVALID_OPTIONS');
-    expect((await auditError(openLog(nats, key, { origin: 'mk' }))).code).toBe('INVALID_OPTIONS');
+    expect((await auditError(openLog(nats(), key, { signer }))).code).toBe('INVALID_OPTIONS');
+    expect((await auditError(openLog(nats(), key, { origin: 'mk' }))).code).toBe('INVALID_OPTIONS');
   });
 
   it('refuses to continue a chain whose last entry is unreadable', async () => {
-    const log = await openLog(nats, key);
+    const log = await openLog(nats(), key);
     await log.append(record(0));
-    await nats.js.publish('wbx.audit.MK', 'garbage');
-    expect((await auditError(AuditLog.open({ ...optionsOf(nats) }))).code).toBe('CORRUPT_HEAD');
+    await nats().js.publish('wbx.audit.MK', 'garbage');
+    expect((await auditError(AuditLog.open({ ...optionsOf(nats()) }))).code).toBe('CORRUPT_HEAD');
   });
 });
 

@@ -10,11 +10,13 @@ import {
   type SigningKey,
 } from '@wbx/registry';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
+import { afterEach, beforeEach } from 'vitest';
 
 import {
   AuditLog,
   decodeAuditEntry,
   readAudit,
+  verifyAuditChain,
   type AuditEntry,
   type AuditLogOptions,
   type AuditMessage,
@@ -127,3 +129,36 @@ export async function readAll(jsm: JetStreamManager, origin = 'MK'): Promise<Aud
 
 export const entriesOf = (messages: readonly AuditMessage[]): AuditEntry[] =>
   messages.map((m) => decodeAuditEntry(m.data));
+
+/**
+ * What the AuditLog test files share: MK's key, a manifest that trusts it, and a fresh nats-server for
+ * each test (`nats()` is the current one; the hooks belong to the calling file); `verify` checks MK's
+ * chain as stored.
+ */
+export function auditTestBed(): {
+  key: TestKey;
+  manifest: ManifestBody;
+  nats: () => Nats;
+  verify: (jsm?: JetStreamManager) => ReturnType<typeof verifyAuditChain>;
+} {
+  const key = testKey();
+  const manifest = manifestWith(key.signingKey);
+  let current: Nats | undefined;
+  beforeEach(async () => {
+    current = await startNats();
+  });
+  afterEach(async () => {
+    await current?.[Symbol.asyncDispose]();
+    current = undefined;
+  });
+  const nats = (): Nats => {
+    if (current === undefined) throw new Error('no nats-server outside a test');
+    return current;
+  };
+  return {
+    key,
+    manifest,
+    nats,
+    verify: async (jsm = nats().jsm) => verifyAuditChain(await readAll(jsm), manifest, 'MK'),
+  };
+}

@@ -104,17 +104,19 @@ try {
     rawCores.server = (cpuSeconds(nats.pid) - cpuBefore.server) / rawSeconds;
     console.log(`(1) raw acked JetStream publish of pre-sealed tokens: ${round(raw)}/s`);
 
-    const pipeline = new IngestPipeline({
-      partner: 'MK',
-      js,
-      sealer,
-      metrics: new GatewayMetrics(),
-      log: createLogger('silent', 'MK'),
-      publishTimeoutMs: config.nats.publishTimeout,
-    });
-    await pipelined(warm.slice(WARM), WINDOW, (e) => pipeline.submit(e));
-    const inProcess = setA.length / (await pipelined(setA, WINDOW, (e) => pipeline.submit(e)));
-    await pipeline.drain();
+    /** The pipeline on `list` after a warm-up, `WINDOW` in flight: events/s. */
+    const throughPipeline = async (
+      warmUp: readonly Json[],
+      list: readonly Json[],
+      sealPool?: InstanceType<typeof SealPool>,
+    ): Promise<number> => {
+      const pipeline = new IngestPipeline({ partner: 'MK', js, sealer, sealPool, metrics: new GatewayMetrics(), log: createLogger('silent', 'MK'), publishTimeoutMs: config.nats.publishTimeout }); // prettier-ignore
+      await pipelined(warmUp, WINDOW, (e) => pipeline.submit(e));
+      const rate = list.length / (await pipelined(list, WINDOW, (e) => pipeline.submit(e)));
+      await pipeline.drain();
+      return rate;
+    };
+    const inProcess = await throughPipeline(warm.slice(WARM), setA);
     console.log(
       `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s (${round(inProcess / raw, 3)} × raw)`,
     );
@@ -125,11 +127,7 @@ try {
     let pooled = 0;
     if (workers > 0) {
       const sealPool = new SealPool({ issuer: 'MK', kid, privateKey: key, size: workers }, sealer);
-      const withPool = new IngestPipeline({ partner: 'MK', js, sealer, sealPool, metrics: new GatewayMetrics(), log: createLogger('silent', 'MK'), publishTimeoutMs: config.nats.publishTimeout }); // prettier-ignore
-      const setP = events(n, 'a-pool');
-      await pipelined(events(WARM, 'warm-pool'), WINDOW, (e) => withPool.submit(e));
-      pooled = setP.length / (await pipelined(setP, WINDOW, (e) => withPool.submit(e)));
-      await withPool.drain();
+      pooled = await throughPipeline(events(WARM, 'warm-pool'), events(n, 'a-pool'), sealPool);
       await sealPool.close();
       console.log(
         `(2b) …with ${workers} seal worker(s): ${round(pooled)}/s (${round(pooled / raw, 3)} × raw)`,

@@ -8,6 +8,9 @@
 // consumer on MK's NATS; `--no-stages` leaves that reader out, as it costs CPU on the same two cores).
 // Lost: submitted and acknowledged, but not in RS's inbox within DRAIN_S s after the last submission.
 // `--sweep` first runs the same measurement, SWEEP_S s each, at lower rates: where the latency bends.
+// Raw baseline, in the same run before the gateways start: the same sealed events at the same rate through
+// the same hops with plain NATS and no gateway work (`_raw-chain.ts`), the floor under the goal here.
+// `--raw-only` runs just that.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 
 import { arg, machine, round } from './_common.ts';
+import { rawChain } from './_raw-chain.ts';
 import {
   agreeRecords,
   connectAsGateway,
@@ -25,6 +29,7 @@ import {
   makeFederation,
   Metadata,
   quantile,
+  sealAll,
   sharedEvents,
   spawnGateway,
   type NatsConnection,
@@ -36,6 +41,7 @@ const WARM = 500;
 const DRAIN_S = arg('drain', 60);
 const VIA = process.argv.includes('--unary') ? 'unary' : 'stream';
 const STAGES = !process.argv.includes('--no-stages');
+const RAW_ONLY = process.argv.includes('--raw-only');
 const SWEEP_S = 8;
 const SWEEP = ((): number[] => {
   const i = process.argv.indexOf('--sweep');
@@ -85,7 +91,28 @@ try {
   const fed = await makeFederation(dir, ['MK', 'RS']);
   await agreeRecords(fed, 'RS');
   const sweepEvents = SWEEP.reduce((n, r) => n + r * SWEEP_S, 0);
-  const all = sharedEvents(WARM + sweepEvents + RATE * SECONDS, 'e2e').map((e) => Event.fromJSON(e));
+  const generated = sharedEvents(WARM + sweepEvents + RATE * SECONDS, 'e2e');
+  const all = generated.map((e) => Event.fromJSON(e));
+  const raw = await rawChain(
+    dir,
+    sealAll(fed, generated.slice(-(WARM + RATE * SECONDS))).map((e) => Buffer.from(e.token)),
+    RATE,
+    WARM,
+  );
+  const rawLatency = {
+    ...stats(raw.latencies),
+    lost: raw.lost,
+    achieved_per_s: round(raw.achievedPerSecond),
+  };
+  console.log(
+    `raw chain (plain NATS, same hops, no gateway work) at ${RATE}/s: p50 ${rawLatency.p50} ms, ` +
+      `p99 ${rawLatency.p99} ms, max ${rawLatency.max} ms, ${raw.lost} lost`,
+  );
+  if (RAW_ONLY) {
+    console.log(JSON.stringify({ bench: 'e2e', rate_per_s: RATE, seconds: SECONDS, raw_chain_latency_ms: rawLatency, goal_p99_ms: 20, load_avg: loadavg().map((l) => round(l, 1)), machine: machine() })); // prettier-ignore
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
   const mk = await spawnGateway(fed, 'MK');
   const rs = await spawnGateway(fed, 'RS', [
     { partner: 'MK', url: mk.nats, nkeyFile: join(fed.dataDir('MK'), 'nats-access', 'RS.nkey') },
@@ -244,6 +271,8 @@ try {
         submit_errors: errors,
         latency_ms: e2e,
         goal_p99_ms: 20,
+        raw_chain_latency_ms: rawLatency,
+        ratio_p99_vs_raw_chain: round(e2e.p99 / rawLatency.p99, 2),
         stage_latency_ms: {
           submit_to_receipt: ingest,
           receipt_to_share_stream: share,

@@ -6,19 +6,26 @@
 //       child process so that its CPU time and memory are its own and the client does not share its
 //       event loop (in one process, client and server would both be on one thread);
 //   (4) unary Submit latency at a steady RATE events/s for SECONDS s;
-//   (5) the gateway process's resident memory (VmRSS now, VmHWM peak).
+//   (5) the gateway process's resident memory (VmRSS now, VmHWM peak);
+//   (6) the floor under (3) on this machine, from raw parts measured in this run: the CPU per event of
+//       the raw publish (client and nats-server), of a bare gRPC SubmitStream of the same Events to a
+//       server that answers at once and does nothing else (`_bare-ingest.ts`, client and server), and of
+//       one raw Ed25519 sign. At 0.8 × the raw rate these alone need `floor_cores_at_goal` cores.
 // Each run ingests events nobody submitted before (distinct seeds), so none is a duplicate. The figures
 // depend on what else the machine runs: the 1-minute load average is reported with them.
+import { spawn } from 'node:child_process';
+import { sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 import { validateEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
 
-import { arg, machine, round } from './_common.ts';
+import { arg, machine, root, round } from './_common.ts';
 import {
   connect,
   createLogger,
@@ -75,6 +82,7 @@ try {
   // (1) and (2) share set A: raw publishes its pre-sealed tokens, the pipeline seals it again itself.
   // Each phase makes its own events, so that the big arrays of one are garbage in the next.
   const rawCores = { client: 0, server: 0 };
+  let rawSignCpuUs = 0;
   const { raw, inProcess, pooled, workers, validateSealPerS } = await (async () => {
     const now = new Date();
     const seal = (list: readonly Json[]): Sealed[] =>
@@ -92,6 +100,14 @@ try {
     const sealStarted = performance.now();
     const rawA = seal(setA);
     const validateSealPerS = n / ((performance.now() - sealStarted) / 1000);
+    // One raw Ed25519 sign of the same signing inputs, CPU µs each.
+    const inputs = rawA
+      .slice(0, 5_000)
+      .map((t) => Buffer.from(t.token.slice(0, t.token.lastIndexOf('.', t.token.indexOf('~')))));
+    for (const input of inputs.slice(0, 1_000)) sign(null, input, key);
+    const signCpu = process.cpuUsage();
+    for (const input of inputs) sign(null, input, key);
+    rawSignCpuUs = ((u) => (u.user + u.system) / inputs.length)(process.cpuUsage(signCpu));
     const publish = (t: Sealed) =>
       js.publish(t.subject, t.token, { msgID: t.id, expect: { streamName: 'BENCH_RAW' }, timeout: 30_000 });
     await pipelined(seal(warm.slice(0, WARM)), WINDOW, publish);
@@ -177,6 +193,45 @@ try {
         `peak ${round(memory.peak)} MiB`,
     );
 
+    // (6) The bare gRPC baseline, and the floor it sets with the raw publish and the raw sign.
+    const bare = await (async () => {
+      const child = spawn(process.execPath, [join(root, 'bench/_bare-ingest.ts')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      try {
+        const address = await new Promise<string>((resolve, reject) => {
+          child.once('exit', (code) => reject(new Error(`_bare-ingest exited (${String(code)})`)));
+          createInterface({ input: child.stdout }).once('line', (l) =>
+            resolve((JSON.parse(l) as { grpc: string }).grpc),
+          );
+        });
+        const bareClient = new IngestClient(address, credentials.createInsecure());
+        await submitStream(bareClient, toProto(events(WARM, 'warm-bare')));
+        const list = toProto(events(n, 'bare'));
+        const before = { server: cpuSeconds(child.pid!), client: process.cpuUsage(), at: performance.now() };
+        const { receipts } = await submitStream(bareClient, list);
+        const perS = n / ((performance.now() - before.at) / 1000);
+        const clientUs = ((u) => (u.user + u.system) / n)(process.cpuUsage(before.client));
+        const serverUs = ((cpuSeconds(child.pid!) - before.server) / n) * 1e6;
+        bareClient.close();
+        if (receipts !== n) throw new Error(`bare SubmitStream: ${receipts} receipts of ${n}`);
+        return { perS, clientUs, serverUs };
+      } finally {
+        child.kill('SIGTERM');
+        await exit;
+      }
+    })();
+    const publishUs = ((rawCores.client + rawCores.server) / raw) * 1e6;
+    const floorUs = publishUs + bare.clientUs + bare.serverUs + rawSignCpuUs;
+    const floorCoresAtGoal = (0.8 * raw * floorUs) / 1e6;
+    console.log(
+      `(6) bare gRPC SubmitStream (answers at once, nothing else): ${round(bare.perS)}/s, ` +
+        `client ${round(bare.clientUs)} + server ${round(bare.serverUs)} µs CPU/event; raw publish ` +
+        `${round(publishUs)} µs, raw sign ${round(rawSignCpuUs)} µs: at 0.8 × raw (${round(0.8 * raw)}/s) ` +
+        `these alone need ${round(floorCoresAtGoal, 2)} cores of ${availableParallelism()}`,
+    );
+
     const stored = (await jsm.streams.info(EVENTS_STREAM)).state.messages;
     const expected = 2 * WARM + 2 * n + RATE * SECONDS + (workers > 0 ? WARM + n : 0);
     if (stored !== expected) throw new Error(`${EVENTS_STREAM} holds ${stored} events, expected ${expected}`);
@@ -199,6 +254,16 @@ try {
         raw_publish_cores: { client: round(rawCores.client, 2), nats_server: round(rawCores.server, 2) },
         cores_to_add_for_goal: round((0.8 * raw) / validateSealPerS, 2),
         gateway_cpu_us_per_event: { stream: round(streamCpuUs), unary: round(unaryCpuUs) },
+        bare_grpc_stream: {
+          per_s: round(bare.perS),
+          client_cpu_us_per_event: round(bare.clientUs),
+          server_cpu_us_per_event: round(bare.serverUs),
+        },
+        raw_sign_cpu_us: round(rawSignCpuUs, 1),
+        raw_publish_cpu_us_per_event: round(publishUs),
+        floor_cpu_us_per_event: round(floorUs),
+        floor_cores_at_goal: round(floorCoresAtGoal, 2),
+        cores: availableParallelism(),
         submit_latency: {
           rate_per_s: RATE,
           achieved_per_s: round(latency.rate),

@@ -15,7 +15,7 @@ import { IngestService, type Event, type IngestServer } from '@wbx/proto';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { eventFromJson } from '../src/ingest-client.js';
+import { eventFromJson } from '../src/event-from-json.js';
 import { runCli } from '../src/index.js';
 import { EVENTS_STREAM } from '../src/node/streams.js';
 import { wbx } from './cli-harness.js';

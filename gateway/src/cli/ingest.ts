@@ -7,7 +7,6 @@ import type { IngestClient } from '@wbx/proto';
 
 import {
   createIngestClient,
-  eventFromJson,
   IngestClientError,
   submitStream,
   waitUntilConnected,
@@ -15,6 +14,7 @@ import {
   type StreamOutcome,
   type StreamReport,
 } from '../ingest-client.js';
+import { eventFromJson } from '../event-from-json.js';
 import { CliError } from './errors.js';
 import { finish, readPem, write, type CliIo } from './io.js';
 import { readLines } from './lines.js';

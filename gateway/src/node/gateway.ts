@@ -1,32 +1,19 @@
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-
 import { join } from 'node:path';
 
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AuditLog } from '@wbx/audit';
-import {
-  importPrivateJwk,
-  RegistryError,
-  resolveSigningKey,
-  verifyRootManifest,
-  type ManifestBody,
-  type SignedManifest,
-} from '@wbx/registry';
+import type { ManifestBody } from '@wbx/registry';
 import { createSealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
-import {
-  directoryFingerprint,
-  loadAgreements,
-  sharePolicy,
-  type InactiveAgreement,
-  type LoadedAgreement,
-} from './agreement-policy.js';
+import type { LoadedAgreement } from './agreement-policy.js';
+import { AgreementsWatcher } from './agreements-watcher.js';
 import { Aggregator } from './aggregator.js';
 import { ConfigError, type GatewayConfig } from './config.js';
+import { loadIdentity } from './identity.js';
 import { EmbeddedNats } from './embedded-nats.js';
 import type { ExchangeContext } from './exchange/access.js';
 import { Pseudonyms } from './exchange/pseudonyms.js';
@@ -38,9 +25,8 @@ import { SealPool } from '../seal-pool.js';
 import { IngestPipeline } from './ingest-pipeline.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
-import { ACCESS_CONFIG_FILE, writeAccessFiles } from './nats-access-files.js';
+import { ACCESS_CONFIG_FILE } from './nats-access-files.js';
 import { ReceiveWorker } from './receive-worker.js';
-import { DENY_ALL, type SharePolicy } from './share-policy.js';
 import { ShareWorker } from './share-worker.js';
 import { EVENTS_STREAM, ensureStream, eventsStreamConfig } from './streams.js';
 
@@ -51,44 +37,6 @@ export interface GatewayOptions {
   /** The clock of ingest and Exchange (readmission deadlines); default: the system's. Tests move it. */
   readonly now?: () => Date;
 }
-
-async function readJson(path: string, what: string, setting: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    throw new ConfigError(
-      [{ path: setting, message: `cannot read the ${what} ${path}: ${(e as Error).message}` }],
-      {
-        cause: e,
-      },
-    );
-  }
-}
-
-/** Loads the partner's key and the trusted manifest and checks that they belong together, now. */
-async function loadIdentity(config: GatewayConfig, now: Date): Promise<{ manifest: ManifestBody; sealerKid: string; key: ReturnType<typeof importPrivateJwk>['key'] }> {
-  let manifest: ManifestBody;
-  let imported: ReturnType<typeof importPrivateJwk>;
-  try {
-    manifest = verifyRootManifest((await readJson(config.manifest, 'manifest', 'manifest')) as SignedManifest);
-    imported = importPrivateJwk(await readJson(config.key, 'key', 'key'));
-  } catch (e) {
-    if (e instanceof RegistryError) throw new ConfigError([{ path: 'manifest', message: `${e.code}: ${e.message}` }], { cause: e });
-    throw e;
-  }
-  if (imported.memberId !== config.partner) {
-    throw new ConfigError([{ path: 'key', message: `the key ${imported.kid} is not ${config.partner}'s` }]);
-  }
-  try {
-    resolveSigningKey(manifest, config.partner, imported.kid, now);
-  } catch (e) {
-    if (e instanceof RegistryError) {
-      throw new ConfigError([{ path: 'key', message: `${imported.kid} cannot sign now: ${e.code}` }], { cause: e });
-    }
-    throw e;
-  }
-  return { manifest, sealerKid: imported.kid, key: imported.key };
-} // prettier-ignore
 
 interface GatewayParts {
   readonly config: GatewayConfig;
@@ -107,114 +55,6 @@ interface GatewayParts {
   readonly receive: ReceiveWorker;
   readonly watcher: AgreementsWatcher;
   readonly exchange: StartedExchange | undefined;
-}
-
-/** Keeps the share policy, the recipients' streams and the NATS users in step with the agreements. */
-class AgreementsWatcher {
-  policy: SharePolicy = DENY_ALL;
-  agreements: LoadedAgreement[] = [];
-  /** Agreements naming this partner that are not active (expired, revoked, one signature, …). */
-  inactive: InactiveAgreement[] = [];
-  embedded: EmbeddedNats | undefined;
-  private fingerprint = '';
-  private lastLoad = 0;
-  private signature = '';
-  private accessText = '';
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private watcher: FSWatcher | undefined;
-
-  constructor(
-    private readonly config: GatewayConfig,
-    private readonly manifest: ManifestBody,
-    private readonly log: Logger,
-    /** Where the NATS access files are kept up to date, if this gateway manages them. */
-    readonly accessDir: string | undefined,
-  ) {}
-
-  /**
-   * Loads the agreements when the directory changed (and every 5 s, for validity windows that open or
-   * close) and brings the NATS access files up to date; the embedded server reloads when its users
-   * changed. Resolves to whether the set of active agreements changed.
-   */
-  async load(): Promise<boolean> {
-    const dir = this.config.agreements;
-    const now = new Date();
-    if (dir === undefined) return false;
-    const fingerprint = await directoryFingerprint(dir);
-    if (fingerprint === this.fingerprint && now.getTime() - this.lastLoad < 5_000) return false;
-    this.fingerprint = fingerprint;
-    this.lastLoad = now.getTime();
-    const inactive: InactiveAgreement[] = [];
-    const agreements = await loadAgreements(dir, this.manifest, this.config.partner, now, this.log, inactive);
-    this.inactive = inactive;
-    const signature = agreements.map((a) => `${a.body.id}:${a.revokedAt ?? ''}`).join('|');
-    if (signature === this.signature) return false;
-    this.signature = signature;
-    this.agreements = agreements;
-    this.policy = sharePolicy(agreements, this.config.partner);
-    await this.writeAccess(now);
-    this.log.info({ agreements: agreements.map((a) => a.body.id) }, 'active agreements');
-    return true;
-  }
-
-  /** Writes the NATS access files for the recipients of now; the embedded server reloads on a change. */
-  async writeAccess(now: Date): Promise<string | undefined> {
-    if (this.accessDir === undefined) return undefined;
-    const files = await writeAccessFiles(
-      this.accessDir,
-      this.policy.recipients(now).map((r) => r.id),
-    );
-    const text = await readFile(files.configFile, 'utf8');
-    if (this.embedded !== undefined && text !== this.accessText) await this.embedded.reload(text);
-    this.accessText = text;
-    return files.gatewayNkeyFile;
-  }
-
-  /** Reloads on every change the file system reports, and polls as a fallback. */
-  start(onChange: () => Promise<void>): void {
-    const dir = this.config.agreements;
-    if (dir === undefined) return;
-    let again = false;
-    const check = (): void => {
-      if (this.running !== undefined) {
-        again = true;
-        return;
-      }
-      this.running = this.load()
-        .then(async (changed) => {
-          if (changed) await onChange();
-        })
-        .catch((e: unknown) => {
-          // e.g. JetStream briefly unavailable while nats-server reloads its users: try again next round.
-          this.signature = '';
-          this.fingerprint = '';
-          this.log.warn({ err: e }, 'applying the agreements failed; retrying');
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (again) {
-            again = false;
-            check();
-          }
-        });
-    };
-    this.timer = setInterval(check, this.config.share.agreementsPoll);
-    try {
-      this.watcher = watch(dir, check);
-      this.watcher.on('error', (e) =>
-        this.log.warn({ err: e }, 'watching the agreements directory failed; polling'),
-      );
-    } catch (e) {
-      this.log.warn({ err: e }, 'cannot watch the agreements directory; polling');
-    }
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.watcher?.close();
-    await this.running;
-  }
 }
 
 /**

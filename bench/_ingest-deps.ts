@@ -18,6 +18,7 @@ export { connect, type NatsConnection } from '../gateway/node_modules/@nats-io/t
 export {
   jetstream,
   jetstreamManager,
+  StorageType,
   type JetStreamClient,
 } from '../gateway/node_modules/@nats-io/jetstream/lib/mod.js';
 

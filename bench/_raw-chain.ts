@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { root } from './_common.ts';
-import { connect, jetstream, jetstreamManager } from './_ingest-deps.ts';
+import { connect, jetstream, jetstreamManager, StorageType } from './_ingest-deps.ts';
 import { startNats } from './_ingest-setup.ts';
 
 export interface RawChainResult {
@@ -29,6 +29,7 @@ export async function rawChain(
   payloads: readonly Uint8Array[],
   perSecond: number,
   warm = 500,
+  storage: 'file' | 'memory' = 'file',
 ): Promise<RawChainResult> {
   const a = await startNats(join(dir, 'raw-a'));
   const b = await startNats(join(dir, 'raw-b'));
@@ -38,11 +39,13 @@ export async function rawChain(
   try {
     const day = 86_400_000_000_000;
     const jsmA = await jetstreamManager(ncA);
-    await jsmA.streams.add({ name: 'R1', subjects: ['raw.one.>'], duplicate_window: day });
-    await jsmA.streams.add({ name: 'R2', subjects: ['raw.two.>'], duplicate_window: day });
-    await (
-      await jetstreamManager(ncB)
-    ).streams.add({ name: 'R3', subjects: ['raw.three.>'], duplicate_window: day });
+    const kept = {
+      duplicate_window: day,
+      storage: storage === 'file' ? StorageType.File : StorageType.Memory,
+    };
+    await jsmA.streams.add({ name: 'R1', subjects: ['raw.one.>'], ...kept });
+    await jsmA.streams.add({ name: 'R2', subjects: ['raw.two.>'], ...kept });
+    await (await jetstreamManager(ncB)).streams.add({ name: 'R3', subjects: ['raw.three.>'], ...kept });
     for (const stream of ['R1', 'R2'])
       await jsmA.consumers.add(stream, { durable_name: 'relay', ack_policy: 'explicit' });
     for (const [inStream, outUrl, outSubject] of [

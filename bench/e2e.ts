@@ -42,6 +42,7 @@ const DRAIN_S = arg('drain', 60);
 const VIA = process.argv.includes('--unary') ? 'unary' : 'stream';
 const STAGES = !process.argv.includes('--no-stages');
 const RAW_ONLY = process.argv.includes('--raw-only');
+const RAW_STORAGE = process.argv.includes('--raw-memory') ? 'memory' : 'file';
 const SWEEP_S = 8;
 const SWEEP = ((): number[] => {
   const i = process.argv.indexOf('--sweep');
@@ -98,6 +99,7 @@ try {
     sealAll(fed, generated.slice(-(WARM + RATE * SECONDS))).map((e) => Buffer.from(e.token)),
     RATE,
     WARM,
+    RAW_STORAGE,
   );
   const rawLatency = {
     ...stats(raw.latencies),
@@ -109,7 +111,7 @@ try {
       `p99 ${rawLatency.p99} ms, max ${rawLatency.max} ms, ${raw.lost} lost`,
   );
   if (RAW_ONLY) {
-    console.log(JSON.stringify({ bench: 'e2e', rate_per_s: RATE, seconds: SECONDS, raw_chain_latency_ms: rawLatency, goal_p99_ms: 20, load_avg: loadavg().map((l) => round(l, 1)), machine: machine() })); // prettier-ignore
+    console.log(JSON.stringify({ bench: 'e2e', rate_per_s: RATE, seconds: SECONDS, raw_chain_latency_ms: rawLatency, raw_chain_storage: RAW_STORAGE, goal_p99_ms: 20, load_avg: loadavg().map((l) => round(l, 1)), machine: machine() })); // prettier-ignore
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
@@ -272,6 +274,7 @@ try {
         latency_ms: e2e,
         goal_p99_ms: 20,
         raw_chain_latency_ms: rawLatency,
+        raw_chain_storage: RAW_STORAGE,
         ratio_p99_vs_raw_chain: round(e2e.p99 / rawLatency.p99, 2),
         stage_latency_ms: {
           submit_to_receipt: ingest,

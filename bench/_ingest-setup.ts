@@ -36,13 +36,13 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-function childHandle(child: ChildProcess): Child {
+function childHandle(child: ChildProcess, killAfterMs = 10_000): Child {
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     pid: child.pid!,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const hard = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       await exit;
       clearTimeout(hard);
     },
@@ -118,22 +118,39 @@ export async function writeGatewayFiles(
   return { configFile, kid: key.kid, key: importPrivateJwk(key.privateJwk).key };
 }
 
+/**
+ * `node <args>` as a child process (stderr passed through) that announces it is ready by printing its
+ * first line on stdout; resolves with that line. A child that exits first is an error.
+ */
+export async function startNodeChild(
+  args: readonly string[],
+  what: string,
+  /** How long `stop()` waits after SIGTERM before SIGKILL. */
+  killAfterMs = 10_000,
+): Promise<Child & { readyLine: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const handle = childHandle(child, killAfterMs);
+  try {
+    const readyLine = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${what} exited (${String(code)}) before it was ready`)));
+      createInterface({ input: child.stdout }).once('line', resolve);
+    });
+    return { ...handle, readyLine };
+  } catch (e) {
+    await handle.stop();
+    throw e;
+  }
+}
+
 /** `wbx gateway --config <file>` as a child process; resolves with its ready line. */
 export async function startGatewayProcess(
   configFile: string,
 ): Promise<Child & { grpc: string; http: string }> {
-  const child = spawn(process.execPath, [wbxBin, 'gateway', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const handle = childHandle(child);
-  const ready = await new Promise<{ grpc?: string; http?: string }>((resolve, reject) => {
-    child.once('exit', (code) =>
-      reject(new Error(`wbx gateway exited (${String(code)}) before it was ready`)),
-    );
-    createInterface({ input: child.stdout }).once('line', (line) =>
-      resolve(JSON.parse(line) as { grpc?: string; http?: string }),
-    );
-  });
+  const { readyLine, ...handle } = await startNodeChild(
+    [wbxBin, 'gateway', '--config', configFile],
+    'wbx gateway',
+  );
+  const ready = JSON.parse(readyLine) as { grpc?: string; http?: string };
   if (ready.grpc === undefined || ready.http === undefined) {
     await handle.stop();
     throw new Error('wbx gateway printed no gRPC or HTTP address');

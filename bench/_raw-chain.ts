@@ -4,14 +4,29 @@
 // process, as the origin's share worker) consumes R1 and publishes the same bytes, acked, to R2 on A
 // (WBX_SHARE_<R>); relay 2 (as the recipient's receive worker) consumes R2 from A and publishes to R3 on
 // nats-server B (WBX_INBOX); an ordered consumer here notes each message's arrival in R3.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { root } from './_common.ts';
-import { connect, jetstream, jetstreamManager, StorageType } from './_ingest-deps.ts';
-import { startNats } from './_ingest-setup.ts';
+import { connect, jetstream, jetstreamManager, StorageType, type NatsConnection } from './_ingest-deps.ts';
+import { startNats, startNodeChild } from './_ingest-setup.ts';
+
+/** Notes, per Nats-Msg-Id, when it appears in `stream` (an ordered consumer from the start). */
+export function watch(nc: NatsConnection, stream: string, onMessage: (id: string, at: number) => void): () => Promise<void> {
+  let stop = (): Promise<void> => Promise.resolve();
+  const loop = (async () => {
+    const consumer = await jetstream(nc).consumers.get(stream);
+    const messages = await consumer.consume({ max_messages: 1_024 });
+    stop = async () => {
+      await messages.close();
+    };
+    for await (const m of messages) onMessage(m.headers?.get('Nats-Msg-Id') ?? '', performance.now());
+  })();
+  return async () => {
+    await stop();
+    await loop;
+  };
+} // prettier-ignore
 
 export interface RawChainResult {
   /** Send → arrival in R3, ms, one value per arrived message. */
@@ -52,33 +67,19 @@ export async function rawChain(
       ['R1', a.url, 'raw.two.x'],
       ['R2', b.url, 'raw.three.x'],
     ] as const) {
-      const child = spawn(
-        process.execPath,
-        [join(root, 'bench/_relay.ts'), a.url, inStream, 'relay', outUrl, outSubject],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
+      relays.push(
+        await startNodeChild(
+          [join(root, 'bench/_relay.ts'), a.url, inStream, 'relay', outUrl, outSubject],
+          `relay of ${inStream}`,
+        ),
       );
-      const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      relays.push({
-        stop: async () => {
-          child.kill('SIGTERM');
-          await exit;
-        },
-      });
-      await new Promise<void>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`relay exited (${String(code)}) before it was ready`)));
-        createInterface({ input: child.stdout }).once('line', () => resolve());
-      });
     }
     const sent = new Map<string, number>();
     const arrived = new Map<string, number>();
-    const reader = (async () => {
-      const messages = await (await jetstream(ncB).consumers.get('R3')).consume({ max_messages: 1_024 });
-      for await (const m of messages) {
-        const id = m.headers?.get('Nats-Msg-Id') ?? '';
-        const t = sent.get(id);
-        if (t !== undefined && !arrived.has(id)) arrived.set(id, performance.now() - t);
-      }
-    })();
+    const stopReader = watch(ncB, 'R3', (id, at) => {
+      const t = sent.get(id);
+      if (t !== undefined && !arrived.has(id)) arrived.set(id, at - t);
+    });
     const js = jetstream(ncA);
     /** Sends payloads [from, to) paced; resolves when all are acknowledged and arrived (or 30 s later). */
     const pass = async (from: number, to: number): Promise<number> => {
@@ -107,13 +108,12 @@ export async function rawChain(
       const l = arrived.get(`raw-${i}`);
       if (l !== undefined) latencies.push(l);
     }
-    await ncB.drain();
-    await reader;
+    await stopReader();
     return { latencies, lost: payloads.length - warmCount - latencies.length, achievedPerSecond };
   } finally {
     for (const r of relays) await r.stop();
     await ncA.close();
-    if (!ncB.isClosed()) await ncB.close();
+    await ncB.close();
     await a.stop();
     await b.stop();
   }

@@ -2,10 +2,8 @@
 // process (the built gateway's internal modules) or as `wbx gateway` child processes, sealed events.
 // Types come from the gateway's sources, so type checking does not need a build; the code runs from its
 // build, and the NATS client is the gateway's own (the same module instances it uses).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { draftAgreement, signAgreement } from '@wbx/agreements';
 import { foundFederation, importPrivateJwk } from '@wbx/registry';
@@ -18,6 +16,7 @@ import type * as GatewayModule from '../gateway/src/node/gateway.js';
 import type * as LoggerModule from '../gateway/src/node/logger.js';
 import type * as ReceiveModule from '../gateway/src/node/receive-worker.js';
 import { wbxBin } from './_common.ts';
+import { startNodeChild } from './_ingest-setup.ts';
 
 import {
   connect,
@@ -191,26 +190,9 @@ export async function spawnGateway(
 ): Promise<ChildGateway> {
   const file = join(fed.dir, `${partner}-gateway.json`);
   await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
-  const child: ChildProcess = spawn(process.execPath, [wbxBin, 'gateway', '--config', file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exit;
-    clearTimeout(hard);
-  };
-  try {
-    const ready = await new Promise<{ grpc: string; nats: string }>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`wbx gateway ${partner} exited (${String(code)}) before ready`)));
-      createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as { grpc: string; nats: string }));
-    });
-    return { pid: child.pid!, grpc: ready.grpc, nats: ready.nats, stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { readyLine, ...child } = await startNodeChild([wbxBin, 'gateway', '--config', file], `wbx gateway ${partner}`, 15_000);
+  const ready = JSON.parse(readyLine) as { grpc: string; nats: string };
+  return { ...child, grpc: ready.grpc, nats: ready.nats };
 } // prettier-ignore
 
 /** Connects to a gateway's embedded NATS as the gateway itself (its nkey in `<data>/nats-access`). */

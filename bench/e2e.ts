@@ -19,20 +19,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 
 import { arg, machine, round } from './_common.ts';
-import { rawChain } from './_raw-chain.ts';
+import { rawChain, watch } from './_raw-chain.ts';
 import {
   agreeRecords,
   connectAsGateway,
   cpuSeconds,
   credentials,
-  jetstream,
   makeFederation,
   Metadata,
   quantile,
   sealAll,
   sharedEvents,
   spawnGateway,
-  type NatsConnection,
 } from './_share-setup.ts';
 
 const RATE = arg('rate', 1_000);
@@ -59,23 +57,6 @@ interface Timing {
   shared?: number;
   arrived?: number;
 }
-
-/** Notes, per Nats-Msg-Id, when it appears in `stream` (an ordered consumer from the start). */
-function watch(nc: NatsConnection, stream: string, onMessage: (id: string, at: number) => void): () => Promise<void> {
-  let stop = (): Promise<void> => Promise.resolve();
-  const loop = (async () => {
-    const consumer = await jetstream(nc).consumers.get(stream);
-    const messages = await consumer.consume({ max_messages: 1_024 });
-    stop = async () => {
-      await messages.close();
-    };
-    for await (const m of messages) onMessage(m.headers?.get('Nats-Msg-Id') ?? '', performance.now());
-  })();
-  return async () => {
-    await stop();
-    await loop;
-  };
-} // prettier-ignore
 
 function stats(values: number[]): { p50: number; p95: number; p99: number; max: number } {
   values.sort((a, b) => a - b);

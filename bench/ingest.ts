@@ -15,12 +15,10 @@
 //       client's gRPC CPU out, once with the raw sign and once with this run's validate + seal.
 // Each run ingests events nobody submitted before (distinct seeds), so none is a duplicate. The figures
 // depend on what else the machine runs: the 1-minute load average is reported with them.
-import { spawn } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
@@ -51,6 +49,7 @@ import {
   rssMb,
   startGatewayProcess,
   startNats,
+  startNodeChild,
   writeGatewayFiles,
 } from './_ingest-setup.ts';
 
@@ -201,31 +200,22 @@ try {
 
     // (6) The bare gRPC baseline, and the floor it sets with the raw publish and the raw sign.
     const bare = await (async () => {
-      const child = spawn(process.execPath, [join(root, 'bench/_bare-ingest.ts')], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const child = await startNodeChild([join(root, 'bench/_bare-ingest.ts')], 'the bare gRPC server');
       try {
-        const address = await new Promise<string>((resolve, reject) => {
-          child.once('exit', (code) => reject(new Error(`_bare-ingest exited (${String(code)})`)));
-          createInterface({ input: child.stdout }).once('line', (l) =>
-            resolve((JSON.parse(l) as { grpc: string }).grpc),
-          );
-        });
+        const address = (JSON.parse(child.readyLine) as { grpc: string }).grpc;
         const bareClient = new IngestClient(address, credentials.createInsecure());
         await submitStream(bareClient, toProto(events(WARM, 'warm-bare')));
         const list = toProto(events(n, 'bare'));
-        const before = { server: cpuSeconds(child.pid!), client: process.cpuUsage(), at: performance.now() };
+        const before = { server: cpuSeconds(child.pid), client: process.cpuUsage(), at: performance.now() };
         const { receipts } = await submitStream(bareClient, list);
         const perS = n / ((performance.now() - before.at) / 1000);
         const clientUs = ((u) => (u.user + u.system) / n)(process.cpuUsage(before.client));
-        const serverUs = ((cpuSeconds(child.pid!) - before.server) / n) * 1e6;
+        const serverUs = ((cpuSeconds(child.pid) - before.server) / n) * 1e6;
         bareClient.close();
         if (receipts !== n) throw new Error(`bare SubmitStream: ${receipts} receipts of ${n}`);
         return { perS, clientUs, serverUs };
       } finally {
-        child.kill('SIGTERM');
-        await exit;
+        await child.stop();
       }
     })();
     const publishUs = ((rawCores.client + rawCores.server) / raw) * 1e6;

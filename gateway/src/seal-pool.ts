@@ -45,7 +45,7 @@ export class SealPool {
       maxBatch: MAX_BATCH,
       minBatch: POOL_MIN_BATCH,
       here: ({ event, nowMs }) => ({ token: local.seal(event, { now: new Date(nowMs) }) }),
-      pooled: (jobs) => pool.run(jobs, new Date()),
+      pooled: (jobs) => pool.run(jobs, undefined),
     });
   }
 

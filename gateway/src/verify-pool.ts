@@ -28,7 +28,7 @@ export interface VerifyPoolOptions {
  * core. Batches keep the message-passing cost per token small.
  */
 export class VerifyPool {
-  private readonly pool: WorkerPool<string, PoolResult>;
+  private readonly pool: WorkerPool<string, PoolResult, number>;
 
   constructor(options: VerifyPoolOptions) {
     const size = options.size ?? availableParallelism();
@@ -41,7 +41,7 @@ export class VerifyPool {
 
   /** Verifies a batch on the next worker; results in the batch's order. */
   verifyBatch(tokens: readonly string[], now: Date = new Date()): Promise<PoolResult[]> {
-    return this.pool.run(tokens, now);
+    return this.pool.run(tokens, now.getTime());
   }
 
   /** Refuses new batches, lets the batches already sent finish, then stops the workers. */

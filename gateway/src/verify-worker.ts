@@ -16,8 +16,8 @@ function trimmed(r: PoolResult): PoolResult {
   return { ...r, claims };
 }
 
-parentPort?.on('message', (job: BatchJob<string>) => {
-  const now = new Date(job.nowMs);
+parentPort?.on('message', (job: BatchJob<string, number>) => {
+  const now = new Date(job.context);
   const results = job.items.map((token): PoolResult => {
     try {
       return trimmed(tryVerifyPresentation(token, { manifest, now }));

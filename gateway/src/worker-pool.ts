@@ -2,11 +2,14 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-/** What a pool's worker receives: a batch and the time to work at. It answers `{ id, results }`. */
-export interface BatchJob<In> {
+/**
+ * What a pool's worker receives: a batch and what holds for all of its items (the verify pool's clock;
+ * nothing for the seal pool, whose items carry their own). It answers `{ id, results }`.
+ */
+export interface BatchJob<In, Context = undefined> {
   readonly id: number;
   readonly items: readonly In[];
-  readonly nowMs: number;
+  readonly context: Context;
 }
 
 interface Pending<Out> {
@@ -21,7 +24,7 @@ interface Pending<Out> {
  * run from source (tests), which Node runs with type stripping. A worker that dies fails the batches it
  * held and is replaced, so that no later batch waits on a dead thread.
  */
-export class WorkerPool<In, Out> {
+export class WorkerPool<In, Out, Context = undefined> {
   private readonly workers: Worker[];
   private readonly pending = new Map<number, Pending<Out>>();
   private readonly url: URL;
@@ -70,13 +73,13 @@ export class WorkerPool<In, Out> {
   }
 
   /** Runs a batch on the next worker; results in the batch's order. */
-  run(items: readonly In[], now: Date): Promise<Out[]> {
+  run(items: readonly In[], context: Context): Promise<Out[]> {
     const id = this.nextId++;
     const worker = this.workers[this.turn++ % this.workers.length];
     if (worker === undefined) return Promise.reject(new Error(`the ${this.name} pool is closed`));
     return new Promise<Out[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker });
-      const job: BatchJob<In> = { id, items, nowMs: now.getTime() };
+      const job: BatchJob<In, Context> = { id, items, context };
       worker.postMessage(job);
     });
   }

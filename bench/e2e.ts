@@ -1,4 +1,4 @@
-// pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages]
+// pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages] [--raw-only] [--raw-memory]
 // Origin ingest → recipient inbox latency: MK and RS run as `wbx gateway` child processes (embedded
 // nats-servers, a records agreement MK → RS for every type submitted). This process submits events to MK
 // at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers) on one Ingest.SubmitStream, as
@@ -10,7 +10,7 @@
 // `--sweep` first runs the same measurement, SWEEP_S s each, at lower rates: where the latency bends.
 // Raw baseline, in the same run before the gateways start: the same sealed events at the same rate through
 // the same hops with plain NATS and no gateway work (`_raw-chain.ts`), the floor under the goal here.
-// `--raw-only` runs just that.
+// `--raw-only` runs just that; `--raw-memory` keeps the raw chain's streams in memory instead of files.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -178,16 +178,29 @@ export const GatewayConfigSchema = z.strictObject({
 
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 
+/** Stable codes of a refused configuration: INVALID_CONFIG unless a more precise one applies. */
+export type ConfigErrorCode =
+  | 'INVALID_CONFIG'
+  /** The configured manifest is older than the one this gateway already trusts. */
+  | 'MANIFEST_ROLLBACK'
+  /** The configured manifest does not verify, or is no valid successor of the trusted one. */
+  | 'MANIFEST_NOT_TRUSTED'
+  /** The trusted manifest persisted in the data directory cannot be read or does not verify. */
+  | 'MANIFEST_TRUST_STORE';
+
 export class ConfigError extends Error {
+  readonly code: ConfigErrorCode;
+
   constructor(
     readonly issues: readonly { path: string; message: string }[],
-    options?: ErrorOptions,
+    options?: ErrorOptions & { readonly code?: ConfigErrorCode },
   ) {
     super(
       `invalid gateway configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
       options,
     );
     this.name = new.target.name;
+    this.code = options?.code ?? 'INVALID_CONFIG';
   }
 }
 

@@ -128,7 +128,7 @@ export class Gateway {
     cleanup: (() => Promise<unknown>)[],
   ): Promise<Gateway> {
     const log = options.log ?? createLogger(config.log.level, config.partner);
-    const identity = await loadIdentity(config, new Date());
+    const identity = await loadIdentity(config, new Date(), log);
     const metrics = new GatewayMetrics();
     let embedded: EmbeddedNats | undefined;
     let natsUrl = config.nats.url;
@@ -257,7 +257,7 @@ export class Gateway {
         js, jsm, pipeline,
         readmissionKv: await new Kvm(js).create(READMISSION_BUCKET, { replicas: config.streams.replicas, history: 5 }),
         pseudonyms: await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret')),
-        manifestJson: await readFile(config.manifest, 'utf8'),
+        manifestJson: identity.manifestJson,
       });
       exchange = started;
       cleanup.push(() => stopGrpcServer(started.server, 0));

@@ -4,36 +4,59 @@ import {
   importPrivateJwk,
   RegistryError,
   resolveSigningKey,
-  verifyRootManifest,
   type ManifestBody,
   type SignedManifest,
 } from '@wbx/registry';
+import type { Logger } from 'pino';
 
 import { ConfigError, type GatewayConfig } from './config.js';
+import { trustManifest } from './trusted-manifest.js';
 
-/** A JSON file that a setting names; a ConfigError naming the setting when it cannot be read. */
+/**
+ * A JSON file that a setting names; a ConfigError naming the setting when it cannot be read. The file's
+ * contents never reach the message (a JSON parse error quotes the text, and the key file holds a secret).
+ */
 async function readJson(path: string, what: string, setting: string): Promise<unknown> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(
-      [{ path: setting, message: `cannot read the ${what} ${path}: ${(e as Error).message}` }],
-      {
-        cause: e,
-      },
-    );
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError([{ path: setting, message: `cannot read the ${what} ${path} (${code})` }], {
+      cause: e,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([{ path: setting, message: `the ${what} ${path} is not JSON` }], { cause: e });
   }
 }
 
-/** Loads the partner's key and the trusted manifest and checks that they belong together, now. */
-export async function loadIdentity(config: GatewayConfig, now: Date): Promise<{ manifest: ManifestBody; sealerKid: string; key: ReturnType<typeof importPrivateJwk>['key'] }> {
-  let manifest: ManifestBody;
+export interface Identity {
+  /** The manifest this gateway trusts (see trustManifest). */
+  readonly manifest: ManifestBody;
+  /** Its signed document as JSON text, as Federation.GetManifest serves it. */
+  readonly manifestJson: string;
+  readonly sealerKid: string;
+  readonly key: ReturnType<typeof importPrivateJwk>['key'];
+}
+
+/**
+ * Loads the partner's key and the manifest, checks the manifest against the one the gateway already
+ * trusts (persisted in its data directory; trusted on first use), and that key and manifest belong
+ * together, now.
+ */
+export async function loadIdentity(config: GatewayConfig, now: Date, log: Logger): Promise<Identity> {
+  const configured = (await readJson(config.manifest, 'manifest', 'manifest')) as SignedManifest;
+  const trusted = await trustManifest(config.data, configured, log);
+  const manifest = trusted.body;
   let imported: ReturnType<typeof importPrivateJwk>;
   try {
-    manifest = verifyRootManifest((await readJson(config.manifest, 'manifest', 'manifest')) as SignedManifest);
     imported = importPrivateJwk(await readJson(config.key, 'key', 'key'));
   } catch (e) {
-    if (e instanceof RegistryError) throw new ConfigError([{ path: 'manifest', message: `${e.code}: ${e.message}` }], { cause: e });
+    if (e instanceof RegistryError)
+      throw new ConfigError([{ path: 'key', message: `${e.code}: ${e.message}` }], { cause: e });
     throw e;
   }
   if (imported.memberId !== config.partner) {
@@ -43,9 +66,11 @@ export async function loadIdentity(config: GatewayConfig, now: Date): Promise<{ 
     resolveSigningKey(manifest, config.partner, imported.kid, now);
   } catch (e) {
     if (e instanceof RegistryError) {
-      throw new ConfigError([{ path: 'key', message: `${imported.kid} cannot sign now: ${e.code}` }], { cause: e });
+      throw new ConfigError([{ path: 'key', message: `${imported.kid} cannot sign now: ${e.code}` }], {
+        cause: e,
+      });
     }
     throw e;
   }
-  return { manifest, sealerKid: imported.kid, key: imported.key };
-} // prettier-ignore
+  return { manifest, manifestJson: trusted.json, sealerKid: imported.kid, key: imported.key };
+}

@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+import {
+  acceptNextManifest,
+  decodeManifest,
+  RegistryError,
+  verifyRootManifest,
+  type ManifestBody,
+  type SignedManifest,
+} from '@wbx/registry';
+import type { Logger } from 'pino';
+
+import { ConfigError, type ConfigErrorCode } from './config.js';
+
+/** Where the gateway keeps the manifest it trusts, under its data directory. */
+export function trustedManifestPath(dataDir: string): string {
+  return join(dataDir, 'trust', 'manifest.json');
+}
+
+/** The manifest a gateway runs with: its body and the signed document (as served by GetManifest). */
+export interface TrustedManifest {
+  readonly body: ManifestBody;
+  readonly signed: SignedManifest;
+  /** The signed document as JSON text. */
+  readonly json: string;
+}
+
+/** Logs the refusal (never the document) and throws it as a ConfigError naming the setting `manifest`. */
+function refuse(log: Logger, code: ConfigErrorCode, message: string, fields: object, cause?: unknown): never {
+  log.error({ code, setting: 'manifest', ...fields }, `manifest refused: ${message}`);
+  throw new ConfigError([{ path: 'manifest', message: `${code}: ${message}` }], { code, cause });
+}
+
+/** Writes `text` to `path` through a temporary file and a rename (mode 0600), synced to disk. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = join(dirname(path), `.manifest.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const file = await open(temp, 'wx', 0o600);
+    try {
+      await file.writeFile(text);
+      await file.chmod(0o600);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** The persisted trusted manifest, or undefined if there is none yet. Its text never reaches a message. */
+async function readPersisted(
+  path: string,
+): Promise<{ signed: SignedManifest; body: ManifestBody } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(
+      [
+        {
+          path: 'data',
+          message: `MANIFEST_TRUST_STORE: cannot read the trusted manifest ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        },
+      ],
+      { code: 'MANIFEST_TRUST_STORE', cause: e },
+    );
+  }
+  try {
+    const signed = JSON.parse(text) as SignedManifest;
+    return { signed, body: verifyRootManifest(signed) };
+  } catch (e) {
+    const why = e instanceof RegistryError ? e.code : 'not JSON';
+    throw new ConfigError(
+      [
+        {
+          path: 'data',
+          message: `MANIFEST_TRUST_STORE: the trusted manifest ${path} is invalid (${why}); restore it from a backup`,
+        },
+      ],
+      { code: 'MANIFEST_TRUST_STORE', cause: e },
+    );
+  }
+}
+
+function sameDocument(a: SignedManifest, b: SignedManifest): boolean {
+  return a.payload === b.payload;
+}
+
+/**
+ * Decides whether the configured manifest may be trusted. On first start (nothing persisted under
+ * `dataDir`) it is trusted on first use if it verifies on its own. Afterwards it is accepted only if it
+ * is the trusted version itself (same content) or its direct successor (TUF-style: the next version,
+ * signed by at least the trusted version's threshold of the trusted version's members); an accepted
+ * successor replaces the persisted one. Intermediate versions are not looked for: an operator steps a
+ * gateway through each version in turn. Throws a ConfigError naming `manifest`: MANIFEST_ROLLBACK for an
+ * older version, MANIFEST_NOT_TRUSTED for anything else that cannot be trusted, MANIFEST_TRUST_STORE
+ * when the persisted one is unreadable.
+ */
+export async function trustManifest(
+  dataDir: string,
+  configured: SignedManifest,
+  log: Logger,
+): Promise<TrustedManifest> {
+  const path = trustedManifestPath(dataDir);
+  const pinned = await readPersisted(path).catch((e: unknown) => {
+    if (e instanceof ConfigError) log.error({ code: e.code, setting: 'data' }, e.message);
+    throw e;
+  });
+  let claimed: ManifestBody;
+  try {
+    claimed = pinned === undefined ? verifyRootManifest(configured) : decodeManifest(configured);
+  } catch (e) {
+    if (!(e instanceof RegistryError)) throw e;
+    return refuse(log, 'MANIFEST_NOT_TRUSTED', `${e.code}: ${e.message}`, { reason: e.code }, e);
+  }
+  if (pinned === undefined) {
+    await persist(path, configured);
+    log.info({ version: claimed.version }, 'manifest trusted on first use');
+    return trusted(claimed, configured);
+  }
+  const versions = { trusted: pinned.body.version, configured: claimed.version };
+  if (claimed.version < pinned.body.version) {
+    return refuse(
+      log,
+      'MANIFEST_ROLLBACK',
+      `version ${claimed.version} is older than the trusted version ${pinned.body.version}`,
+      versions,
+    );
+  }
+  if (claimed.version === pinned.body.version) {
+    if (!sameDocument(configured, pinned.signed)) {
+      return refuse(
+        log,
+        'MANIFEST_NOT_TRUSTED',
+        `version ${claimed.version} differs from the trusted version ${pinned.body.version}`,
+        versions,
+      );
+    }
+    return trusted(pinned.body, pinned.signed);
+  }
+  let next: ManifestBody;
+  try {
+    next = acceptNextManifest(pinned.body, configured);
+  } catch (e) {
+    if (!(e instanceof RegistryError)) throw e;
+    const hint = e.code === 'VERSION_GAP' ? `; start with version ${pinned.body.version + 1} first` : '';
+    return refuse(
+      log,
+      'MANIFEST_NOT_TRUSTED',
+      `not a valid successor of the trusted version ${pinned.body.version}: ${e.code}: ${e.message}${hint}`,
+      { ...versions, reason: e.code },
+      e,
+    );
+  }
+  await persist(path, configured);
+  log.info(versions, 'manifest accepted as the successor of the trusted version');
+  return trusted(next, configured);
+}
+
+function trusted(body: ManifestBody, signed: SignedManifest): TrustedManifest {
+  return { body, signed, json: `${JSON.stringify(signed, null, 2)}\n` };
+}
+
+async function persist(path: string, signed: SignedManifest): Promise<void> {
+  try {
+    await writeAtomic(path, `${JSON.stringify(signed, null, 2)}\n`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      [{ path: 'data', message: `MANIFEST_TRUST_STORE: cannot write ${path} (${code})` }],
+      {
+        code: 'MANIFEST_TRUST_STORE',
+        cause: e,
+      },
+    );
+  }
+}

@@ -122,6 +122,12 @@ export async function waitUntilConnected(client: IngestClient, timeoutMs: number
 
 // ---------------------------------------------------------------------------------------------------
 
+/**
+ * The rejection code of an event whose id the gateway already stored with other content: nothing was
+ * stored or changed (the same content again is a duplicate, answered with a receipt).
+ */
+export const EVENT_ID_CONFLICT = 'EVENT_ID_CONFLICT';
+
 /** One event to send, or an input that was refused before sending; `tag` identifies it (a line number). */
 export type StreamItem<T> =
   | { readonly tag: T; readonly event: Event }

@@ -61,3 +61,4 @@ export {
   JwksResponse,
   type FederationServer,
 } from './gen/wbx/v1/federation.js';
+export { decodeStrict, MalformedMessageError, type MessageDecoder } from './decode-strict.js';

@@ -7,6 +7,7 @@ import type { IngestClient } from '@wbx/proto';
 
 import {
   createIngestClient,
+  EVENT_ID_CONFLICT,
   IngestClientError,
   submitStream,
   waitUntilConnected,
@@ -193,6 +194,8 @@ interface Tally {
   accepted: number;
   duplicates: number;
   rejected: number;
+  /** Rejected because the event id is already stored with other content. */
+  conflicts: number;
   /** Rejections by violation code (or by the rejection's code when it has no violations). */
   byCode: Map<string, number>;
 }
@@ -203,6 +206,14 @@ function summaryLine(t: Tally): string {
     .map(([code, n]) => `${code} ${n}`)
     .join(', ');
   return `accepted ${t.accepted}, duplicates ${t.duplicates}, rejected ${t.rejected}${codes ? ` (${codes})` : ''}`;
+}
+
+function conflictLine(conflicts: number): string {
+  const lines = conflicts === 1 ? '1 line reuses an event id' : `${conflicts} lines reuse event ids`;
+  return (
+    `${lines} already stored with different content (${EVENT_ID_CONFLICT}): nothing was stored or ` +
+    'changed; a stored event is never replaced, so a new or corrected event needs an id of its own\n'
+  );
 }
 
 function failureMessage(address: string, report: StreamReport, through: number): string {
@@ -249,7 +260,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
       return 1;
     }
     const rejects = await openRejects(rejectsPath);
-    const tally: Tally = { accepted: 0, duplicates: 0, rejected: 0, byCode: new Map() };
+    const tally: Tally = { accepted: 0, duplicates: 0, rejected: 0, conflicts: 0, byCode: new Map() };
     const progress = new Progress(io.stderr, io.interactive, 'ingested', total);
     const lastLine = { value: 0 };
     let through = 0;
@@ -270,6 +281,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
             return;
           }
           tally.rejected += 1;
+          if (o.rejection.code === EVENT_ID_CONFLICT) tally.conflicts += 1;
           const codes =
             o.rejection.violations.length > 0
               ? o.rejection.violations.map((v) => v.code)
@@ -294,6 +306,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
     }
     if (tally.rejected === 0) await rm(rejectsPath, { force: true });
     let text = `${summaryLine(tally)}\n`;
+    if (tally.conflicts > 0) text += conflictLine(tally.conflicts);
     if (tally.rejected > 0) text += `rejected lines written to ${rejectsPath}\n`;
     if (report.error !== undefined) {
       text += `wbx: ${report.error.code}: ${failureMessage(options.gateway, report, through)}\n`;

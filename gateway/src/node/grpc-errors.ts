@@ -33,6 +33,8 @@ export function grpcError(
 
 const INGEST_STATUS: Record<IngestError['code'], status> = {
   INVALID_EVENT: status.INVALID_ARGUMENT,
+  MALFORMED_MESSAGE: status.INVALID_ARGUMENT,
+  EVENT_ID_CONFLICT: status.ALREADY_EXISTS,
   UNAVAILABLE: status.UNAVAILABLE,
   SHUTTING_DOWN: status.UNAVAILABLE,
 };

@@ -10,19 +10,13 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import {
-  Event,
-  IngestService,
-  protoDir,
-  type IngestServer,
-  type Receipt,
-  type SubmitResult,
-} from '@wbx/proto';
+import { type Event, protoDir, type IngestServer, type Receipt, type SubmitResult } from '@wbx/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
 import { ConfigError, type GatewayConfig } from './config.js';
 import { toServiceError } from './grpc-errors.js';
+import { ingestInput, requestEventId, StrictIngestService } from './ingest-decode.js';
 import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
 
 /** How many events of one SubmitStream may be in the pipeline at once before reading pauses. */
@@ -43,9 +37,9 @@ function rejection(e: unknown, log: Logger): NonNullable<SubmitResult['rejection
 function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
   return {
     submit(call: ServerUnaryCall<Event, Receipt>, callback: sendUnaryData<Receipt>): void {
-      pipeline.submit(Event.toJSON(call.request)).then(
+      pipeline.submit(ingestInput(call.request)).then(
         (r) => callback(null, receipt(r)),
-        (e: unknown) => callback(toServiceError(e, log, { eventId: call.request.eventId })),
+        (e: unknown) => callback(toServiceError(e, log, { eventId: requestEventId(call.request) })),
       );
     },
 
@@ -74,9 +68,9 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
       };
       call.on('data', (event: Event) => {
         const i = index++;
-        const eventId = event.eventId;
+        const eventId = requestEventId(event);
         queue.push(
-          pipeline.submit(Event.toJSON(event)).then(
+          pipeline.submit(ingestInput(event)).then(
             (r): SubmitResult => ({ index: i, eventId, receipt: receipt(r) }),
             (e: unknown): SubmitResult => ({ index: i, eventId, rejection: rejection(e, log) }),
           ),
@@ -112,7 +106,7 @@ export async function startGrpcServer(
   log: Logger,
 ): Promise<StartedGrpc> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  server.addService(IngestService, ingestServer(pipeline, log));
+  server.addService(StrictIngestService, ingestServer(pipeline, log));
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' });
   health.addToServer(server);
   // Reflection describes Ingest and the health service alike.

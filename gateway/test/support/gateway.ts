@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 
 import { loadGatewayConfig, type GatewayConfig } from '../../src/node/config.js';
 import { Gateway } from '../../src/node/gateway.js';
@@ -23,6 +23,8 @@ export interface TestGatewayOptions {
   readonly settings?: Record<string, unknown>;
   /** Reuse a directory (identity and data) across restarts; default: a fresh temp dir, removed on dispose. */
   readonly dir?: string;
+  /** The gateway's logger; default: silent unless WBX_TEST_LOG names a level. */
+  readonly log?: Logger;
 }
 
 /** An in-process gateway on random loopback ports with its own keys and manifest; disposed after use. */
@@ -49,7 +51,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
   );
   const gateway = await Gateway.start(config, {
-    log: pino({ level: process.env.WBX_TEST_LOG ?? 'silent' }),
+    log: options.log ?? pino({ level: process.env.WBX_TEST_LOG ?? 'silent' }),
     drainMs: 2_000,
   });
   return {

@@ -30,7 +30,7 @@ export const protobufFileName = "wbx/v1/ingest.proto";
 export interface Receipt {
   eventId: string;
   seq: number;
-  /** True when an event with this id had been stored before: nothing new was stored. */
+  /** True when an event with this id and the same content had been stored before: nothing new was stored. */
   duplicate: boolean;
 }
 
@@ -44,7 +44,10 @@ export interface Violation {
 
 /** Why an event of a stream was not stored. */
 export interface Rejection {
-  /** Stable error code: INVALID_EVENT (see violations), UNAVAILABLE, INTERNAL, … */
+  /**
+   * Stable error code: INVALID_EVENT (see violations), MALFORMED_MESSAGE, EVENT_ID_CONFLICT, UNAVAILABLE,
+   * INTERNAL, …
+   */
   code: string;
   message: string;
   violations: Violation[];
@@ -497,7 +500,11 @@ export const SubmitResult: MessageFns<SubmitResult> = {
  * Ingest: how a ministry's own systems submit events to their partner's gateway. The gateway validates,
  * seals (SD-JWT) and publishes each event to the partner's JetStream; the receipt is sent only after
  * JetStream has acknowledged it. Invalid events get INVALID_ARGUMENT with google.rpc.BadRequest field
- * violations (path and code), and nothing of them is stored.
+ * violations (path and code), and nothing of them is stored. A request whose bytes are not a valid Event
+ * (truncated, a bad tag, a string not UTF-8) gets INVALID_ARGUMENT with google.rpc.ErrorInfo reason
+ * MALFORMED_MESSAGE. An event id already stored with the same content is a duplicate (an idempotent
+ * retry: the receipt of the stored copy); with other content it is a conflict, ALREADY_EXISTS with
+ * reason EVENT_ID_CONFLICT, and nothing is stored or changed.
  */
 export type IngestService = typeof IngestService;
 export const IngestService = {
@@ -513,7 +520,8 @@ export const IngestService = {
   },
   /**
    * Submits many events over one stream: one result per event, in order, with flow control.
-   * A bad event yields a result with its rejection; the stream goes on.
+   * A bad event yields a result with its rejection (a malformed one: code MALFORMED_MESSAGE, no event
+   * id; a conflicting one: EVENT_ID_CONFLICT); the stream goes on.
    */
   submitStream: {
     path: "/wbx.v1.Ingest/SubmitStream" as const,
@@ -531,7 +539,8 @@ export interface IngestServer extends UntypedServiceImplementation {
   submit: handleUnaryCall<Event, Receipt>;
   /**
    * Submits many events over one stream: one result per event, in order, with flow control.
-   * A bad event yields a result with its rejection; the stream goes on.
+   * A bad event yields a result with its rejection (a malformed one: code MALFORMED_MESSAGE, no event
+   * id; a conflicting one: EVENT_ID_CONFLICT); the stream goes on.
    */
   submitStream: handleBidiStreamingCall<Event, SubmitResult>;
 }
@@ -552,7 +561,8 @@ export interface IngestClient extends Client {
   ): ClientUnaryCall;
   /**
    * Submits many events over one stream: one result per event, in order, with flow control.
-   * A bad event yields a result with its rejection; the stream goes on.
+   * A bad event yields a result with its rejection (a malformed one: code MALFORMED_MESSAGE, no event
+   * id; a conflicting one: EVENT_ID_CONFLICT); the stream goes on.
    */
   submitStream(): ClientDuplexStream<Event, SubmitResult>;
   submitStream(options: Partial<CallOptions>): ClientDuplexStream<Event, SubmitResult>;

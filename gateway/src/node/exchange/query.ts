@@ -21,6 +21,7 @@ import { EVENTS_STREAM } from '../streams.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
+import { ResumeTokens } from './resume-token.js';
 
 export const QUERY_PAGE_DEFAULT = 10_000;
 export const QUERY_PAGE_MAX = 1_000_000;
@@ -32,6 +33,7 @@ const BATCH = 256;
  */
 const BATCH_BYTES = 1024 * 1024;
 const SUBJECT_REF_PATHS = new Set(PERSON_FIELDS.map((f) => `${f}.subjectRef`));
+const OCCURRED_AT = 'occurredAt';
 
 /**
  * The disclosure paths of a presentation for `granted`: the origin's own subject reference never goes
@@ -57,12 +59,14 @@ export function presentationPaths(granted: readonly string[]): { paths: string[]
 /** A checked query: what to return, where to start, and the hash that binds resume tokens to it. */
 export interface QueryPlan {
   readonly types: ReadonlySet<string>;
+  /** occurredAt in [from, to); `bounded` when either was given (then only on events disclosing it). */
   readonly from: number;
   readonly to: number;
+  readonly bounded: boolean;
   readonly where: Where;
   readonly pageSize: number;
-  /** The last WBX_EVENTS sequence already scanned (0: from the start). */
-  readonly after: number;
+  /** As the caller sent it ('' from the start); opened by runQuery, which holds the key. */
+  readonly resumeToken: string;
   readonly hash: string;
 }
 
@@ -82,11 +86,10 @@ function time(value: string | undefined, path: string): number | undefined {
   return t;
 }
 
-export function resumeToken(hash: string, seq: number): string {
-  return Buffer.from(`${seq}.${hash}`).toString('base64url');
-}
-
-/** Checks a QueryRequest against the agreement: types it covers, conditions only on disclosed fields. */
+/**
+ * Checks a QueryRequest against the agreement: types it covers, conditions only on disclosed fields, time
+ * bounds only where occurredAt is disclosed for every type of the query.
+ */
 export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryPlan {
   const covered = new Set(recordsTerms(agreement).flatMap((t) => t.types as readonly string[]));
   const types = req.types.length === 0 ? covered : new Set(req.types);
@@ -99,6 +102,14 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
   const from = time(req.from, 'from') ?? -Infinity;
   const to = time(req.to, 'to') ?? Infinity;
   if (from >= to) throw invalid('to', 'must be after from');
+  const bounds = [...(req.from === undefined ? [] : ['from']), ...(req.to === undefined ? [] : ['to'])];
+  // A bound is a condition on occurredAt: refused where it is withheld, else a binary search reads it.
+  for (const t of bounds.length === 0 ? [] : types) {
+    if (!recordsTerms(agreement, t).some((term) => term.fields.includes(OCCURRED_AT))) {
+      const violations = bounds.map((path) => ({ path, code: 'TIME_BOUND_NOT_DISCLOSED', message: `the agreement does not disclose ${OCCURRED_AT} of ${t}` }));
+      throw new ExchangeError('TIME_BOUND_NOT_DISCLOSED', `${bounds.join(', ')}: a time bound is not allowed`, `${bounds.join(', ')}: ${agreement.body.id} does not disclose ${OCCURRED_AT} for ${t}`, violations);
+    }
+  }
   const where: Record<string, WhereValue[]> = {};
   for (const [field, list] of Object.entries(req.where).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const values = list.values;
@@ -117,15 +128,7 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
     .update(JSON.stringify([agreement.body.id, req.purpose, [...types].sort(), req.from ?? '', req.to ?? '', where]))
     .digest('base64url')
     .slice(0, 22);
-  let after = 0;
-  if (req.resumeToken !== '') {
-    const m = /^(\d{1,15})\.([A-Za-z0-9_-]{22})$/.exec(Buffer.from(req.resumeToken, 'base64url').toString());
-    if (m?.[1] === undefined || m[2] !== hash) {
-      throw new ExchangeError('BAD_RESUME_TOKEN', 'the resume token does not belong to this query', `resume token ${req.resumeToken.slice(0, 80)} does not match query ${hash}`, [{ path: 'resumeToken', code: 'BAD_RESUME_TOKEN', message: 'not a token of this query' }]);
-    }
-    after = Number(m[1]);
-  }
-  return { types, from, to, where, pageSize, after, hash };
+  return { types, from, to, bounded: bounds.length > 0, where, pageSize, resumeToken: req.resumeToken, hash };
 } // prettier-ignore
 
 /** Where the answer goes: resolves when the client can take more; `cancelled` ends the scan. */
@@ -150,6 +153,10 @@ interface Pending {
  * the agreement select, each as a presentation through the policy engine, in stream order and in
  * batches. Every batch is audited (one entry per type, listing its event ids) before it is sent, while
  * the next batch is being read; the last message says whether more may follow and how to resume.
+ *
+ * Nothing in the answer depends on events the caller may not see: resume tokens are opaque and made
+ * only from the sequences of returned events (the closing one resumes after the last event returned,
+ * not after the last one scanned), and `more` says only that the page is full.
  */
 export async function runQuery(
   ctx: ExchangeContext,
@@ -160,9 +167,21 @@ export async function runQuery(
   plan: QueryPlan,
   sink: QuerySink,
 ): Promise<void> {
+  const tokens = new ResumeTokens(deps.pseudonyms, agreement.body.id, plan.hash);
+  const after = plan.resumeToken === '' ? 0 : tokens.open(plan.resumeToken);
+  if (after === undefined) {
+    throw new ExchangeError(
+      'BAD_RESUME_TOKEN',
+      'the resume token does not belong to this query',
+      `resume token ${plan.resumeToken.slice(0, 80)} does not open for query ${plan.hash} under ${agreement.body.id}`,
+      [{ path: 'resumeToken', code: 'BAD_RESUME_TOKEN', message: 'not a token of this query' }],
+    );
+  }
   const { state } = await deps.jsm.streams.info(EVENTS_STREAM);
   const last = state.last_seq;
-  let scanned = plan.after;
+  let scanned = after;
+  /** The sequence of the last event returned: where the next page goes on. */
+  let resumeAfter = after;
   let returned = 0;
   let batch: Pending[] = [];
   let batchBytes = 0;
@@ -170,7 +189,7 @@ export async function runQuery(
   const queryId = randomUUID();
   const now = ctx.now();
   const grants = fixedGrants(agreement, caller, ctx.partner, purpose, now, plan.types);
-  const selection: Selection = { ctx, deps, caller, agreement, purpose, plan, now, grants };
+  const selection: Selection = { ctx, deps, caller, agreement, purpose, plan, now, grants, tokens };
   const send = async (items: readonly Pending[]): Promise<void> => {
     const byType = new Map<string, Pending[]>();
     for (const p of items) {
@@ -216,6 +235,7 @@ export async function runQuery(
         scanned = m.seq;
         const event = select(selection, m.string(), m.seq);
         if (event !== undefined) {
+          resumeAfter = m.seq;
           batch.push(event);
           batchBytes += event.event.presentation.length;
           returned += 1;
@@ -230,7 +250,7 @@ export async function runQuery(
   if (batch.length > 0) await flush();
   await sending;
   if (isCancelled(sink)) return;
-  await sink.write({ events: [], end: { returned, more: scanned < last && returned >= plan.pageSize, resumeToken: resumeToken(plan.hash, scanned) } });
+  await sink.write({ events: [], end: { returned, more: returned >= plan.pageSize, resumeToken: tokens.seal(resumeAfter) } });
 } // prettier-ignore
 
 /** What one query needs to decide about each event, fixed at its start. */
@@ -244,6 +264,7 @@ interface Selection {
   readonly now: Date;
   /** The grant for types whose terms have no where-conditions: the same for every event of the type. */
   readonly grants: ReadonlyMap<string, RecipientGrant | undefined>;
+  readonly tokens: ResumeTokens;
 }
 
 /** The grants that do not depend on an event's values (no where-conditions on the type's terms). */
@@ -258,15 +279,19 @@ function fixedGrants(agreement: LoadedAgreement, caller: string, partner: string
 } // prettier-ignore
 
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
-  const { ctx, deps, caller, agreement, purpose, plan, now, grants } = sel;
+  const { ctx, deps, caller, agreement, purpose, plan, now, grants, tokens } = sel;
   const own = holdToken(token, Number.MAX_SAFE_INTEGER);
   const { claims } = own;
   const type = claims.wbx_type as string;
   if (!plan.types.has(type)) return undefined;
-  const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
-  if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
   const grant = grants.has(type) ? grants.get(type) : evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
   if (grant === undefined || grant.paths.length === 0) return undefined;
+  if (plan.bounded) {
+    // Like a condition: only on events whose grant discloses occurredAt, else a bound finds a withheld time.
+    if (!grant.paths.includes(OCCURRED_AT)) return undefined;
+    const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
+    if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
+  }
   // A condition only on what this event's grant discloses: else the answer would tell a withheld value.
   for (const field of Object.keys(plan.where)) if (!grant.paths.includes(field)) return undefined;
   if (!matchesWhere(plan.where, claims)) return undefined;
@@ -280,7 +305,7 @@ function select(sel: Selection, token: string, seq: number): Pending | undefined
       eventId: claims.jti as string,
       type,
       presentation: own.present(paths),
-      resumeToken: resumeToken(plan.hash, seq),
+      resumeToken: tokens.seal(seq),
       subjectRefs,
     },
   };

@@ -23,7 +23,7 @@ const alias = packageDirs.map((dir) => {
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['{proto,services/*,gateway,test/*}/test/**/*.test.ts'],
+    include: ['{proto,services/*,gateway,test/*}/test/**/*.test.ts', 'test/security/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

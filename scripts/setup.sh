@@ -44,9 +44,47 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt_install openssl
 fi
 
-if ! command -v nats-server >/dev/null 2>&1; then
-  say "installing nats-server from apt"
-  apt_install nats-server
+# nats-server 2.10: Debian 12 ships only 2.9.10 (end-of-life, CVE-2023-47090, a clustered
+# expected-sequence bug). Debian 13 (trixie) ships 2.10.x, a static Go binary that installs alone. On a
+# bookworm machine the set-up adds the trixie suite beside the machine's own Debian source (the same URI,
+# read from its apt configuration), pinned at priority 100 so that nothing else is taken from it.
+nats_minor() {
+  local v; v="$(nats-server --version 2>/dev/null | sed -nE 's/^nats-server: v?([0-9]+)\.([0-9]+)\..*/\1 \2/p')"
+  if [ -z "$v" ]; then echo 0; else set -- $v; echo $(( $1 * 100 + $2 )); fi
+}
+debian_uri() {
+  { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '$1=="deb" {print $2}'
+  } | grep -E '/debian/?$' | head -n1 || true
+}
+if [ "$(nats_minor)" -lt 210 ]; then
+  if [ "$APT_UPDATED" -eq 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  if apt-cache policy nats-server 2>/dev/null | grep -qE 'Candidate: 2\.(1[0-9])'; then
+    say "installing nats-server 2.10+ from apt"
+    apt_install nats-server
+  else
+    uri="$(debian_uri)"
+    if [ -z "$uri" ]; then say "no Debian apt source found to add trixie beside; install nats-server >= 2.10 by hand"; exit 1; fi
+    say "installing nats-server 2.10 from Debian trixie ($uri), pinned at priority 100"
+    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+      | $SUDO tee /etc/apt/sources.list.d/wbx-trixie.sources >/dev/null
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | $SUDO tee /etc/apt/preferences.d/wbx-trixie >/dev/null
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t trixie nats-server >/dev/null
+  fi
+fi
+
+# The hostile-partner suite also runs on Debian 12's nats-server 2.9.10 where apt still has it (tests only:
+# unpacked into .cache/, never installed or run by the gateway).
+OLD_NATS_DIR=".cache/nats-servers/2.9.10"
+if [ ! -x "$OLD_NATS_DIR/usr/sbin/nats-server" ]; then
+  old_deb_dir="$(mktemp -d)"
+  old_version="$(apt-cache madison nats-server 2>/dev/null | awk '$3 ~ /^2\.9\.10/ {print $3; exit}')"
+  if [ -n "$old_version" ] && (cd "$old_deb_dir" && apt-get download -qq "nats-server=$old_version" >/dev/null 2>&1); then
+    mkdir -p "$OLD_NATS_DIR" && dpkg-deb -x "$old_deb_dir"/nats-server_*.deb "$OLD_NATS_DIR"
+    say "unpacked nats-server 2.9.10 into $OLD_NATS_DIR (for the hostile-partner suite)"
+  fi
+  rm -rf "$old_deb_dir"
 fi
 
 say "node $(node --version), pnpm $(pnpm --version), $(nats-server --version)"

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   newUserNkey,
+  RECIPIENT_API_PREFIX,
   recipientInboxPrefix,
   renderAccessConfig,
   shareStream,
@@ -63,7 +64,10 @@ afterAll(async () => {
 describe('recipient access on the origin NATS (least privilege, nats-server 2.9.10)', () => {
   it('lets RS read and acknowledge its own share consumer', async () => {
     await using nc = await as(rs, 'RS');
-    const consumer = await jetstream(nc).consumers.get(shareStream('RS'), 'RS');
+    const consumer = await jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX }).consumers.get(
+      shareStream('RS'),
+      'RS',
+    );
     const batch = await consumer.fetch({ max_messages: 1, expires: 2_000 });
     const got: string[] = [];
     for await (const m of batch) {

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Logger } from 'pino';
+
+import { ORIGIN_ACCOUNT } from './nats-access.js';
 
 export interface EmbeddedNatsOptions {
   /** The gateway's data directory; the server keeps its config, pid and JetStream store under `nats/`. */
@@ -69,8 +71,26 @@ export class EmbeddedNats {
   async start(): Promise<string> {
     await mkdir(join(this.dir, 'store'), { recursive: true });
     await this.stopLeftover();
+    await this.migrateGlobalAccount();
     await this.spawnServer();
     return this.url;
+  }
+
+  /**
+   * Gateways before the account model kept their streams in the server's global account (`$G`); they now
+   * live in the origin's account {@link ORIGIN_ACCOUNT}. With the server stopped, the store of the one is
+   * moved to the other once, so that no event, audit entry or state is left behind.
+   */
+  private async migrateGlobalAccount(): Promise<void> {
+    const js = join(this.dir, 'store', 'jetstream');
+    const from = join(js, '$G');
+    const to = join(js, ORIGIN_ACCOUNT);
+    if (!existsSync(from) || existsSync(to)) return;
+    await rename(from, to);
+    this.options.log.warn(
+      { from, to },
+      'moved the JetStream store of the global account to the origin account',
+    );
   }
 
   private async stopLeftover(): Promise<void> {

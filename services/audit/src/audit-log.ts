@@ -1,10 +1,14 @@
 import type { KeyObject } from 'node:crypto';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { ManifestBody } from '@wbx/registry';
 
+import type { AuditAnchor, AuditAnchorStore } from './anchor.js';
 import {
   auditSubject,
   disclosureRecordSchema,
+  GENESIS_HASH,
+  type AuditEntry,
   type CheckpointEntry,
   type DisclosureEntry,
   type DisclosureRecord,
@@ -13,6 +17,7 @@ import { AuditError } from './errors.js';
 import { ChainWriter, type ChainEnd } from './internal/chain-writer.js';
 import { signCheckpoint } from './internal/checkpoint-signature.js';
 import { loadHead, type Head } from './internal/head.js';
+import { checkChainAtOpen, checkGenesis, checkpointKeys } from './internal/open-check.js';
 import { ensureAuditStream } from './stream.js';
 
 /** The partner's signing key for checkpoints; `kid` must be one of the origin's (`<origin>#…`). */
@@ -34,17 +39,38 @@ export interface AuditLogOptions {
   readonly now?: () => Date;
   /** Stream replicas when the stream is created (3 on a NATS cluster). */
   readonly replicas?: number;
-  /** Failures of checkpoints not awaited by a caller (timer, every-N); the next append or tick retries. */
+  /**
+   * Failures no caller awaits: checkpoints (timer, every-N; the next append or tick retries), saving the
+   * anchor, and — once — the CHAIN_BROKEN that fails the log (see {@link AuditLog.failure}).
+   */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Where the latest checkpoint this log stored is kept, outside the stream. At open, a stream that
+   * does not hold the anchored checkpoint is refused (ANCHOR_MISMATCH), and an empty one is not
+   * restarted. Without it, a purge between two runs is detected only by `verifyAuditChain` with an anchor.
+   */
+  readonly anchor?: AuditAnchorStore;
+  /**
+   * The manifest whose keys of `origin` checkpoints already in the stream are checked against at open
+   * (after a key rotation the genesis is signed by an older key); without it only the signer's key is
+   * accepted.
+   */
+  readonly manifest?: ManifestBody;
 }
 
 /**
- * The origin's tamper-evident disclosure log in `WBX_AUDIT`: a hash chain of disclosure entries with a
- * checkpoint signed by the partner's key every N entries or T ms, and one at `close()`. The log is the
+ * The origin's tamper-evident disclosure log in `WBX_AUDIT`: a hash chain that starts with a signed
+ * genesis checkpoint, then disclosure entries with a checkpoint signed by the partner's key every N
+ * entries or T ms, and one at `close()`. The log is the
  * single writer of its subject, so it builds entries on the ones still in flight and keeps many
  * publishes in flight (in call order); each publish is guarded by its predecessor's stream sequence and
  * message id, so a lost publish or a second writer is detected, never forked: the log then rereads the
  * head and rewrites what is missing, in order (see `ChainWriter`).
+ *
+ * The log never starts a chain over an existing one, nor continues one that is not the one it knew: at
+ * open, the chain must start with a signed genesis and hold the anchored checkpoint; while running, a
+ * reread head must continue the last entry stored. Otherwise it throws (open) or fails for good
+ * (CHAIN_BROKEN: every append is rejected, {@link AuditLog.failure} says why).
  */
 export class AuditLog {
   readonly #signer: AuditSigner;
@@ -53,6 +79,10 @@ export class AuditLog {
   readonly #now: () => Date;
   readonly #onError: (error: unknown) => void;
   readonly #writer: ChainWriter;
+  readonly #origin: string;
+  readonly #anchor: AuditAnchorStore | undefined;
+  #anchorSaved: Promise<void> = Promise.resolve();
+  #anchorError: Error | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -62,6 +92,8 @@ export class AuditLog {
     this.#everyMs = options.checkpointEvery?.ms ?? 10_000;
     this.#now = options.now ?? (() => new Date());
     this.#onError = options.onError ?? (() => undefined);
+    this.#origin = options.origin;
+    this.#anchor = options.anchor;
     this.#writer = new ChainWriter({
       js: options.js,
       jsm: options.jsm,
@@ -74,10 +106,20 @@ export class AuditLog {
         this.#arm(); // the timer retries a failed checkpoint
       },
       onStored: () => this.#arm(),
+      onEntryStored: (entry, hash, streamSeq) => this.#stored(entry, hash, streamSeq),
+      onFailure: (e) => {
+        this.#disarm();
+        this.#onError(e);
+      },
     });
   }
 
-  /** Ensures the stream, recovers the head from its last entry and returns a log that continues it. */
+  /**
+   * Ensures the stream, recovers the head from its last entry, checks the chain (signed genesis, anchored
+   * checkpoint, linked entries since the last checkpoint) and returns a log that continues it; on an
+   * empty chain (and no anchor) writes its genesis. Throws CHAIN_BROKEN, ANCHOR_MISMATCH, CORRUPT_HEAD,
+   * INVALID_ANCHOR or INVALID_OPTIONS.
+   */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     const subject = auditSubject(options.origin);
     const { kid, privateKey } = options.signer;
@@ -92,9 +134,35 @@ export class AuditLog {
       throw new AuditError('INVALID_OPTIONS', 'checkpointEvery: entries must be ≥ 1, ms ≥ 0');
     }
     await ensureAuditStream(options.jsm, options.origin, { replicas: options.replicas });
-    const log = new AuditLog(options, await loadHead(options.jsm, subject));
+    const anchor = await options.anchor?.load();
+    if (anchor !== undefined && anchor.origin !== options.origin) {
+      throw new AuditError(
+        'INVALID_ANCHOR',
+        `the anchor is ${anchor.origin}'s chain, not ${options.origin}'s`,
+      );
+    }
+    const keys = checkpointKeys(options.origin, options.signer, options.manifest);
+    const head = await loadHead(options.jsm, subject);
+    await checkChainAtOpen(options.jsm, subject, head, anchor, keys);
+    const log = new AuditLog(options, head);
+    if (head.seq === 0) {
+      // A new chain: its signed genesis first (and anchored) — unless another writer was quicker.
+      if ((await log.#writer.write(log.#genesis)) === undefined)
+        await checkGenesis(options.jsm, subject, keys);
+      await log.#anchorSaved;
+      if (log.#anchorError !== undefined) throw log.#anchorError;
+    }
     log.#arm(); // entries left unsealed by a crash get their checkpoint T ms from now
     return log;
+  }
+
+  /**
+   * Why the log failed for good, if it did: CHAIN_BROKEN when the stream no longer continues the chain
+   * this log wrote (purged, truncated, filled by someone else). Every append is then rejected with it;
+   * nothing may be disclosed that cannot be audited.
+   */
+  get failure(): AuditError | undefined {
+    return this.#writer.failure;
   }
 
   /** The last entry stored (or loaded): chain position and hash (seq 0: empty). */
@@ -106,7 +174,8 @@ export class AuditLog {
   /**
    * Appends one disclosure after every earlier append; resolves once it is stored (with its chain
    * position). Throws INVALID_RECORD, CLOSED, CONFLICT (other writers kept extending the chain for 30 s),
-   * or the publish error if the stream refuses it or stays unreachable for 30 s.
+   * CHAIN_BROKEN (see {@link AuditLog.failure}), or the publish error if the stream refuses it or stays
+   * unreachable for 30 s.
    */
   append(record: DisclosureRecord): Promise<DisclosureEntry> {
     if (this.#closed) return Promise.reject(new AuditError('CLOSED', 'the audit log is closed'));
@@ -148,11 +217,33 @@ export class AuditLog {
     if (this.#closed) return undefined;
     this.#closed = true;
     this.#disarm();
-    return this.#writer.write(this.#seal);
+    try {
+      return await this.#writer.write(this.#seal);
+    } finally {
+      await this.#anchorSaved;
+    }
+  }
+
+  /** Anchors each checkpoint this log stored (in order; a failed save is reported, the next one retries). */
+  #stored(entry: AuditEntry, hash: string, streamSeq: number): void {
+    const store = this.#anchor;
+    if (store === undefined || entry.kind !== 'checkpoint') return;
+    const anchor: AuditAnchor = { origin: this.#origin, seq: entry.seq, hash, streamSeq, at: entry.at };
+    this.#anchorSaved = this.#anchorSaved.then(() =>
+      store.save(anchor).then(
+        () => {
+          this.#anchorError = undefined;
+        },
+        (e: unknown) => {
+          this.#anchorError = e instanceof Error ? e : new Error(String(e));
+          this.#onError(e);
+        },
+      ),
+    );
   }
 
   #arm(): void {
-    if (this.#timer !== undefined || this.#everyMs <= 0 || this.#closed) return;
+    if (this.#timer !== undefined || this.#everyMs <= 0 || this.#closed || this.failure !== undefined) return;
     const end = this.#writer.end;
     if (end.seq === end.lastCheckpoint) return;
     this.#timer = setTimeout(() => {
@@ -166,6 +257,23 @@ export class AuditLog {
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
+
+  /** The genesis checkpoint of a chain that is still empty (none if another writer created it). */
+  readonly #genesis = (end: ChainEnd): CheckpointEntry | undefined => {
+    if (end.seq !== 0) return undefined;
+    return signCheckpoint(
+      {
+        kind: 'checkpoint',
+        seq: 1,
+        prev: GENESIS_HASH,
+        at: this.#now().toISOString(),
+        covers: { from: 1, to: 0 },
+        head: GENESIS_HASH,
+        kid: this.#signer.kid,
+      },
+      this.#signer.privateKey,
+    );
+  };
 
   /** The checkpoint sealing the entries since the last one (none if there are none). */
   readonly #seal = (end: ChainEnd): CheckpointEntry | undefined => {

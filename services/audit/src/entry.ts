@@ -57,6 +57,11 @@ export interface DisclosureEntry extends DisclosureRecord, ChainLink {
  * A signed statement by the origin that entries `covers.from`..`covers.to` (all entries since the
  * previous checkpoint) end in `head`. `sig` is Ed25519 by `kid` over the canonical bytes of the
  * checkpoint without `sig`.
+ *
+ * Every chain starts with one: the **genesis checkpoint** (seq 1, prev {@link GENESIS_HASH}, covers
+ * 1..0 — nothing — and head {@link GENESIS_HASH}), written when the chain is created. It proves where the
+ * chain starts: a stream whose first entry is not a genesis signed by the origin was truncated, purged
+ * or filled by someone else.
  */
 export interface CheckpointEntry extends ChainLink {
   readonly kind: 'checkpoint';
@@ -110,12 +115,24 @@ const entrySchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('checkpoint'),
     ...linkShape,
-    covers: z.strictObject({ from: z.int().min(1), to: z.int().min(1) }),
+    covers: z.strictObject({ from: z.int().min(1), to: z.int().min(0) }),
     head: z.string().regex(HASH_RE),
     kid: text(64),
     sig: z.string().regex(SIG_RE),
   }),
 ]);
+
+/** Whether `entry` has the form of a genesis checkpoint (its signature is not checked here). */
+export function isGenesis(entry: AuditEntry): entry is CheckpointEntry {
+  return (
+    entry.kind === 'checkpoint' &&
+    entry.seq === 1 &&
+    entry.prev === GENESIS_HASH &&
+    entry.covers.from === 1 &&
+    entry.covers.to === 0 &&
+    entry.head === GENESIS_HASH
+  );
+}
 
 /** The canonical bytes of an entry (RFC 8785 JCS): what is stored, hashed and (without `sig`) signed. */
 export function encodeAuditEntry(entry: AuditEntry): Uint8Array {

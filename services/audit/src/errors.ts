@@ -14,7 +14,17 @@ export type AuditErrorCode =
   /** The last entry in the stream cannot be read as an audit entry, so the chain cannot be continued. */
   | 'CORRUPT_HEAD'
   /** There is no `WBX_AUDIT` stream. */
-  | 'STREAM_NOT_FOUND';
+  | 'STREAM_NOT_FOUND'
+  /**
+   * The stream no longer holds the chain this log wrote or opened: it was purged, truncated, or holds
+   * entries that are not the origin's (no signed genesis checkpoint, junk, a forged checkpoint, a broken
+   * hash link). The log refuses to start a new chain or continue a foreign one; it stays failed.
+   */
+  | 'CHAIN_BROKEN'
+  /** The stream does not hold the signed checkpoint the anchor (kept outside the stream) names. */
+  | 'ANCHOR_MISMATCH'
+  /** An anchor (file) is not an audit anchor, or is another origin's. */
+  | 'INVALID_ANCHOR';
 
 /** The one error type the audit package throws; branch on `code`, never on the message. */
 export class AuditError extends Error {

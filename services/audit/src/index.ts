@@ -1,3 +1,4 @@
+export { parseAuditAnchor, type AuditAnchor, type AuditAnchorStore } from './anchor.js';
 export { AuditLog, type AuditLogOptions, type AuditSigner } from './audit-log.js';
 export {
   AUDIT_STREAM,
@@ -7,6 +8,7 @@ export {
   encodeAuditEntry,
   GENESIS_HASH,
   hashAuditEntry,
+  isGenesis,
   MAX_EVENT_IDS,
   type AuditEntry,
   type CheckpointEntry,
@@ -26,4 +28,5 @@ export {
   type AuditVerification,
   type BrokenEntry,
   type ChainHead,
+  type VerifyAuditOptions,
 } from './verify.js';

@@ -16,7 +16,7 @@ import type { AuditMessage } from './verify.js';
 export async function* readAudit(
   jsm: JetStreamManager,
   origin: string,
-): AsyncGenerator<AuditMessage & { readonly data: Uint8Array }> {
+): AsyncGenerator<AuditMessage & { readonly data: Uint8Array; readonly subject: string }> {
   const subject = auditSubject(origin);
   let last;
   try {
@@ -35,7 +35,7 @@ export async function* readAudit(
   const messages = await consumer.consume({ max_messages: 1000 });
   try {
     for await (const m of messages) {
-      yield { streamSeq: m.seq, data: m.data };
+      yield { streamSeq: m.seq, data: m.data, subject: m.subject };
       if (m.seq >= last.seq || m.info.pending === 0) break;
     }
   } finally {

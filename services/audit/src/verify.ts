@@ -2,10 +2,13 @@ import type { KeyObject } from 'node:crypto';
 
 import { RegistryError, resolveSigningKey, type ManifestBody } from '@wbx/registry';
 
+import type { AuditAnchor } from './anchor.js';
 import {
+  auditSubject,
   encodeAuditEntry,
   GENESIS_HASH,
   hashBytes,
+  isGenesis,
   PARTNER_CODE_RE,
   tryDecodeAuditEntry,
   type AuditEntry,
@@ -18,6 +21,8 @@ import { checkpointSignatureValid } from './internal/checkpoint-signature.js';
 export interface AuditMessage {
   readonly streamSeq: number;
   readonly data: Uint8Array | string;
+  /** The subject it was stored under, if known: it must be the origin's `wbx.audit.<origin>`. */
+  readonly subject?: string;
 }
 
 /** What the verifier and the report read: stored messages, or entries (then streamSeq is the position). */
@@ -35,9 +40,17 @@ export type AuditSource<T> = Iterable<T> | AsyncIterable<T>;
  * - UNKNOWN_KEY: a checkpoint's kid is not a key of the origin in the manifest.
  * - KEY_NOT_VALID: the checkpoint's key was revoked, expired or not yet valid at the checkpoint's `at`.
  * - BAD_CHECKPOINT_SIGNATURE: the checkpoint's signature does not verify.
+ * - NO_GENESIS: the chain is empty (purged, or never created), or its first entry (seq 1) is not a
+ *   genesis checkpoint. (A chain whose first stored entry has a higher seq is a SEQ_GAP at 1: truncated.)
+ * - FOREIGN_SUBJECT: a message stored under another subject than the origin's audit subject.
+ * - ANCHOR_MISMATCH: the chain does not hold the anchored checkpoint — another entry at its seq, or
+ *   the chain ends before it.
  */
 export type AuditBreakReason =
   | 'MALFORMED'
+  | 'NO_GENESIS'
+  | 'FOREIGN_SUBJECT'
+  | 'ANCHOR_MISMATCH'
   | 'SEQ_GAP'
   | 'SEQ_OUT_OF_ORDER'
   | 'HASH_MISMATCH'
@@ -68,8 +81,16 @@ export type AuditVerification =
       readonly entries: number;
       readonly disclosures: number;
       readonly checkpoints: number;
-      /** Entries after the last checkpoint: intact as far as the chain shows, but not yet signed. */
+      /**
+       * Entries after the last checkpoint: hash-linked to it, but not yet signed — anyone able to write
+       * the stream could have appended them. A checkpoint seals them (the gateway writes one within its
+       * checkpoint interval).
+       */
       readonly unsealed: number;
+      /** Chain position of the last (signed) checkpoint. */
+      readonly lastCheckpoint: number;
+      /** Whether an anchor was given (and the chain holds its checkpoint). */
+      readonly anchored: boolean;
       readonly head: ChainHead | undefined;
     }
   | {
@@ -106,23 +127,40 @@ function checkpointKey(
   }
 }
 
+export interface VerifyAuditOptions {
+  /**
+   * The latest checkpoint the writer stored, as it kept it outside the stream: the chain must hold
+   * exactly that entry at its seq. This is what tells a chain cut off at its end (or purged and begun
+   * anew) from a shorter one.
+   */
+  readonly anchor?: AuditAnchor;
+}
+
 /**
- * Checks an origin's audit chain, in stream order: every entry well-formed and canonical, seq 1, 2, 3 …
+ * Checks an origin's audit chain, in stream order: it starts with a genesis checkpoint signed by the
+ * origin; every entry well-formed, canonical and stored under the origin's subject; seq 1, 2, 3 …
  * without gaps, each `prev` the hash of the entry before, and every checkpoint covering exactly the
  * entries since the previous one, ending in `head`, signed by a key of `origin` that the manifest says
- * was valid at the checkpoint's `at`. Stops at the first break and names it. Pure: reads only `source`.
+ * was valid at the checkpoint's `at`; with an anchor, the anchored checkpoint is in the chain. Stops at
+ * the first break and names it. Pure: reads only `source`.
  *
- * A chain cut off at its end is indistinguishable from a shorter chain; entries after the last
- * checkpoint are therefore reported as `unsealed`.
+ * Without an anchor, a chain cut off at its end is indistinguishable from a shorter chain; entries after
+ * the last checkpoint are reported as `unsealed`.
  */
 export async function verifyAuditChain(
   source: AuditSource<AuditMessage | AuditEntry>,
   manifest: ManifestBody,
   origin: string,
+  options: VerifyAuditOptions = {},
 ): Promise<AuditVerification> {
   if (!PARTNER_CODE_RE.test(origin)) {
     throw new AuditError('INVALID_OPTIONS', `origin: "${origin}" is not a partner code`);
   }
+  const { anchor } = options;
+  if (anchor !== undefined && anchor.origin !== origin) {
+    throw new AuditError('INVALID_ANCHOR', `the anchor is ${anchor.origin}'s chain, not ${origin}'s`);
+  }
+  const subject = auditSubject(origin);
   let last: ChainHead | undefined;
   let lastCheckpoint = 0;
   let checkpoints = 0;
@@ -136,16 +174,23 @@ export async function verifyAuditChain(
 
   for await (const input of source) {
     position += 1;
-    const { streamSeq, data } = toMessage(input, position);
+    const { streamSeq, data, subject: storedUnder } = toMessage(input, position);
+    if (storedUnder !== undefined && storedUnder !== subject) {
+      return broken(position, streamSeq, {
+        reason: 'FOREIGN_SUBJECT',
+        detail: `stored under ${storedUnder}, not ${subject}`,
+      });
+    }
     const decoded = tryDecodeAuditEntry(data);
     if (!decoded.ok) return broken(position, streamSeq, { reason: 'MALFORMED', detail: decoded.detail });
     const entry = decoded.entry;
     if (entry.seq > position) {
       const missing =
         entry.seq - position === 1 ? `entry ${position}` : `entries ${position}..${entry.seq - 1}`;
+      const start = position === 1 ? ' (the chain was truncated: its genesis checkpoint is gone)' : '';
       return broken(position, streamSeq, {
         reason: 'SEQ_GAP',
-        detail: `${missing} missing; next present entry is ${entry.seq}`,
+        detail: `${missing} missing; next present entry is ${entry.seq}${start}`,
       });
     }
     if (entry.seq < position) {
@@ -166,6 +211,23 @@ export async function verifyAuditChain(
             detail: `entry ${last.seq} does not hash to the prev recorded by entry ${entry.seq}`,
           });
     }
+    if (position === 1 && !isGenesis(entry)) {
+      return broken(1, streamSeq, {
+        reason: 'NO_GENESIS',
+        detail: `no genesis checkpoint: the first entry is a ${entry.kind}`,
+      });
+    }
+    const hash = hashBytes(typeof data === 'string' ? Buffer.from(data) : data);
+    if (
+      anchor !== undefined &&
+      entry.seq === anchor.seq &&
+      (hash !== anchor.hash || entry.kind !== 'checkpoint')
+    ) {
+      return broken(entry.seq, streamSeq, {
+        reason: 'ANCHOR_MISMATCH',
+        detail: `entry ${entry.seq} is not the anchored checkpoint`,
+      });
+    }
     if (entry.kind === 'checkpoint') {
       const b = checkCheckpoint(entry, lastCheckpoint, expectedPrev, latestAt, manifest, origin);
       if (b !== undefined) return broken(entry.seq, streamSeq, b);
@@ -175,11 +237,16 @@ export async function verifyAuditChain(
     } else {
       latestAt = Math.max(latestAt, Date.parse(entry.at));
     }
-    last = {
-      seq: entry.seq,
-      streamSeq,
-      hash: hashBytes(typeof data === 'string' ? Buffer.from(data) : data),
-    };
+    last = { seq: entry.seq, streamSeq, hash };
+  }
+  if (position === 0) {
+    return broken(1, 0, { reason: 'NO_GENESIS', detail: 'no genesis checkpoint: the chain is empty' });
+  }
+  if (anchor !== undefined && position < anchor.seq) {
+    return broken(position + 1, 0, {
+      reason: 'ANCHOR_MISMATCH',
+      detail: `the chain ends at seq ${position}, before the anchored checkpoint ${anchor.seq}: it was cut off`,
+    });
   }
   return {
     ok: true,
@@ -187,6 +254,8 @@ export async function verifyAuditChain(
     disclosures: position - checkpoints,
     checkpoints,
     unsealed: position - lastCheckpoint,
+    lastCheckpoint,
+    anchored: anchor !== undefined,
     head: last,
   };
 }
@@ -199,7 +268,9 @@ function checkCheckpoint(
   manifest: ManifestBody,
   origin: string,
 ): Broken | undefined {
-  if (cp.covers.from !== lastCheckpoint + 1 || cp.covers.to !== cp.seq - 1 || cp.covers.from > cp.covers.to) {
+  // Only the genesis (seq 1) covers nothing; every later checkpoint seals at least one entry.
+  const empty = cp.covers.from > cp.covers.to && cp.seq !== 1;
+  if (cp.covers.from !== lastCheckpoint + 1 || cp.covers.to !== cp.seq - 1 || empty) {
     return {
       reason: 'CHECKPOINT_MISMATCH',
       detail: `covers ${cp.covers.from}..${cp.covers.to}, but the entries since the last checkpoint are ${lastCheckpoint + 1}..${cp.seq - 1}`,

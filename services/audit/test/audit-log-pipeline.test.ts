@@ -35,14 +35,15 @@ describe('AuditLog with appends in flight', () => {
     const log = await openLog(nats(), key, { checkpointEvery: { entries: 500, ms: 0 } });
     const written = await Promise.all(Array.from({ length: 5000 }, (_, i) => log.append(record(i))));
     expect(await log.close()).toBeUndefined(); // the 10th checkpoint sealed the last 500
+    // seq 1 is the genesis checkpoint.
     expect(written.map((e) => e.seq)).toEqual(
-      Array.from({ length: 5000 }, (_, i) => i + 1 + Math.floor(i / 500)),
+      Array.from({ length: 5000 }, (_, i) => i + 2 + Math.floor(i / 500)),
     );
     expect(await verify()).toMatchObject({
       ok: true,
-      entries: 5010,
+      entries: 5011,
       disclosures: 5000,
-      checkpoints: 10,
+      checkpoints: 11,
       unsealed: 0,
     });
     const stored = entriesOf(await readAll(nats().jsm));

@@ -1,7 +1,7 @@
 import { DiscardPolicy, StorageType } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 
-import { AUDIT_STREAM, AuditError, AuditLog, type DisclosureRecord } from '../src/index.js';
+import { AUDIT_STREAM, AuditError, AuditLog, GENESIS_HASH, type DisclosureRecord } from '../src/index.js';
 import { auditTestBed, entriesOf, openLog, readAll, record, testKey, type Nats } from './support.js';
 
 const { key, nats, verify } = auditTestBed();
@@ -15,24 +15,26 @@ const auditError = async (p: Promise<unknown>): Promise<AuditError> => {
 };
 
 describe('AuditLog', () => {
-  it('appends 2,500 disclosures with a checkpoint every 1,000 and one at close', async () => {
+  it('starts with a signed genesis, then a checkpoint every 1,000 disclosures and one at close', async () => {
     const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 0 } });
     for (let i = 0; i < 2500; i += 1) await log.append(record(i));
     const last = await log.close();
-    expect(last).toMatchObject({ seq: 2503, covers: { from: 2003, to: 2502 } });
+    expect(last).toMatchObject({ seq: 2504, covers: { from: 2004, to: 2503 } });
     expect(await verify()).toMatchObject({
       ok: true,
-      entries: 2503,
+      entries: 2504,
       disclosures: 2500,
-      checkpoints: 3,
+      checkpoints: 4,
       unsealed: 0,
     });
     const checkpoints = entriesOf(await readAll(nats().jsm)).filter((e) => e.kind === 'checkpoint');
     expect(checkpoints.map((c) => [c.seq, c.covers.from, c.covers.to])).toEqual([
-      [1001, 1, 1000],
-      [2002, 1002, 2001],
-      [2503, 2003, 2502],
+      [1, 1, 0],
+      [1002, 2, 1001],
+      [2003, 1003, 2002],
+      [2504, 2004, 2503],
     ]);
+    expect(checkpoints[0]).toMatchObject({ prev: GENESIS_HASH, head: GENESIS_HASH, kid: key.kid });
   });
 
   it('creates WBX_AUDIT on file storage without limits, subject wbx.audit.<origin>', async () => {
@@ -52,18 +54,18 @@ describe('AuditLog', () => {
 
   it('continues the chain after a restart, and after a crash without a final checkpoint', async () => {
     const a = await openLog(nats(), key);
-    for (let i = 0; i < 5; i += 1) await a.append(record(i));
-    await a.close(); // checkpoint 6
+    for (let i = 0; i < 5; i += 1) await a.append(record(i)); // 2..6 after the genesis
+    await a.close(); // checkpoint 7
     const b = await openLog(nats(), key);
-    expect(b.head.seq).toBe(6);
-    for (let i = 5; i < 8; i += 1) await b.append(record(i)); // 7, 8, 9 — then "crash": no close
+    expect(b.head.seq).toBe(7);
+    for (let i = 5; i < 8; i += 1) await b.append(record(i)); // 8, 9, 10 — then "crash": no close
     await nats().server.restart();
     const again = await nats().connectAgain();
     const c = await openLog(again, key);
     expect(c.head).toEqual(b.head);
-    expect((await c.append(record(8))).seq).toBe(10);
-    expect(await c.close()).toMatchObject({ seq: 11, covers: { from: 7, to: 10 } });
-    expect(await verify(again.jsm)).toMatchObject({ ok: true, entries: 11, disclosures: 9, checkpoints: 2 });
+    expect((await c.append(record(8))).seq).toBe(11);
+    expect(await c.close()).toMatchObject({ seq: 12, covers: { from: 8, to: 11 } });
+    expect(await verify(again.jsm)).toMatchObject({ ok: true, entries: 12, disclosures: 9, checkpoints: 3 });
   });
 
   it('keeps 200 parallel appends in one unbroken chain', async () => {
@@ -72,7 +74,7 @@ describe('AuditLog', () => {
     await log.close();
     expect(new Set(written.map((e) => e.seq)).size).toBe(200);
     const result = await verify();
-    expect(result).toMatchObject({ ok: true, disclosures: 200, checkpoints: 4, unsealed: 0 });
+    expect(result).toMatchObject({ ok: true, disclosures: 200, checkpoints: 5, unsealed: 0 });
     const ids = entriesOf(await readAll(nats().jsm)).flatMap((e) =>
       e.kind === 'disclosure' ? [e.eventId] : [],
     );
@@ -107,20 +109,20 @@ describe('AuditLog', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     // b still believes the chain is empty; its msg id audit-MK-1 is no longer a duplicate, so the
     // expected last subject sequence is what refuses it.
-    expect((await b.append(record(1))).seq).toBe(2);
-    expect((await a.append(record(2))).seq).toBe(3);
+    expect((await b.append(record(1))).seq).toBe(3);
+    expect((await a.append(record(2))).seq).toBe(4);
     await a.close();
-    expect(await verify()).toMatchObject({ ok: true, disclosures: 3, checkpoints: 1 });
+    expect(await verify()).toMatchObject({ ok: true, disclosures: 3, checkpoints: 2 });
   });
 
   it('writes a checkpoint T ms after the first unsealed entry', async () => {
     const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 100 } });
     await log.append(record(0));
     await log.append(record(1));
-    await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(3);
-    expect(await verify()).toMatchObject({ ok: true, checkpoints: 1, unsealed: 0 });
+    await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(4);
+    expect(await verify()).toMatchObject({ ok: true, checkpoints: 2, unsealed: 0 });
     await log.append(record(2));
-    expect(await log.checkpoint()).toMatchObject({ seq: 5, covers: { from: 4, to: 4 } });
+    expect(await log.checkpoint()).toMatchObject({ seq: 6, covers: { from: 5, to: 5 } });
     expect(await log.checkpoint()).toBeUndefined();
     expect(await log.close()).toBeUndefined();
   });
@@ -130,9 +132,9 @@ describe('AuditLog', () => {
     await crashed.append(record(0));
     await crashed.append(record(1));
     const log = await openLog(nats(), key, { checkpointEvery: { entries: 1000, ms: 100 } });
-    await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(3);
+    await expect.poll(() => log.head.seq, { timeout: 5_000 }).toBe(4);
     expect(await log.close()).toBeUndefined();
-    expect(await verify()).toMatchObject({ ok: true, disclosures: 2, checkpoints: 1, unsealed: 0 });
+    expect(await verify()).toMatchObject({ ok: true, disclosures: 2, checkpoints: 2, unsealed: 0 });
   });
 
   it('makes a deleted entry show up as SEQ_GAP naming it', async () => {

@@ -25,8 +25,8 @@ const manifest = manifestWith(key.signingKey);
 let messages: AuditMessage[];
 let entries: AuditEntry[];
 
-// A chain written by the real AuditLog: 35 disclosures, a checkpoint every 10 and one at close —
-// seq 1-10, cp 11, 12-21, cp 22, 23-32, cp 33, 34-38, cp 39.
+// A chain written by the real AuditLog: its genesis, 35 disclosures, a checkpoint every 10 and one at
+// close — genesis 1, 2-11, cp 12, 13-22, cp 23, 24-33, cp 34, 35-39, cp 40.
 let nats: Nats;
 beforeAll(async () => {
   nats = await startNats();
@@ -63,24 +63,37 @@ function relink(chain: readonly AuditEntry[], heads = false): AuditEntry[] {
 
 describe('verifyAuditChain', () => {
   it('accepts the chain as stored and as entries, counting disclosures, checkpoints and unsealed', async () => {
-    const expected = { ok: true, entries: 39, disclosures: 35, checkpoints: 4, unsealed: 0 };
+    const expected = {
+      ok: true,
+      entries: 40,
+      disclosures: 35,
+      checkpoints: 5,
+      unsealed: 0,
+      lastCheckpoint: 40,
+    };
     expect(await verifyAuditChain(messages, manifest, 'MK')).toMatchObject(expected);
     expect(await verifyAuditChain(entries, manifest, 'MK')).toMatchObject(expected);
     const streamed = (async function* () {
       for (const m of messages) yield await Promise.resolve(m);
     })();
     expect(await verifyAuditChain(streamed, manifest, 'MK')).toMatchObject(expected);
-    expect(entries.filter((e) => e.kind === 'checkpoint').map((e) => e.seq)).toEqual([11, 22, 33, 39]);
+    expect(entries.filter((e) => e.kind === 'checkpoint').map((e) => e.seq)).toEqual([1, 12, 23, 34, 40]);
   });
 
   it('reports the entries after the last checkpoint as unsealed', async () => {
-    expect(await verifyAuditChain(entries.slice(0, 36), manifest, 'MK')).toMatchObject({
+    expect(await verifyAuditChain(entries.slice(0, 37), manifest, 'MK')).toMatchObject({
       ok: true,
-      entries: 36,
+      entries: 37,
       unsealed: 3,
-      head: { seq: 36 },
+      lastCheckpoint: 34,
+      head: { seq: 37 },
     });
-    expect(await verifyAuditChain([], manifest, 'MK')).toMatchObject({ ok: true, entries: 0, unsealed: 0 });
+    expect(await verifyAuditChain(entries.slice(0, 1), manifest, 'MK')).toMatchObject({
+      ok: true,
+      entries: 1,
+      checkpoints: 1,
+      unsealed: 0,
+    });
   });
 
   it('names the altered entry when any one entry is altered', async () => {
@@ -94,11 +107,11 @@ describe('verifyAuditChain', () => {
   });
 
   it('names the altered entry with its stream sequence when a stored message is altered', async () => {
-    const m = messages[4]!;
+    const m = messages[5]!;
     const text = Buffer.from(m.data).toString().replace('"recipient":"AL"', '"recipient":"RS"');
     expect(text).not.toBe(Buffer.from(m.data).toString());
     const b = await broken(messages.map((x) => (x === m ? { ...x, data: text } : x)));
-    expect(b).toMatchObject({ seq: 5, streamSeq: m.streamSeq, reason: 'HASH_MISMATCH' });
+    expect(b).toMatchObject({ seq: 6, streamSeq: m.streamSeq, reason: 'HASH_MISMATCH' });
   });
 
   it('reports a SEQ_GAP naming a deleted entry', async () => {
@@ -130,10 +143,10 @@ describe('verifyAuditChain', () => {
 
   it('catches a re-linked chain at the checkpoint that sealed the altered entry', async () => {
     const altered = replace(5, { ...at(5), paths: ['persons.subjectRef'] } as AuditEntry);
-    expect(await broken(relink(altered))).toMatchObject({ seq: 11, reason: 'CHECKPOINT_MISMATCH' });
+    expect(await broken(relink(altered))).toMatchObject({ seq: 12, reason: 'CHECKPOINT_MISMATCH' });
     // Moving the checkpoint's head too leaves a signature that no longer verifies.
     expect(await broken(relink(altered, true))).toMatchObject({
-      seq: 11,
+      seq: 12,
       reason: 'BAD_CHECKPOINT_SIGNATURE',
     });
   });
@@ -141,25 +154,25 @@ describe('verifyAuditChain', () => {
   it('rejects a forged checkpoint signature', async () => {
     const attacker = testKey(); // same kid as MK's key, other key material
     expect(attacker.kid).toBe(key.kid);
-    const cp = at(22) as CheckpointEntry;
+    const cp = at(23) as CheckpointEntry;
     const { sig: _sig, ...unsigned } = cp;
     const forged = signCheckpoint(unsigned, attacker.privateKey);
-    expect(await broken(replace(22, forged))).toMatchObject({ seq: 22, reason: 'BAD_CHECKPOINT_SIGNATURE' });
-    expect(await broken(replace(22, { ...cp, sig: 'A'.repeat(86) }))).toMatchObject({
-      seq: 22,
+    expect(await broken(replace(23, forged))).toMatchObject({ seq: 23, reason: 'BAD_CHECKPOINT_SIGNATURE' });
+    expect(await broken(replace(23, { ...cp, sig: 'A'.repeat(86) }))).toMatchObject({
+      seq: 23,
       reason: 'BAD_CHECKPOINT_SIGNATURE',
     });
   });
 
   it('rejects a checkpoint whose key was revoked before it was written, not one signed before', async () => {
-    const firstAt = at(11).at;
+    const firstAt = at(1).at;
     const revokedBefore = manifestWith({ ...key.signingKey, revokedAt: '2024-06-01T00:00:00Z' });
     expect(await broken(entries, revokedBefore)).toMatchObject({
-      seq: 11,
+      seq: 1,
       reason: 'KEY_NOT_VALID',
       detail: `checkpoint key ${key.kid}: KEY_REVOKED`,
     });
-    const later = new Date(Date.parse(at(39).at) + 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const later = new Date(Date.parse(at(40).at) + 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const revokedAfter = manifestWith({ ...key.signingKey, revokedAt: later });
     expect(await verifyAuditChain(entries, revokedAfter, 'MK')).toMatchObject({ ok: true });
     expect(Date.parse(firstAt)).toBeLessThan(Date.parse(later));
@@ -168,32 +181,42 @@ describe('verifyAuditChain', () => {
   it('rejects a checkpoint by a key the manifest does not list for the origin', async () => {
     const other = testKey('MK', {}, [key.kid]);
     expect(await broken(entries, manifestWith(other.signingKey))).toMatchObject({
-      seq: 11,
+      seq: 1,
       reason: 'UNKNOWN_KEY',
     });
     expect((await verifyAuditChain(entries, manifest, 'RS')).ok).toBe(false);
   });
 
   it('rejects a signed checkpoint that does not cover exactly the entries since the previous one', async () => {
-    const cp = at(22) as CheckpointEntry;
+    const cp = at(23) as CheckpointEntry;
     const { sig: _sig, ...unsigned } = cp;
-    const resigned = signCheckpoint({ ...unsigned, covers: { from: 1, to: 21 } }, key.privateKey);
-    expect(await broken(relink(replace(22, resigned)))).toMatchObject({
-      seq: 22,
+    const resigned = signCheckpoint({ ...unsigned, covers: { from: 1, to: 22 } }, key.privateKey);
+    expect(await broken(relink(replace(23, resigned)))).toMatchObject({
+      seq: 23,
+      reason: 'CHECKPOINT_MISMATCH',
+    });
+    // Only the genesis may cover nothing: a second checkpoint right after checkpoint 12 is refused.
+    const h12 = hashAuditEntry(at(12));
+    const empty = signCheckpoint(
+      { ...unsigned, seq: 13, prev: h12, head: h12, covers: { from: 13, to: 12 } },
+      key.privateKey,
+    );
+    expect(await broken([...entries.slice(0, 12), empty])).toMatchObject({
+      seq: 13,
       reason: 'CHECKPOINT_MISMATCH',
     });
     const backdated = signCheckpoint({ ...unsigned, at: '2024-01-02T00:00:00.000Z' }, key.privateKey);
-    expect(await broken(relink(replace(22, backdated)))).toMatchObject({
-      seq: 22,
+    expect(await broken(relink(replace(23, backdated)))).toMatchObject({
+      seq: 23,
       reason: 'CHECKPOINT_MISMATCH',
       detail: 'dated before an entry it covers',
     });
   });
 
   it('stores entries as canonical JSON with sorted keys', () => {
-    const text = new TextDecoder().decode(encodeAuditEntry(at(1)));
+    const text = new TextDecoder().decode(encodeAuditEntry(at(2)));
     expect(text.startsWith('{"agreementId":')).toBe(true);
-    expect(text).toBe(Buffer.from(messages[0]!.data).toString());
+    expect(text).toBe(Buffer.from(messages[1]!.data).toString());
     expect(at(1)).toMatchObject({ seq: 1, prev: 'A'.repeat(43) });
   });
 });

@@ -6,7 +6,7 @@ import {
   type JetStreamPublishOptions,
 } from '@nats-io/jetstream';
 
-import { AUDIT_STREAM, encodeAuditEntry, hashBytes, type AuditEntry } from '../entry.js';
+import { AUDIT_STREAM, encodeAuditEntry, hashBytes, tryDecodeAuditEntry, type AuditEntry } from '../entry.js';
 import { AuditError } from '../errors.js';
 import { loadHead, type Head } from './head.js';
 
@@ -29,6 +29,10 @@ export interface ChainWriterOptions {
   readonly onError: (error: unknown) => void;
   /** Called whenever entries were stored. */
   readonly onStored?: () => void;
+  /** Called for each entry of this writer once it is stored, in chain order. */
+  readonly onEntryStored?: (entry: AuditEntry, hash: string, streamSeq: number) => void;
+  /** Called once, when the writer finds the chain broken and fails for good (see `ChainWriter.failure`). */
+  readonly onFailure?: (error: AuditError) => void;
 }
 
 /** How long an entry keeps being rewritten while other writers keep extending the chain (or the stream
@@ -114,6 +118,11 @@ function after(end: ChainEnd, entry: AuditEntry, hash: string): ChainEnd {
  * not stored is rebuilt on it and written again, in the original order. A write resolves only once its
  * own entry is stored; it is rejected only when it is known not to be stored (a refusal other than a
  * guard, or {@link CONFLICT_BUDGET_MS} of conflicts) or after the budget without an answer.
+ *
+ * The reread head must continue the chain this writer knew: the entry it stored last still at its stream
+ * sequence, and every entry after it linked to it. Otherwise (the stream was purged, truncated, or filled
+ * with something else) the writer never starts or continues another chain: it fails with CHAIN_BROKEN,
+ * rejects every write waiting and every later one, and exposes the error as {@link ChainWriter.failure}.
  */
 export class ChainWriter {
   readonly #js: JetStreamClient;
@@ -123,6 +132,9 @@ export class ChainWriter {
   readonly #interpose: ((end: ChainEnd) => BuildEntry | undefined) | undefined;
   readonly #onError: (error: unknown) => void;
   readonly #onStored: () => void;
+  readonly #onEntryStored: (entry: AuditEntry, hash: string, streamSeq: number) => void;
+  readonly #onFailure: (error: AuditError) => void;
+  #failure: AuditError | undefined;
   #head: Head;
   #tip: Tip;
   #jobs: Job[] = [];
@@ -142,6 +154,8 @@ export class ChainWriter {
     this.#interpose = options.interpose;
     this.#onError = options.onError;
     this.#onStored = options.onStored ?? (() => undefined);
+    this.#onEntryStored = options.onEntryStored ?? (() => undefined);
+    this.#onFailure = options.onFailure ?? (() => undefined);
     this.#head = options.head;
     this.#tip = tipOf(options.head);
   }
@@ -149,6 +163,11 @@ export class ChainWriter {
   /** The last entry stored (and every one before it). */
   get head(): Head {
     return this.#head;
+  }
+
+  /** Why the writer failed for good (CHAIN_BROKEN), if it did: every write is then rejected with it. */
+  get failure(): AuditError | undefined {
+    return this.#failure;
   }
 
   /** The end of the entries issued so far (stored or in flight). */
@@ -162,12 +181,20 @@ export class ChainWriter {
   write<E extends AuditEntry>(build: BuildEntry<E>): Promise<E | undefined>;
   write(build: BuildEntry): Promise<AuditEntry | undefined> {
     return new Promise((resolve, reject) => {
+      if (this.#failure !== undefined) {
+        reject(this.#failure);
+        return;
+      }
       this.#jobs.push({ build, since: performance.now(), resolve, reject });
       this.#kick();
     });
   }
 
   #kick(): void {
+    if (this.#failure !== undefined) {
+      this.#abandon(this.#failure);
+      return;
+    }
     if (!this.#recovering) {
       // Issue on the next turn of the event loop: the appends made in this one (e.g. on a batch of
       // acks) then go out in one socket write.
@@ -291,6 +318,7 @@ export class ChainWriter {
   #store(issued: Issued, streamSeq: number): void {
     this.#head = { ...after(this.#head, issued.entry, issued.hash), streamSeq };
     this.#limit = Math.min(MAX_IN_FLIGHT, this.#limit + 1);
+    this.#onEntryStored(issued.entry, issued.hash, streamSeq);
     issued.job.resolve(issued.entry);
   }
 
@@ -304,6 +332,11 @@ export class ChainWriter {
         }
         break;
       } catch (e) {
+        if (e instanceof AuditError && e.code === 'CHAIN_BROKEN') {
+          this.#fail(e);
+          this.#recovery = undefined;
+          return;
+        }
         // The stream cannot be read (the server is restarting?): retry, within the budget.
         const oldest = Math.min(this.#inflight[0]?.job.since ?? Infinity, this.#jobs[0]?.since ?? Infinity);
         if (performance.now() - oldest > CONFLICT_BUDGET_MS) this.#abandon(e);
@@ -319,6 +352,13 @@ export class ChainWriter {
     this.#recovery = undefined;
     this.#onStored();
     this.#pump();
+  }
+
+  /** Fails for good: rejects what waits and, from now on, every write. */
+  #fail(error: AuditError): void {
+    this.#failure = error;
+    this.#abandon(error);
+    this.#onFailure(error);
   }
 
   /** Rejects every write waiting; their entries may or may not be stored. */
@@ -341,7 +381,14 @@ export class ChainWriter {
     }
     if (this.#inflight[0] !== undefined && this.#inflight[0].outcome !== 'refused') await this.#matchStored();
     const before = this.#head;
-    const loaded = await loadHead(this.#jsm, this.#subject, before);
+    let loaded: Head;
+    try {
+      loaded = await loadHead(this.#jsm, this.#subject, before);
+    } catch (e) {
+      if (!(e instanceof AuditError) || e.code !== 'CORRUPT_HEAD') throw e;
+      throw new AuditError('CHAIN_BROKEN', `${this.#subject}: ${e.message}`, { cause: e });
+    }
+    await this.#checkContinues(before, loaded);
     const conflict = loaded.seq !== before.seq || loaded.hash !== before.hash;
     const now = performance.now();
     const again: Job[] = [];
@@ -359,6 +406,43 @@ export class ChainWriter {
     this.#tip = tipOf(loaded);
     this.#limit = 1;
     return conflict;
+  }
+
+  /**
+   * Throws CHAIN_BROKEN unless `loaded` continues `before`: `before` is still stored where it was, and
+   * each entry from there to `loaded` carries the next seq and the previous entry's hash. (Another
+   * writer of the same chain passes; a purge, a truncation, a rebuilt stream or foreign entries do not.)
+   */
+  async #checkContinues(before: Head, loaded: Head): Promise<void> {
+    if (before.seq === 0) return;
+    const broken = (detail: string): AuditError =>
+      new AuditError('CHAIN_BROKEN', `${this.#subject}: ${detail}; refusing to continue another chain`);
+    if (loaded.seq < before.seq || loaded.streamSeq < before.streamSeq) {
+      throw broken(
+        `the chain now ends at seq ${loaded.seq}, before entry ${before.seq} that this writer stored: ` +
+          'the stream was purged or truncated',
+      );
+    }
+    let seq = loaded.seq;
+    let hash = loaded.hash;
+    for (let s = loaded.streamSeq; s >= before.streamSeq; s -= 1) {
+      const m = await this.#jsm.streams.getMessage(AUDIT_STREAM, { seq: s });
+      const here = m !== null && m.subject === this.#subject;
+      if (s === before.streamSeq) {
+        if (here && seq === before.seq && hash === before.hash && hashBytes(m.data) === hash) return;
+        break;
+      }
+      if (!here) continue;
+      if (hashBytes(m.data) !== hash) throw broken(`stream seq ${s} is not the entry the chain links to`);
+      const d = tryDecodeAuditEntry(m.data);
+      if (!d.ok || d.entry.seq !== seq) throw broken(`stream seq ${s} is not entry ${seq} of the chain`);
+      seq -= 1;
+      hash = d.entry.prev;
+    }
+    throw broken(
+      `stream seq ${before.streamSeq} no longer holds entry ${before.seq} that this writer stored: ` +
+        'the stream was purged, truncated or rebuilt',
+    );
   }
 
   /** Resolves the entries in flight that the stream holds right after the head (matched by hash). */

@@ -69,6 +69,7 @@ try {
         js: rsjs,
         jsm: rsm,
         manifest: () => rs.manifest,
+        agreements: () => rs.agreements,
         log,
       });
       const cpu = process.cpuUsage();

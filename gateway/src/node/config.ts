@@ -49,6 +49,22 @@ const tls = z.strictObject({
   clientCa: z.string().min(1).optional(),
 });
 
+/** A number of messages; -1: no limit. */
+const msgCount = z
+  .number()
+  .int()
+  .refine((n) => n === -1 || n >= 1, 'must be at least 1 (or -1: no limit)');
+
+const DAY_MS = 86_400_000;
+/** WBX_INBOX: as long as the longest retention an agreement may grant (3650 days), 10 GB. */
+const INBOX_DEFAULTS = {
+  maxAge: 3_650 * DAY_MS,
+  maxBytes: 10 * 2 ** 30,
+  maxMsgs: 10_000_000,
+  checkEvery: 30_000,
+};
+const QUARANTINE_DEFAULTS = { maxAge: 90 * DAY_MS, maxBytes: 2 ** 30, maxMsgs: 1_000_000 };
+
 const DEFAULT_SEAL_WORKERS = Math.max(0, availableParallelism() - 1);
 
 export const GatewayConfigSchema = z.strictObject({
@@ -169,6 +185,27 @@ export const GatewayConfigSchema = z.strictObject({
       replicas: z.number().int().min(1).max(5).default(1),
     })
     .default({ maxAge: 0, maxBytes: -1, duplicateWindow: 86_400_000, replicas: 1 }),
+  /** WBX_INBOX: what partners shared with this one, verified and within its agreements. */
+  inbox: z
+    .strictObject({
+      /** How long it keeps an event (0: forever); an older presentation is quarantined, not stored. */
+      maxAge: duration.default(INBOX_DEFAULTS.maxAge),
+      /** Bytes it may hold (-1: no limit); when full, new events wait at the origin. */
+      maxBytes: size.default(INBOX_DEFAULTS.maxBytes),
+      /** Events it may hold (-1: no limit). */
+      maxMsgs: msgCount.default(INBOX_DEFAULTS.maxMsgs),
+      /** How often the fill of WBX_INBOX and WBX_QUARANTINE is measured (gauge; a warning above 80 %). */
+      checkEvery: duration.default(INBOX_DEFAULTS.checkEvery),
+    })
+    .default(INBOX_DEFAULTS),
+  /** WBX_QUARANTINE: what was received but refused, with its code; when full, the oldest goes. */
+  quarantine: z
+    .strictObject({
+      maxAge: duration.default(QUARANTINE_DEFAULTS.maxAge),
+      maxBytes: size.default(QUARANTINE_DEFAULTS.maxBytes),
+      maxMsgs: msgCount.default(QUARANTINE_DEFAULTS.maxMsgs),
+    })
+    .default(QUARANTINE_DEFAULTS),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -228,6 +265,8 @@ const ENV_PATHS = [
   'exchange.matchRate', 'exchange.matchBurst', 'exchange.matchMaxRefs',
   'http.listen',
   'streams.maxAge', 'streams.maxBytes', 'streams.duplicateWindow', 'streams.replicas',
+  'inbox.maxAge', 'inbox.maxBytes', 'inbox.maxMsgs', 'inbox.checkEvery',
+  'quarantine.maxAge', 'quarantine.maxBytes', 'quarantine.maxMsgs',
   'log.level',
 ] as const; // prettier-ignore
 

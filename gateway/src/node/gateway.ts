@@ -243,7 +243,11 @@ export class Gateway {
     cleanup.push(() => audit.close());
     await share.start();
     cleanup.push(() => share.stop());
-    const receive = new ReceiveWorker({ partner: config.partner, sources: config.receive, js, jsm, manifest: () => identity.manifest, log });
+    const receive = new ReceiveWorker({
+      partner: config.partner, sources: config.receive, js, jsm, manifest: () => identity.manifest, log,
+      agreements: () => watcher.agreements, metrics, replicas: config.streams.replicas,
+      inbox: { ...config.inbox, duplicateWindow: config.streams.duplicateWindow }, quarantine: config.quarantine,
+    });
     cleanup.push(() => receive.stop());
     await receive.start();
     watcher.start(() => share.syncRecipients());

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The gateway's Prometheus metrics, on a registry of its own. */
 export class GatewayMetrics {
@@ -29,6 +29,30 @@ export class GatewayMetrics {
   readonly natsReconnects = new Counter({
     name: 'wbx_nats_reconnects_total',
     help: 'Reconnections to NATS',
+    registers: [this.registry],
+  });
+  readonly receiveStored = new Counter({
+    name: 'wbx_receive_stored_total',
+    help: 'Presentations received, verified, within an agreement and stored in WBX_INBOX, by origin',
+    labelNames: ['origin'] as const,
+    registers: [this.registry],
+  });
+  readonly receiveQuarantined = new Counter({
+    name: 'wbx_receive_quarantined_total',
+    help: 'Presentations received and put in WBX_QUARANTINE, by origin and refusal code',
+    labelNames: ['origin', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly receiveReplays = new Counter({
+    name: 'wbx_receive_replays_total',
+    help: 'Presentations of an event WBX_INBOX already stored, dropped (replays past its duplicate window)',
+    labelNames: ['origin'] as const,
+    registers: [this.registry],
+  });
+  readonly streamFill = new Gauge({
+    name: 'wbx_stream_fill_ratio',
+    help: 'How full a bounded stream (WBX_INBOX, WBX_QUARANTINE) is: stored / limit, per limit',
+    labelNames: ['stream', 'limit'] as const,
     registers: [this.registry],
   });
 

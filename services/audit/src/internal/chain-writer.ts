@@ -57,6 +57,9 @@ interface Job {
   readonly build: BuildEntry;
   /** performance.now() when written: the budget runs from here. */
   readonly since: number;
+  /** Every version of its entry issued so far, by hash: a publish whose ack was lost may be stored late,
+   * after the entry was rebuilt on a reread head. */
+  readonly tried: Map<string, AuditEntry>;
   readonly resolve: (entry: AuditEntry | undefined) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -185,7 +188,7 @@ export class ChainWriter {
         reject(this.#failure);
         return;
       }
-      this.#jobs.push({ build, since: performance.now(), resolve, reject });
+      this.#jobs.push({ build, since: performance.now(), tried: new Map(), resolve, reject });
       this.#kick();
     });
   }
@@ -235,6 +238,7 @@ export class ChainWriter {
     const bytes = encodeAuditEntry(entry);
     const hash = hashBytes(bytes);
     const msgId = `audit-${this.#origin}-${entry.seq}-${hash}`;
+    job.tried.set(hash, entry);
     const predicted = tip.msgId === undefined ? undefined : expectedSubjectSeq + 1;
     const issued: Issued = {
       job,
@@ -260,6 +264,7 @@ export class ChainWriter {
       this.#jobs.unshift({
         build: next,
         since: performance.now(),
+        tried: new Map(),
         resolve: () => undefined,
         reject: this.#onError,
       });
@@ -304,7 +309,7 @@ export class ChainWriter {
     let stored = false;
     for (let done = this.#inflight[0]; done?.outcome === 'stored'; done = this.#inflight[0]) {
       this.#inflight.shift();
-      this.#store(done, done.streamSeq);
+      this.#store(done.job, done.entry, done.hash, done.streamSeq);
       stored = true;
     }
     if (stored) {
@@ -314,12 +319,12 @@ export class ChainWriter {
     this.#kick();
   }
 
-  /** Records `issued` as stored at `streamSeq` (the head moves) and resolves its write. */
-  #store(issued: Issued, streamSeq: number): void {
-    this.#head = { ...after(this.#head, issued.entry, issued.hash), streamSeq };
+  /** Records `job`'s `entry` as stored at `streamSeq` (the head moves) and resolves its write. */
+  #store(job: Job, entry: AuditEntry, hash: string, streamSeq: number): void {
+    this.#head = { ...after(this.#head, entry, hash), streamSeq };
     this.#limit = Math.min(MAX_IN_FLIGHT, this.#limit + 1);
-    this.#onEntryStored(issued.entry, issued.hash, streamSeq);
-    issued.job.resolve(issued.entry);
+    this.#onEntryStored(entry, hash, streamSeq);
+    job.resolve(entry);
   }
 
   async #recover(): Promise<void> {
@@ -377,9 +382,9 @@ export class ChainWriter {
     // also those whose ack was lost.
     const lastStored = this.#inflight.findLastIndex((i) => i.outcome === 'stored');
     if (lastStored >= 0 && this.#inflight.slice(0, lastStored).every((i) => i.outcome !== 'refused')) {
-      for (const issued of this.#inflight.splice(0, lastStored + 1)) this.#store(issued, issued.streamSeq);
+      for (const i of this.#inflight.splice(0, lastStored + 1))
+        this.#store(i.job, i.entry, i.hash, i.streamSeq);
     }
-    if (this.#inflight[0] !== undefined && this.#inflight[0].outcome !== 'refused') await this.#matchStored();
     const before = this.#head;
     let loaded: Head;
     try {
@@ -389,7 +394,10 @@ export class ChainWriter {
       throw new AuditError('CHAIN_BROKEN', `${this.#subject}: ${e.message}`, { cause: e });
     }
     await this.#checkContinues(before, loaded);
-    const conflict = loaded.seq !== before.seq || loaded.hash !== before.hash;
+    // Read after the head: what a late publish stores from now on makes the next guard fail, and the next
+    // round finds it.
+    await this.#matchStored(loaded.streamSeq);
+    const conflict = loaded.seq !== this.#head.seq || loaded.hash !== this.#head.hash;
     const now = performance.now();
     const again: Job[] = [];
     for (const issued of this.#inflight) {
@@ -445,18 +453,24 @@ export class ChainWriter {
     );
   }
 
-  /** Resolves the entries in flight that the stream holds right after the head (matched by hash). */
-  async #matchStored(): Promise<void> {
-    const last = await this.#jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: this.#subject });
-    if (last === null) return;
-    for (let s = this.#head.streamSeq + 1; s <= last.seq; s += 1) {
+  /**
+   * Resolves the writes whose entries the stream holds right after the head, up to stream seq `upTo`:
+   * in order, the writes in flight and then those waiting, each matched by the hash of any version of
+   * its entry issued so far (a version refused by a guard may have lost to an earlier one stored late).
+   */
+  async #matchStored(upTo: number): Promise<void> {
+    for (let s = this.#head.streamSeq + 1; s <= upTo; s += 1) {
       const next = this.#inflight[0];
-      if (next === undefined || next.outcome === 'refused') return;
-      const m = s === last.seq ? last : await this.#jsm.streams.getMessage(AUDIT_STREAM, { seq: s });
+      const job = next?.job ?? this.#jobs[0];
+      if (job === undefined || job.tried.size === 0) return;
+      const m = await this.#jsm.streams.getMessage(AUDIT_STREAM, { seq: s });
       if (m === null || m.subject !== this.#subject) continue;
-      if (hashBytes(m.data) !== next.hash) return;
-      this.#inflight.shift();
-      this.#store(next, m.seq);
+      const hash = hashBytes(m.data);
+      const entry = job.tried.get(hash);
+      if (entry === undefined) return;
+      if (next === undefined) this.#jobs.shift();
+      else this.#inflight.shift();
+      this.#store(job, entry, hash, m.seq);
     }
   }
 }

@@ -3,9 +3,12 @@ import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 
-import { loadAgreements, sharePolicy } from '../node/agreement-policy.js';
+import { AgreementsUnavailableError } from '../node/agreement-file.js';
+import { loadAgreements, sharePolicy, type LoadedAgreement } from '../node/agreement-policy.js';
 import { recipientPermissions } from '../node/nats-access.js';
 import { writeAccessFiles } from '../node/nats-access-files.js';
+import { RevocationStore } from '../node/revocation-store.js';
+import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
 import { loadTrustedManifest } from './seal.js';
 
@@ -14,6 +17,7 @@ interface NatsConfigOptions {
   manifest: string;
   agreements: string;
   out: string;
+  data?: string;
   tlsCert?: string;
   tlsKey?: string;
 }
@@ -23,17 +27,28 @@ interface NatsConfigOptions {
  * user, one nkey user per recipient with exactly the least-privilege permissions, no anonymous access —
  * and one credentials (nkey seed) file per recipient to hand over. Re-running keeps handed-over
  * credentials and removes those of recipients without an active agreement.
+ *
+ * Revocations are permanent, as in the gateway: every valid revocation seen is recorded in
+ * `<out>/agreements-state/revoked/` and keeps winning over an unrevoked copy put back into the
+ * agreements directory later. `--data <gateway's data directory>` also honours the revocations the
+ * gateway has recorded there, and records those seen here for it.
  */
 export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): Promise<number> {
   const manifest = await loadTrustedManifest(options.manifest);
   const now = io.now();
-  const agreements = await loadAgreements(
-    options.agreements,
-    manifest,
-    options.partner,
-    now,
-    pino({ level: 'silent' }),
+  const log = pino({ level: 'silent' });
+  const store = RevocationStore.ofData(
+    options.data === undefined ? options.out : [options.out, options.data],
+    log,
   );
+  let agreements: LoadedAgreement[];
+  try {
+    agreements = await loadAgreements(options.agreements, manifest, options.partner, now, log, { store });
+  } catch (e) {
+    if (!(e instanceof AgreementsUnavailableError)) throw e;
+    // Nothing is written: an unreadable directory must not remove credentials handed over.
+    throw new CliError('IO', `${e.code}: ${e.message}`, 1, { cause: e });
+  }
   const recipients = sharePolicy(agreements, options.partner)
     .recipients(now)
     .map((r) => r.id);
@@ -71,6 +86,7 @@ export function registerNatsConfigCommand(program: Command, io: CliIo, result: {
     .requiredOption('--manifest <file>', 'the signed federation manifest')
     .requiredOption('--agreements <dir>', 'directory of signed agreements')
     .requiredOption('--out <dir>', 'where the configuration and the nkey files go')
+    .option('--data <dir>', "the gateway's data directory: honour the revocations it recorded, record those seen here")
     .option('--tls-cert <file>', "the NATS server's certificate, PEM")
     .option('--tls-key <file>', "the NATS server's key, PEM")
     .action(async (opts: NatsConfigOptions) => {

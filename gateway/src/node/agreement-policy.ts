@@ -1,17 +1,13 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import {
-  agreementStatus,
-  AgreementError,
-  evaluate,
-  inForce,
-  type ActiveAgreement,
-  type AgreementBody,
-} from '@wbx/agreements';
+import { evaluate, inForce, type ActiveAgreement, type AgreementBody } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
+import { listJsonFiles } from './agreement-file.js';
+import { AgreementSet } from './agreement-set.js';
+import type { RevocationStore } from './revocation-store.js';
 import type { ShareGrant, SharePolicy } from './share-policy.js';
 
 export interface LoadedAgreement extends ActiveAgreement {
@@ -25,9 +21,17 @@ export interface InactiveAgreement {
   readonly reasons: readonly string[];
 }
 
+export interface LoadAgreementsOptions {
+  /** Receives the agreements naming the partner that are not active now. */
+  readonly inactive?: InactiveAgreement[];
+  /** Revocations kept for good (see RevocationStore); without it only the revoked copies in `dir` count. */
+  readonly store?: RevocationStore;
+}
+
 /**
- * Every file of the agreements directory that is an agreement active now and names this partner; those
- * that name it but are not active go to `inactive`, if given.
+ * The agreements of `dir` active now that name `partner`, read once (see AgreementSet for the rules:
+ * files read safely, a revoked copy wins, revocations recorded in the store). Throws
+ * AgreementsUnavailableError when the directory or the store cannot be listed.
  */
 export async function loadAgreements(
   dir: string,
@@ -35,35 +39,31 @@ export async function loadAgreements(
   partner: string,
   now: Date,
   log: Logger,
-  inactive?: InactiveAgreement[],
+  options: LoadAgreementsOptions = {},
 ): Promise<LoadedAgreement[]> {
-  const out: LoadedAgreement[] = [];
-  for (const name of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
-    const file = join(dir, name);
-    try {
-      const status = agreementStatus(JSON.parse(await readFile(file, 'utf8')), manifest, now);
-      const { body } = status;
-      if (body.provider !== partner && body.recipient !== partner) continue;
-      if (!status.active) {
-        log.info({ file, agreement: body.id, reasons: status.reasons }, 'agreement not active');
-        inactive?.push({ file, body, reasons: status.reasons });
-        continue;
-      }
-      out.push({ file, body, ...(status.revokedAt === undefined ? {} : { revokedAt: status.revokedAt }) });
-    } catch (e) {
-      if (!(e instanceof AgreementError) && !(e instanceof SyntaxError)) throw e;
-      log.warn({ file, err: e }, 'agreement file refused');
-    }
-  }
-  return out;
+  const set = new AgreementSet({
+    dir,
+    manifest,
+    partner,
+    log,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  });
+  const view = await set.load(now);
+  options.inactive?.push(...view.inactive);
+  return view.agreements;
 }
 
-/** A fingerprint of the directory's agreement files (names, sizes, times) to notice changes cheaply. */
+/**
+ * A fingerprint of the directory's agreement files (names, sizes, times, inodes) to notice changes
+ * cheaply; stat follows a link (a ConfigMap's `..data` swap changes it) and never opens a file. Throws
+ * AgreementsUnavailableError when the directory cannot be listed.
+ */
 export async function directoryFingerprint(dir: string): Promise<string> {
+  const { names, realDir } = await listJsonFiles(dir);
   const parts: string[] = [];
-  for (const name of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
-    const s = await stat(join(dir, name)).catch(() => undefined);
-    if (s !== undefined) parts.push(`${name}:${s.size}:${s.mtimeMs}`);
+  for (const name of names) {
+    const s = await stat(join(realDir, name)).catch(() => undefined);
+    parts.push(s === undefined ? `${name}:-` : `${name}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`);
   }
   return parts.join('|');
 }

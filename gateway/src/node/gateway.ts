@@ -224,6 +224,7 @@ export class Gateway {
       const reasons = [];
       if (!connected) reasons.push('NATS disconnected');
       if (!streamsReady) reasons.push(`${EVENTS_STREAM} missing`);
+      if (watcher.problem !== undefined) reasons.push(`agreements unreadable (${watcher.problem}): sharing paused`);
       return { ready: reasons.length === 0, reasons };
     });
     cleanup.push(() => new Promise<void>((resolve) => http.server.close(() => resolve())));

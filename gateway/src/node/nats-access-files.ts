@@ -39,6 +39,8 @@ export async function writeAccessFiles(
   dir: string,
   recipients: readonly string[],
   tls?: { readonly cert: string; readonly key: string },
+  /** `prune: false` keeps the nkey files of recipients not listed (while the agreements cannot be read). */
+  options: { readonly prune?: boolean } = {},
 ): Promise<AccessFiles> {
   await mkdir(dir, { recursive: true });
   const gateway = await loadOrCreate(join(dir, GATEWAY_NKEY_FILE));
@@ -50,6 +52,7 @@ export async function writeAccessFiles(
     files.set(r, file);
   }
   for (const f of await readdir(dir)) {
+    if (options.prune === false) break;
     if (f.endsWith('.nkey') && f !== GATEWAY_NKEY_FILE && !files.has(f.slice(0, -'.nkey'.length))) {
       await rm(join(dir, f), { force: true });
     }

@@ -35,10 +35,22 @@ export interface SharePolicy {
   grants(event: ShareEvent, now: Date): ShareGrant[];
   /** Every recipient with an active agreement, and how long its share stream keeps data. */
   recipients(now: Date): { readonly id: string; readonly retentionDays: number }[];
+  /**
+   * The agreements cannot be read, so nobody knows what is allowed: nothing is shared, no event is
+   * acknowledged (each waits until sharing resumes), no share stream is purged, no credential removed.
+   */
+  readonly paused?: boolean;
 }
 
 /** Shares nothing: what a gateway does without agreements. */
 export const DENY_ALL: SharePolicy = {
   grants: () => [],
   recipients: () => [],
+};
+
+/** Shares nothing and holds every event back: what a gateway does while its agreements cannot be read. */
+export const PAUSED: SharePolicy = {
+  grants: () => [],
+  recipients: () => [],
+  paused: true,
 };

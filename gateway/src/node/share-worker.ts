@@ -126,6 +126,8 @@ export class ShareWorker {
    */
   async syncRecipients(): Promise<void> {
     const { jsm, log } = this.options;
+    // Paused: nobody knows which recipients have an agreement, so no stream is created or purged.
+    if (this.options.policy().paused === true) return;
     const wanted = new Map(
       this.options
         .policy()
@@ -176,6 +178,11 @@ export class ShareWorker {
     const { audit } = this;
     const now = this.now();
     const policy = this.options.policy();
+    if (policy.paused === true) {
+      // The agreements cannot be read (AgreementsWatcher): the event waits, shared once they can.
+      m.nak(5_000);
+      return;
+    }
     if (policy.recipients(now).length === 0) {
       // No agreement as provider: nothing to share, no need to read the event.
       m.ack();

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -12,6 +12,7 @@ import {
   encodeAuditEntry,
   ensureAuditStream,
   readAudit,
+  type AuditAnchorStore,
   type DisclosureRecord,
 } from '@wbx/audit';
 import { importPrivateJwk } from '@wbx/registry';
@@ -20,6 +21,7 @@ import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { registerAuditCommands } from '../src/cli/audit.js';
+import { fileAuditAnchor } from '../src/node/audit-anchor.js';
 import { CliError } from '../src/cli/errors.js';
 import type { CliRun } from './cli-harness.js';
 import { makeIdentity, type Identity } from './support/identity.js';
@@ -75,8 +77,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A nats-server holding MK's audit chain: `count` disclosures, a checkpoint every 20 and at close. */
-async function serverWithChain(count: number): Promise<{ server: NatsServer; nc: NatsConnection }> {
+/**
+ * A nats-server holding MK's audit chain: its genesis, `count` disclosures, a checkpoint every 20 and at
+ * close (unless `unsealed` more follow it), anchored in `anchor` if given.
+ */
+async function serverWithChain(
+  count: number,
+  anchor?: AuditAnchorStore,
+  unsealed = 0,
+): Promise<{ server: NatsServer; nc: NatsConnection }> {
   const server = await startNatsServer();
   const nc = await connect({ servers: server.url });
   const key = importPrivateJwk(JSON.parse(await readFile(identity.keyFile('MK'), 'utf8')));
@@ -86,9 +95,21 @@ async function serverWithChain(count: number): Promise<{ server: NatsServer; nc:
     origin: 'MK',
     signer: { kid: key.kid, privateKey: key.key },
     checkpointEvery: { entries: 20, ms: 0 },
+    ...(anchor === undefined ? {} : { anchor }),
   });
   for (let i = 0; i < count; i += 1) await log.append(record(i));
   await log.close();
+  if (unsealed > 0) {
+    // A writer that stopped without its final checkpoint.
+    const more = await AuditLog.open({
+      js: jetstream(nc),
+      jsm: await jetstreamManager(nc),
+      origin: 'MK',
+      signer: { kid: key.kid, privateKey: key.key },
+      checkpointEvery: { entries: 1000, ms: 0 },
+    });
+    for (let i = 0; i < unsealed; i += 1) await more.append(record(count + i));
+  }
   return { server, nc };
 }
 
@@ -117,7 +138,7 @@ describe('wbx audit', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /^OK: MK audit chain intact: 53 entries \(50 disclosures, 3 checkpoints\), 0 unsealed; head seq 53 /,
+      /^OK: MK audit chain intact: 54 entries \(50 disclosures, 4 checkpoints\), 0 unsealed; head seq 54 /,
     );
     const json = await wbxAudit([
       'audit',
@@ -130,10 +151,10 @@ describe('wbx audit', () => {
       'MK',
       '--json',
     ]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, entries: 53, checkpoints: 3, origin: 'MK' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, entries: 54, checkpoints: 4, origin: 'MK' });
   });
 
-  it('verify reports an empty, intact chain for a partner without audit entries', async () => {
+  it('verify exits 1 for a partner without an audit chain: it has no genesis checkpoint', async () => {
     const r = await wbxAudit([
       'audit',
       'verify',
@@ -144,8 +165,10 @@ describe('wbx audit', () => {
       '--partner',
       'RS',
     ]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('0 entries');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'BROKEN: entry 1 (stream seq 0): NO_GENESIS: no genesis checkpoint: the chain is empty',
+    );
   });
 
   it('report --recipient RS prints one row per agreement, type and mode', async () => {
@@ -272,5 +295,84 @@ describe('wbx audit verify after tampering', () => {
       await nc.close();
       await server[Symbol.asyncDispose]();
     }
+  });
+});
+
+describe('wbx audit verify --anchor', () => {
+  const verifyArgs = (url: string, anchorFile?: string): string[] => [
+    'audit',
+    'verify',
+    '--nats',
+    url,
+    '--manifest',
+    identity.manifestFile,
+    '--partner',
+    'MK',
+    ...(anchorFile === undefined ? [] : ['--anchor', anchorFile]),
+  ];
+
+  it('exits 0 for a chain holding the anchored checkpoint, and reports entries after the last checkpoint as unsealed', async () => {
+    const file = join(dir, 'anchor-ok', 'anchor.json');
+    const { server, nc } = await serverWithChain(30, fileAuditAnchor(file), 3);
+    try {
+      const r = await wbxAudit(verifyArgs(server.url, file));
+      expect(r.code).toBe(0);
+      // genesis 1, 2-21, cp 22, 23-32, cp 33 (anchored), then 34-36 unsealed.
+      expect(r.stdout).toMatch(
+        /^OK: MK audit chain intact: 36 entries \(33 disclosures, 3 checkpoints\), 3 unsealed; head seq 36 \S+; holds the anchored checkpoint 33\n/,
+      );
+      expect(r.stdout).toContain(
+        'UNSEALED: entries 34..36 follow the last signed checkpoint (seq 33): hash-linked, not signed yet',
+      );
+    } finally {
+      await nc.close();
+      await server[Symbol.asyncDispose]();
+    }
+  });
+
+  it('exits 1 for a chain cut off before the anchored checkpoint, which looks intact without the anchor', async () => {
+    const file = join(dir, 'anchor-cut', 'anchor.json');
+    const { server, nc } = await serverWithChain(30, fileAuditAnchor(file));
+    try {
+      // Rebuilt with its first 22 entries (through checkpoint 22): a valid, shorter chain.
+      const jsm = await jetstreamManager(nc);
+      const stored: Uint8Array[] = [];
+      for await (const m of readAudit(jsm, 'MK')) stored.push(m.data);
+      await jsm.streams.purge(AUDIT_STREAM);
+      for (const data of stored.slice(0, 22)) await jetstream(nc).publish('wbx.audit.MK', data);
+      expect((await wbxAudit(verifyArgs(server.url))).code).toBe(0);
+      const r = await wbxAudit(verifyArgs(server.url, file));
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(
+        'BROKEN: entry 23 (stream seq 0): ANCHOR_MISMATCH: the chain ends at seq 22, before the anchored checkpoint 33: it was cut off',
+      );
+    } finally {
+      await nc.close();
+      await server[Symbol.asyncDispose]();
+    }
+  });
+
+  it('refuses an anchor file that is missing, not an anchor, or of another partner (USAGE, exit 2)', async () => {
+    const missing = await wbxAudit(verifyArgs('nats://127.0.0.1:1', join(dir, 'nowhere.json')));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('USAGE: --anchor:');
+    const junk = join(dir, 'junk-anchor.json');
+    await writeFile(junk, 'SUAKZ-not-json');
+    const r = await wbxAudit(verifyArgs('nats://127.0.0.1:1', junk));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`USAGE: --anchor: ${junk}: not JSON`);
+    expect(r.stderr).not.toContain('SUAKZ');
+    const other = join(dir, 'rs-anchor.json');
+    const anchor = {
+      origin: 'RS',
+      seq: 1,
+      hash: 'A'.repeat(43),
+      streamSeq: 1,
+      at: '2024-06-01T00:00:00.000Z',
+    };
+    await writeFile(other, JSON.stringify(anchor));
+    const rs = await wbxAudit(verifyArgs('nats://127.0.0.1:1', other));
+    expect(rs.code).toBe(2);
+    expect(rs.stderr).toContain("anchors RS's chain, not MK's");
   });
 });

@@ -5,6 +5,7 @@ import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transp
 import {
   AUDIT_STREAM,
   AuditError,
+  type AuditAnchor,
   auditReport,
   decodeAuditEntry,
   readAudit,
@@ -16,6 +17,7 @@ import {
 import { isPartnerCode } from '@wbx/schema';
 import type { Command } from 'commander';
 
+import { readAuditAnchor } from '../node/audit-anchor.js';
 import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
@@ -28,6 +30,7 @@ export interface AuditVerifyOptions {
   manifest: string;
   partner: string;
   nkey?: string;
+  anchor?: string;
   json?: boolean;
 }
 
@@ -99,17 +102,36 @@ async function withAudit<T>(
 
 const n = (x: number): string => x.toLocaleString('en');
 
+/** The anchor file `--anchor` names (the gateway's `<data>/audit/anchor.json`); USAGE if it is not one. */
+async function loadAnchor(file: string, origin: string): Promise<AuditAnchor> {
+  let anchor: AuditAnchor | undefined;
+  try {
+    anchor = await readAuditAnchor(file);
+  } catch (e) {
+    if (!(e instanceof AuditError)) throw e;
+    throw new CliError('USAGE', `--anchor: ${e.message}`, 2, { cause: e });
+  }
+  if (anchor === undefined) throw new CliError('USAGE', `--anchor: ${file} does not exist`);
+  if (anchor.origin !== origin) {
+    throw new CliError('USAGE', `--anchor: ${file} anchors ${anchor.origin}'s chain, not ${origin}'s`);
+  }
+  return anchor;
+}
+
 /**
- * `wbx audit verify`: checks the partner's audit chain in WBX_AUDIT — hashes, sequence, checkpoints and
- * their signatures against the manifest. Prints OK with counts (exit 0) or the first broken entry with
- * its chain seq, stream seq and reason (exit 1).
+ * `wbx audit verify`: checks the partner's audit chain in WBX_AUDIT — its signed genesis, hashes,
+ * sequence, checkpoints and their signatures against the manifest, and with `--anchor` that it holds the
+ * checkpoint the gateway anchored. Prints OK with counts (exit 0; entries after the last checkpoint are
+ * reported apart, as not yet signed) or the first broken entry with its chain seq, stream seq and reason
+ * (exit 1) — an empty (purged) chain included.
  */
 export async function auditVerifyCommand(io: CliIo, options: AuditVerifyOptions): Promise<number> {
   const origin = partnerCode('--partner', options.partner);
   const url = natsUrl(options.nats);
   const manifest = await loadTrustedManifest(options.manifest);
+  const anchor = options.anchor === undefined ? undefined : await loadAnchor(options.anchor, origin);
   const read = await withAudit(io, url, options.nkey, origin, (messages) =>
-    verifyAuditChain(messages, manifest, origin),
+    verifyAuditChain(messages, manifest, origin, anchor === undefined ? {} : { anchor }),
   );
   if (!read.ok) return 1;
   const r = read.value;
@@ -117,11 +139,19 @@ export async function auditVerifyCommand(io: CliIo, options: AuditVerifyOptions)
     await write(io.stdout, `${JSON.stringify({ stream: AUDIT_STREAM, origin, ...r })}\n`);
   } else if (r.ok) {
     const head = r.head === undefined ? 'empty' : `head seq ${r.head.seq} ${r.head.hash}`;
+    const anchored = anchor === undefined ? '' : `; holds the anchored checkpoint ${anchor.seq}`;
     await write(
       io.stdout,
       `OK: ${origin} audit chain intact: ${n(r.entries)} entries (${n(r.disclosures)} disclosures, ` +
-        `${n(r.checkpoints)} checkpoints), ${n(r.unsealed)} unsealed; ${head}\n`,
+        `${n(r.checkpoints)} checkpoints), ${n(r.unsealed)} unsealed; ${head}${anchored}\n`,
     );
+    if (r.unsealed > 0) {
+      await write(
+        io.stdout,
+        `UNSEALED: entries ${r.lastCheckpoint + 1}..${r.entries} follow the last signed checkpoint ` +
+          `(seq ${r.lastCheckpoint}): hash-linked, not signed yet\n`,
+      );
+    }
   } else {
     const b = r.firstBroken;
     await write(
@@ -203,13 +233,19 @@ export function registerAuditCommands(program: Command, io: CliIo, result: { exi
     .description('check and summarise the disclosure audit log (WBX_AUDIT) a partner keeps');
   audit
     .command('verify')
-    .description('check the hash chain and the signed checkpoints; exit 1 naming the first broken entry')
+    .description(
+      'check the signed genesis, the hash chain and the signed checkpoints (and with --anchor that the chain holds the anchored checkpoint); exit 1 naming the first broken entry',
+    )
     .requiredOption('--nats <url>', 'the NATS server holding WBX_AUDIT')
     .requiredOption('--manifest <file>', 'the signed federation manifest (checkpoint keys)')
     .requiredOption('--partner <code>', 'whose audit chain, e.g. MK')
     .option(
       '--nkey <file>',
       "an nkey seed file to authenticate with (e.g. the gateway's <data>/nats-access/gateway.nkey)",
+    )
+    .option(
+      '--anchor <file>',
+      "the gateway's audit anchor (<data>/audit/anchor.json): the chain must hold the checkpoint it names",
     )
     .option('--json', 'print the result as one JSON object')
     .action(async (opts: AuditVerifyOptions) => {

@@ -49,10 +49,13 @@ function aggregateId(key: string, at: number): string {
 /**
  * Aggregate terms: counts the events each covers, per period, and when a period has closed publishes
  * one sealed `stats.aggregate` event per (agreement, term, event type, period) to the recipient's share
- * stream, cells below minCell suppressed. Published periods are remembered in `wbx_state`.
+ * stream, cells below minCell suppressed — each audited before it is published. Published periods are
+ * remembered in `wbx_state`.
  */
 export class Aggregator {
   private readonly buckets = new Map<string, Bucket>();
+  /** Aggregates audited whose publish has not succeeded yet: a retry does not audit them again. */
+  private readonly audited = new Set<string>();
   private flushing: Promise<number> | undefined;
 
   constructor(private readonly options: AggregatorOptions) {}
@@ -116,18 +119,23 @@ export class Aggregator {
     }
     const token = sealer.seal(valid.event, { now });
     const recipient = b.grant.recipient;
+    // Audited first: the aggregate leaves only once its entry is durably stored.
+    if (!this.audited.has(event.eventId)) {
+      await audit.append({
+        recipient,
+        agreementId: b.grant.agreementId,
+        eventId: event.eventId,
+        eventType: 'stats.aggregate',
+        paths: [...b.grant.term.dimensions].sort(),
+        mode: 'aggregate',
+      });
+      this.audited.add(event.eventId);
+    }
     await js.publish(shareSubject(recipient, partner, 'stats.aggregate'), token, {
       msgID: event.eventId,
       expect: { streamName: shareStream(recipient) },
     });
-    await audit.append({
-      recipient,
-      agreementId: b.grant.agreementId,
-      eventId: event.eventId,
-      eventType: 'stats.aggregate',
-      paths: [...b.grant.term.dimensions].sort(),
-      mode: 'aggregate',
-    });
+    this.audited.delete(event.eventId);
     await state.put(`agg.${key}`, event.eventId);
     log.info(
       { recipient, agreement: b.grant.agreementId, period: b.period, events: b.events.length },

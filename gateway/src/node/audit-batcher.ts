@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
-import { MAX_EVENT_IDS, type DisclosureRecord } from '@wbx/audit';
+import { MAX_EVENT_IDS, type AuditError, type DisclosureRecord } from '@wbx/audit';
 
 /** Where disclosures are recorded: the partner's AuditLog. */
 export interface AuditSink {
+  /** Resolves once the entry is durably stored; nothing may be disclosed before. */
   append(record: DisclosureRecord): Promise<unknown>;
+  /** Set when the log failed for good (its chain is broken): every append is refused from then on. */
+  readonly failure?: AuditError | undefined;
 }
 
 interface Group {
@@ -26,6 +29,11 @@ export class AuditBatcher implements AuditSink {
   private scheduled = false;
 
   constructor(private readonly sink: AuditSink) {}
+
+  /** The sink's failure: see {@link AuditSink.failure}. */
+  get failure(): AuditError | undefined {
+    return this.sink.failure;
+  }
 
   append(record: DisclosureRecord): Promise<void> {
     const key = [record.recipient, record.agreementId, record.eventType, record.mode, record.purpose ?? '', ...record.paths].join('\u0000'); // prettier-ignore

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { LoadedAgreement } from './agreement-policy.js';
 import { AgreementsWatcher } from './agreements-watcher.js';
 import { Aggregator } from './aggregator.js';
+import { auditAnchorPath, fileAuditAnchor } from './audit-anchor.js';
 import { ConfigError, type GatewayConfig } from './config.js';
 import { loadIdentity } from './identity.js';
 import { EmbeddedNats } from './embedded-nats.js';
@@ -220,10 +221,12 @@ export class Gateway {
         setHealth();
       }
     })();
+    let auditLog: AuditLog | undefined; // /readyz may be asked before the audit log is open
     const http = await startHttpServer(config.http.listen, metrics, () => {
       const reasons = [];
       if (!connected) reasons.push('NATS disconnected');
       if (!streamsReady) reasons.push(`${EVENTS_STREAM} missing`);
+      if (auditLog?.failure !== undefined) reasons.push(`audit chain broken (${auditLog.failure.code}): sharing stopped`);
       if (watcher.problem !== undefined) reasons.push(`agreements unreadable (${watcher.problem}): sharing paused`);
       return { ready: reasons.length === 0, reasons };
     });
@@ -236,8 +239,11 @@ export class Gateway {
       signer: { kid: identity.sealerKid, privateKey: identity.key },
       checkpointEvery: { entries: config.audit.checkpointEntries, ms: config.audit.checkpointInterval },
       replicas: config.streams.replicas,
-      onError: (e) => log.error({ err: e }, 'audit checkpoint failed'),
+      anchor: fileAuditAnchor(auditAnchorPath(config.data)),
+      manifest: identity.manifest,
+      onError: (e) => log.error({ err: e }, 'audit log error (checkpoint, anchor or broken chain)'),
     });
+    auditLog = audit;
     const state = await new Kvm(js).create('wbx_state');
     const aggregator = new Aggregator({ partner: config.partner, js, state, sealer, audit, log, graceMs: config.share.aggregateGrace, settleMs: config.share.aggregateSettle });
     const share = new ShareWorker({ partner: config.partner, js, jsm, policy: () => watcher.policy, audit, aggregator, log, flushEveryMs: config.share.flushEvery });

@@ -7,6 +7,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import type { DisclosureRecord } from '@wbx/audit';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -33,15 +34,21 @@ export interface ShareWorkerOptions {
 /** How many events are shared at once. */
 const SHARE_WINDOW = 128;
 
+/** How many unacknowledged events' audited disclosures are remembered (for redeliveries). */
+const MAX_AUDITED_PENDING = 10_000;
+
 /** The durable consumer on WBX_EVENTS that the share worker reads with; all replicas share it. */
 export const SHARE_CONSUMER = 'wbx-share';
 const DAY_NS = 86_400_000_000_000;
 
 /**
  * Per event of WBX_EVENTS and per recipient that an active agreement allows: derives the presentation
- * (drops disclosures, re-signs nothing), publishes it to WBX_SHARE_<R> with Nats-Msg-Id = eventId,
- * audits it, then acknowledges the event. A restart resumes from the durable consumer; what was
- * published but not acknowledged is deduplicated by the share stream.
+ * (drops disclosures, re-signs nothing), audits it (the entry durably stored), publishes it to
+ * WBX_SHARE_<R> with Nats-Msg-Id = eventId, then acknowledges the event. Nothing is disclosed without
+ * its audit entry: a crash between the audit and the publish leaves an entry for a disclosure that the
+ * redelivery completes (the share stream deduplicates what was published but not acknowledged). When
+ * the audit log fails for good (its chain is broken), sharing stops: nothing more is published or
+ * acknowledged until the gateway is restarted on a repaired chain.
  */
 export class ShareWorker {
   private messages: ConsumerMessages | undefined;
@@ -50,6 +57,13 @@ export class ShareWorker {
   private readonly streams = new Map<string, number>();
   /** The presentations' audit entries, one per turn and group (see AuditBatcher). */
   private readonly audit: AuditBatcher;
+  /**
+   * Per event not yet acknowledged, the disclosures already audited: a redelivery (the publish failed)
+   * does not audit them again. Oldest first; bounded.
+   */
+  private readonly audited = new Map<string, Set<string>>();
+  /** Set once sharing stopped because the audit log failed. */
+  private halted = false;
 
   constructor(private readonly options: ShareWorkerOptions) {
     this.audit = new AuditBatcher(options.audit);
@@ -82,6 +96,8 @@ export class ShareWorker {
           try {
             await this.handle(m);
           } catch (e) {
+            // An event whose audit failed for good is neither published nor acknowledged.
+            if (this.haltedForAudit()) return;
             this.options.log.error({ err: e, seq: m.seq }, 'sharing an event failed; it will be redelivered');
             m.nak(1_000);
           }
@@ -90,6 +106,7 @@ export class ShareWorker {
       await window.drain();
     })();
     const flush = (): void => {
+      if (this.haltedForAudit()) return;
       this.options.aggregator.flush(this.now()).then(
         () => undefined,
         (e: unknown) => this.options.log.error({ err: e }, 'publishing aggregates failed; will retry'),
@@ -97,6 +114,40 @@ export class ShareWorker {
     };
     flush();
     this.timer = setInterval(flush, this.options.flushEveryMs ?? 5_000);
+  }
+
+  /**
+   * Whether the audit log failed for good; the first time, stops consuming and says so loudly. The
+   * events delivered and not acknowledged stay pending in WBX_EVENTS.
+   */
+  private haltedForAudit(): boolean {
+    const failure = this.options.audit.failure;
+    if (failure === undefined) return false;
+    if (!this.halted) {
+      this.halted = true;
+      clearInterval(this.timer);
+      this.options.log.error(
+        { err: failure, code: failure.code },
+        'the audit log failed: sharing stopped, nothing is disclosed until the audit chain is repaired and the gateway restarted (run wbx audit verify)',
+      );
+      void this.messages?.close();
+    }
+    return true;
+  }
+
+  /** Appends `record` unless this event's redelivery already audited it. */
+  private async auditOnce(record: DisclosureRecord): Promise<void> {
+    const key = [record.recipient, record.agreementId, record.eventType, ...record.paths].join('\u0000');
+    if (this.audited.get(record.eventId)?.has(key) === true) return;
+    await this.audit.append(record);
+    let done = this.audited.get(record.eventId);
+    if (done === undefined) {
+      if (this.audited.size >= MAX_AUDITED_PENDING)
+        this.audited.delete(this.audited.keys().next().value ?? '');
+      done = new Set();
+      this.audited.set(record.eventId, done);
+    }
+    done.add(key);
   }
 
   /**
@@ -167,15 +218,15 @@ export class ShareWorker {
   }
 
   /**
-   * Shares one event: per grant, publishes the presentation, then records its disclosure (one per
-   * agreement; the events shared in the same turn go into one audit entry per recipient, agreement, type
-   * and paths — see AuditBatcher). All grants run at once, and the event is acknowledged only when every
-   * presentation and every audit entry that lists it is stored; any failure leaves it unacknowledged, so
-   * it is redelivered.
+   * Shares one event: per grant, records its disclosure (one per agreement; the events shared in the
+   * same turn go into one audit entry per recipient, agreement, type and paths — see AuditBatcher), and
+   * once the entry is stored publishes the presentation. All grants run at once, and the event is
+   * acknowledged only when every audit entry that lists it and every presentation is stored; any failure
+   * leaves it unacknowledged, so it is redelivered.
    */
   private async handle(m: JsMsg): Promise<void> {
     const { js, partner } = this.options;
-    const { audit } = this;
+    if (this.haltedForAudit()) return;
     const now = this.now();
     const policy = this.options.policy();
     if (policy.paused === true) {
@@ -200,14 +251,11 @@ export class ShareWorker {
       if (grant.paths.length === 0) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
       const presentation = own.present(grant.paths);
-      await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
-        msgID: eventId,
-        expect: { streamName: shareStream(grant.recipient) },
-      });
       const paths = [...grant.paths].sort();
+      // Audited first: no presentation leaves without its entry durably stored.
       await Promise.all(
         grant.agreementIds.map((agreementId) =>
-          audit.append({
+          this.auditOnce({
             recipient: grant.recipient,
             agreementId,
             eventId,
@@ -217,8 +265,13 @@ export class ShareWorker {
           }),
         ),
       );
+      await js.publish(shareSubject(grant.recipient, partner, type), presentation, {
+        msgID: eventId,
+        expect: { streamName: shareStream(grant.recipient) },
+      });
     });
     await Promise.all(shared);
+    this.audited.delete(eventId);
     m.ack();
   }
 

@@ -16,7 +16,11 @@ import { trustManifest } from './trusted-manifest.js';
  * A JSON file that a setting names; a ConfigError naming the setting when it cannot be read. The file's
  * contents never reach the message (a JSON parse error quotes the text, and the key file holds a secret).
  */
-async function readJson(path: string, what: string, setting: string): Promise<unknown> {
+async function readJson(
+  path: string,
+  what: string,
+  setting: string,
+): Promise<{ json: unknown; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -27,7 +31,7 @@ async function readJson(path: string, what: string, setting: string): Promise<un
     });
   }
   try {
-    return JSON.parse(text);
+    return { json: JSON.parse(text), text };
   } catch (e) {
     throw new ConfigError([{ path: setting, message: `the ${what} ${path} is not JSON` }], { cause: e });
   }
@@ -48,12 +52,16 @@ export interface Identity {
  * together, now.
  */
 export async function loadIdentity(config: GatewayConfig, now: Date, log: Logger): Promise<Identity> {
-  const configured = (await readJson(config.manifest, 'manifest', 'manifest')) as SignedManifest;
-  const trusted = await trustManifest(config.data, configured, log);
+  const configured = await readJson(config.manifest, 'manifest', 'manifest');
+  const trusted = await trustManifest(
+    config.data,
+    { signed: configured.json as SignedManifest, text: configured.text },
+    log,
+  );
   const manifest = trusted.body;
   let imported: ReturnType<typeof importPrivateJwk>;
   try {
-    imported = importPrivateJwk(await readJson(config.key, 'key', 'key'));
+    imported = importPrivateJwk((await readJson(config.key, 'key', 'key')).json);
   } catch (e) {
     if (e instanceof RegistryError)
       throw new ConfigError([{ path: 'key', message: `${e.code}: ${e.message}` }], { cause: e });

@@ -23,7 +23,7 @@ export function trustedManifestPath(dataDir: string): string {
 export interface TrustedManifest {
   readonly body: ManifestBody;
   readonly signed: SignedManifest;
-  /** The signed document as JSON text. */
+  /** The signed document as JSON text, exactly as it was trusted. */
   readonly json: string;
 }
 
@@ -59,44 +59,37 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   }
 }
 
+/** A signed manifest and the exact text it was read from (what is persisted and served). */
+export interface ManifestDocument {
+  readonly signed: SignedManifest;
+  readonly text: string;
+}
+
+function storeError(message: string, cause: unknown): ConfigError {
+  return new ConfigError([{ path: 'data', message: `MANIFEST_TRUST_STORE: ${message}` }], {
+    code: 'MANIFEST_TRUST_STORE',
+    cause,
+  });
+}
+
+const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? 'error';
+
 /** The persisted trusted manifest, or undefined if there is none yet. Its text never reaches a message. */
-async function readPersisted(
-  path: string,
-): Promise<{ signed: SignedManifest; body: ManifestBody } | undefined> {
+async function readPersisted(path: string): Promise<(ManifestDocument & { body: ManifestBody }) | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(
-      [
-        {
-          path: 'data',
-          message: `MANIFEST_TRUST_STORE: cannot read the trusted manifest ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
-        },
-      ],
-      { code: 'MANIFEST_TRUST_STORE', cause: e },
-    );
+    if (errnoOf(e) === 'ENOENT') return undefined;
+    throw storeError(`cannot read the trusted manifest ${path} (${errnoOf(e)})`, e);
   }
   try {
     const signed = JSON.parse(text) as SignedManifest;
-    return { signed, body: verifyRootManifest(signed) };
+    return { signed, text, body: verifyRootManifest(signed) };
   } catch (e) {
     const why = e instanceof RegistryError ? e.code : 'not JSON';
-    throw new ConfigError(
-      [
-        {
-          path: 'data',
-          message: `MANIFEST_TRUST_STORE: the trusted manifest ${path} is invalid (${why}); restore it from a backup`,
-        },
-      ],
-      { code: 'MANIFEST_TRUST_STORE', cause: e },
-    );
+    throw storeError(`the trusted manifest ${path} is invalid (${why}); restore it from a backup`, e);
   }
-}
-
-function sameDocument(a: SignedManifest, b: SignedManifest): boolean {
-  return a.payload === b.payload;
 }
 
 /**
@@ -111,7 +104,7 @@ function sameDocument(a: SignedManifest, b: SignedManifest): boolean {
  */
 export async function trustManifest(
   dataDir: string,
-  configured: SignedManifest,
+  configured: ManifestDocument,
   log: Logger,
 ): Promise<TrustedManifest> {
   const path = trustedManifestPath(dataDir);
@@ -121,15 +114,16 @@ export async function trustManifest(
   });
   let claimed: ManifestBody;
   try {
-    claimed = pinned === undefined ? verifyRootManifest(configured) : decodeManifest(configured);
+    claimed =
+      pinned === undefined ? verifyRootManifest(configured.signed) : decodeManifest(configured.signed);
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
     return refuse(log, 'MANIFEST_NOT_TRUSTED', `${e.code}: ${e.message}`, { reason: e.code }, e);
   }
   if (pinned === undefined) {
-    await persist(path, configured);
+    await persist(path, configured.text);
     log.info({ version: claimed.version }, 'manifest trusted on first use');
-    return trusted(claimed, configured);
+    return { body: claimed, signed: configured.signed, json: configured.text };
   }
   const versions = { trusted: pinned.body.version, configured: claimed.version };
   if (claimed.version < pinned.body.version) {
@@ -141,7 +135,7 @@ export async function trustManifest(
     );
   }
   if (claimed.version === pinned.body.version) {
-    if (!sameDocument(configured, pinned.signed)) {
+    if (configured.signed.payload !== pinned.signed.payload) {
       return refuse(
         log,
         'MANIFEST_NOT_TRUSTED',
@@ -149,11 +143,11 @@ export async function trustManifest(
         versions,
       );
     }
-    return trusted(pinned.body, pinned.signed);
+    return { body: pinned.body, signed: pinned.signed, json: pinned.text };
   }
   let next: ManifestBody;
   try {
-    next = acceptNextManifest(pinned.body, configured);
+    next = acceptNextManifest(pinned.body, configured.signed);
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
     const hint = e.code === 'VERSION_GAP' ? `; start with version ${pinned.body.version + 1} first` : '';
@@ -165,26 +159,16 @@ export async function trustManifest(
       e,
     );
   }
-  await persist(path, configured);
+  await persist(path, configured.text);
   log.info(versions, 'manifest accepted as the successor of the trusted version');
-  return trusted(next, configured);
+  return { body: next, signed: configured.signed, json: configured.text };
 }
 
-function trusted(body: ManifestBody, signed: SignedManifest): TrustedManifest {
-  return { body, signed, json: `${JSON.stringify(signed, null, 2)}\n` };
-}
-
-async function persist(path: string, signed: SignedManifest): Promise<void> {
+/** Persists the whole signed document, exactly as read (it verified), atomically and private. */
+async function persist(path: string, text: string): Promise<void> {
   try {
-    await writeAtomic(path, `${JSON.stringify(signed, null, 2)}\n`);
+    await writeAtomic(path, text);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(
-      [{ path: 'data', message: `MANIFEST_TRUST_STORE: cannot write ${path} (${code})` }],
-      {
-        code: 'MANIFEST_TRUST_STORE',
-        cause: e,
-      },
-    );
+    throw storeError(`cannot write ${path} (${errnoOf(e)})`, e);
   }
 }

@@ -67,6 +67,21 @@ const QUARANTINE_DEFAULTS = { maxAge: 90 * DAY_MS, maxBytes: 2 ** 30, maxMsgs: 1
 
 const DEFAULT_SEAL_WORKERS = Math.max(0, availableParallelism() - 1);
 
+/** A duration longer than 0. */
+const timeout = duration.refine((ms) => ms > 0, 'must be longer than 0');
+
+const LIMITS_DEFAULTS = {
+  handshakeTimeout: 10_000,
+  perAddress: 64,
+  total: 1_024,
+  idleTimeout: 300_000,
+  maxConnectionAge: 3_600_000,
+  maxConnectionAgeGrace: 300_000,
+  keepaliveTime: 120_000,
+  keepaliveTimeout: 20_000,
+  maxConcurrentStreams: 100,
+};
+
 export const GatewayConfigSchema = z.strictObject({
   /** This gateway's partner code. */
   partner: z.string().refine(isPartnerCode, 'not a WBX partner code'),
@@ -206,6 +221,29 @@ export const GatewayConfigSchema = z.strictObject({
       maxMsgs: msgCount.default(QUARANTINE_DEFAULTS.maxMsgs),
     })
     .default(QUARANTINE_DEFAULTS),
+  /** Connection limits of every listener (Ingest, Exchange, HTTP); each listener counts its own. */
+  limits: z
+    .strictObject({
+      /** A TLS handshake (HTTP: a request's headers) must finish within this; else the connection is closed. */
+      handshakeTimeout: timeout.default(LIMITS_DEFAULTS.handshakeTimeout),
+      /** Connections one client address (IPv6: one /64) may hold open; more are closed at once. */
+      perAddress: z.number().int().min(1).default(LIMITS_DEFAULTS.perAddress),
+      /** Connections a listener holds open at most; more are closed at once. */
+      total: z.number().int().min(1).default(LIMITS_DEFAULTS.total),
+      /** A connection without a call for this long is closed. */
+      idleTimeout: timeout.default(LIMITS_DEFAULTS.idleTimeout),
+      /** After this long (±10 %) a connection is asked to go away (GOAWAY; clients reconnect)… */
+      maxConnectionAge: timeout.default(LIMITS_DEFAULTS.maxConnectionAge),
+      /** …and this long later it is closed with whatever calls it still has. */
+      maxConnectionAgeGrace: timeout.default(LIMITS_DEFAULTS.maxConnectionAgeGrace),
+      /** The gateway pings each gRPC connection this often… */
+      keepaliveTime: timeout.default(LIMITS_DEFAULTS.keepaliveTime),
+      /** …and closes it when the answer does not come within this. */
+      keepaliveTimeout: timeout.default(LIMITS_DEFAULTS.keepaliveTimeout),
+      /** Calls (HTTP/2 streams) one gRPC connection may have open at once. */
+      maxConcurrentStreams: z.number().int().min(1).default(LIMITS_DEFAULTS.maxConcurrentStreams),
+    })
+    .default(LIMITS_DEFAULTS),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -267,6 +305,9 @@ const ENV_PATHS = [
   'streams.maxAge', 'streams.maxBytes', 'streams.duplicateWindow', 'streams.replicas',
   'inbox.maxAge', 'inbox.maxBytes', 'inbox.maxMsgs', 'inbox.checkEvery',
   'quarantine.maxAge', 'quarantine.maxBytes', 'quarantine.maxMsgs',
+  'limits.handshakeTimeout', 'limits.perAddress', 'limits.total', 'limits.idleTimeout',
+  'limits.maxConnectionAge', 'limits.maxConnectionAgeGrace', 'limits.keepaliveTime',
+  'limits.keepaliveTimeout', 'limits.maxConcurrentStreams',
   'log.level',
 ] as const; // prettier-ignore
 

@@ -131,6 +131,7 @@ export class Gateway {
     const log = options.log ?? createLogger(config.log.level, config.partner);
     const identity = await loadIdentity(config, new Date(), log);
     const metrics = new GatewayMetrics();
+    const guard = { limits: config.limits, metrics, log };
     let embedded: EmbeddedNats | undefined;
     let natsUrl = config.nats.url;
     let nkeyFile = config.nats.nkeyFile;
@@ -192,7 +193,7 @@ export class Gateway {
       ...(options.now === undefined ? {} : { now: options.now }),
     });
     let connected = true;
-    const grpc = await startGrpcServer(config.grpc, pipeline, log);
+    const grpc = await startGrpcServer(config.grpc, pipeline, log, guard);
     cleanup.push(() => stopGrpcServer(grpc.server, 0));
     const setHealth = (): void => {
       const state = connected && streamsReady ? 'SERVING' : 'NOT_SERVING';
@@ -229,7 +230,7 @@ export class Gateway {
       if (auditLog?.failure !== undefined) reasons.push(`audit chain broken (${auditLog.failure.code}): sharing stopped`);
       if (watcher.problem !== undefined) reasons.push(`agreements unreadable (${watcher.problem}): sharing paused`);
       return { ready: reasons.length === 0, reasons };
-    });
+    }, guard);
     cleanup.push(() => new Promise<void>((resolve) => http.server.close(() => resolve())));
     const js = jetstream(nc);
     const audit = await AuditLog.open({
@@ -269,7 +270,7 @@ export class Gateway {
         readmissionKv: await new Kvm(js).create(READMISSION_BUCKET, { replicas: config.streams.replicas, history: 5 }),
         pseudonyms: await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret')),
         manifestJson: identity.manifestJson,
-      });
+      }, guard);
       exchange = started;
       cleanup.push(() => stopGrpcServer(started.server, 0));
     }

@@ -14,8 +14,10 @@ import { type Event, protoDir, type IngestServer, type Receipt, type SubmitResul
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
-import { ConfigError, type GatewayConfig } from './config.js';
+import type { GatewayConfig } from './config.js';
+import type { GuardContext } from './connection-guard.js';
 import { toServiceError } from './grpc-errors.js';
+import { bindGuarded, grpcLimitOptions, guardedListenerOf } from './grpc-listener.js';
 import { ingestInput, requestEventId, StrictIngestService } from './ingest-decode.js';
 import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
 
@@ -104,8 +106,12 @@ export async function startGrpcServer(
   config: GatewayConfig['grpc'],
   pipeline: IngestPipeline,
   log: Logger,
+  guard: GuardContext,
 ): Promise<StartedGrpc> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    ...grpcLimitOptions(guard.limits),
+  });
   server.addService(StrictIngestService, ingestServer(pipeline, log));
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' });
   health.addToServer(server);
@@ -124,25 +130,19 @@ export async function startGrpcServer(
     ]);
     credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
   }
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, credentials, (e, p) => {
-      if (e) {
-        server.forceShutdown();
-        reject(
-          new ConfigError(
-            [{ path: 'grpc.listen', message: `cannot listen on ${config.listen}: ${e.message}` }],
-            { cause: e },
-          ),
-        );
-      } else resolve(p);
-    });
+  // Connection caps and the TLS handshake timeout sit in front of grpc-js (see grpc-listener.ts).
+  const where = { listen: config.listen, setting: 'grpc.listen', listener: 'ingest', ctx: guard } as const;
+  const address = await bindGuarded(server, credentials, where).catch((e: unknown) => {
+    server.forceShutdown();
+    throw e;
   });
-  return { server, address: `${host}:${port}`, health };
+  return { server, address, health };
 }
 
 /** Stops accepting calls, lets the ones in flight finish (up to `graceMs`), then cuts the rest. */
 export async function stopGrpcServer(server: Server, graceMs: number): Promise<void> {
+  const listener = guardedListenerOf(server);
+  listener?.stopAccepting();
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();
@@ -153,4 +153,6 @@ export async function stopGrpcServer(server: Server, graceMs: number): Promise<v
       resolve();
     });
   });
+  // Connections that never became a gRPC session (e.g. still in their TLS handshake).
+  listener?.destroyAll();
 }

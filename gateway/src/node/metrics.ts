@@ -31,6 +31,18 @@ export class GatewayMetrics {
     help: 'Reconnections to NATS',
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'wbx_connections_refused_total',
+    help: 'Connections closed on arrival because a cap was reached, by listener and cap (per_address, total)',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsOpen = new Gauge({
+    name: 'wbx_connections_open',
+    help: 'Connections a listener holds open (in handshake or established), by listener',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
   readonly receiveStored = new Counter({
     name: 'wbx_receive_stored_total',
     help: 'Presentations received, verified, within an agreement and stored in WBX_INBOX, by origin',

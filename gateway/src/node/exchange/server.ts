@@ -29,6 +29,8 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import { ConfigError, type GatewayConfig } from '../config.js';
+import type { GuardContext } from '../connection-guard.js';
+import { bindGuarded, grpcLimitOptions } from '../grpc-listener.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
 import {
   auditDenial,
@@ -244,8 +246,8 @@ export interface StartedExchange {
 }
 
 /** The partner-facing gRPC server: Exchange and Federation over mutual TLS, with health and reflection. */
-export async function startExchangeServer(config: ExchangeConfig, ctx: ExchangeContext, deps: ExchangeDeps): Promise<StartedExchange> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+export async function startExchangeServer(config: ExchangeConfig, ctx: ExchangeContext, deps: ExchangeDeps, guard: GuardContext): Promise<StartedExchange> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, ...grpcLimitOptions(guard.limits) });
   server.addService(ExchangeService, exchangeServer(ctx, deps, config));
   server.addService(FederationService, federationServer(ctx.manifest, deps.manifestJson));
   const health = new HealthImplementation({ '': 'SERVING', 'wbx.v1.Exchange': 'SERVING', 'wbx.v1.Federation': 'SERVING' });
@@ -261,14 +263,10 @@ export async function startExchangeServer(config: ExchangeConfig, ctx: ExchangeC
   } catch (e) {
     throw new ConfigError([{ path: 'exchange.tls', message: (e as Error).message }], { cause: e });
   }
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, credentials, (e, p) => {
-      if (e) {
-        server.forceShutdown();
-        reject(new ConfigError([{ path: 'exchange.listen', message: `cannot listen on ${config.listen}: ${e.message}` }], { cause: e }));
-      } else resolve(p);
-    });
+  // Connection caps and the TLS handshake timeout sit in front of grpc-js (see grpc-listener.ts).
+  const address = await bindGuarded(server, credentials, { listen: config.listen, setting: 'exchange.listen', listener: 'exchange', ctx: guard }).catch((e: unknown) => {
+    server.forceShutdown();
+    throw e;
   });
-  return { server, address: `${host}:${port}`, health };
+  return { server, address, health };
 } // prettier-ignore

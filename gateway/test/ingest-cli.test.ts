@@ -21,7 +21,6 @@ import { EVENTS_STREAM } from '../src/node/streams.js';
 import { wbx } from './cli-harness.js';
 import { makeTestPki } from './support/certs.js';
 import { startTestGateway, type TestGateway } from './support/gateway.js';
-import { makeIdentity } from './support/identity.js';
 
 const WBX = fileURLToPath(new URL('../dist/bin/wbx.js', import.meta.url));
 
@@ -333,6 +332,7 @@ describe('wbx ingest', () => {
     await using pki = await makeTestPki();
     await using mtls = await startTestGateway({
       natsUrl: nats.url,
+      identity: gw.identity, // the same MK as gw: one audit chain on this NATS
       settings: {
         'grpc.tls.cert': pki.server.cert,
         'grpc.tls.key': pki.server.key,
@@ -380,7 +380,7 @@ describe('wbx ingest', () => {
 
   it('reports how far it got when the gateway dies mid-stream (exit 1); running again completes it', async () => {
     const file = await generate('big.ndjson', 8_000, 'kill-mid-stream');
-    const id = await makeIdentity(join(dir, 'killed'), ['MK']);
+    const id = gw.identity; // the same MK as gw: one audit chain on this NATS
     const spawnGateway = () => {
       const child = spawn(
         process.execPath,

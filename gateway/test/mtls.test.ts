@@ -40,7 +40,10 @@ beforeAll(async () => {
   mtls = cleanup.use(
     await startTestGateway({ natsUrl: nats.url, settings: { ...tls, 'grpc.tls.clientCa': pki.caA } }),
   );
-  serverAuth = cleanup.use(await startTestGateway({ natsUrl: nats.url, settings: tls }));
+  // The same MK as `mtls` (one audit chain on this NATS).
+  serverAuth = cleanup.use(
+    await startTestGateway({ natsUrl: nats.url, settings: tls, identity: mtls.identity }),
+  );
 }, 60_000);
 
 afterAll(() => cleanup.disposeAsync());

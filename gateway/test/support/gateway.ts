@@ -25,13 +25,18 @@ export interface TestGatewayOptions {
   readonly dir?: string;
   /** The gateway's logger; default: silent unless WBX_TEST_LOG names a level. */
   readonly log?: Logger;
+  /**
+   * Keys and manifest; default: new ones. Another gateway of the same partner on the same NATS must
+   * reuse the first one's: they write one audit chain, whose signed genesis only that key verifies.
+   */
+  readonly identity?: Identity;
 }
 
 /** An in-process gateway on random loopback ports with its own keys and manifest; disposed after use. */
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const partner = options.partner ?? 'MK';
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'wbx-gw-')));
-  const identity = await makeIdentity(dir, [partner]);
+  const identity = options.identity ?? (await makeIdentity(dir, [partner]));
   const tls =
     options.settings !== undefined && Object.keys(options.settings).some((k) => k.startsWith('grpc.tls'));
   const config = await loadGatewayConfig(

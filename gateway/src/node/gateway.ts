@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { AuditLog } from '@wbx/audit';
+import { AUDIT_STREAM, AuditLog } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
 import { createSealer } from '@wbx/seal';
 import type { Logger } from 'pino';
@@ -22,14 +22,16 @@ import { READMISSION_BUCKET } from './exchange/readmission.js';
 import { startExchangeServer, type StartedExchange } from './exchange/server.js';
 import { startGrpcServer, stopGrpcServer, type StartedGrpc } from './grpc-server.js';
 import { startHttpServer, type HttpEndpoints } from './http-server.js';
+import { StreamsProbe } from './streams-probe.js';
 import { SealPool } from '../seal-pool.js';
 import { IngestPipeline } from './ingest-pipeline.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
+import { shareStream } from './nats-access.js';
 import { ACCESS_CONFIG_FILE } from './nats-access-files.js';
-import { ReceiveWorker } from './receive-worker.js';
+import { INBOX_STREAM, ReceiveWorker } from './receive-worker.js';
 import { ShareWorker } from './share-worker.js';
-import { EVENTS_STREAM, ensureStream, eventsStreamConfig } from './streams.js';
+import { EVENTS_STREAM, ensureStream, eventsStreamConfig, STATE_BUCKET } from './streams.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
@@ -55,6 +57,7 @@ interface GatewayParts {
   readonly share: ShareWorker;
   readonly receive: ReceiveWorker;
   readonly watcher: AgreementsWatcher;
+  readonly probe: StreamsProbe;
   readonly exchange: StartedExchange | undefined;
 }
 
@@ -222,13 +225,27 @@ export class Gateway {
         setHealth();
       }
     })();
-    let auditLog: AuditLog | undefined; // /readyz may be asked before the audit log is open
+    const probe = new StreamsProbe({
+      jsm,
+      log,
+      expected: () => [
+        EVENTS_STREAM,
+        AUDIT_STREAM,
+        `KV_${STATE_BUCKET}`,
+        ...watcher.policy.recipients(new Date()).map((r) => shareStream(r.id)),
+        ...(config.receive.length === 0 ? [] : [INBOX_STREAM]),
+        ...(config.exchange === undefined ? [] : [`KV_${READMISSION_BUCKET}`]),
+      ],
+    });
+    const opened: { audit?: AuditLog } = {}; // /readyz may be asked before the audit log is open
     const http = await startHttpServer(config.http.listen, metrics, () => {
       const reasons = [];
+      for (const stream of probe.missing) reasons.push(`stream ${stream} missing`);
       if (!connected) reasons.push('NATS disconnected');
       if (!streamsReady) reasons.push(`${EVENTS_STREAM} missing`);
-      if (auditLog?.failure !== undefined) reasons.push(`audit chain broken (${auditLog.failure.code}): sharing stopped`);
       if (watcher.problem !== undefined) reasons.push(`agreements unreadable (${watcher.problem}): sharing paused`);
+      const failure = opened.audit?.failure;
+      if (failure !== undefined) reasons.push(`audit chain broken (${failure.code}): sharing stopped`);
       return { ready: reasons.length === 0, reasons };
     }, guard);
     cleanup.push(() => new Promise<void>((resolve) => http.server.close(() => resolve())));
@@ -244,8 +261,8 @@ export class Gateway {
       manifest: identity.manifest,
       onError: (e) => log.error({ err: e }, 'audit log error (checkpoint, anchor or broken chain)'),
     });
-    auditLog = audit;
-    const state = await new Kvm(js).create('wbx_state');
+    opened.audit = audit;
+    const state = await new Kvm(js).create(STATE_BUCKET);
     const aggregator = new Aggregator({ partner: config.partner, js, state, sealer, audit, log, graceMs: config.share.aggregateGrace, settleMs: config.share.aggregateSettle });
     const share = new ShareWorker({ partner: config.partner, js, jsm, policy: () => watcher.policy, audit, aggregator, log, flushEveryMs: config.share.flushEvery });
     cleanup.push(() => audit.close());
@@ -259,6 +276,8 @@ export class Gateway {
     cleanup.push(() => receive.stop());
     await receive.start();
     watcher.start(() => share.syncRecipients());
+    await probe.start();
+    cleanup.push(() => probe.stop());
     let exchange: StartedExchange | undefined;
     if (config.exchange !== undefined) {
       const context: ExchangeContext = {
@@ -276,7 +295,7 @@ export class Gateway {
     }
     const gateway = new Gateway({
       config, log, manifest: identity.manifest, natsUrl, nc, embedded, pipeline, sealPool, grpc, http,
-      drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher, exchange,
+      drainMs: options.drainMs ?? 10_000, audit, share, receive, watcher, probe, exchange,
     });
     log.info({ grpc: grpc.address, http: http.address, nats: natsUrl }, 'gateway ready');
     return gateway;
@@ -309,6 +328,7 @@ export class Gateway {
     ]);
     await pipeline.drain();
     await sealPool?.close();
+    await this.parts.probe.stop();
     await watcher.stop();
     await receive.stop();
     await share.stop();

@@ -15,7 +15,7 @@ import type { Aggregator } from './aggregator.js';
 import { AuditBatcher, type AuditSink } from './audit-batcher.js';
 import { shareStream, shareSubject } from './nats-access.js';
 import type { SharePolicy } from './share-policy.js';
-import { EVENTS_STREAM, ensureStream } from './streams.js';
+import { ensureConsumer, ensureStream, EVENTS_STREAM, SHARE_CONSUMER_LIMITS } from './streams.js';
 import { Window } from './window.js';
 
 export interface ShareWorkerOptions {
@@ -195,11 +195,12 @@ export class ShareWorker {
         duplicate_window: Math.min(days * DAY_NS, DAY_NS),
       };
       await ensureStream(jsm, config);
-      await jsm.consumers.add(config.name, {
+      await ensureConsumer(jsm, config.name, {
         durable_name: id,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: 30_000_000_000,
+        ...SHARE_CONSUMER_LIMITS,
       });
       this.streams.set(id, days);
       log.info({ recipient: id, retentionDays: days }, 'share stream ready');

@@ -1,6 +1,8 @@
 // A compromised origin NATS (here: the origin gateway's own connection, with its credentials) publishes
 // hand-crafted presentations — genuinely sealed with the origin's key — straight into WBX_SHARE_RS. The
 // recipient must keep only what an agreement it holds allows, and never store one event twice.
+import { existsSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { jetstream, jetstreamManager, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
@@ -161,6 +163,30 @@ describe('receiving within the agreements held (hand-crafted presentations in WB
     const metrics = await (await fetch(`http://${rs.httpAddress}/metrics`)).text();
     expect(metrics).toMatch(/^wbx_receive_replays_total\{origin="MK"\} 1$/m);
   });
+
+  it('holds presentations at the origin while its agreements cannot be read, and stores them after', async () => {
+    const dir = fed.agreementsDir('RS');
+    await rename(dir, `${dir}.away`);
+    try {
+      await until('RS to notice', async () => {
+        const res = await fetch(`http://${rs.httpAddress}/readyz`);
+        return res.status === 503 ? true : undefined;
+      });
+      const e = take('crossing.irregular');
+      const seq = await inject(e.type, disclose(sealer.seal(e), AGREED));
+      // Delivered more often than an agreement refusal is retried, and still neither stored nor quarantined.
+      await until('several deliveries', async () => {
+        const info = await mkm.consumers.info('WBX_SHARE_RS', 'RS');
+        return info.num_redelivered > 0 && info.ack_floor.stream_seq < seq ? true : undefined;
+      });
+      await sleep(6_000);
+      expect((await mkm.consumers.info('WBX_SHARE_RS', 'RS')).ack_floor.stream_seq).toBeLessThan(seq);
+      await rename(`${dir}.away`, dir);
+      expect(await outcome(seq, e.eventId)).toEqual({ code: undefined, stored: 1 });
+    } finally {
+      if (existsSync(`${dir}.away`)) await rename(`${dir}.away`, dir);
+    }
+  }, 40_000);
 
   it('bounds WBX_QUARANTINE by its limit and reports its fill ratio', async () => {
     const seqs = await Promise.all(

@@ -270,7 +270,7 @@ export class Gateway {
     cleanup.push(() => share.stop());
     const receive = new ReceiveWorker({
       partner: config.partner, sources: config.receive, js, jsm, manifest: () => identity.manifest, log,
-      agreements: () => watcher.agreements, metrics, replicas: config.streams.replicas,
+      agreements: () => (watcher.healthy ? watcher.agreements : undefined), metrics, replicas: config.streams.replicas,
       inbox: { ...config.inbox, duplicateWindow: config.streams.duplicateWindow }, quarantine: config.quarantine,
     });
     cleanup.push(() => receive.stop());

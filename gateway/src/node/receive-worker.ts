@@ -51,8 +51,10 @@ export interface ReceiveWorkerOptions {
   /**
    * The agreements this partner holds, active now (those in which it is the recipient are the ones
    * that count), read for every presentation: nothing beyond them is stored; none: nothing is.
+   * undefined while they cannot be known (the agreements directory unreadable): presentations then wait
+   * at the origin, neither stored nor quarantined.
    */
-  readonly agreements: () => readonly ActiveAgreement[];
+  readonly agreements: () => readonly ActiveAgreement[] | undefined;
   readonly log: Logger;
   readonly now?: () => Date;
   /** Worker threads that verify presentations (default: one per core; 0: on the main thread). */
@@ -295,7 +297,7 @@ export class ReceiveWorker {
     origin: string,
     m: JsMsg,
     verified: Extract<PoolResult, { ok: true }>,
-  ): { code: string; detail: string; retry?: boolean } | undefined {
+  ): { code: string; detail: string; retry?: boolean; wait?: boolean } | undefined {
     const { iss, iat, wbx_type: type } = verified.claims as { iss: string; iat: number; wbx_type: string };
     if (iss !== origin) {
       return { code: 'UNKNOWN_ISSUER', detail: `${iss}'s event in ${origin}'s share stream` };
@@ -307,7 +309,9 @@ export class ReceiveWorker {
     }
     const { claims, disclosed } = verified;
     const presentation = { origin, type, iat, claims, disclosed };
-    const verdict = checkReceived(this.options.agreements(), this.options.partner, presentation);
+    const held = this.options.agreements();
+    if (held === undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
+    const verdict = checkReceived(held, this.options.partner, presentation);
     if (verdict.ok) return undefined;
     return { code: verdict.code, detail: verdict.detail, retry: m.info.deliveryCount < AGREEMENT_DELIVERIES };
   }
@@ -322,6 +326,11 @@ export class ReceiveWorker {
       const refused = this.refusal(origin, m, verified);
       if (refused === undefined) {
         await this.store(origin, m, token, verified.claims as { jti: string; wbx_type: string });
+        return;
+      }
+      if (refused.wait === true) {
+        log.debug({ origin, seq: m.seq }, 'agreements unavailable; the presentation waits at the origin');
+        m.nak(5_000);
         return;
       }
       if (refused.retry === true) {

@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'proto/src/gen/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'proto/src/gen/**', 'coverage/**', 'bench/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -22,6 +22,21 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-confusing-void-expression': 'off',
+      // A package is used through its public face only (its index.ts): no other package's src/, dist/,
+      // internal/ or node_modules/, by name or by a relative path.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^@wbx/[^/]+/', message: 'Import a workspace package by its name only (its index.ts).' },
+            { regex: '(^|/)node_modules/', message: 'Import a dependency by its name.' },
+            {
+              regex: '^(\\.\\./)+(proto|services|gateway|cli|bench|test/(helpers|fixtures|e2e))(/|$)',
+              message: "Another package's files: import it by its name (@wbx/…) and use its public API.",
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -12,8 +12,11 @@ const packageDirs = [
   'services/seal',
   'services/agreements',
   'services/audit',
+  'services/pki',
   'gateway',
+  'cli',
   'test/helpers',
+  'test/fixtures',
 ];
 const alias = packageDirs.map((dir) => {
   const pkg = JSON.parse(readFileSync(`${root}${dir}/package.json`, 'utf8')) as { name: string };
@@ -23,7 +26,7 @@ const alias = packageDirs.map((dir) => {
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['{proto,services/*,gateway,test/*}/test/**/*.test.ts', 'test/security/**/*.test.ts'],
+    include: ['{proto,services/*,gateway,cli,test/*}/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -10,7 +10,7 @@ import { ExchangeClient } from '@wbx/proto';
 import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
 
-import type * as PkiModule from '../gateway/src/cli/demo-pki.js';
+import type * as PkiModule from '@wbx/pki';
 import {
   createLogger,
   credentials,

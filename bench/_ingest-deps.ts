@@ -2,12 +2,12 @@
 // modules (not part of @wbx/gateway's public face) from its build, and the NATS and gRPC clients the
 // gateway depends on, from the gateway's own node_modules (the same module instances it uses).
 // Types come from the gateway's sources, so type checking does not need a build.
-import type * as ConfigModule from '../gateway/src/node/config.js';
-import type * as LoggerModule from '../gateway/src/node/logger.js';
-import type * as MetricsModule from '../gateway/src/node/metrics.js';
-import type * as PipelineModule from '../gateway/src/node/ingest-pipeline.js';
-import type * as StreamsModule from '../gateway/src/node/streams.js';
-import type * as SealPoolModule from '../gateway/src/seal-pool.js';
+import type * as ConfigModule from '@wbx/gateway';
+import type * as LoggerModule from '@wbx/gateway';
+import type * as MetricsModule from '@wbx/gateway';
+import type * as PipelineModule from '@wbx/gateway';
+import type * as StreamsModule from '@wbx/gateway';
+import type * as SealPoolModule from '@wbx/gateway';
 
 export {
   credentials,

@@ -11,10 +11,10 @@ import { validateEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 
-import type * as ConfigModule from '../gateway/src/node/config.js';
-import type * as GatewayModule from '../gateway/src/node/gateway.js';
-import type * as LoggerModule from '../gateway/src/node/logger.js';
-import type * as ReceiveModule from '../gateway/src/node/receive-worker.js';
+import type * as ConfigModule from '@wbx/gateway';
+import type * as GatewayModule from '@wbx/gateway';
+import type * as LoggerModule from '@wbx/gateway';
+import type * as ReceiveModule from '@wbx/gateway';
 import { wbxBin } from './_common.ts';
 import { startNodeChild } from './_ingest-setup.ts';
 

@@ -14,7 +14,7 @@ import { AuditLog } from '@wbx/audit';
 import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
 import { holdToken } from '@wbx/seal';
 
-import type * as PolicyModule from '../gateway/src/node/agreement-policy.js';
+import type * as PolicyModule from '@wbx/gateway';
 import { arg, machine, round } from './_common.ts';
 import {
   agreeRecords,

@@ -1,7 +1,39 @@
-export { runCli } from './cli/program.js';
-export { processIo, type CliIo } from './cli/io.js';
-export { CliError, type CliErrorCode } from './cli/errors.js';
-export { readLines, type Line } from './cli/lines.js';
-export { parseGenerateOptions, DEFAULT_FROM, type GenerateRequest } from './cli/generate.js';
-export { VerifyPool, type PoolResult, type VerifyPoolOptions } from './verify-pool.js';
-export { EXCHANGE_CHANNEL_OPTIONS } from './cli/exchange-client.js';
+// The node's public API: what `wbx gateway`, the demo, tests and benchmarks use. Everything else in this
+// package is internal to the node.
+
+// Running a gateway.
+export { Gateway, type GatewayOptions } from './gateway.js';
+export { ConfigError, isLoopback, loadGatewayConfig, type GatewayConfig } from './config.js';
+export { createLogger } from './logger.js';
+
+// The NATS layout and the recipients' access (DESIGN.md, NATS layout; docs/access-model.md).
+export { EVENTS_STREAM } from './streams.js';
+export { SHARE_CONSUMER } from './share-worker.js';
+export {
+  consumerSubjects,
+  RECIPIENT_API_PREFIX,
+  RECIPIENT_LIMITS,
+  recipientInboxPrefix,
+  recipientPermissions,
+  shareStream,
+} from './nats-access.js';
+export { GATEWAY_NKEY_FILE, writeAccessFiles } from './nats-access-files.js';
+export { alive, EmbeddedNatsError } from './embedded-nats.js';
+
+// Agreements as the node loads them (wbx nats-config uses the same).
+export { loadAgreements, sharePolicy, type LoadedAgreement } from './agreement-policy.js';
+export { AgreementsUnavailableError } from './agreement-file.js';
+export { RevocationStore, REVOKED_DIR } from './revocation-store.js';
+
+// State the node keeps in its data directory.
+export { auditAnchorPath, fileAuditAnchor, readAuditAnchor } from './audit-anchor.js';
+export { trustedManifestPath } from './trusted-manifest.js';
+
+// Exchange and Ingest, as clients see them.
+export { statusDetails } from './grpc-errors.js';
+export { QUERY_PAGE_MAX } from './exchange/query.js';
+export { Pseudonyms, subjectRefsOf } from './exchange/pseudonyms.js';
+export { uuidV7 } from './exchange/readmission.js';
+
+// Worker pools (the CLI verifies with the same pool).
+export { VerifyPool, type PoolResult, type VerifyPoolOptions } from './workers/verify-pool.js';

@@ -1,7 +1,7 @@
 import { MAX_EVENT_IDS, type DisclosureRecord } from '@wbx/audit';
 import { describe, expect, it } from 'vitest';
 
-import { AuditBatcher } from '../src/node/audit-batcher.js';
+import { AuditBatcher } from '../src/audit-batcher.js';
 
 const record = (eventId: string, over: Partial<DisclosureRecord> = {}): DisclosureRecord => ({
   recipient: 'RS',

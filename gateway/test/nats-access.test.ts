@@ -11,7 +11,7 @@ import {
   shareStream,
   shareSubject,
   type NkeyIdentity,
-} from '../src/node/nats-access.js';
+} from '../src/nats-access.js';
 
 const gatewayKey = newUserNkey();
 const rs = newUserNkey();

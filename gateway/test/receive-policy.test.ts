@@ -1,7 +1,7 @@
 import { parseAgreementBody, type ActiveAgreement } from '@wbx/agreements';
 import { describe, expect, it } from 'vitest';
 
-import { checkReceived, type ReceivedPresentation } from '../src/node/receive-policy.js';
+import { checkReceived, type ReceivedPresentation } from '../src/receive-policy.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const iat = (offsetMs: number): number => Math.floor((T0 + offsetMs) / 1000);

@@ -9,8 +9,8 @@ import { createSealer, disclose } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { VerifyPool } from '../src/verify-pool.js';
-import { makeIdentity } from './support/identity.js';
+import { VerifyPool } from '../src/workers/verify-pool.js';
+import { makeIdentity } from '@wbx/test-helpers';
 
 let dir: string;
 let manifest: ManifestBody;

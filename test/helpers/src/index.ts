@@ -4,3 +4,5 @@ export { NatsServerError } from './errors.js';
 export type { NatsServerErrorCode } from './errors.js';
 export { startNatsServer } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
+export { makeIdentity } from './identity.js';
+export type { Identity } from './identity.js';

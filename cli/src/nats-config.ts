@@ -1,0 +1,95 @@
+import { relative } from 'node:path';
+
+import type { Command } from 'commander';
+import { pino } from 'pino';
+
+import { AgreementsUnavailableError } from '@wbx/gateway';
+import { loadAgreements, sharePolicy, type LoadedAgreement } from '@wbx/gateway';
+import { recipientPermissions } from '@wbx/gateway';
+import { writeAccessFiles } from '@wbx/gateway';
+import { RevocationStore } from '@wbx/gateway';
+import { CliError } from './errors.js';
+import { write, type CliIo } from './io.js';
+import { loadTrustedManifest } from './seal.js';
+
+interface NatsConfigOptions {
+  partner: string;
+  manifest: string;
+  agreements: string;
+  out: string;
+  data?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/**
+ * `wbx nats-config`: the partner's nats-server access from its active agreements — the gateway's own
+ * user, one nkey user per recipient with exactly the least-privilege permissions, no anonymous access —
+ * and one credentials (nkey seed) file per recipient to hand over. Re-running keeps handed-over
+ * credentials and removes those of recipients without an active agreement.
+ *
+ * Revocations are permanent, as in the gateway: every valid revocation seen is recorded in
+ * `<out>/agreements-state/revoked/` and keeps winning over an unrevoked copy put back into the
+ * agreements directory later. `--data <gateway's data directory>` also honours the revocations the
+ * gateway has recorded there, and records those seen here for it.
+ */
+export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): Promise<number> {
+  const manifest = await loadTrustedManifest(options.manifest);
+  const now = io.now();
+  const log = pino({ level: 'silent' });
+  const store = RevocationStore.ofData(
+    options.data === undefined ? options.out : [options.out, options.data],
+    log,
+  );
+  let agreements: LoadedAgreement[];
+  try {
+    agreements = await loadAgreements(options.agreements, manifest, options.partner, now, log, { store });
+  } catch (e) {
+    if (!(e instanceof AgreementsUnavailableError)) throw e;
+    // Nothing is written: an unreadable directory must not remove credentials handed over.
+    throw new CliError('IO', `${e.code}: ${e.message}`, 1, { cause: e });
+  }
+  const recipients = sharePolicy(agreements, options.partner)
+    .recipients(now)
+    .map((r) => r.id);
+  const tls =
+    options.tlsCert !== undefined && options.tlsKey !== undefined
+      ? { cert: options.tlsCert, key: options.tlsKey }
+      : undefined;
+  const files = await writeAccessFiles(options.out, recipients, tls);
+  await write(
+    io.stdout,
+    `wrote ${files.configFile} (include it in ${options.partner}'s nats-server configuration)\n`,
+  );
+  await write(
+    io.stdout,
+    `gateway user: ${relative(process.cwd(), files.gatewayNkeyFile)} (keep it with the gateway)\n`,
+  );
+  for (const [r, file] of files.recipientNkeyFiles) {
+    const p = recipientPermissions(r);
+    await write(
+      io.stdout,
+      `${r}: hand over ${relative(process.cwd(), file)}; may publish ${p.publish.join(', ')}; subscribe ${p.subscribe.join(', ')}\n`,
+    );
+  }
+  if (recipients.length === 0) await write(io.stdout, 'no active agreement: no recipient has access\n');
+  if (tls === undefined)
+    await write(io.stderr, 'warning: no --tls-cert/--tls-key: recipients would connect without TLS\n');
+  return 0;
+}
+
+export function registerNatsConfigCommand(program: Command, io: CliIo, result: { exitCode: number }): void {
+  program
+    .command('nats-config')
+    .description("write the partner's nats-server access (nkey users, least privilege) and recipients' credentials")
+    .requiredOption('--partner <code>', 'the origin partner')
+    .requiredOption('--manifest <file>', 'the signed federation manifest')
+    .requiredOption('--agreements <dir>', 'directory of signed agreements')
+    .requiredOption('--out <dir>', 'where the configuration and the nkey files go')
+    .option('--data <dir>', "the gateway's data directory: honour the revocations it recorded, record those seen here")
+    .option('--tls-cert <file>', "the NATS server's certificate, PEM")
+    .option('--tls-key <file>', "the NATS server's key, PEM")
+    .action(async (opts: NatsConfigOptions) => {
+      result.exitCode = await natsConfigCommand(io, opts);
+    });
+} // prettier-ignore

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { draftAgreement, revokeAgreement, signAgreement, type SignedAgreement } from '@wbx/agreements';
+import { importPrivateJwk } from '@wbx/registry';
+import { startNatsServer } from '@wbx/test-helpers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { wbx } from '../src/run-captured.js';
+import { makeIdentity, type Identity } from '@wbx/test-helpers';
+
+let dir: string;
+let identity: Identity;
+let agreement: SignedAgreement;
+
+const key = async (p: string) => importPrivateJwk(JSON.parse(await readFile(identity.keyFile(p), 'utf8')));
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wbx-natscfg-'));
+  identity = await makeIdentity(dir, ['MK', 'RS', 'AL']);
+  await mkdir(join(dir, 'agreements'));
+  agreement = draftAgreement({
+    id: 'MK-RS-9',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['border-management'],
+    legalBasis: 'test',
+    validFrom: new Date(Date.now() - 60_000).toISOString(),
+    validUntil: new Date(Date.now() + 86_400_000).toISOString(),
+    terms: [{ types: ['crossing.irregular'], mode: 'records', fields: ['routeSegment'], retentionDays: 7 }],
+  });
+  for (const p of ['MK', 'RS']) {
+    const k = await key(p);
+    agreement = await signAgreement(agreement, k.key, k.kid, new Date());
+  }
+  await writeFile(join(dir, 'agreements', 'MK-RS-9.json'), JSON.stringify(agreement));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const args = (): string[] => [
+  'nats-config', '--partner', 'MK', '--manifest', identity.manifestFile, '--agreements', join(dir, 'agreements'), '--out', join(dir, 'access'),
+]; // prettier-ignore
+
+describe('wbx nats-config', () => {
+  it('writes a user per recipient with an active agreement, and credentials to hand over', async () => {
+    const r = await wbx(args(), { now: new Date() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('RS: hand over');
+    expect(r.stdout).not.toContain('AL:');
+    const conf = await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8');
+    expect(conf).toContain('$JS.API.CONSUMER.MSG.NEXT.WBX_SHARE_RS.RS');
+    expect(conf).not.toContain('no_auth_user');
+    expect((await stat(join(dir, 'access', 'RS.nkey'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('produces a configuration nats-server accepts: RS authenticates, anonymous does not', async () => {
+    await using server = await startNatsServer({ config: await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8') });
+    const seed = (await readFile(join(dir, 'access', 'RS.nkey'), 'utf8')).trim();
+    const nc = await connect({ servers: server.url, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)), inboxPrefix: '_INBOX_RS' });
+    await nc.close();
+    await expect(connect({ servers: server.url, reconnect: false, timeout: 2_000 })).rejects.toThrow();
+  });
+
+  it('keeps handed-over credentials on a re-run, and removes them when the agreement is revoked', async () => {
+    const before = await readFile(join(dir, 'access', 'RS.nkey'), 'utf8');
+    expect((await wbx(args(), { now: new Date() })).code).toBe(0);
+    expect(await readFile(join(dir, 'access', 'RS.nkey'), 'utf8')).toBe(before);
+    const k = await key('RS');
+    const revoked = await revokeAgreement(agreement, k.key, k.kid, { at: new Date() });
+    await writeFile(join(dir, 'agreements', 'MK-RS-9.json'), JSON.stringify(revoked));
+    const r = await wbx(args(), { now: new Date(Date.now() + 1_000) });
+    expect(r.stdout).toContain('no active agreement');
+    expect(existsSync(join(dir, 'access', 'RS.nkey'))).toBe(false);
+    expect(await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8')).not.toContain('WBX_SHARE_RS');
+  });
+}); // prettier-ignore

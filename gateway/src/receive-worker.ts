@@ -1,0 +1,401 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  DiscardPolicy,
+  jetstream,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { CATEGORICAL_FIELDS, type ActiveAgreement } from '@wbx/agreements';
+import type { ManifestBody } from '@wbx/registry';
+import { tryVerifyPresentation } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import { TurnBatcher } from './workers/turn-batcher.js';
+import { VerifyPool, type PoolResult } from './workers/verify-pool.js';
+import { InboxSeen } from './inbox-seen.js';
+import type { GatewayMetrics } from './metrics.js';
+import { RECIPIENT_API_PREFIX, recipientInboxPrefix, shareStream } from './nats-access.js';
+import { AGGREGATE_CLAIMS, checkReceived } from './receive-policy.js';
+import { StreamFillMonitor } from './stream-fill.js';
+import { ensureStream, type StreamConfigInput } from './streams.js';
+import { Window } from './window.js';
+
+export const INBOX_STREAM = 'WBX_INBOX';
+export const QUARANTINE_STREAM = 'WBX_QUARANTINE';
+
+/** A partner that shares with this one: where its NATS is and the credentials it handed over. */
+export interface ReceiveSource {
+  readonly partner: string;
+  readonly url: string;
+  /** File with the nkey seed (SU…) the origin generated for this recipient. */
+  readonly nkeyFile: string;
+  /** PEM CA to trust for the origin's NATS TLS. */
+  readonly tlsCa?: string;
+}
+
+export interface ReceiveWorkerOptions {
+  /** This partner: the recipient. */
+  readonly partner: string;
+  readonly sources: readonly ReceiveSource[];
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly manifest: () => ManifestBody;
+  /**
+   * The agreements this partner holds, active now (those in which it is the recipient are the ones
+   * that count), read for every presentation: nothing beyond them is stored; none: nothing is.
+   * undefined while they cannot be known (the agreements directory unreadable): presentations then wait
+   * at the origin, neither stored nor quarantined.
+   */
+  readonly agreements: () => readonly ActiveAgreement[] | undefined;
+  readonly log: Logger;
+  readonly now?: () => Date;
+  /** Worker threads that verify presentations (default: one per core; 0: on the main thread). */
+  readonly verifyThreads?: number;
+  /**
+   * WBX_INBOX's limits, its Nats-Msg-Id duplicate window (ms, default 1 day) and how often the fill of
+   * the inbox and the quarantine is measured (ms, default 30 s); default limits: the configuration's.
+   */
+  readonly inbox?: StoreLimits & { readonly duplicateWindow?: number; readonly checkEvery?: number };
+  readonly quarantine?: StoreLimits;
+  /** JetStream replicas of the inbox, the quarantine and the inbox's memory of stored events. */
+  readonly replicas?: number;
+  readonly metrics?: GatewayMetrics;
+}
+
+/** A stream's limits, as the configuration gives them: ms (0: forever), bytes and messages (-1: none). */
+export interface StoreLimits {
+  readonly maxAge: number;
+  readonly maxBytes: number;
+  readonly maxMsgs: number;
+}
+
+const DAY_MS = 86_400_000;
+const ms = (n: number): number => n * 1_000_000;
+const INBOX_LIMITS: StoreLimits = { maxAge: 3_650 * DAY_MS, maxBytes: 10 * 2 ** 30, maxMsgs: 10_000_000 };
+const QUARANTINE_LIMITS: StoreLimits = { maxAge: 90 * DAY_MS, maxBytes: 2 ** 30, maxMsgs: 1_000_000 };
+
+/**
+ * A bounded store of received presentations. The inbox refuses new events when full (they wait in the
+ * origin's share stream and come again): nothing an origin shared is dropped here to make room. The
+ * quarantine drops its oldest instead, so that a flood of refused presentations cannot stop the rest.
+ */
+function storeStream(
+  name: string,
+  subjects: string[],
+  limits: StoreLimits,
+  discard: DiscardPolicy,
+  windowMs: number,
+  replicas: number | undefined,
+): StreamConfigInput {
+  return {
+    name,
+    subjects,
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard,
+    max_age: ms(limits.maxAge),
+    max_bytes: limits.maxBytes,
+    max_msgs: limits.maxMsgs,
+    // JetStream wants the window no longer than the stream keeps messages.
+    duplicate_window: ms(limits.maxAge > 0 ? Math.min(windowMs, limits.maxAge) : windowMs),
+    ...(replicas === undefined ? {} : { num_replicas: replicas }),
+  };
+}
+
+/** The memory of stored events outlives them by a day: more than any `iat` skew verification allows. */
+const SEEN_MARGIN_MS = DAY_MS;
+
+/** A presentation refused for its agreement is delivered this many times before it is quarantined. */
+const AGREEMENT_DELIVERIES = 3;
+
+/** JetStream's code for a message a stream cannot store (full, with DiscardNew). */
+const STREAM_STORE_FAILED = 10077;
+
+/** How many presentations of one origin are in flight (verified, stored, acknowledged) at once. */
+const RECEIVE_WINDOW = 512;
+
+/**
+ * What the receive worker reads of a verified presentation (the rest stays in the worker thread): the
+ * always-visible claims, the fields a where-condition may test and an aggregate's fields.
+ */
+const RECEIVE_CLAIMS = ['iss', 'jti', 'iat', 'wbx_type', ...CATEGORICAL_FIELDS, ...AGGREGATE_CLAIMS];
+
+/** At most this many presentations go to a verify worker in one message. */
+const VERIFY_BATCH = 32;
+
+/** Smaller batches (presentations arriving one by one, no backlog) are verified on the main thread. */
+const POOL_MIN_BATCH = 4;
+
+/**
+ * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
+ * manifest, checks it against the agreements this partner holds as recipient (checkReceived: type,
+ * disclosed fields, in force at its `iat`), and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`,
+ * Nats-Msg-Id = eventId) before it acknowledges the origin; anything refused goes to WBX_QUARANTINE with
+ * its code, never to the inbox. (An agreement refusal is delivered again twice before it is quarantined,
+ * so that an agreement the origin applied a moment before this gateway does costs nothing.) An origin
+ * that cannot be reached does not hold up the gateway: it is retried in the background. Restarts and
+ * outages of either side resume from the durable consumer; the inbox's deduplication keeps a redelivered
+ * event from being stored twice within its window, and the memory of stored events (InboxSeen) beyond
+ * it: a replay is dropped. A presentation issued longer ago than the inbox keeps events is quarantined
+ * (STALE_PRESENTATION), so that this memory needs to last no longer than the inbox's max age.
+ */
+export class ReceiveWorker {
+  private readonly loops: Promise<void>[] = [];
+  private readonly connections = new Set<NatsConnection>();
+  private readonly consumers = new Set<ConsumerMessages>();
+  private stopping = false;
+  private pool: VerifyPool | undefined;
+  private poolManifest: ManifestBody | undefined;
+  private seen: InboxSeen | undefined;
+  private fill: StreamFillMonitor | undefined;
+  private fullWarned = 0;
+  /** Presentations of one turn: to the verify pool when there is a backlog, here for a trickle. */
+  private readonly batcher = new TurnBatcher<string, PoolResult>({
+    maxBatch: VERIFY_BATCH,
+    minBatch: POOL_MIN_BATCH,
+    here: (token) => this.verifyHere(token),
+    pooled: (tokens) => this.verifyPool().verifyBatch(tokens, this.now()),
+  });
+
+  constructor(private readonly options: ReceiveWorkerOptions) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /**
+   * Verifies a presentation against the current manifest, batched with the others that arrive in the
+   * same turn of the event loop (up to VERIFY_BATCH): on the verify pool when there is a backlog, here
+   * for a trickle or if verifyThreads is 0.
+   */
+  private verify(token: string): Promise<PoolResult> {
+    if (this.options.verifyThreads === 0) return Promise.resolve(this.verifyHere(token));
+    return this.batcher.add(token);
+  }
+
+  private verifyHere(token: string): PoolResult {
+    return tryVerifyPresentation(token, { manifest: this.options.manifest(), now: this.now() });
+  }
+
+  /** The pool for the current manifest; a new manifest gets a new pool (the old one finishes its batches). */
+  private verifyPool(): VerifyPool {
+    const manifest = this.options.manifest();
+    if (this.pool === undefined || manifest !== this.poolManifest) {
+      const old = this.pool;
+      this.pool = new VerifyPool({
+        manifest,
+        claims: RECEIVE_CLAIMS,
+        ...(this.options.verifyThreads === undefined ? {} : { size: this.options.verifyThreads }),
+      });
+      this.poolManifest = manifest;
+      old?.close().catch((e: unknown) => this.options.log.warn({ err: e }, 'closing a verify pool failed'));
+    }
+    return this.pool;
+  }
+
+  private inboxLimits(): StoreLimits {
+    return this.options.inbox ?? INBOX_LIMITS;
+  }
+
+  async start(): Promise<void> {
+    const { js, jsm, replicas, log } = this.options;
+    const inbox = this.inboxLimits();
+    const window = this.options.inbox?.duplicateWindow ?? DAY_MS;
+    const quarantine = this.options.quarantine ?? QUARANTINE_LIMITS;
+    const { New, Old } = DiscardPolicy;
+    await ensureStream(jsm, storeStream(INBOX_STREAM, ['wbx.in.>'], inbox, New, window, replicas));
+    const quarantined = ['wbx.quarantine.>'];
+    await ensureStream(jsm, storeStream(QUARANTINE_STREAM, quarantined, quarantine, Old, DAY_MS, replicas));
+    this.seen = await InboxSeen.open(js, jsm, {
+      ttlMs: inbox.maxAge > 0 ? inbox.maxAge + SEEN_MARGIN_MS : 0,
+      ...(replicas === undefined ? {} : { replicas }),
+    });
+    this.fill = new StreamFillMonitor({
+      jsm,
+      streams: [INBOX_STREAM, QUARANTINE_STREAM],
+      log,
+      ...(this.options.metrics === undefined ? {} : { gauge: this.options.metrics.streamFill }),
+      ...(this.options.inbox?.checkEvery === undefined ? {} : { everyMs: this.options.inbox.checkEvery }),
+    });
+    this.fill.start();
+    for (const source of this.options.sources) this.loops.push(this.receive(source));
+  }
+
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Connects (retrying while the origin is unreachable), then consumes until stopped. */
+  private async receive(source: ReceiveSource): Promise<void> {
+    const { partner: me, log } = this.options;
+    for (let attempt = 1; !this.isStopping(); attempt++) {
+      let nc: NatsConnection | undefined;
+      try {
+        const seed = (await readFile(source.nkeyFile, 'utf8')).trim();
+        nc = await connect({
+          servers: source.url,
+          name: `wbx-receive-${me}-from-${source.partner}`,
+          authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+          inboxPrefix: recipientInboxPrefix(me),
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          noAsyncTraces: true,
+          ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
+        });
+        this.connections.add(nc);
+        const consumer = await jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX }).consumers.get(shareStream(me), me);
+        const messages = await consumer.consume({ max_messages: RECEIVE_WINDOW });
+        this.consumers.add(messages);
+        log.info({ origin: source.partner, url: source.url }, 'receiving');
+        attempt = 0;
+        const window = new Window(RECEIVE_WINDOW);
+        for await (const m of messages) {
+          await window.run(async () => {
+            try {
+              await this.handle(source.partner, m);
+            } catch (e) {
+              if (e instanceof JetStreamApiError && e.code === STREAM_STORE_FAILED) {
+                // The inbox is full (or its store failing): the event waits at the origin.
+                if (Date.now() - this.fullWarned > 10_000) {
+                  this.fullWarned = Date.now();
+                  const what = `${INBOX_STREAM} cannot store; received events wait at their origin`;
+                  log.warn({ err: e, origin: source.partner }, what);
+                }
+                m.nak(5_000);
+                return;
+              }
+              log.error({ err: e, origin: source.partner, seq: m.seq }, 'storing a received event failed; retrying later');
+              m.nak(1_000);
+            }
+          });
+        }
+        await window.drain();
+        this.consumers.delete(messages);
+      } catch (e) {
+        if (this.isStopping()) return;
+        log.warn({ err: e, origin: source.partner, attempt }, `not receiving from ${source.partner}; retrying`);
+      } finally {
+        if (nc !== undefined) {
+          this.connections.delete(nc);
+          await nc.close().catch(() => undefined);
+        }
+      }
+      if (!this.isStopping()) await sleep(Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)));
+    }
+  }
+
+  /** Why a verified presentation of `origin` is not to be stored, or undefined: store it. */
+  private refusal(
+    origin: string,
+    m: JsMsg,
+    verified: Extract<PoolResult, { ok: true }>,
+  ): { code: string; detail: string; retry?: boolean; wait?: boolean } | undefined {
+    const { iss, iat, wbx_type: type } = verified.claims as { iss: string; iat: number; wbx_type: string };
+    if (iss !== origin) {
+      return { code: 'UNKNOWN_ISSUER', detail: `${iss}'s event in ${origin}'s share stream` };
+    }
+    const { maxAge } = this.inboxLimits();
+    if (maxAge > 0 && iat * 1000 < this.now().getTime() - maxAge) {
+      const issued = new Date(iat * 1000).toISOString();
+      return { code: 'STALE_PRESENTATION', detail: `issued ${issued}, before what ${INBOX_STREAM} keeps` };
+    }
+    const { claims, disclosed } = verified;
+    const presentation = { origin, type, iat, claims, disclosed };
+    const held = this.options.agreements();
+    if (held === undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
+    const verdict = checkReceived(held, this.options.partner, presentation);
+    if (verdict.ok) return undefined;
+    return { code: verdict.code, detail: verdict.detail, retry: m.info.deliveryCount < AGREEMENT_DELIVERIES };
+  }
+
+  private async handle(origin: string, m: JsMsg): Promise<void> {
+    const { js, log, metrics } = this.options;
+    const token = m.string();
+    const verified = await this.verify(token);
+    let code: string;
+    let detail: string | undefined;
+    if (verified.ok) {
+      const refused = this.refusal(origin, m, verified);
+      if (refused === undefined) {
+        await this.store(origin, m, token, verified.claims as { jti: string; wbx_type: string });
+        return;
+      }
+      if (refused.wait === true) {
+        log.debug({ origin, seq: m.seq }, 'agreements unavailable; the presentation waits at the origin');
+        m.nak(5_000);
+        return;
+      }
+      if (refused.retry === true) {
+        log.debug({ origin, seq: m.seq, code: refused.code }, 'beyond the agreements held; delivered again');
+        m.nak(1_000);
+        return;
+      }
+      ({ code, detail } = refused);
+    } else {
+      // Not a refusal of the presentation but a failure of the verifier: retried later.
+      if (verified.code === 'INTERNAL') throw new Error(`verifying failed: ${verified.detail}`);
+      code = verified.code;
+      detail = verified.detail;
+    }
+    log.warn({ origin, seq: m.seq, code, detail }, 'presentation quarantined');
+    metrics?.receiveQuarantined.inc({ origin, code });
+    const h = headers();
+    h.set('Wbx-Error-Code', code);
+    h.set('Wbx-Origin-Seq', String(m.seq));
+    await js.publish(`wbx.quarantine.${origin}`, token, {
+      headers: h,
+      msgID: `${origin}-${String(m.seq)}`,
+      expect: { streamName: QUARANTINE_STREAM },
+    });
+    m.ack();
+  }
+
+  /**
+   * Stores a presentation within the agreements in WBX_INBOX, unless the inbox stored that event before
+   * (a replay, past the inbox's duplicate window): then it is dropped. Acknowledges the origin.
+   */
+  private async store(
+    origin: string,
+    m: JsMsg,
+    token: string,
+    claims: { jti: string; wbx_type: string },
+  ): Promise<void> {
+    const { js, log, metrics } = this.options;
+    const seen = this.seen;
+    if (seen === undefined) throw new Error('the receive worker is not started');
+    const { jti, wbx_type: type } = claims;
+    if (await seen.has(origin, jti)) {
+      metrics?.receiveReplays.inc({ origin });
+      log.info({ origin, seq: m.seq, eventId: jti }, 'replay of an event already stored; dropped');
+      m.ack();
+      return;
+    }
+    const ack = await js.publish(`wbx.in.${origin}.${type}`, token, {
+      msgID: jti,
+      expect: { streamName: INBOX_STREAM },
+    });
+    await seen.remember(origin, jti, ack.seq);
+    if (!ack.duplicate) metrics?.receiveStored.inc({ origin });
+    m.ack();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const m of this.consumers) await m.close().catch(() => undefined);
+    for (const nc of this.connections) await nc.close().catch(() => undefined);
+    await Promise.all(this.loops);
+    this.loops.length = 0;
+    await this.fill?.stop();
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+} // prettier-ignore

@@ -1,0 +1,1 @@
+export { CERT_EXTENSIONS, certPin, makeDemoPki, openssl, type DemoPki } from './pki.js';

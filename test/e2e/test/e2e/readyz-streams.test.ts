@@ -1,0 +1,63 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Gateway } from '@wbx/gateway';
+import { startFederation, type Federation } from '@wbx/fixtures';
+
+let fed: Federation;
+let mk: Gateway;
+
+async function readyz(g: Gateway): Promise<{ status: number; body: { ready: boolean; reasons: string[] } }> {
+  const res = await fetch(`http://${g.httpAddress}/readyz`);
+  return { status: res.status, body: (await res.json()) as { ready: boolean; reasons: string[] } };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  fed = await startFederation(['MK', 'RS']);
+  await fed.agree({
+    id: 'MK-RS-readyz',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['border-management'],
+    legalBasis: 'Test agreement under the Skopje Declaration',
+    validFrom: new Date(Date.now() - 3_600_000).toISOString(),
+    validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    terms: [{ types: ['crossing.irregular'], mode: 'records', fields: ['occurredAt'], retentionDays: 30 }],
+  });
+  mk = await fed.start('MK');
+}, 60_000);
+
+afterAll(async () => {
+  await fed[Symbol.asyncDispose]();
+});
+
+describe('/readyz and the streams the gateway needs', () => {
+  it('is ready while every stream is there', async () => {
+    await until('ready', async () => ((await readyz(mk)).status === 200 ? true : undefined));
+  });
+
+  it.each(['WBX_SHARE_RS', 'KV_wbx_state', 'WBX_AUDIT'])(
+    'says not ready, naming it, when %s is deleted',
+    async (stream) => {
+      const jsm = await jetstreamManager(mk.nats);
+      await jsm.streams.delete(stream);
+      const r = await until(`${stream} reported`, async () => {
+        const got = await readyz(mk);
+        return got.body.reasons.includes(`stream ${stream} missing`) ? got : undefined;
+      });
+      expect(r.status).toBe(503);
+      expect(r.body.ready).toBe(false);
+    },
+  );
+});

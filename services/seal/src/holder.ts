@@ -1,15 +1,17 @@
 import { digestOf } from './disclosure.js';
 import { SealError } from './errors.js';
 import { jsonFromB64u } from './internal/base64url.js';
+import { envelopeOf } from './internal/envelope.js';
 import { disclosureJson, isJsonObject, type Json } from './internal/json.js';
 import { splitAndDecode } from './token.js';
+import type { EventEnvelope } from './verify.js';
 
 /**
  * A sealed event (or a presentation of it) as its holder sees it: parsed once — each disclosure decoded
  * and hashed once — then read and presented any number of times. Nothing is verified: the signature is
  * the receiver's business (`verifyPresentation`), and a holder only ever drops disclosures.
  */
-export interface HeldToken {
+export interface HeldToken extends EventEnvelope {
   /**
    * The always-visible claims and every disclosed claim, nested disclosures resolved (persons with their
    * attributes): what `readOwnSealedEvent` gives. Built on first use.
@@ -53,14 +55,20 @@ function malformed(detail: string): SealError {
 /**
  * Parses an SD-JWT for its holder (the origin's gateway sharing or answering from its own WBX_EVENTS, or
  * `wbx disclose`). Refuses, with a SealError, a token over `maxBytes`, one that is not
- * `<jwt>~<disclosure>~…~`, a payload that is not a JSON object, and a disclosure that is not
- * `[salt, name, value]` or that names `__proto__`.
+ * `<jwt>~<disclosure>~…~`, a payload that is not a JSON object or lacks the always-visible claims
+ * (`iss`, `jti`, `iat`, `wbx_type`, `wbx_v`), and a disclosure that is not `[salt, name, value]` or that
+ * names `__proto__`.
  */
 export function holdToken(token: string, maxBytes?: number): HeldToken {
   const { parts, decoded } = splitAndDecode(token, maxBytes);
   const payload = jsonFromB64u(parts.payload);
   if (!isJsonObject(payload)) {
     throw new SealError('MALFORMED_PAYLOAD', 'token rejected', 'the payload is not a JSON object');
+  }
+  const envelope = envelopeOf(payload);
+  if (envelope === undefined) {
+    const detail = 'iss, jti, iat, wbx_type or wbx_v missing or of the wrong type';
+    throw new SealError('MALFORMED_PAYLOAD', 'token rejected', detail);
   }
   const byDigest = new Map<string, Entry>();
   parts.disclosures.forEach((encoded, i) => {
@@ -81,6 +89,10 @@ export function holdToken(token: string, maxBytes?: number): HeldToken {
   const jwt = `${parts.header}.${parts.payload}.${parts.signature}~`;
   let claims: Json | undefined;
   return {
+    eventId: envelope.jti,
+    type: envelope.type,
+    issuer: envelope.iss,
+    issuedAt: new Date(envelope.iat * 1000),
     get claims(): Json {
       claims ??= resolveClaims(payload, top, byDigest);
       return claims;

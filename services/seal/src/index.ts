@@ -5,6 +5,7 @@ export {
   readOwnSealedEvent,
   tryVerifyPresentation,
   verifyPresentation,
+  type EventEnvelope,
   type VerifiedEvent,
   type VerifyOptions,
   type VerifyOutcome,

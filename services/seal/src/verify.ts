@@ -6,6 +6,7 @@ import { isPartnerCode, SCHEMA_VERSION, validateDisclosedClaims } from '@wbx/sch
 import { digestOf } from './disclosure.js';
 import { SealError, type SealErrorCode } from './errors.js';
 import { fromB64u, jsonFromB64u } from './internal/base64url.js';
+import { envelopeOf, type Envelope } from './internal/envelope.js';
 import { disclosureJson, isJsonObject, type Json } from './internal/json.js';
 import { ALWAYS_VISIBLE, DEFAULT_IAT_SKEW_S, SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
 import { splitAndDecode, type TokenParts } from './token.js';
@@ -21,8 +22,20 @@ export interface VerifyOptions {
   readonly iatSkewSeconds?: number;
 }
 
-/** The processed claims of a verified presentation (RFC 9901 §7.1): always-visible plus disclosed. */
-export interface VerifiedEvent {
+/** What every sealed event shows, whatever its holder withheld: its always-visible claims, typed. */
+export interface EventEnvelope {
+  /** `jti`: the event's id (a UUIDv7 once verified). */
+  readonly eventId: string;
+  /** `wbx_type`: the catalogue event type (`crossing.irregular`, …). */
+  readonly type: string;
+  /** `iss`: the partner that sealed it, the event's origin. */
+  readonly issuer: string;
+  /** `iat`: when it was sealed (whole seconds). */
+  readonly issuedAt: Date;
+}
+
+/** A verified presentation (RFC 9901 §7.1): its envelope, and its always-visible and disclosed claims. */
+export interface VerifiedEvent extends EventEnvelope {
   readonly kid: string;
   /** `iss`, `jti`, `iat`, `wbx_type`, `wbx_v` and every disclosed claim, `_sd`/`_sd_alg` removed. */
   readonly claims: Readonly<Record<string, unknown>>;
@@ -194,14 +207,9 @@ function processObject(ctx: Walk, obj: Json, path: string): Json {
   return out;
 }
 
-interface ParsedJwt {
+interface ParsedJwt extends Envelope {
   readonly kid: string;
   readonly payload: Json;
-  readonly iss: string;
-  readonly jti: string;
-  readonly iat: number;
-  readonly type: string;
-  readonly version: number;
 }
 
 /** Parses the issuer JWT's header and payload and checks them against the profile (no signature yet). */
@@ -217,16 +225,8 @@ function parseJwt(parts: TokenParts): ParsedJwt {
   const kid = header.kid;
   const payload = jsonFromB64u(parts.payload, true);
   if (!isJsonObject(payload)) throw refuse('MALFORMED_PAYLOAD', 'the payload is not a JSON object');
-  const { iss, jti, iat, wbx_type: type, wbx_v: version } = payload;
-  if (
-    typeof iss !== 'string' ||
-    typeof jti !== 'string' ||
-    typeof type !== 'string' ||
-    !Number.isSafeInteger(iat) ||
-    (iat as number) < 0 ||
-    !Number.isSafeInteger(version) ||
-    !Array.isArray(payload._sd)
-  ) {
+  const envelope = envelopeOf(payload);
+  if (envelope === undefined || !Array.isArray(payload._sd)) {
     throw refuse('MALFORMED_PAYLOAD', 'iss, jti, iat, wbx_type, wbx_v or _sd missing or of the wrong type');
   }
   const extra = Object.keys(payload).filter((k) => !ALLOWED_PAYLOAD_KEYS.has(k));
@@ -234,7 +234,7 @@ function parseJwt(parts: TokenParts): ParsedJwt {
   if (payload._sd_alg !== SD_ALG)
     throw refuse('UNSUPPORTED_SD_ALG', `_sd_alg ${JSON.stringify(payload._sd_alg)}`);
 
-  return { kid, payload, iss, jti, iat: iat as number, type, version: version as number };
+  return { kid, payload, ...envelope };
 }
 
 /** Processes the disclosures against the payload's digests: each referenced exactly once. */
@@ -265,9 +265,9 @@ function disclosedClaims(
  */
 export function readOwnSealedEvent(token: string): VerifiedEvent {
   const { parts, decoded } = splitAndDecode(token, Number.MAX_SAFE_INTEGER);
-  const { kid, payload } = parseJwt(parts);
+  const { kid, payload, iss, jti, iat, type } = parseJwt(parts);
   const { claims, disclosed } = disclosedClaims(parts, decoded, payload);
-  return { kid, claims, disclosed };
+  return { eventId: jti, type, issuer: iss, issuedAt: new Date(iat * 1000), kid, claims, disclosed };
 }
 
 /**
@@ -304,7 +304,7 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     const detail = violations.map((v) => `${v.path} ${v.code}`).join('; ');
     throw new SealError('SCHEMA_VIOLATION', 'disclosed claims violate the schema', detail);
   }
-  return { kid, claims, disclosed };
+  return { eventId: jti, type, issuer: iss, issuedAt, kid, claims, disclosed };
 }
 
 /** What `tryVerifyPresentation` gives: the verified event, or the refusal's code and detail. */

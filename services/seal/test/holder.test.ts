@@ -37,6 +37,19 @@ describe('holdToken (parse once, present many)', () => {
     expect(types.size).toBeGreaterThanOrEqual(8);
   });
 
+  it('gives the envelope typed, as verifyPresentation does', () => {
+    const token = sealer(key).seal(all[0]!, { now: NOW });
+    const { eventId, type, issuer, issuedAt } = holdToken(token);
+    const verified = verifyPresentation(token, { manifest, now: NOW });
+    expect({ eventId, type, issuer, issuedAt }).toEqual({
+      eventId: verified.eventId,
+      type: verified.type,
+      issuer: verified.issuer,
+      issuedAt: verified.issuedAt,
+    });
+    expect(eventId).toBe(all[0]!.eventId);
+  });
+
   it('presents exactly the allowed disclosures of each path set, one parse for all of them', () => {
     for (const event of all.slice(0, 120)) {
       const token = sealer(key).seal(event, { now: NOW });
@@ -68,6 +81,17 @@ describe('holdToken (parse once, present many)', () => {
     expect(code(jwt)).toBe('MALFORMED_TOKEN');
     expect(code(`${jwt.split('.')[0] ?? ''}.${b64([1, 2])}.sig~`)).toBe('MALFORMED_PAYLOAD');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses a payload whose always-visible claims are missing or of the wrong type', () => {
+    const token = sealer(key).seal(all[0]!, { now: NOW });
+    const [h = '', p = '', s = ''] = token.slice(0, token.indexOf('~')).split('.');
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as object;
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    for (const change of [{ jti: undefined }, { iss: 7 }, { iat: '1' }, { wbx_type: null }, { wbx_v: 1.5 }]) {
+      expect(code(`${h}.${b64({ ...payload, ...change })}.${s}~`)).toBe('MALFORMED_PAYLOAD');
+    }
+    expect(code(`${h}.${b64(payload)}.${s}~`)).toBeUndefined();
   });
 
   it('keeps the 64 KiB cap unless its caller lifts it', () => {

@@ -46,6 +46,14 @@ describe('verifyPresentation', () => {
     expect(codeOf(token)).toBe('ACCEPTED');
   });
 
+  it('gives the envelope typed: eventId, type, issuer and issuedAt from jti, wbx_type, iss and iat', () => {
+    const v = verifyPresentation(token, options);
+    expect(v).toMatchObject({ eventId: event.eventId, type: event.type, issuer: 'MK', kid: key.kid });
+    expect(v.issuedAt).toEqual(new Date(Math.floor(NOW.getTime() / 1000) * 1000));
+    expect(v.claims).toMatchObject({ jti: v.eventId, wbx_type: v.type, iss: v.issuer });
+    expect(v.claims.iat).toBe(v.issuedAt.getTime() / 1000);
+  });
+
   describe('refuses the wrong algorithm', () => {
     it.each([['none'], ['HS256'], ['ES256'], ['RS256'], ['EdDSA ']])('alg %s → ALG_NOT_ALLOWED', (alg) => {
       const c = takeApart(token);

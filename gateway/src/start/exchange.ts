@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+
+import { Kvm } from '@nats-io/kv';
+import type { AuditLog } from '@wbx/audit';
+import type { ManifestBody } from '@wbx/registry';
+import type { Logger } from 'pino';
+
+import type { AgreementsWatcher } from '../agreements-watcher.js';
+import type { GatewayConfig } from '../config.js';
+import type { GuardContext } from '../connection-guard.js';
+import { Pseudonyms } from '../exchange/pseudonyms.js';
+import { READMISSION_BUCKET } from '../nats-layout.js';
+import { startExchangeServer, type StartedExchange } from '../exchange/server.js';
+import { stopGrpcServer } from '../grpc-server.js';
+import type { IngestPipeline } from '../ingest-pipeline.js';
+import type { StartedNats } from './nats.js';
+
+export interface ExchangeParts {
+  readonly config: NonNullable<GatewayConfig['exchange']>;
+  readonly partner: string;
+  readonly dataDir: string;
+  readonly replicas: number;
+  readonly nats: StartedNats;
+  readonly manifest: ManifestBody;
+  readonly manifestJson: string;
+  readonly watcher: AgreementsWatcher;
+  readonly audit: AuditLog;
+  readonly pipeline: IngestPipeline;
+  readonly log: Logger;
+  readonly guard: GuardContext;
+  readonly drainMs: number;
+  readonly now: () => Date;
+}
+
+/**
+ * The partner-facing Exchange (Query, Match, readmission) and Federation services over mutual TLS.
+ * Disposing stops new calls and lets those in flight finish within `drainMs`.
+ */
+export interface RunningExchange extends StartedExchange, AsyncDisposable {
+  /** Takes no new calls and lets those in flight finish within `drainMs` (once; disposing does it too). */
+  stopCalls(): Promise<void>;
+}
+
+export async function startExchange(parts: ExchangeParts): Promise<RunningExchange> {
+  const { nats, watcher } = parts;
+  const started = await startExchangeServer(
+    parts.config,
+    {
+      partner: parts.partner,
+      manifest: () => parts.manifest,
+      agreements: () => watcher.agreements,
+      inactive: () => watcher.inactive,
+      audit: parts.audit,
+      log: parts.log,
+      now: parts.now,
+    },
+    {
+      js: nats.js,
+      jsm: nats.jsm,
+      pipeline: parts.pipeline,
+      readmissionKv: await new Kvm(nats.js).create(READMISSION_BUCKET, {
+        replicas: parts.replicas,
+        history: 5,
+      }),
+      pseudonyms: await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret')),
+      manifestJson: parts.manifestJson,
+    },
+    parts.guard,
+  );
+  let stopping: Promise<void> | undefined;
+  const stopCalls = (): Promise<void> => {
+    started.health.setStatus('', 'NOT_SERVING');
+    stopping ??= stopGrpcServer(started.server, parts.drainMs);
+    return stopping;
+  };
+  return { ...started, stopCalls, [Symbol.asyncDispose]: stopCalls };
+}

@@ -1,0 +1,102 @@
+import type { KeyObject } from 'node:crypto';
+
+import { Kvm } from '@nats-io/kv';
+import { AuditLog } from '@wbx/audit';
+import type { ManifestBody } from '@wbx/registry';
+import type { Sealer } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import type { AgreementsWatcher } from '../agreements-watcher.js';
+import { Aggregator } from '../aggregator.js';
+import { auditAnchorPath, fileAuditAnchor } from '../audit-anchor.js';
+import type { GatewayConfig } from '../config.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { ReceiveWorker } from '../receive-worker.js';
+import { ShareWorker } from '../share-worker.js';
+import { STATE_BUCKET } from '../nats-layout.js';
+import type { StartedNats } from './nats.js';
+
+export interface SharingParts {
+  readonly config: GatewayConfig;
+  readonly nats: StartedNats;
+  readonly manifest: ManifestBody;
+  readonly signer: { readonly kid: string; readonly key: KeyObject };
+  readonly sealer: Sealer;
+  readonly watcher: AgreementsWatcher;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
+export interface StartedSharing extends AsyncDisposable {
+  readonly audit: AuditLog;
+  readonly share: ShareWorker;
+  readonly receive: ReceiveWorker;
+}
+
+/**
+ * Sharing and receiving: the audit log (its chain checked against the anchor), the share worker and the
+ * aggregator under the watcher's agreements, the receive worker for the partners that share with this one,
+ * and the watcher's reloading. Disposing stops them in the reverse order; the audit log writes a last
+ * checkpoint.
+ */
+export async function startSharing(parts: SharingParts): Promise<StartedSharing> {
+  const { config, nats, watcher, log } = parts;
+  const { js, jsm } = nats;
+  await using stack = new AsyncDisposableStack();
+  const audit = await AuditLog.open({
+    js,
+    jsm,
+    origin: config.partner,
+    signer: { kid: parts.signer.kid, privateKey: parts.signer.key },
+    checkpointEvery: { entries: config.audit.checkpointEntries, ms: config.audit.checkpointInterval },
+    replicas: config.streams.replicas,
+    anchor: fileAuditAnchor(auditAnchorPath(config.data)),
+    manifest: parts.manifest,
+    onError: (e) => log.error({ err: e }, 'audit log error (checkpoint, anchor or broken chain)'),
+  });
+  stack.defer(async () => {
+    await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));
+  });
+  const state = await new Kvm(js).create(STATE_BUCKET);
+  const aggregator = new Aggregator({
+    partner: config.partner,
+    js,
+    state,
+    sealer: parts.sealer,
+    audit,
+    log,
+    graceMs: config.share.aggregateGrace,
+    settleMs: config.share.aggregateSettle,
+  });
+  const share = new ShareWorker({
+    partner: config.partner,
+    js,
+    jsm,
+    policy: () => watcher.policy,
+    audit,
+    aggregator,
+    log,
+    flushEveryMs: config.share.flushEvery,
+  });
+  await share.start();
+  stack.defer(() => share.stop());
+  const receive = new ReceiveWorker({
+    partner: config.partner,
+    sources: config.receive,
+    js,
+    jsm,
+    manifest: () => parts.manifest,
+    log,
+    agreements: () => (watcher.healthy ? watcher.agreements : undefined),
+    metrics: parts.metrics,
+    replicas: config.streams.replicas,
+    inbox: { ...config.inbox, duplicateWindow: config.streams.duplicateWindow },
+    quarantine: config.quarantine,
+  });
+  stack.defer(() => receive.stop());
+  await receive.start();
+  watcher.start(() => share.syncRecipients());
+  stack.defer(() => watcher.stop());
+  const owned = stack.move();
+  return { audit, share, receive, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}

@@ -12,11 +12,10 @@ import {
   type ReadmissionCase,
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
-import { validateEvent } from '@wbx/schema';
+import { uuidV7, validateEvent } from '@wbx/schema';
 import { createSealer, verifyPresentation } from '@wbx/seal';
 import type { KeyObject } from 'node:crypto';
 
-import { uuidV7 } from '@wbx/gateway';
 import type { Gateway } from '@wbx/gateway';
 import type { DemoPki } from '@wbx/pki';
 import { EXCHANGE_CHANNEL_OPTIONS, queryPage, unary } from './exchange-client.js';

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { aggregate, periodBounds, type PolicyEvent } from '@wbx/agreements';
-import { validateEvent, type EventType } from '@wbx/schema';
+import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -41,9 +41,7 @@ export interface AggregatorOptions {
 /** A UUIDv7 that is the same for the same aggregate, so that publishing it again is a duplicate. */
 function aggregateId(key: string, at: number): string {
   const h = createHash('sha256').update(key).digest('hex');
-  const ts = at.toString(16).padStart(12, '0').slice(-12);
-  const variant = ((parseInt(h.slice(15, 16), 16) & 0x3) | 0x8).toString(16);
-  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${h.slice(0, 3)}-${variant}${h.slice(3, 6)}-${h.slice(6, 18)}`;
+  return uuidV7(at, `${h.slice(0, 3)}${h.slice(15, 16)}${h.slice(3, 18)}`);
 }
 
 /**

@@ -33,7 +33,6 @@ export { trustedManifestPath } from './trusted-manifest.js';
 export { statusDetails } from './grpc-errors.js';
 export { QUERY_PAGE_MAX } from './exchange/query.js';
 export { Pseudonyms, subjectRefsOf } from './exchange/pseudonyms.js';
-export { uuidV7 } from './exchange/readmission.js';
 
 // Worker pools (the CLI verifies with the same pool).
 export { VerifyPool, type PoolResult, type VerifyPoolOptions } from './workers/verify-pool.js';

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-
 import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ReadmissionCase } from '@wbx/proto';
+import { uuidV7 } from '@wbx/schema';
 import { SealError, verifyPresentation } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
@@ -46,16 +45,6 @@ export interface ReadmissionDeps {
   readonly kv: KV;
   readonly jsm: JetStreamManager;
   readonly pipeline: IngestPipeline;
-}
-
-/** A UUIDv7 (RFC 9562) from the clock and the CSPRNG. */
-export function uuidV7(ms: number): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(Math.floor(ms), 0, 6);
-  b[6] = ((b[6] ?? 0) & 0x0f) | 0x70;
-  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function toMessage(c: StoredCase, duplicate: boolean): ReadmissionCase {

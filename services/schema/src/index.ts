@@ -82,3 +82,4 @@ export {
 } from './disclosed.js';
 export { formatPath, type Violation, type ViolationCode } from './violation.js';
 export { schemaMatchesProto, type SchemaMatchesProto } from './drift.js';
+export { uuidV7 } from './uuid-v7.js';

@@ -1,5 +1,5 @@
 import type { Event } from '@wbx/proto';
-import { isPartnerCode, SCHEMA_VERSION } from '@wbx/schema';
+import { isPartnerCode, SCHEMA_VERSION, uuidV7 } from '@wbx/schema';
 
 import { assessmentRoute } from './internal/assessment-body.js';
 import { crossingIrregular, smugglingIncident } from './internal/border-bodies.js';
@@ -21,7 +21,7 @@ import {
 } from './internal/return-bodies.js';
 import { sortedInstants } from './internal/timeline.js';
 import { type SourceType, TypeMix } from './internal/type-mix.js';
-import { uuidV7 } from './internal/uuid-v7.js';
+import { uuidRandom } from './internal/uuid-random.js';
 import { partnerProfile } from './partner-profiles.js';
 import { SynthError } from './synth-error.js';
 
@@ -104,7 +104,7 @@ function* run(options: GenerateOptions, from: number, to: number): Generator<Eve
     const body = BODIES[type](ctx, year, at, roster);
     const recorded = Math.min(to, at + recordingDelay(ctx.rng, type));
     yield {
-      eventId: uuidV7(recorded, ctx.rng),
+      eventId: uuidV7(recorded, uuidRandom(ctx.rng)),
       origin: profile.partner,
       type,
       schemaVersion: SCHEMA_VERSION,

@@ -9,7 +9,7 @@ import { Kvm } from '@nats-io/kv';
 import { decodeAuditEntry, readAudit } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { importPrivateJwk, verifyRootManifest, type ManifestBody, type SignedManifest } from '@wbx/registry';
-import { validateEvent, type ValidEvent } from '@wbx/schema';
+import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, readOwnSealedEvent, verifyPresentation } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { loadSync } from '@grpc/proto-loader';
@@ -23,7 +23,6 @@ import {
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { uuidV7 } from '@wbx/gateway';
 import { wbx } from '@wbx/cli';
 import type { Gateway } from '@wbx/gateway';
 import { certSha256, makeTestPki, type CertFiles, type TestPki } from '@wbx/fixtures';

@@ -230,13 +230,13 @@ export async function auditReportCommand(io: CliIo, options: AuditReportOptions)
 export function registerAuditCommands(program: Command, io: CliIo, result: { exitCode: number }): void {
   const audit = program
     .command('audit')
-    .description('check and summarise the disclosure audit log (WBX_AUDIT) a partner keeps');
+    .description(`check and summarise the disclosure audit log (${AUDIT_STREAM}) a partner keeps`);
   audit
     .command('verify')
     .description(
       'check the signed genesis, the hash chain and the signed checkpoints (and with --anchor that the chain holds the anchored checkpoint); exit 1 naming the first broken entry',
     )
-    .requiredOption('--nats <url>', 'the NATS server holding WBX_AUDIT')
+    .requiredOption('--nats <url>', `the NATS server holding ${AUDIT_STREAM}`)
     .requiredOption('--manifest <file>', 'the signed federation manifest (checkpoint keys)')
     .requiredOption('--partner <code>', 'whose audit chain, e.g. MK')
     .option(
@@ -254,7 +254,7 @@ export function registerAuditCommands(program: Command, io: CliIo, result: { exi
   audit
     .command('report')
     .description('summarise what was disclosed to whom: per recipient, agreement, type and mode')
-    .requiredOption('--nats <url>', 'the NATS server holding WBX_AUDIT')
+    .requiredOption('--nats <url>', `the NATS server holding ${AUDIT_STREAM}`)
     .requiredOption('--partner <code>', 'whose audit chain, e.g. MK')
     .option(
       '--nkey <file>',

@@ -16,7 +16,7 @@ import { uuidV7, validateEvent } from '@wbx/schema';
 import { createSealer, verifyPresentation } from '@wbx/seal';
 import type { KeyObject } from 'node:crypto';
 
-import type { Gateway } from '@wbx/gateway';
+import { EVENTS_STREAM, shareStream, shareSubject, type Gateway } from '@wbx/gateway';
 import type { DemoPki } from '@wbx/pki';
 import { EXCHANGE_CHANNEL_OPTIONS, queryPage, unary } from './exchange-client.js';
 import { write, type CliIo } from './io.js';
@@ -117,10 +117,10 @@ export async function exchangeDemo(io: CliIo, ctx: ExchangeDemoContext): Promise
     const alm = await jetstreamManager(al.nats);
     let shared = false;
     for (let i = 0; i < 50 && !shared; i++) {
-      shared = (await alm.streams.getMessage('WBX_SHARE_MK', { last_by_subj: 'wbx.share.MK.AL.readmission.response' }).catch(() => null)) !== null; // prettier-ignore
+      shared = (await alm.streams.getMessage(shareStream('MK'), { last_by_subj: shareSubject('MK', 'AL', 'readmission.response') }).catch(() => null)) !== null; // prettier-ignore
       if (!shared) await sleep(100);
     }
-    await write(io.stdout, `AL keeps the request (its case) and its sealed answer (WBX_EVENTS); the answer ${shared ? 'waits in WBX_SHARE_MK for MK to fetch' : 'was NOT shared to MK'}, under the agreement's records term\n`); // prettier-ignore
+    await write(io.stdout, `AL keeps the request (its case) and its sealed answer (${EVENTS_STREAM}); the answer ${shared ? `waits in ${shareStream('MK')} for MK to fetch` : 'was NOT shared to MK'}, under the agreement's records term\n`); // prettier-ignore
     return (
       shared &&
       events.length > 0 &&

@@ -15,7 +15,7 @@ import { generateEvents } from '@wbx/synth';
 import { pino } from 'pino';
 
 import { loadGatewayConfig } from '@wbx/gateway';
-import { Gateway } from '@wbx/gateway';
+import { EVENTS_STREAM, Gateway, INBOX_STREAM, shareStream } from '@wbx/gateway';
 import { exchangeDemo } from './demo-exchange.js';
 import { makeDemoPki } from '@wbx/pki';
 import { write, type CliIo } from './io.js';
@@ -171,10 +171,10 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
       if (g === undefined) continue;
       const r = await ingest(g.grpcAddress, events);
       const again = await ingest(g.grpcAddress, events.slice(0, 50));
-      const stored = (await (await jetstreamManager(g.nats)).streams.info('WBX_EVENTS')).state.messages;
+      const stored = (await (await jetstreamManager(g.nats)).streams.info(EVENTS_STREAM)).state.messages;
       ingestRows.push([p, events.length, r.accepted, r.rejected, again.duplicates, stored, Math.round(r.ms)]);
     }
-    await write(io.stdout, `Ingest over gRPC (validate → seal → JetStream; receipt after the ack)\n${renderTable(['partner', 'events', 'accepted', 'rejected', 're-sent 50: duplicates', 'WBX_EVENTS', 'ms'], ingestRows)}\n\n`);
+    await write(io.stdout, `Ingest over gRPC (validate → seal → JetStream; receipt after the ack)\n${renderTable(['partner', 'events', 'accepted', 'rejected', 're-sent 50: duplicates', EVENTS_STREAM, 'ms'], ingestRows)}\n\n`);
 
     const mkEvents = days.get('MK') ?? [];
     const forRs = mkEvents.filter((e) => e.type === 'crossing.irregular' || e.type === 'smuggling.incident');
@@ -183,21 +183,21 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     const fx = gateways.get('FRONTEX');
     const mk = gateways.get('MK');
     if (rs === undefined || al === undefined || fx === undefined || mk === undefined) return false;
-    const delivered = await until(async () => (await messages(rs, 'WBX_INBOX')).length >= forRs.length, 30_000);
-    await until(async () => (await messages(al, 'WBX_INBOX')).length > 0 && (await messages(fx, 'WBX_INBOX')).length > 0, 30_000);
+    const delivered = await until(async () => (await messages(rs, INBOX_STREAM)).length >= forRs.length, 30_000);
+    await until(async () => (await messages(al, INBOX_STREAM)).length > 0 && (await messages(fx, INBOX_STREAM)).length > 0, 30_000);
     await sleep(1_500);
-    const rsInbox = await messages(rs, 'WBX_INBOX');
+    const rsInbox = await messages(rs, INBOX_STREAM);
     const fieldsSeen = new Set<string>();
     for (const t of rsInbox) for (const p of readOwnSealedEvent(t).disclosed) fieldsSeen.add(p);
     const recvRows: (string | number)[][] = [['RS', 'records', rsInbox.length, [...fieldsSeen].sort().join(', ')]];
     for (const [id, g] of [['AL', al], ['FRONTEX', fx]] as const) {
-      const inbox = (await messages(g, 'WBX_INBOX')).map((t) => readOwnSealedEvent(t).claims);
+      const inbox = (await messages(g, INBOX_STREAM)).map((t) => readOwnSealedEvent(t).claims);
       const cells = inbox.flatMap((c) => c.cells as { count: number; suppressed: boolean }[]);
       const suppressed = cells.filter((c) => c.suppressed).length;
       const periods = inbox.map((c) => String(c.period)).sort();
       recvRows.push([id, 'aggregates', inbox.length, `periods ${periods[0] ?? '—'}…${periods.at(-1) ?? '—'}; ${cells.length} cells, ${suppressed} suppressed (< 5)`]);
     }
-    await write(io.stdout, `What each recipient received from MK, verified against the manifest, in its own WBX_INBOX\n${renderTable(['recipient', 'mode', 'events', 'what'], recvRows)}\n`);
+    await write(io.stdout, `What each recipient received from MK, verified against the manifest, in its own ${INBOX_STREAM}\n${renderTable(['recipient', 'mode', 'events', 'what'], recvRows)}\n`);
     await write(io.stdout, `RS never received: subjectRef, borderSection, location, facilitatorSuspected, recordedAt — nor any other event type (${mkEvents.length - forRs.length} MK events withheld)\n\n`);
 
     const signed = signedAgreements.get('MK-RS-2026-001');
@@ -207,7 +207,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     const t0 = performance.now();
     await writeFile(join(dir, 'agreements', 'MK', 'MK-RS-2026-001.json'), JSON.stringify(revoked));
     const mkm = await jetstreamManager(mk.nats);
-    const purged = await until(async () => (await mkm.streams.info('WBX_SHARE_RS')).state.messages === 0, 5_000);
+    const purged = await until(async () => (await mkm.streams.info(shareStream('RS'))).state.messages === 0, 5_000);
     const took = Math.round(performance.now() - t0);
     const before = rsInbox.length;
     const nextDay = [...generateEvents({ partner: 'MK', count: 200, seed: 'demo-next-day', from: new Date('2023-09-02T00:00:00Z'), to: new Date('2023-09-03T00:00:00Z') })]
@@ -215,7 +215,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
       .flatMap((r) => (r.ok ? [r.event] : []));
     await ingest(mk.grpcAddress, nextDay);
     await sleep(1_500);
-    const after = (await messages(rs, 'WBX_INBOX')).length;
+    const after = (await messages(rs, INBOX_STREAM)).length;
     await write(io.stdout, `MK revokes MK-RS-2026-001: RS's share stream ${purged ? `purged after ${took} ms` : 'NOT purged'} and RS's credentials on MK's NATS removed; MK ingests ${nextDay.length} more events, RS's inbox stays at ${after} (had ${before})\n`);
 
     const trusted = verifyRootManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as SignedManifest);

@@ -1,3 +1,4 @@
+import { EVENTS_STREAM, INBOX_STREAM, shareStream } from '@wbx/gateway';
 import { Command, CommanderError, Option } from 'commander';
 
 import { demoCommand } from './demo.js';
@@ -131,7 +132,7 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .requiredOption('--nats <url>', 'the NATS server holding the stream')
     .requiredOption('--manifest <file>', 'the signed federation manifest')
     .option('--nkey <file>', 'nkey seed file to authenticate with (e.g. <data>/nats-access/gateway.nkey)')
-    .option('--stream <name>', 'WBX_EVENTS, WBX_INBOX or WBX_SHARE_<R>', 'WBX_EVENTS')
+    .option('--stream <name>', `${EVENTS_STREAM}, ${INBOX_STREAM} or ${shareStream('<R>')}`, EVENTS_STREAM)
     .option('--type <type>', 'only events of this type, e.g. crossing.irregular')
     .option('--from-seq <n>', 'start at this stream sequence (default: the first message)')
     .option('--count <n>', 'stop after this many verified events (default: run until SIGINT)')

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { EVENTS_STREAM } from '@wbx/gateway';
 import { Event, type ReadmissionCase, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, SealError, verifyPresentation } from '@wbx/seal';
@@ -133,7 +134,7 @@ export function registerReadmissionCommands(program: Command, io: CliIo, result:
   exchangeFlags(group.command('submit').description("seal a readmission.request with your key and hand it to the requested state's gateway"))
     .requiredOption('--seal-key <file>', 'your partner private JWK (wbx keys generate)')
     .requiredOption('--file <file>', 'the readmission.request event, JSON')
-    .option('--keep-at <host:port>', "your own gateway's Ingest: keep the request in your WBX_EVENTS first")
+    .option('--keep-at <host:port>', `your own gateway's Ingest: keep the request in your ${EVENTS_STREAM} first`)
     .option('--keep-insecure', 'plaintext to --keep-at (loopback only)')
     .option('--keep-tls-ca <file>', "CA of your gateway's Ingest certificate")
     .option('--keep-cert <file>', 'client certificate for your Ingest (mTLS)')

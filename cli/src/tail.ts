@@ -11,6 +11,15 @@ import {
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import {
+  EVENTS_STREAM,
+  EVENTS_SUBJECT_PREFIX,
+  INBOX_STREAM,
+  INBOX_SUBJECT_PREFIX,
+  shareStream,
+  shareStreamRecipient,
+  shareSubjectPrefix,
+} from '@wbx/gateway';
 import type { ManifestBody } from '@wbx/registry';
 import { isEventType } from '@wbx/schema';
 import { SealError, verifyPresentation } from '@wbx/seal';
@@ -31,10 +40,10 @@ export interface TailCommandOptions {
 
 /** Subject prefix of each WBX stream; the origin and the two-token type follow it. */
 function subjectPrefix(stream: string): string | undefined {
-  if (stream === 'WBX_EVENTS') return 'wbx.evt';
-  if (stream === 'WBX_INBOX') return 'wbx.in';
-  const share = /^WBX_SHARE_([A-Z0-9]+)$/.exec(stream);
-  return share ? `wbx.share.${share[1] ?? ''}` : undefined;
+  if (stream === EVENTS_STREAM) return EVENTS_SUBJECT_PREFIX;
+  if (stream === INBOX_STREAM) return INBOX_SUBJECT_PREFIX;
+  const recipient = shareStreamRecipient(stream);
+  return recipient !== undefined && /^[A-Z0-9]+$/.test(recipient) ? shareSubjectPrefix(recipient) : undefined;
 }
 
 /**
@@ -108,7 +117,7 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
   if (prefix === undefined) {
     throw new CliError(
       'USAGE',
-      `--stream: "${options.stream}" is not WBX_EVENTS, WBX_INBOX or WBX_SHARE_<R>`,
+      `--stream: "${options.stream}" is not ${EVENTS_STREAM}, ${INBOX_STREAM} or ${shareStream('<R>')}`,
     );
   }
   if (options.type !== undefined && !isEventType(options.type)) {

@@ -7,7 +7,7 @@ import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
-import { shareStream, shareSubject } from './nats-access.js';
+import { shareStream, shareSubject } from './nats-layout.js';
 import type { AggregateGrant } from './share-policy.js';
 import type { AuditSink } from './audit-batcher.js';
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Logger } from 'pino';
 
-import { ORIGIN_ACCOUNT } from './nats-access.js';
+import { ORIGIN_ACCOUNT } from './nats-layout.js';
 
 export interface EmbeddedNatsOptions {
   /** The gateway's data directory; the server keeps its config, pid and JetStream store under `nats/`. */

@@ -1,10 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
+import { bucketStream, INBOX_SEEN_BUCKET } from './nats-layout.js';
 import { ensureStream } from './streams.js';
-
-/** The KV bucket that remembers which events WBX_INBOX stored, by origin and event id. */
-export const INBOX_SEEN_BUCKET = 'wbx_inbox_seen';
 
 const ms = (n: number): number => n * 1_000_000;
 
@@ -35,7 +33,7 @@ export class InboxSeen {
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     });
     // An existing bucket keeps its settings on create: bring its age limit in line with the inbox's.
-    await ensureStream(jsm, { name: `KV_${INBOX_SEEN_BUCKET}`, max_age: ms(options.ttlMs) });
+    await ensureStream(jsm, { name: bucketStream(INBOX_SEEN_BUCKET), max_age: ms(options.ttlMs) });
     return new InboxSeen(kv);
   }
 

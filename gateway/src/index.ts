@@ -7,16 +7,35 @@ export { ConfigError, isLoopback, loadGatewayConfig, type GatewayConfig } from '
 export { createLogger } from './logger.js';
 
 // The NATS layout and the recipients' access (DESIGN.md, NATS layout; docs/access-model.md).
-export { EVENTS_STREAM } from './streams.js';
-export { SHARE_CONSUMER } from './share-worker.js';
 export {
-  consumerSubjects,
+  AUDIT_STREAM,
+  auditSubject,
+  bucketStream,
+  EVENTS_STREAM,
+  EVENTS_SUBJECT_PREFIX,
+  eventSubject,
+  INBOX_SEEN_BUCKET,
+  INBOX_STREAM,
+  INBOX_SUBJECT_PREFIX,
+  inboxSubject,
+  ORIGIN_ACCOUNT,
+  QUARANTINE_STREAM,
+  QUARANTINE_SUBJECT_PREFIX,
+  quarantineSubject,
+  READMISSION_BUCKET,
   RECIPIENT_API_PREFIX,
-  RECIPIENT_LIMITS,
+  recipientAccount,
   recipientInboxPrefix,
-  recipientPermissions,
+  SHARE_CONSUMER,
+  shareConsumer,
   shareStream,
-} from './nats-access.js';
+  shareStreamRecipient,
+  shareSubject,
+  shareSubjectPrefix,
+  STATE_BUCKET,
+  subjectsUnder,
+} from './nats-layout.js';
+export { consumerSubjects, RECIPIENT_LIMITS, recipientPermissions } from './nats-access.js';
 export { GATEWAY_NKEY_FILE, writeAccessFiles } from './nats-access-files.js';
 export { alive, EmbeddedNatsError } from './embedded-nats.js';
 

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { SealPool } from './workers/seal-pool.js';
 import { MalformedRequest } from './ingest-decode.js';
 import type { GatewayMetrics } from './metrics.js';
-import { EVENTS_STREAM, eventSubject } from './streams.js';
+import { EVENTS_STREAM, eventSubject } from './nats-layout.js';
 
 export type IngestErrorCode =
   | 'INVALID_EVENT'
@@ -109,7 +109,7 @@ export class IngestPipeline {
     const { js, metrics, publishTimeoutMs } = this.options;
     const deadline = Date.now() + publishTimeoutMs;
     const started = performance.now();
-    const ack = await this.untilDeadline('publish to WBX_EVENTS', eventId, deadline, (remaining) =>
+    const ack = await this.untilDeadline(`publish to ${EVENTS_STREAM}`, eventId, deadline, (remaining) =>
       js.publish(subject, token, {
         msgID: eventId,
         expect: { streamName: EVENTS_STREAM },
@@ -138,7 +138,7 @@ export class IngestPipeline {
   ): Promise<void> {
     const { metrics, log, partner } = this.options;
     const stored = await this.untilDeadline(
-      'read the stored copy from WBX_EVENTS',
+      `read the stored copy from ${EVENTS_STREAM}`,
       eventId,
       deadline,
       async () => (await this.manager()).streams.getMessage(EVENTS_STREAM, { seq }),

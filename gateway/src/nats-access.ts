@@ -1,34 +1,13 @@
 import { createUser, fromSeed } from '@nats-io/nkeys';
 
-/** The stream an origin fills for recipient R, and the durable consumer R reads it with. */
-export function shareStream(recipient: string): string {
-  return `WBX_SHARE_${recipient}`;
-}
-
-/** Subjects of R's share stream: `wbx.share.<R>.<origin>.<type>`. */
-export function shareSubject(recipient: string, origin: string, type: string): string {
-  return `wbx.share.${recipient}.${origin}.${type}`;
-}
-
-/** The inbox prefix R must connect with; its permissions allow no other. */
-export function recipientInboxPrefix(recipient: string): string {
-  return `_INBOX_${recipient}`;
-}
-
-/** The NATS account that holds the origin's JetStream (its streams, buckets) and the gateway's user. */
-export const ORIGIN_ACCOUNT = 'WBX';
-
-/** The NATS account recipient R lives in: no JetStream, nothing but what the origin exports to it. */
-export function recipientAccount(recipient: string): string {
-  return `RECIPIENT_${recipient}`;
-}
-
-/**
- * The JetStream API prefix a recipient uses on an origin's NATS (nats.js `jetstream(nc, { apiPrefix })`).
- * In its own account `$JS.API.>` belongs to the server (which answers "JetStream not enabled"), so the
- * origin's consumer subjects are imported under this prefix instead.
- */
-export const RECIPIENT_API_PREFIX = 'WBX.ORIGIN.API';
+import {
+  ORIGIN_ACCOUNT,
+  RECIPIENT_API_PREFIX,
+  recipientAccount,
+  recipientInboxPrefix,
+  shareConsumer,
+  shareStream,
+} from './nats-layout.js';
 
 /** The subjects of R's own durable consumer: all that the origin's account exports to R. */
 export interface ConsumerSubjects {
@@ -42,10 +21,11 @@ export interface ConsumerSubjects {
 
 export function consumerSubjects(recipient: string): ConsumerSubjects {
   const stream = shareStream(recipient);
+  const consumer = shareConsumer(recipient);
   return {
-    info: `$JS.API.CONSUMER.INFO.${stream}.${recipient}`,
-    next: `$JS.API.CONSUMER.MSG.NEXT.${stream}.${recipient}`,
-    ack: `$JS.ACK.${stream}.${recipient}.>`,
+    info: `$JS.API.CONSUMER.INFO.${stream}.${consumer}`,
+    next: `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+    ack: `$JS.ACK.${stream}.${consumer}.>`,
   };
 }
 

@@ -22,14 +22,23 @@ import { TurnBatcher } from './workers/turn-batcher.js';
 import { VerifyPool, type PoolResult } from './workers/verify-pool.js';
 import { InboxSeen } from './inbox-seen.js';
 import type { GatewayMetrics } from './metrics.js';
-import { RECIPIENT_API_PREFIX, recipientInboxPrefix, shareStream } from './nats-access.js';
+import {
+  INBOX_STREAM,
+  INBOX_SUBJECT_PREFIX,
+  inboxSubject,
+  QUARANTINE_STREAM,
+  QUARANTINE_SUBJECT_PREFIX,
+  quarantineSubject,
+  RECIPIENT_API_PREFIX,
+  recipientInboxPrefix,
+  shareConsumer,
+  shareStream,
+  subjectsUnder,
+} from './nats-layout.js';
 import { AGGREGATE_CLAIMS, checkReceived } from './receive-policy.js';
 import { StreamFillMonitor } from './stream-fill.js';
 import { ensureStream, type StreamConfigInput } from './streams.js';
 import { Window } from './window.js';
-
-export const INBOX_STREAM = 'WBX_INBOX';
-export const QUARANTINE_STREAM = 'WBX_QUARANTINE';
 
 /** A partner that shares with this one: where its NATS is and the credentials it handed over. */
 export interface ReceiveSource {
@@ -211,8 +220,9 @@ export class ReceiveWorker {
     const window = this.options.inbox?.duplicateWindow ?? DAY_MS;
     const quarantine = this.options.quarantine ?? QUARANTINE_LIMITS;
     const { New, Old } = DiscardPolicy;
-    await ensureStream(jsm, storeStream(INBOX_STREAM, ['wbx.in.>'], inbox, New, window, replicas));
-    const quarantined = ['wbx.quarantine.>'];
+    const received = [subjectsUnder(INBOX_SUBJECT_PREFIX)];
+    await ensureStream(jsm, storeStream(INBOX_STREAM, received, inbox, New, window, replicas));
+    const quarantined = [subjectsUnder(QUARANTINE_SUBJECT_PREFIX)];
     await ensureStream(jsm, storeStream(QUARANTINE_STREAM, quarantined, quarantine, Old, DAY_MS, replicas));
     this.seen = await InboxSeen.open(js, jsm, {
       ttlMs: inbox.maxAge > 0 ? inbox.maxAge + SEEN_MARGIN_MS : 0,
@@ -251,7 +261,8 @@ export class ReceiveWorker {
           ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
         });
         this.connections.add(nc);
-        const consumer = await jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX }).consumers.get(shareStream(me), me);
+        const api = jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX });
+        const consumer = await api.consumers.get(shareStream(me), shareConsumer(me));
         const messages = await consumer.consume({ max_messages: RECEIVE_WINDOW });
         this.consumers.add(messages);
         log.info({ origin: source.partner, url: source.url }, 'receiving');
@@ -350,7 +361,7 @@ export class ReceiveWorker {
     const h = headers();
     h.set('Wbx-Error-Code', code);
     h.set('Wbx-Origin-Seq', String(m.seq));
-    await js.publish(`wbx.quarantine.${origin}`, token, {
+    await js.publish(quarantineSubject(origin), token, {
       headers: h,
       msgID: `${origin}-${String(m.seq)}`,
       expect: { streamName: QUARANTINE_STREAM },
@@ -378,7 +389,7 @@ export class ReceiveWorker {
       m.ack();
       return;
     }
-    const ack = await js.publish(`wbx.in.${origin}.${type}`, token, {
+    const ack = await js.publish(inboxSubject(origin, type), token, {
       msgID: jti,
       expect: { streamName: INBOX_STREAM },
     });

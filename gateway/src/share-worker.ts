@@ -13,9 +13,18 @@ import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
 import { AuditBatcher, type AuditSink } from './audit-batcher.js';
-import { shareStream, shareSubject } from './nats-access.js';
+import {
+  EVENTS_STREAM,
+  SHARE_CONSUMER,
+  shareConsumer,
+  shareStream,
+  shareStreamRecipient,
+  shareSubject,
+  shareSubjectPrefix,
+  subjectsUnder,
+} from './nats-layout.js';
 import type { SharePolicy } from './share-policy.js';
-import { ensureConsumer, ensureStream, EVENTS_STREAM, SHARE_CONSUMER_LIMITS } from './streams.js';
+import { ensureConsumer, ensureStream, SHARE_CONSUMER_LIMITS } from './streams.js';
 import { Window } from './window.js';
 
 export interface ShareWorkerOptions {
@@ -37,8 +46,6 @@ const SHARE_WINDOW = 128;
 /** How many unacknowledged events' audited disclosures are remembered (for redeliveries). */
 const MAX_AUDITED_PENDING = 10_000;
 
-/** The durable consumer on WBX_EVENTS that the share worker reads with; all replicas share it. */
-export const SHARE_CONSUMER = 'wbx-share';
 const DAY_NS = 86_400_000_000_000;
 
 /**
@@ -189,14 +196,14 @@ export class ShareWorker {
       if (this.streams.get(id) === days) continue;
       const config = {
         name: shareStream(id),
-        subjects: [`wbx.share.${id}.>`],
+        subjects: [subjectsUnder(shareSubjectPrefix(id))],
         storage: StorageType.File,
         max_age: days * DAY_NS,
         duplicate_window: Math.min(days * DAY_NS, DAY_NS),
       };
       await ensureStream(jsm, config);
       await ensureConsumer(jsm, config.name, {
-        durable_name: id,
+        durable_name: shareConsumer(id),
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: 30_000_000_000,
@@ -206,9 +213,8 @@ export class ShareWorker {
       log.info({ recipient: id, retentionDays: days }, 'share stream ready');
     }
     for await (const name of jsm.streams.names()) {
-      if (!name.startsWith('WBX_SHARE_')) continue;
-      const id = name.slice('WBX_SHARE_'.length);
-      if (wanted.has(id)) continue;
+      const id = shareStreamRecipient(name);
+      if (id === undefined || wanted.has(id)) continue;
       const info = await jsm.streams.info(name);
       if (info.state.messages > 0) {
         await jsm.streams.purge(name);

@@ -10,15 +10,7 @@ import {
 } from '@nats-io/jetstream';
 
 import type { GatewayConfig } from './config.js';
-
-export const EVENTS_STREAM = 'WBX_EVENTS';
-
-/** The KV bucket of the gateway's own state (aggregation, cursors). */
-export const STATE_BUCKET = 'wbx_state';
-
-export function eventSubject(origin: string, type: string): string {
-  return `wbx.evt.${origin}.${type}`;
-}
+import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, subjectsUnder } from './nats-layout.js';
 
 const ms = (n: number): number => n * 1_000_000;
 
@@ -29,7 +21,7 @@ export function eventsStreamConfig(
 ): Partial<StreamConfig> & { name: string } {
   return {
     name: EVENTS_STREAM,
-    subjects: [`wbx.evt.${partner}.>`],
+    subjects: [subjectsUnder(`${EVENTS_SUBJECT_PREFIX}.${partner}`)],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,

@@ -7,7 +7,7 @@ import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
 import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
-import { EVENTS_STREAM } from '../streams.js';
+import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
 import { presentationPaths } from './query.js';

@@ -17,7 +17,7 @@ import { parseTimestamp, PERSON_ATTRIBUTES, PERSON_FIELDS } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
-import { EVENTS_STREAM } from '../streams.js';
+import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';

@@ -6,12 +6,9 @@ import { SealError, verifyPresentation } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
-import { EVENTS_STREAM } from '../streams.js';
+import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
-
-/** The KV bucket where the requested state keeps its readmission cases (key: the request's event id). */
-export const READMISSION_BUCKET = 'wbx_readmission';
 
 type Outcome = 'accepted' | 'rejected' | 'expired';
 const REASONS = ['insufficient-evidence', 'not-national', 'already-returned', 'other'];

@@ -3,9 +3,8 @@
 // receipt and does nothing else (no validation, no seal, no NATS). Prints `{"grpc":"host:port"}` when
 // listening; runs until SIGTERM. Its CPU per event and the client's are the floor gRPC itself puts under
 // the gateway's SubmitStream.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { IngestService, type IngestServer } from '@wbx/proto';
-
-import { Server, ServerCredentials } from '../gateway/node_modules/@grpc/grpc-js/build/src/index.js';
 
 let seq = 0;
 const service: IngestServer = {

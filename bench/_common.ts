@@ -4,8 +4,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-export const root = new URL('..', import.meta.url).pathname;
-export const wbxBin = join(root, 'gateway/dist/bin/wbx.js');
+import { wbxBinary } from '@wbx/cli';
+
+/** The built `wbx` executable, run as a process of its own. */
+export const wbxBin = wbxBinary();
 
 export function machine(): Record<string, string | number> {
   return {
@@ -38,7 +40,7 @@ export async function runNode(
   const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-rss-'));
   const rssFile = join(dir, 'rss');
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', join(root, 'bench/_rss.mjs'), ...args], {
+  const child = spawn(process.execPath, ['--import', join(import.meta.dirname, '_rss.mjs'), ...args], {
     env: { ...process.env, WBX_RSS_FILE: rssFile },
     stdio: ['ignore', stdout, 'pipe'],
   });

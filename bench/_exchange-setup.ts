@@ -4,36 +4,28 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { credentials } from '@grpc/grpc-js';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { draftAgreement, signAgreement } from '@wbx/agreements';
-import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/gateway';
+import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/cli';
+import { createLogger, Gateway, loadGatewayConfig } from '@wbx/gateway';
+import { makeDemoPki } from '@wbx/pki';
 import { ExchangeClient } from '@wbx/proto';
 import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
 
-import type * as PkiModule from '@wbx/pki';
-import {
-  createLogger,
-  credentials,
-  Gateway,
-  jetstream,
-  jetstreamManager,
-  loadGatewayConfig,
-  makeFederation,
-  pipelined,
-  sharedEvents,
-  waitFor,
-} from './_share-setup.ts';
-
-export { jetstream, jetstreamManager, type Gateway } from './_share-setup.ts';
-
-const { makeDemoPki } = (await import(new URL('../gateway/dist/cli/demo-pki.js', import.meta.url).href)) as typeof PkiModule; // prettier-ignore
+import { pipelined } from './_common.ts';
+import { makeFederation, sharedEvents, waitFor } from './_share-setup.ts';
 
 export const AGREEMENT = 'MK-RS-exchange-bench';
 export const PURPOSE = 'risk-analysis';
+// prettier-ignore
 export const RS_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  'crossing.irregular': ['occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand', 'persons.subjectRef'],
+  'crossing.irregular': [
+    'occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand', 'persons.subjectRef',
+  ],
   'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi'],
-}; // prettier-ignore
+};
 
 export interface ExchangeBench {
   readonly mk: Gateway;
@@ -45,27 +37,56 @@ export interface ExchangeBench {
 }
 
 /** Sets everything up under `dir` and publishes `n` sealed MK events into WBX_EVENTS. */
-export async function setUpExchange(dir: string, n: number, settings: Record<string, unknown> = {}): Promise<ExchangeBench> {
+export async function setUpExchange(
+  dir: string,
+  n: number,
+  settings: Record<string, unknown> = {},
+): Promise<ExchangeBench> {
   await mkdir(join(dir, 'pki'), { recursive: true });
   const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS']);
   const pin = (p: string): string[] => [pki.clients.get(p)?.sha256 ?? ''];
   const fed = await makeFederation(dir, ['MK', 'RS'], { MK: pin('MK'), RS: pin('RS') });
   let agreement = draftAgreement({
-    id: AGREEMENT, provider: 'MK', recipient: 'RS', purposes: [PURPOSE], legalBasis: 'Benchmark agreement',
-    validFrom: new Date(Date.now() - 3_600_000).toISOString(), validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
-    terms: Object.entries(RS_FIELDS).map(([type, fields]) => ({ types: [type], mode: 'records', fields, retentionDays: 30 })),
+    id: AGREEMENT,
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: [PURPOSE],
+    legalBasis: 'Benchmark agreement',
+    validFrom: new Date(Date.now() - 3_600_000).toISOString(),
+    validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    terms: Object.entries(RS_FIELDS).map(([type, fields]) => ({
+      types: [type],
+      mode: 'records',
+      fields,
+      retentionDays: 30,
+    })),
   });
   for (const p of ['MK', 'RS']) {
     const k = fed.key(p);
     agreement = await signAgreement(agreement, k.key, k.kid, new Date());
   }
-  for (const p of ['MK', 'RS']) await writeFile(join(fed.agreementsDir(p), `${AGREEMENT}.json`), JSON.stringify(agreement));
-  const config = await loadGatewayConfig(undefined, {}, {
-    partner: 'MK', key: fed.keyFile('MK'), manifest: fed.manifestFile, data: fed.dataDir('MK'),
-    agreements: fed.agreementsDir('MK'), 'grpc.listen': '127.0.0.1:0', 'grpc.insecure': true, 'http.listen': '127.0.0.1:0',
-    'exchange.listen': '127.0.0.1:0', 'exchange.tls.cert': pki.server.cert, 'exchange.tls.key': pki.server.key, 'exchange.tls.clientCa': pki.ca,
-    'log.level': 'warn', ...settings,
-  });
+  for (const p of ['MK', 'RS'])
+    await writeFile(join(fed.agreementsDir(p), `${AGREEMENT}.json`), JSON.stringify(agreement));
+  const config = await loadGatewayConfig(
+    undefined,
+    {},
+    {
+      partner: 'MK',
+      key: fed.keyFile('MK'),
+      manifest: fed.manifestFile,
+      data: fed.dataDir('MK'),
+      agreements: fed.agreementsDir('MK'),
+      'grpc.listen': '127.0.0.1:0',
+      'grpc.insecure': true,
+      'http.listen': '127.0.0.1:0',
+      'exchange.listen': '127.0.0.1:0',
+      'exchange.tls.cert': pki.server.cert,
+      'exchange.tls.key': pki.server.key,
+      'exchange.tls.clientCa': pki.ca,
+      'log.level': 'warn',
+      ...settings,
+    },
+  );
   const mk = await Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
   // Events of the agreed types only: every one of them is returned.
   const mkKey = fed.key('MK');
@@ -77,14 +98,28 @@ export async function setUpExchange(dir: string, n: number, settings: Record<str
     return { id: r.event.eventId, type: r.event.type, token: sealer.seal(r.event, { now }) };
   });
   const js = jetstream(mk.nats);
-  await pipelined(sealed, 512, (e) => js.publish(`wbx.evt.MK.${e.type}`, e.token, { msgID: e.id, expect: { streamName: 'WBX_EVENTS' }, timeout: 30_000 })); // prettier-ignore
+  await pipelined(sealed, 512, (e) =>
+    js.publish(`wbx.evt.MK.${e.type}`, e.token, {
+      msgID: e.id,
+      expect: { streamName: 'WBX_EVENTS' },
+      timeout: 30_000,
+    }),
+  );
   // The share worker shares (and audits) each event with RS too: let it finish before anything is measured.
   const jsm = await jetstreamManager(mk.nats);
-  await waitFor('the share worker to catch up', async () => (await jsm.streams.info('WBX_SHARE_RS')).state.messages >= n, 900_000, 100); // prettier-ignore
+  await waitFor(
+    'the share worker to catch up',
+    async () => (await jsm.streams.info('WBX_SHARE_RS')).state.messages >= n,
+    900_000,
+    100,
+  );
   const rs = pki.clients.get('RS');
   if (rs === undefined) throw new Error('no RS certificate');
   const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
-  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' }); // prettier-ignore
+  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), {
+    ...EXCHANGE_CHANNEL_OPTIONS,
+    'grpc.ssl_target_name_override': 'localhost',
+  });
   return {
     mk,
     client,
@@ -95,4 +130,4 @@ export async function setUpExchange(dir: string, n: number, settings: Record<str
       await mk.stop();
     },
   };
-} // prettier-ignore
+}

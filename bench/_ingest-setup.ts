@@ -3,16 +3,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createManifest, generateSigningKey, importPrivateJwk, signManifest } from '@wbx/registry';
 import { generateEvents } from '@wbx/synth';
+import { startNatsServer } from '@wbx/test-helpers';
 
 import { wbxBin } from './_common.ts';
-import { connect } from './_ingest-deps.ts';
 
 /** Generated MK events (proto3 canonical JSON objects), deterministic for a seed. */
 export function events(count: number, seed: string): Record<string, unknown>[] {
@@ -21,14 +19,6 @@ export function events(count: number, seed: string): Record<string, unknown>[] {
   return [...generateEvents({ partner: 'MK', count, seed: `bench-ingest-${seed}`, from, to })].map(
     (e) => JSON.parse(JSON.stringify(e)) as Record<string, unknown>,
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export interface Child {
@@ -49,30 +39,16 @@ function childHandle(child: ChildProcess, killAfterMs = 10_000): Child {
   };
 }
 
-/** `nats-server -js` on a free loopback port with its store under `dir`; ready when it accepts a client. */
+/** A nats-server with JetStream on a random loopback port, its store under `dir`; ready to accept clients. */
 export async function startNats(dir: string): Promise<Child & { url: string }> {
-  const port = await freePort();
-  const child = spawn(
-    'nats-server',
-    ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', String(port)],
-    {
-      stdio: 'ignore',
+  const server = await startNatsServer({ storeDir: join(dir, 'nats') });
+  return {
+    pid: server.pid,
+    url: server.url,
+    async stop() {
+      await server[Symbol.asyncDispose]();
     },
-  );
-  const handle = childHandle(child);
-  const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      await (await connect({ servers: url, maxReconnectAttempts: 0 })).close();
-      return { ...handle, url };
-    } catch (e) {
-      if (i === 100 || child.exitCode !== null) {
-        await handle.stop();
-        throw new Error(`nats-server did not start on ${url}`, { cause: e });
-      }
-      await sleep(50);
-    }
-  }
+  };
 }
 
 /** MK's signing key, a manifest trusting it, and a gateway configuration file using `natsUrl`. */
@@ -164,5 +140,3 @@ export function rssMb(pid: number): { rss: number; peak: number } {
   const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
-
-export { cpuSeconds, pipelined, quantile } from './_common.ts';

@@ -2,19 +2,30 @@
 // Runs one Query to its end and prints {"count":…,"seconds":…,"bytes":…}.
 import { readFileSync } from 'node:fs';
 
-import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/gateway';
+import { credentials } from '@grpc/grpc-js';
+import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/cli';
 import { ExchangeClient, type QueryEnd, type QueryResponse } from '@wbx/proto';
 
-import { credentials } from './_share-setup.ts';
 import { AGREEMENT, PURPOSE } from './_exchange-setup.ts';
 
 const [address = '', ca = '', cert = '', key = '', page = '0'] = process.argv.slice(2);
-const client = new ExchangeClient(address, credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert)), { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' }); // prettier-ignore
+const client = new ExchangeClient(
+  address,
+  credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert)),
+  { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' },
+);
 const started = performance.now();
 let count = 0;
 let bytes = 0;
 let end: QueryEnd | undefined;
-const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: [], where: {}, pageSize: Number(page), resumeToken: '' }); // prettier-ignore
+const call = client.query({
+  agreementId: AGREEMENT,
+  purpose: PURPOSE,
+  types: [],
+  where: {},
+  pageSize: Number(page),
+  resumeToken: '',
+});
 call.on('data', (m: QueryResponse) => {
   count += m.events.length;
   for (const e of m.events) bytes += e.presentation.length;

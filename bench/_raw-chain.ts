@@ -7,12 +7,17 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { root } from './_common.ts';
-import { connect, jetstream, jetstreamManager, StorageType, type NatsConnection } from './_ingest-deps.ts';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
 import { startNats, startNodeChild } from './_ingest-setup.ts';
 
 /** Notes, per Nats-Msg-Id, when it appears in `stream` (an ordered consumer from the start). */
-export function watch(nc: NatsConnection, stream: string, onMessage: (id: string, at: number) => void): () => Promise<void> {
+export function watch(
+  nc: NatsConnection,
+  stream: string,
+  onMessage: (id: string, at: number) => void,
+): () => Promise<void> {
   let stop = (): Promise<void> => Promise.resolve();
   const loop = (async () => {
     const consumer = await jetstream(nc).consumers.get(stream);
@@ -26,7 +31,7 @@ export function watch(nc: NatsConnection, stream: string, onMessage: (id: string
     await stop();
     await loop;
   };
-} // prettier-ignore
+}
 
 export interface RawChainResult {
   /** Send → arrival in R3, ms, one value per arrived message. */
@@ -69,7 +74,7 @@ export async function rawChain(
     ] as const) {
       relays.push(
         await startNodeChild(
-          [join(root, 'bench/_relay.ts'), a.url, inStream, 'relay', outUrl, outSubject],
+          [join(import.meta.dirname, '_relay.ts'), a.url, inStream, 'relay', outUrl, outSubject],
           `relay of ${inStream}`,
         ),
       );

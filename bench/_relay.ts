@@ -2,7 +2,8 @@
 // republishes each message's bytes, acknowledged, to another stream (the same or another nats-server),
 // then acknowledges the original: the hops an event takes between gateways, without any gateway work.
 // node bench/_relay.ts <in-url> <in-stream> <consumer> <out-url> <out-subject>
-import { connect, jetstream } from './_ingest-deps.ts';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 const args = process.argv.slice(2);
 const [inUrl, inStream, consumerName, outUrl, outSubject] = args as [string, string, string, string, string];

@@ -1,56 +1,29 @@
 // The sharing benchmarks' moving parts: partners with keys and a manifest, signed agreements, gateways in
-// process (the built gateway's internal modules) or as `wbx gateway` child processes, sealed events.
-// Types come from the gateway's sources, so type checking does not need a build; the code runs from its
-// build, and the NATS client is the gateway's own (the same module instances it uses).
+// process (@wbx/gateway) or as `wbx gateway` child processes, sealed events.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { draftAgreement, signAgreement } from '@wbx/agreements';
+import { createLogger, Gateway, loadGatewayConfig } from '@wbx/gateway';
 import { foundFederation, importPrivateJwk } from '@wbx/registry';
 import { validateEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 
-import type * as ConfigModule from '@wbx/gateway';
-import type * as GatewayModule from '@wbx/gateway';
-import type * as LoggerModule from '@wbx/gateway';
-import type * as ReceiveModule from '@wbx/gateway';
 import { wbxBin } from './_common.ts';
 import { startNodeChild } from './_ingest-setup.ts';
-
-import {
-  connect,
-  nkeyAuthenticator,
-  type NatsConnection,
-} from '../gateway/node_modules/@nats-io/transport-node/lib/mod.js';
-
-export { connect, nkeyAuthenticator, type NatsConnection };
-export {
-  jetstream,
-  jetstreamManager,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-} from '../gateway/node_modules/@nats-io/jetstream/lib/mod.js';
-export { credentials, Metadata } from '../gateway/node_modules/@grpc/grpc-js/build/src/index.js';
-
-const dist = (file: string): string => new URL(`../gateway/dist/node/${file}`, import.meta.url).href;
-
-export const { loadGatewayConfig } = (await import(dist('config.js'))) as typeof ConfigModule;
-export const { Gateway } = (await import(dist('gateway.js'))) as typeof GatewayModule;
-export const { createLogger } = (await import(dist('logger.js'))) as typeof LoggerModule;
-export const { ReceiveWorker, INBOX_STREAM } = (await import(
-  dist('receive-worker.js')
-)) as typeof ReceiveModule;
-export type Gateway = GatewayModule.Gateway;
 
 /** The agreed types: every bench event is of one of them, so every recipient gets every event. */
 export const SHARED_TYPES = ['crossing.irregular', 'smuggling.incident'] as const;
 
 /** Per recipient, a records agreement with its own field set for each agreed type. */
+// prettier-ignore
 export const RECIPIENT_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   RS: {
-    'crossing.irregular': ['occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand'],
+    'crossing.irregular': [
+      'occurredAt', 'routeSegment', 'direction', 'persons.citizenship', 'persons.ageBand',
+    ],
     'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi'],
   },
   AL: {
@@ -58,16 +31,20 @@ export const RECIPIENT_FIELDS: Readonly<Record<string, Readonly<Record<string, r
       'occurredAt', 'borderSection', 'routeSegment', 'persons.citizenship', 'persons.sex',
       'persons.ageBand', 'persons.unaccompaniedMinor',
     ],
-    'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'facilitatorsApprehended', 'vehicleType'],
+    'smuggling.incident': [
+      'occurredAt', 'routeSegment', 'migrantsCount', 'facilitatorsApprehended', 'vehicleType',
+    ],
   },
   FRONTEX: {
     'crossing.irregular': [
       'occurredAt', 'routeSegment', 'detectionMethod', 'facilitatorSuspected', 'persons.citizenship',
       'persons.sex', 'persons.ageBand',
     ],
-    'smuggling.incident': ['occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi', 'facilitatorsApprehended'],
+    'smuggling.incident': [
+      'occurredAt', 'routeSegment', 'migrantsCount', 'modusOperandi', 'facilitatorsApprehended',
+    ],
   },
-}; // prettier-ignore
+};
 
 export interface Federation {
   readonly dir: string;
@@ -106,7 +83,7 @@ export async function makeFederation(
       return { kid: imported.kid, key: imported.key };
     },
   };
-} // prettier-ignore
+}
 
 /** MK → recipient: a records agreement (the recipient's field sets), signed by both, in both directories. */
 export async function agreeRecords(fed: Federation, recipient: string): Promise<void> {
@@ -190,10 +167,14 @@ export async function spawnGateway(
 ): Promise<ChildGateway> {
   const file = join(fed.dir, `${partner}-gateway.json`);
   await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
-  const { readyLine, ...child } = await startNodeChild([wbxBin, 'gateway', '--config', file], `wbx gateway ${partner}`, 15_000);
+  const { readyLine, ...child } = await startNodeChild(
+    [wbxBin, 'gateway', '--config', file],
+    `wbx gateway ${partner}`,
+    15_000,
+  );
   const ready = JSON.parse(readyLine) as { grpc: string; nats: string };
   return { ...child, grpc: ready.grpc, nats: ready.nats };
-} // prettier-ignore
+}
 
 /** Connects to a gateway's embedded NATS as the gateway itself (its nkey in `<data>/nats-access`). */
 export async function connectAsGateway(
@@ -211,7 +192,13 @@ export function sharedEvents(count: number, seed: string): Record<string, unknow
   const out: Record<string, unknown>[] = [];
   const from = new Date('2023-01-01T00:00:00Z');
   const to = new Date('2024-01-01T00:00:00Z');
-  for (const e of generateEvents({ partner: 'MK', count: 4 * count + 100, seed: `bench-share-${seed}`, from, to })) {
+  for (const e of generateEvents({
+    partner: 'MK',
+    count: 4 * count + 100,
+    seed: `bench-share-${seed}`,
+    from,
+    to,
+  })) {
     if (!(SHARED_TYPES as readonly string[]).includes(e.type)) continue;
     const json = JSON.parse(JSON.stringify(e)) as Record<string, unknown>;
     if (!validateEvent(json, { now }).ok) throw new Error('generated event is invalid');
@@ -219,7 +206,7 @@ export function sharedEvents(count: number, seed: string): Record<string, unknow
     if (out.length === count) return out;
   }
   throw new Error(`only ${out.length} generated events of the agreed types`);
-} // prettier-ignore
+}
 
 export interface SealedEvent {
   readonly id: string;
@@ -253,5 +240,3 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
-
-export { cpuSeconds, pipelined, quantile } from './_common.ts';

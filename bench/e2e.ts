@@ -1,4 +1,5 @@
-// pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages] [--raw-only] [--raw-memory]
+// pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages] [--raw-only]
+//                [--raw-memory]
 // Origin ingest → recipient inbox latency: MK and RS run as `wbx gateway` child processes (embedded
 // nats-servers, a records agreement MK → RS for every type submitted). This process submits events to MK
 // at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers) on one Ingest.SubmitStream, as
@@ -16,18 +17,15 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 
-import { arg, machine, round } from './_common.ts';
+import { arg, cpuSeconds, machine, quantile, round } from './_common.ts';
 import { rawChain, watch } from './_raw-chain.ts';
 import {
   agreeRecords,
   connectAsGateway,
-  cpuSeconds,
-  credentials,
   makeFederation,
-  Metadata,
-  quantile,
   sealAll,
   sharedEvents,
   spawnGateway,
@@ -92,7 +90,18 @@ try {
       `p99 ${rawLatency.p99} ms, max ${rawLatency.max} ms, ${raw.lost} lost`,
   );
   if (RAW_ONLY) {
-    console.log(JSON.stringify({ bench: 'e2e', rate_per_s: RATE, seconds: SECONDS, raw_chain_latency_ms: rawLatency, raw_chain_storage: RAW_STORAGE, goal_p99_ms: 20, load_avg: loadavg().map((l) => round(l, 1)), machine: machine() })); // prettier-ignore
+    console.log(
+      JSON.stringify({
+        bench: 'e2e',
+        rate_per_s: RATE,
+        seconds: SECONDS,
+        raw_chain_latency_ms: rawLatency,
+        raw_chain_storage: RAW_STORAGE,
+        goal_p99_ms: 20,
+        load_avg: loadavg().map((l) => round(l, 1)),
+        machine: machine(),
+      }),
+    );
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
@@ -235,7 +244,8 @@ try {
     );
     console.log(
       `stages (p50 / p99 ms): submit → receipt ${ingest.p50} / ${ingest.p99}, ` +
-        `receipt → WBX_SHARE_RS ${share.p50} / ${share.p99}, WBX_SHARE_RS → RS inbox ${receive.p50} / ${receive.p99}`,
+        `receipt → WBX_SHARE_RS ${share.p50} / ${share.p99}, ` +
+        `WBX_SHARE_RS → RS inbox ${receive.p50} / ${receive.p99}`,
     );
     console.log(
       `CPU while submitting: MK gateway ${cpuPct.mk_gateway}%, MK nats-server ${cpuPct.mk_nats_server}%, ` +

@@ -21,31 +21,25 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
-import { validateEvent } from '@wbx/schema';
-import { createSealer } from '@wbx/seal';
-
-import { arg, machine, root, round } from './_common.ts';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import {
-  connect,
   createLogger,
-  credentials,
-  ensureStream,
   EVENTS_STREAM,
   eventsStreamConfig,
   GatewayMetrics,
   IngestPipeline,
-  jetstream,
-  SealPool,
-  jetstreamManager,
   loadGatewayConfig,
-  Metadata,
-} from './_ingest-deps.ts';
+  SealPool,
+} from '@wbx/gateway';
+import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
+import { validateEvent } from '@wbx/schema';
+import { createSealer } from '@wbx/seal';
+
+import { arg, cpuSeconds, machine, pipelined, quantile, round } from './_common.ts';
 import {
-  cpuSeconds,
   events,
-  pipelined,
-  quantile,
   rssMb,
   startGatewayProcess,
   startNats,
@@ -76,8 +70,9 @@ try {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const streamConfig = eventsStreamConfig('MK', config.streams);
-  await ensureStream(jsm, streamConfig);
-  await ensureStream(jsm, { ...streamConfig, name: 'BENCH_RAW', subjects: ['bench.raw.>'] });
+  // A fresh nats-server: creating the streams is what the gateway's start-up would do.
+  await jsm.streams.add(streamConfig);
+  await jsm.streams.add({ ...streamConfig, name: 'BENCH_RAW', subjects: ['bench.raw.>'] });
   const sealer = createSealer({ issuer: 'MK', kid, privateKey: key });
 
   // (1) and (2) share set A: raw publishes its pre-sealed tokens, the pipeline seals it again itself.
@@ -129,9 +124,17 @@ try {
     const throughPipeline = async (
       warmUp: readonly Json[],
       list: readonly Json[],
-      sealPool?: InstanceType<typeof SealPool>,
+      sealPool?: SealPool,
     ): Promise<number> => {
-      const pipeline = new IngestPipeline({ partner: 'MK', js, sealer, sealPool, metrics: new GatewayMetrics(), log: createLogger('silent', 'MK'), publishTimeoutMs: config.nats.publishTimeout }); // prettier-ignore
+      const pipeline = new IngestPipeline({
+        partner: 'MK',
+        js,
+        sealer,
+        sealPool,
+        metrics: new GatewayMetrics(),
+        log: createLogger('silent', 'MK'),
+        publishTimeoutMs: config.nats.publishTimeout,
+      });
       await pipelined(warmUp, WINDOW, (e) => pipeline.submit(e));
       const rate = list.length / (await pipelined(list, WINDOW, (e) => pipeline.submit(e)));
       await pipeline.drain();
@@ -139,7 +142,8 @@ try {
     };
     const inProcess = await throughPipeline(warm.slice(WARM), setA);
     console.log(
-      `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s (${round(inProcess / raw, 3)} × raw)`,
+      `(2) IngestPipeline.submit, ${WINDOW} in flight: ${round(inProcess)}/s ` +
+        `(${round(inProcess / raw, 3)} × raw)`,
     );
 
     // (2b) The same with the gateway's default seal pool (ingest.sealWorkers: cores − 1), on set A again
@@ -186,7 +190,8 @@ try {
     const unaryCpuUs = ((cpuSeconds(gateway.pid) - cpu) / setC.length) * 1e6;
     console.log(
       `(4) unary Submit at ${RATE}/s for ${SECONDS} s (achieved ${round(latency.rate)}/s): ` +
-        `p50 ${round(latency.p50, 2)} ms, p99 ${round(latency.p99, 2)} ms, max ${round(latency.max, 2)} ms, ` +
+        `p50 ${round(latency.p50, 2)} ms, p99 ${round(latency.p99, 2)} ms, ` +
+        `max ${round(latency.max, 2)} ms, ` +
         `${latency.errors} errors; gateway CPU ${round(unaryCpuUs)} µs/event, ` +
         `client event loop ${round(latency.clientLoad * 100)}% busy`,
     );
@@ -200,7 +205,10 @@ try {
 
     // (6) The bare gRPC baseline, and the floor it sets with the raw publish and the raw sign.
     const bare = await (async () => {
-      const child = await startNodeChild([join(root, 'bench/_bare-ingest.ts')], 'the bare gRPC server');
+      const child = await startNodeChild(
+        [join(import.meta.dirname, '_bare-ingest.ts')],
+        'the bare gRPC server',
+      );
       try {
         const address = (JSON.parse(child.readyLine) as { grpc: string }).grpc;
         const bareClient = new IngestClient(address, credentials.createInsecure());

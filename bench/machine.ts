@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { createSealer } from '@wbx/seal';
 
 import { machine, quantile, round } from './_common.ts';
 import { benchEvents, benchKey, KID } from './_events.ts';
-import { connect, jetstream, jetstreamManager } from './_ingest-deps.ts';
 import { startNats } from './_ingest-setup.ts';
 
 const WAKEUPS = 1_000;
@@ -65,13 +66,21 @@ try {
       for (; sent < due; sent++) {
         const i = next++;
         const t0 = performance.now();
-        acks.push(js.publish('bench.event', tokens[i % tokens.length], { msgID: `m-${i}` }).then(() => void latencies.push(performance.now() - t0))); // prettier-ignore
+        acks.push(
+          js
+            .publish('bench.event', tokens[i % tokens.length], { msgID: `m-${i}` })
+            .then(() => void latencies.push(performance.now() - t0)),
+        );
       }
       await sleep(1);
     }
     await Promise.all(acks);
     latencies.sort((a, b) => a - b);
-    publishLatency[`at_${rate}_per_s`] = { p50: round(quantile(latencies, 0.5), 2), p99: round(quantile(latencies, 0.99), 2), max: round(latencies.at(-1) ?? Number.NaN, 2) }; // prettier-ignore
+    publishLatency[`at_${rate}_per_s`] = {
+      p50: round(quantile(latencies, 0.5), 2),
+      p99: round(quantile(latencies, 0.99), 2),
+      max: round(latencies.at(-1) ?? Number.NaN, 2),
+    };
   }
   await nc.close();
 } finally {
@@ -80,8 +89,14 @@ try {
 }
 
 console.log(`an idle event loop's wake-up (4 ms timer): ${round(wakeupUs, 1)} µs of CPU`);
-console.log(`seal: ${round(tightUs, 1)} µs in a tight loop; one per wake-up: p50 ${round(p(0.5), 1)} µs, p90 ${round(p(0.9), 1)} µs`); // prettier-ignore
-for (const [k, v] of Object.entries(publishLatency)) console.log(`acked JetStream publish ${k.replaceAll('_', ' ')}: p50 ${v.p50} ms, p99 ${v.p99} ms, max ${v.max} ms`); // prettier-ignore
+console.log(
+  `seal: ${round(tightUs, 1)} µs in a tight loop; ` +
+    `one per wake-up: p50 ${round(p(0.5), 1)} µs, p90 ${round(p(0.9), 1)} µs`,
+);
+for (const [k, v] of Object.entries(publishLatency))
+  console.log(
+    `acked JetStream publish ${k.replaceAll('_', ' ')}: p50 ${v.p50} ms, p99 ${v.p99} ms, max ${v.max} ms`,
+  );
 console.log(
   JSON.stringify({
     bench: 'machine',

@@ -10,9 +10,8 @@ import { join } from 'node:path';
 
 import type { MatchResponse, QueryResponse } from '@wbx/proto';
 
-import { arg, machine, round } from './_common.ts';
+import { arg, machine, quantile, round } from './_common.ts';
 import { AGREEMENT, PURPOSE, setUpExchange } from './_exchange-setup.ts';
-import { quantile } from './_share-setup.ts';
 
 const n = arg('events', 20_000);
 const rounds = arg('rounds', 20);
@@ -26,7 +25,14 @@ try {
     const { client } = bench;
     const known = await new Promise<string[]>((resolve, reject) => {
       const refs = new Set<string>();
-      const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: ['crossing.irregular'], where: {}, pageSize: 5_000, resumeToken: '' }); // prettier-ignore
+      const call = client.query({
+        agreementId: AGREEMENT,
+        purpose: PURPOSE,
+        types: ['crossing.irregular'],
+        where: {},
+        pageSize: 5_000,
+        resumeToken: '',
+      });
       call.on('data', (m: QueryResponse) => {
         for (const e of m.events) for (const r of e.subjectRefs) if (r !== '') refs.add(r);
       });
@@ -42,7 +48,9 @@ try {
     const match = (subjectRefs: string[]): Promise<{ ms: number; res: MatchResponse }> =>
       new Promise((resolve, reject) => {
         const t = performance.now();
-        client.match({ agreementId: AGREEMENT, purpose: PURPOSE, subjectRefs }, (e, res) => (e ? reject(e) : resolve({ ms: performance.now() - t, res }))); // prettier-ignore
+        client.match({ agreementId: AGREEMENT, purpose: PURPOSE, subjectRefs }, (e, res) =>
+          e ? reject(e) : resolve({ ms: performance.now() - t, res }),
+        );
       });
     const first = await match(refsFor());
     const times: number[] = [];
@@ -65,13 +73,29 @@ try {
     floor.sort((a, b) => a - b);
     const rawMs = quantile(floor, 0.5);
     const p50 = quantile(times, 0.5);
-    console.log(`Match, ${REFS} references (${REFS / 2} known): p50 ${round(p50, 1)} ms, p99 ${round(quantile(times, 0.99), 1)} ms over ${rounds} calls; first call (index of ${n} events built) ${round(first.ms)} ms`); // prettier-ignore
+    console.log(
+      `Match, ${REFS} references (${REFS / 2} known): p50 ${round(p50, 1)} ms, ` +
+        `p99 ${round(quantile(times, 0.99), 1)} ms over ${rounds} calls; ` +
+        `first call (index of ${n} events built) ${round(first.ms)} ms`,
+    );
     console.log(`raw: a trivial unary call on the same channel, p50 ${round(rawMs, 2)} ms`);
-    console.log(JSON.stringify({
-      bench: 'match', events: n, refs: REFS, rounds, p50_ms: round(p50, 2), p99_ms: round(quantile(times, 0.99), 2),
-      max_ms: round(times.at(-1) ?? 0, 2), first_call_ms: round(first.ms), avg_hits: round(hits / rounds, 1),
-      raw_unary_p50_ms: round(rawMs, 3), ratio_p50_vs_raw: round(p50 / rawMs, 1), load_avg_1m: round(loadavg()[0] ?? 0, 2), machine: machine(),
-    })); // prettier-ignore
+    console.log(
+      JSON.stringify({
+        bench: 'match',
+        events: n,
+        refs: REFS,
+        rounds,
+        p50_ms: round(p50, 2),
+        p99_ms: round(quantile(times, 0.99), 2),
+        max_ms: round(times.at(-1) ?? 0, 2),
+        first_call_ms: round(first.ms),
+        avg_hits: round(hits / rounds, 1),
+        raw_unary_p50_ms: round(rawMs, 3),
+        ratio_p50_vs_raw: round(p50 / rawMs, 1),
+        load_avg_1m: round(loadavg()[0] ?? 0, 2),
+        machine: machine(),
+      }),
+    );
   } finally {
     await bench.close();
   }

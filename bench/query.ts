@@ -9,22 +9,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { jetstream } from '@nats-io/jetstream';
 import type { QueryEnd, QueryResponse } from '@wbx/proto';
 
 import { arg, machine, round } from './_common.ts';
-import { AGREEMENT, jetstream, PURPOSE, setUpExchange } from './_exchange-setup.ts';
+import { AGREEMENT, PURPOSE, setUpExchange } from './_exchange-setup.ts';
 
 const n = arg('events', 50_000);
 const GOAL = 50_000;
 const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-query-'));
 
-function runQuery(client: Awaited<ReturnType<typeof setUpExchange>>['client'], pageSize: number): Promise<{ count: number; seconds: number; bytes: number }> {
+function runQuery(
+  client: Awaited<ReturnType<typeof setUpExchange>>['client'],
+  pageSize: number,
+): Promise<{ count: number; seconds: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let count = 0;
     let bytes = 0;
     let end: QueryEnd | undefined;
-    const call = client.query({ agreementId: AGREEMENT, purpose: PURPOSE, types: [], where: {}, pageSize, resumeToken: '' });
+    const call = client.query({
+      agreementId: AGREEMENT,
+      purpose: PURPOSE,
+      types: [],
+      where: {},
+      pageSize,
+      resumeToken: '',
+    });
     call.on('data', (m: QueryResponse) => {
       count += m.events.length;
       for (const e of m.events) bytes += e.presentation.length;
@@ -36,18 +47,36 @@ function runQuery(client: Awaited<ReturnType<typeof setUpExchange>>['client'], p
       else resolve({ count, seconds: (performance.now() - started) / 1000, bytes });
     });
   });
-} // prettier-ignore
+}
 
 /** The measured run: the client in its own process, as a partner's client would be. */
-async function queryInChild(bench: Awaited<ReturnType<typeof setUpExchange>>, pageSize: number): Promise<{ count: number; seconds: number; bytes: number }> {
+async function queryInChild(
+  bench: Awaited<ReturnType<typeof setUpExchange>>,
+  pageSize: number,
+): Promise<{ count: number; seconds: number; bytes: number }> {
   const { files } = bench;
-  const child = spawn(process.execPath, [join(import.meta.dirname, '_query-client.ts'), bench.mk.exchangeAddress ?? '', files.ca, files.cert, files.key, String(pageSize)], { stdio: ['ignore', 'pipe', 'inherit'] }); // prettier-ignore
+  const child = spawn(
+    process.execPath,
+    [
+      join(import.meta.dirname, '_query-client.ts'),
+      bench.mk.exchangeAddress ?? '',
+      files.ca,
+      files.cert,
+      files.key,
+      String(pageSize),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
   if (code !== 0) throw new Error(`the query client failed (${code})`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { count: number; seconds: number; bytes: number };
-} // prettier-ignore
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+    count: number;
+    seconds: number;
+    bytes: number;
+  };
+}
 
 try {
   const bench = await setUpExchange(dir, n);
@@ -67,13 +96,25 @@ try {
     }
     await messages.close();
     const rawRate = read / ((performance.now() - started) / 1000);
-    console.log(`Query: ${round(rate)} events/s streamed over mTLS (${round(q.seconds, 2)} s for ${n}); avg presentation ${round(q.bytes / n)} B`); // prettier-ignore
+    console.log(
+      `Query: ${round(rate)} events/s streamed over mTLS (${round(q.seconds, 2)} s for ${n}); ` +
+        `avg presentation ${round(q.bytes / n)} B`,
+    );
     console.log(`raw ordered-consumer read of WBX_EVENTS: ${round(rawRate)} messages/s`);
-    console.log(JSON.stringify({
-      bench: 'query', events: n, query_events_per_s: round(rate), raw_read_per_s: round(rawRate),
-      ratio_vs_raw_read: round(rate / rawRate, 3), goal_events_per_s: GOAL, goal_met: rate >= GOAL,
-      avg_presentation_bytes: round(q.bytes / n), load_avg_1m: round(loadavg()[0] ?? 0, 2), machine: machine(),
-    })); // prettier-ignore
+    console.log(
+      JSON.stringify({
+        bench: 'query',
+        events: n,
+        query_events_per_s: round(rate),
+        raw_read_per_s: round(rawRate),
+        ratio_vs_raw_read: round(rate / rawRate, 3),
+        goal_events_per_s: GOAL,
+        goal_met: rate >= GOAL,
+        avg_presentation_bytes: round(q.bytes / n),
+        load_avg_1m: round(loadavg()[0] ?? 0, 2),
+        machine: machine(),
+      }),
+    );
   } finally {
     await bench.close();
   }

@@ -10,25 +10,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { createLogger, INBOX_STREAM, ReceiveWorker } from '@wbx/gateway';
 import { verifyPresentation } from '@wbx/seal';
 
-import { arg, machine, round } from './_common.ts';
+import { arg, machine, pipelined, round } from './_common.ts';
 import { bestRate } from './_events.ts';
 import {
   agreeRecords,
-  createLogger,
-  INBOX_STREAM,
-  jetstream,
-  jetstreamManager,
   makeFederation,
-  pipelined,
-  ReceiveWorker,
   sealAll,
   sharedEvents,
   startGateway,
-  StorageType,
   waitFor,
-  type JetStreamManager,
   type SealedEvent,
 } from './_share-setup.ts';
 

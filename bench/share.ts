@@ -10,25 +10,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { AuditLog } from '@wbx/audit';
+import { sharePolicy } from '@wbx/gateway';
 import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
 import { holdToken } from '@wbx/seal';
 
-import type * as PolicyModule from '@wbx/gateway';
-import { arg, machine, round } from './_common.ts';
+import { arg, cpuSeconds, machine, pipelined, round } from './_common.ts';
 import {
   agreeRecords,
-  cpuSeconds,
-  jetstream,
-  jetstreamManager,
   makeFederation,
-  pipelined,
   sealAll,
   sharedEvents,
   startGateway,
-  StorageType,
   waitFor,
-  type JetStreamManager,
   type SealedEvent,
 } from './_share-setup.ts';
 
@@ -38,10 +33,6 @@ const WARM = 1_000;
 const RECIPIENTS = ['RS', 'AL', 'FRONTEX'] as const;
 const DAY_NS = 86_400_000_000_000;
 const STAGE_SAMPLE = 2_000;
-
-const { sharePolicy } = (await import(
-  new URL('../gateway/dist/node/agreement-policy.js', import.meta.url).href
-)) as typeof PolicyModule;
 
 const messages = async (jsm: JetStreamManager, stream: string): Promise<number> =>
   (await jsm.streams.info(stream)).state.messages;
@@ -143,7 +134,8 @@ try {
     const rawNatsCpuUs = ((cpuSeconds(natsPid) - rawNatsCpu) / n) * 1e6;
     const rawRate = n / rawSeconds;
     console.log(
-      `raw publish of the same presentations into three streams (window ${WINDOW}): ${round(rawRate)} events/s ` +
+      `raw publish of the same presentations into three streams (window ${WINDOW}): ` +
+        `${round(rawRate)} events/s ` +
         `(${round(3 * rawRate)} publishes/s); nats-server CPU ${round(rawNatsCpuUs)} µs per event`,
     );
     console.log(`ratio: ${round(share / rawRate, 3)} × raw (goal ≥ 0.5)`);
@@ -194,7 +186,8 @@ try {
     console.log(
       `stages, per event (3 recipients): derive ${round(deriveUs)} µs + 3 × acked publish ` +
         `${round(3 * seqPublishUs)} µs + 3 × audit append ${round(3 * auditAppendUs)} µs = ` +
-        `${round(deriveUs + 3 * seqPublishUs + 3 * auditAppendUs)} µs; measured ${round(perEventUs)} µs per event`,
+        `${round(deriveUs + 3 * seqPublishUs + 3 * auditAppendUs)} µs; ` +
+        `measured ${round(perEventUs)} µs per event`,
     );
 
     console.log(

@@ -5,7 +5,7 @@ import { createReadStream, mkdtempSync, openSync, rmSync, statSync, closeSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { readLines } from '@wbx/gateway';
+import { readLines } from '@wbx/cli';
 import { validateLine } from '@wbx/schema';
 
 import { arg, machine, round, runNode, wbxBin } from './_common.ts';
@@ -18,9 +18,22 @@ try {
   console.log(`generating ${events.toLocaleString('en')} events…`);
   const fd = openSync(file, 'w');
   const gen = await runNode(
-    [wbxBin, 'generate', '--partner', 'MK', '--count', String(events), '--seed', 'bench', '--from', '2023-01-01', '--to', '2024-01-01'],
+    [
+      wbxBin,
+      'generate',
+      '--partner',
+      'MK',
+      '--count',
+      String(events),
+      '--seed',
+      'bench',
+      '--from',
+      '2023-01-01',
+      '--to',
+      '2024-01-01',
+    ],
     fd,
-  ); // prettier-ignore
+  );
   closeSync(fd);
   if (gen.code !== 0) throw new Error(`wbx generate failed: ${gen.stderr}`);
   const fileMb = statSync(file).size / 2 ** 20;
@@ -57,9 +70,22 @@ try {
   const tenth = join(dir, 'tenth.ndjson');
   const tfd = openSync(tenth, 'w');
   const small = await runNode(
-    [wbxBin, 'generate', '--partner', 'MK', '--count', String(Math.ceil(events / 10)), '--seed', 'bench', '--from', '2023-01-01', '--to', '2024-01-01'],
+    [
+      wbxBin,
+      'generate',
+      '--partner',
+      'MK',
+      '--count',
+      String(Math.ceil(events / 10)),
+      '--seed',
+      'bench',
+      '--from',
+      '2023-01-01',
+      '--to',
+      '2024-01-01',
+    ],
     tfd,
-  ); // prettier-ignore
+  );
   closeSync(tfd);
   if (small.code !== 0) throw new Error(`wbx generate failed: ${small.stderr}`);
   const smallRun = await runNode([wbxBin, 'validate', '--file', tenth]);

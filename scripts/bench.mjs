@@ -1,4 +1,5 @@
-// `pnpm bench <name>`: builds, then runs bench/<name>.ts on Node (type stripping) from the built packages.
+// `pnpm bench <name>`: builds, then runs bench/<name>.ts on Node (type stripping). bench/ is the workspace
+// package @wbx/bench: it imports the other packages by name, which Node resolves to their built dist/.
 // Each benchmark prints its figures and, as its last line, one JSON object.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';

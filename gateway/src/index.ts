@@ -55,3 +55,11 @@ export { Pseudonyms, subjectRefsOf } from './exchange/pseudonyms.js';
 
 // Worker pools (the CLI verifies with the same pool).
 export { VerifyPool, type PoolResult, type VerifyPoolOptions } from './workers/verify-pool.js';
+
+// Building blocks (benchmarks, embedding): parts of the node that `Gateway.start` wires together, for
+// code that measures or runs one of them on its own (bench/ingest.ts, bench/receive.ts).
+export { IngestPipeline, type IngestPipelineOptions, type IngestReceipt } from './ingest-pipeline.js';
+export { SealPool, type SealPoolOptions } from './workers/seal-pool.js';
+export { GatewayMetrics } from './metrics.js';
+export { eventsStreamConfig } from './streams.js';
+export { ReceiveWorker, type ReceiveWorkerOptions } from './receive-worker.js';

@@ -7,12 +7,11 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { DisclosureRecord } from '@wbx/audit';
+import { AuditBatcher, type AuditSink, type DisclosureRecord } from '@wbx/audit';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
-import { AuditBatcher, type AuditSink } from './audit-batcher.js';
 import {
   EVENTS_STREAM,
   SHARE_CONSUMER,
@@ -73,7 +72,7 @@ export class ShareWorker {
   private halted = false;
 
   constructor(private readonly options: ShareWorkerOptions) {
-    this.audit = new AuditBatcher(options.audit);
+    this.audit = new AuditBatcher(options.audit, { prefix: 'share' });
   }
 
   private now(): Date {

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 
 import { inForce, isPurpose, type Purpose } from '@wbx/agreements';
-import type { DisclosureRecord } from '@wbx/audit';
+import type { AuditSink } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
@@ -18,7 +18,8 @@ export interface ExchangeContext {
   readonly agreements: () => readonly LoadedAgreement[];
   /** Agreements naming this partner that are not active, to say why a call names one. */
   readonly inactive: () => readonly InactiveAgreement[];
-  readonly audit: { append(record: DisclosureRecord): Promise<unknown> };
+  /** The partner's audit log: refusals, Query pages and Match requests are recorded there. */
+  readonly audit: AuditSink;
   readonly log: Logger;
   readonly now: () => Date;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { evaluate, type Purpose } from '@wbx/agreements';
-import { MAX_EVENT_IDS } from '@wbx/audit';
+import { appendCovering } from '@wbx/audit';
 import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
 import { holdToken } from '@wbx/seal';
 
@@ -169,28 +169,16 @@ export async function runMatch(
     hits.push({ subjectRef: ref, events: events.map((e) => ({ eventId: e.eventId, type: e.type })) });
     for (const e of events) seen.add(e.eventId);
   }
-  const ids = [...seen];
-  const matchId = randomUUID();
-  const entries = ids.length === 0 ? [[]] : chunk(ids, MAX_EVENT_IDS);
-  await Promise.all(
-    entries.map((eventIds) =>
-      ctx.audit.append({
-        recipient: caller,
-        agreementId: agreement.body.id,
-        eventId: matchId,
-        eventType: 'match.request',
-        paths: [],
-        mode: 'match',
-        purpose,
-        eventIds,
-      }),
-    ),
-  );
+  // One entry naming the request and listing the hit events (split at the cap; none listed on no hit).
+  await appendCovering(ctx.audit, {
+    recipient: caller,
+    agreementId: agreement.body.id,
+    eventId: randomUUID(),
+    eventType: 'match.request',
+    paths: [],
+    mode: 'match',
+    purpose,
+    eventIds: [...seen],
+  });
   return { hits, checked: req.subjectRefs.length };
-}
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

@@ -12,6 +12,7 @@ import {
   type Where,
   type WhereValue,
 } from '@wbx/agreements';
+import { appendCovering } from '@wbx/audit';
 import type { QueryEvent, QueryRequest, QueryResponse } from '@wbx/proto';
 import { parseTimestamp, PERSON_ATTRIBUTES, PERSON_FIELDS } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
@@ -25,7 +26,7 @@ import { ResumeTokens } from './resume-token.js';
 
 export const QUERY_PAGE_DEFAULT = 10_000;
 export const QUERY_PAGE_MAX = 1_000_000;
-/** Events audited and then sent together (one message; one audit entry per type): at most MAX_EVENT_IDS. */
+/** Events audited and then sent together (one message; per type one audit entry, split at its cap). */
 const BATCH = 256;
 /**
  * …and at most about this many bytes of presentations in one message, so that a batch of large events
@@ -199,7 +200,7 @@ export async function runQuery(
     }
     await Promise.all(
       [...byType].map(([type, list]) =>
-        ctx.audit.append({
+        appendCovering(ctx.audit, {
           recipient: caller,
           agreementId: agreement.body.id,
           eventId: queryId,

@@ -1,4 +1,11 @@
 export { parseAuditAnchor, type AuditAnchor, type AuditAnchorStore } from './anchor.js';
+export {
+  appendCovering,
+  AuditBatcher,
+  type AuditBatcherOptions,
+  type AuditSink,
+  type CoveringRecord,
+} from './audit-batcher.js';
 export { AuditLog, type AuditLogOptions, type AuditSigner } from './audit-log.js';
 export {
   AUDIT_STREAM,

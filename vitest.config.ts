@@ -8,6 +8,7 @@ const packageDirs = [
   'proto',
   'services/schema',
   'services/synth',
+  'services/jws',
   'services/registry',
   'services/seal',
   'services/agreements',

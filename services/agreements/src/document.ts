@@ -1,30 +1,20 @@
+import { encodeBase64url, jsonFromBase64url, type GeneralJws, type JwsSignature } from '@wbx/jws';
 import { isPartnerCode, parseTimestamp } from '@wbx/schema';
 
 import { parseAgreementBody, type AgreementBody } from './body.js';
 import { AgreementError } from './errors.js';
-import { encodeBase64url, jsonFromBase64url } from './internal/base64url.js';
 import { agreementEnvelopeSchema, revocationBodySchema } from './internal/envelope.js';
 import { kidOwner, parseHeader, AGREEMENT_TYP } from './internal/header.js';
 import { zodIssues } from './internal/zod-issues.js';
 
-/** One signature (JWS General JSON Serialization entry, protected header only). */
-export interface AgreementSignature {
-  /** base64url of `{"alg":"EdDSA","typ":"wbx-agreement+jws","kid":…,"iat":…}`. */
-  readonly protected: string;
-  readonly signature: string;
-}
+/** One signature; its protected header is `{"alg":"EdDSA","typ":"wbx-agreement+jws","kid":…,"iat":…}`. */
+export type AgreementSignature = JwsSignature;
 
 /** A revocation: `{ agreementId, revokedAt, by }` signed by one party (typ `wbx-revocation+jws`). */
-export interface SignedRevocation {
-  readonly payload: string;
-  readonly signatures: readonly AgreementSignature[];
-}
+export type SignedRevocation = GeneralJws;
 
 /** An agreement as JWS General JSON Serialization (RFC 7515 §7.2.1), with revocations attached. */
-export interface SignedAgreement {
-  /** base64url of the JSON body. */
-  readonly payload: string;
-  readonly signatures: readonly AgreementSignature[];
+export interface SignedAgreement extends GeneralJws {
   readonly revocations?: readonly SignedRevocation[];
 }
 

@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 
+import { encodeBase64url } from '@wbx/jws';
+
 import { decodeAgreement, decodeRevocation, type RevocationBody, type SignedAgreement } from './document.js';
 import { AgreementError } from './errors.js';
-import { encodeBase64url } from './internal/base64url.js';
 import { REVOCATION_TYP } from './internal/header.js';
 import { signerOf, signPayload } from './internal/jws-sign.js';
 

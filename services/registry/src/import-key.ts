@@ -4,7 +4,7 @@ import * as z from 'zod';
 
 import type { PublicJwk } from './body.js';
 import { RegistryError } from './errors.js';
-import { ED25519_KEY_B64URL_RE } from './internal/base64url.js';
+import { ED25519_KEY_B64URL_RE } from './internal/ed25519-key.js';
 import { issuePaths } from './internal/issues.js';
 import { publicKeyObject } from './internal/key-index.js';
 import { parseKid } from './internal/kid.js';

@@ -26,4 +26,3 @@ export { addMember, removeMember, revokeKey, rotateKey, setThreshold, type Insta
 export { ROLES, type Role } from './roles.js';
 export { signManifest, type PrivateJwk } from './sign.js';
 export { acceptManifestChain, acceptNextManifest, verifyRootManifest } from './verify.js';
-export { decodeBase64url, encodeBase64url } from './internal/base64url.js';

@@ -1,22 +1,15 @@
+import { decodeBase64url, encodeBase64url, type GeneralJws, type JwsSignature } from '@wbx/jws';
+
 import { parseManifestBody, type ManifestBody } from './body.js';
 import { RegistryError } from './errors.js';
-import { decodeBase64url, encodeBase64url } from './internal/base64url.js';
 import { parseEnvelope } from './internal/envelope.js';
-import { parseProtectedHeader } from './internal/protected-header.js';
+import { signatureKid } from './internal/protected-header.js';
 
-/** One signature of a manifest (JWS General JSON Serialization entry, protected header only). */
-export interface ManifestSignature {
-  /** base64url of `{"alg":"EdDSA","typ":"wbx-manifest+jws","kid":…}`. */
-  readonly protected: string;
-  readonly signature: string;
-}
+/** One signature of a manifest: protected header `{"alg":"EdDSA","typ":"wbx-manifest+jws","kid":…}`. */
+export type ManifestSignature = JwsSignature;
 
-/** A manifest as JWS General JSON Serialization (RFC 7515 §7.2.1). */
-export interface SignedManifest {
-  /** base64url of the JSON body. */
-  readonly payload: string;
-  readonly signatures: readonly ManifestSignature[];
-}
+/** A manifest as JWS General JSON Serialization (RFC 7515 §7.2.1); the payload is the JSON body. */
+export type SignedManifest = GeneralJws;
 
 /** Validates a body and wraps it as a manifest with no signatures yet. */
 export function createManifest(body: ManifestBody): SignedManifest {
@@ -50,5 +43,5 @@ export function decodeManifest(signed: SignedManifest): ManifestBody {
 
 /** The kids named by the signatures' protected headers, in order, WITHOUT verifying anything. */
 export function signatureKids(signed: SignedManifest): string[] {
-  return parseEnvelope(signed).signatures.map((s, i) => parseProtectedHeader(s.protected, i).kid);
+  return parseEnvelope(signed).signatures.map((s, i) => signatureKid(s.protected, i));
 }

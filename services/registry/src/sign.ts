@@ -1,12 +1,11 @@
 import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
 
-import { FlattenedSign } from 'jose';
+import { signJws } from '@wbx/jws';
 
 import { RegistryError } from './errors.js';
-import { decodeBase64url } from './internal/base64url.js';
 import { keyIndex } from './internal/key-index.js';
 import { parseKid } from './internal/kid.js';
-import { manifestHeader } from './internal/protected-header.js';
+import { MANIFEST_TYP } from './internal/protected-header.js';
 import { decodeManifest, signatureKids, type SignedManifest } from './manifest.js';
 
 /** An Ed25519 private key as a JWK (RFC 8037); `kid`, if present, must be the signing kid. */
@@ -62,14 +61,6 @@ export async function signManifest(
   if (listed !== undefined && createPublicKey(key).export({ format: 'jwk' }).x !== listed.key.jwk.x) {
     throw new RegistryError('KEY_MISMATCH', `the private key is not the key the manifest lists as ${kid}`);
   }
-  const payload = decodeBase64url(signed.payload);
-  if (payload === undefined) throw new Error('unreachable: decodeManifest accepted the payload');
-  const jws = await new FlattenedSign(payload).setProtectedHeader(manifestHeader(kid)).sign(key);
-  if (jws.protected === undefined || jws.payload !== signed.payload) {
-    throw new Error('jose produced an unexpected JWS');
-  }
-  return {
-    payload: signed.payload,
-    signatures: [...signed.signatures, { protected: jws.protected, signature: jws.signature }],
-  };
+  const signature = await signJws(signed.payload, { typ: MANIFEST_TYP, kid }, key);
+  return { payload: signed.payload, signatures: [...signed.signatures, signature] };
 }

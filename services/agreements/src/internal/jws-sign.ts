@@ -1,13 +1,14 @@
 import type { KeyObject } from 'node:crypto';
 
-import { FlattenedSign } from 'jose';
+import { decodeBase64url, signJws } from '@wbx/jws';
 
 import type { AgreementSignature } from '../document.js';
 import { AgreementError } from '../errors.js';
-import { decodeBase64url } from './base64url.js';
-import { JWS_ALG, kidOwner, type JwsTyp } from './header.js';
+import { kidOwner, type JwsTyp } from './header.js';
 
-/** Checks a signing key and kid; returns the party the kid belongs to. Throws INVALID_KEY, INVALID_ARGUMENT. */
+/**
+ * Checks a signing key and kid; returns the party the kid belongs to. Throws INVALID_KEY, INVALID_ARGUMENT.
+ */
 export function signerOf(privateKey: KeyObject, kid: string, at: Date): string {
   if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') {
     throw new AgreementError('INVALID_KEY', 'the signing key must be an Ed25519 private key');
@@ -26,13 +27,8 @@ export async function signPayload(
   kid: string,
   at: Date,
 ): Promise<AgreementSignature> {
-  const bytes = decodeBase64url(payload);
-  if (bytes === undefined) throw new AgreementError('MALFORMED_AGREEMENT', 'payload is not base64url');
-  const iat = Math.floor(at.getTime() / 1000);
-  const jws = await new FlattenedSign(bytes)
-    .setProtectedHeader({ alg: JWS_ALG, typ, kid, iat })
-    .sign(privateKey);
-  if (jws.protected === undefined || jws.payload !== payload)
-    throw new Error('jose produced an unexpected JWS');
-  return { protected: jws.protected, signature: jws.signature };
+  if (decodeBase64url(payload) === undefined) {
+    throw new AgreementError('MALFORMED_AGREEMENT', 'payload is not base64url');
+  }
+  return signJws(payload, { typ, kid, iat: Math.floor(at.getTime() / 1000) }, privateKey);
 }

@@ -1,9 +1,7 @@
-import { verify } from 'node:crypto';
-
+import { verifyJws } from '@wbx/jws';
 import { RegistryError, resolveSigningKey, type ManifestBody } from '@wbx/registry';
 
 import type { AgreementSignature } from '../document.js';
-import { decodeBase64url } from './base64url.js';
 import { kidOwner, parseHeader, type JwsTyp } from './header.js';
 
 /** How far ahead of the verifier's clock a signature's `iat` may be, in seconds. */
@@ -62,9 +60,7 @@ export function checkSignature(
     if (!(e instanceof RegistryError)) throw e;
     return { ok: false, problem: KEY_PROBLEMS[e.code] ?? 'UNKNOWN_KEY', party, kid };
   }
-  const bytes = decodeBase64url(signature.signature);
-  const input = Buffer.from(`${signature.protected}.${payload}`, 'ascii');
-  if (bytes?.length !== 64 || !verify(null, input, key, bytes)) {
+  if (verifyJws(payload, signature, key) !== 'VALID') {
     return { ok: false, problem: 'BAD_SIGNATURE', party, kid };
   }
   return { ok: true, party, kid };

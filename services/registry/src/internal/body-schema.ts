@@ -2,7 +2,7 @@ import { isPartnerCode, parseTimestamp } from '@wbx/schema';
 import * as z from 'zod';
 
 import { ROLES } from '../roles.js';
-import { ED25519_KEY_B64URL_RE } from './base64url.js';
+import { ED25519_KEY_B64URL_RE } from './ed25519-key.js';
 import { parseKid } from './kid.js';
 
 const timestamp = z

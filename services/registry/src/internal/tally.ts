@@ -1,10 +1,9 @@
-import { verify } from 'node:crypto';
+import { verifyJws } from '@wbx/jws';
 
 import { RegistryError } from '../errors.js';
 import type { SignedManifest } from '../manifest.js';
-import { decodeBase64url } from './base64url.js';
 import type { IndexedKey, KeyIndex } from './key-index.js';
-import { parseProtectedHeader } from './protected-header.js';
+import { signatureKid } from './protected-header.js';
 import { keyStatusAt } from './time.js';
 
 /** A set of keys that signatures are counted against, e.g. "trusted version 3". */
@@ -35,7 +34,7 @@ export function tallySignatures(signed: SignedManifest, keyrings: readonly Keyri
   const ignored: string[] = [];
   const seen = new Set<string>();
   signed.signatures.forEach((s, i) => {
-    const { kid } = parseProtectedHeader(s.protected, i);
+    const kid = signatureKid(s.protected, i);
     if (seen.has(kid)) throw new RegistryError('DUPLICATE_SIGNER', `signature ${i}: ${kid} signs twice`);
     seen.add(kid);
     const entries = keyrings.map((r) => r.index.keys.get(kid));
@@ -43,10 +42,9 @@ export function tallySignatures(signed: SignedManifest, keyrings: readonly Keyri
     if (entry === undefined) {
       throw new RegistryError('UNKNOWN_SIGNER', `signature ${i}: ${kid} is not a key of the federation`);
     }
-    const signature = decodeBase64url(s.signature);
-    if (signature?.length !== 64) throw badSignature(i, 'not a 64-byte Ed25519 signature');
-    const input = Buffer.from(`${s.protected}.${signed.payload}`, 'ascii');
-    if (!verify(null, input, entry.keyObject, signature)) throw badSignature(i, 'does not verify');
+    const verdict = verifyJws(signed.payload, s, entry.keyObject);
+    if (verdict === 'MALFORMED') throw badSignature(i, 'not a 64-byte Ed25519 signature');
+    if (verdict === 'INVALID') throw badSignature(i, 'does not verify');
     entries.forEach((e, r) => {
       const label = keyrings[r]?.label ?? '';
       if (e === undefined) {

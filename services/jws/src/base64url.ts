@@ -7,9 +7,18 @@ export function decodeBase64url(s: string): Buffer | undefined {
   return bytes.toString('base64url') === s ? bytes : undefined;
 }
 
+/** base64url without padding (RFC 7515 §2). */
 export function encodeBase64url(bytes: Uint8Array | string): string {
   return Buffer.from(bytes).toString('base64url');
 }
 
-/** 32 bytes (an Ed25519 key) in canonical base64url: 43 characters, the last one's low 2 bits zero. */
-export const ED25519_KEY_B64URL_RE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** The JSON value of a base64url string; undefined if it is not canonical base64url of JSON. */
+export function jsonFromBase64url(s: string): unknown {
+  const bytes = decodeBase64url(s);
+  if (bytes === undefined) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -133,11 +133,15 @@ async function countLines(path: string): Promise<number | undefined> {
   return last === 0x0a ? lines : lines + 1;
 }
 
-/** The NDJSON lines of the input as stream items; refusals found here are never sent. */
+/**
+ * The NDJSON lines of the input as stream items, each validated as `wbx validate` validates it (against
+ * `now`, read per line); refusals found here are never sent.
+ */
 async function* linesToItems(
   input: Readable,
   rejects: WriteStream,
   lastLine: { value: number },
+  now: () => Date,
 ): AsyncGenerator<StreamItem<number>> {
   try {
     for await (const line of readLines(input, MAX_LINE_BYTES)) {
@@ -171,7 +175,7 @@ async function* linesToItems(
         };
         continue;
       }
-      const read = eventFromJson(value);
+      const read = eventFromJson(value, { now: now() });
       if (read.ok) {
         yield { tag: line.number, event: read.event };
         continue;
@@ -271,7 +275,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
     try {
       report = await submitStream(
         client,
-        linesToItems(input, rejects, lastLine),
+        linesToItems(input, rejects, lastLine, () => io.now()),
         (o: StreamOutcome<number>) => {
           progress.tick();
           through = o.tag;

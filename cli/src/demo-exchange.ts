@@ -111,7 +111,7 @@ export async function exchangeDemo(io: CliIo, ctx: ExchangeDemoContext): Promise
     const answered = await unary<ReadmissionCase>((cb) => alAtAl.answerReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId, outcome: 'accepted', reason: '' }, cb)); // prettier-ignore
     const status = await unary<ReadmissionCase>((cb) => mkAtAl.getReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId }, cb)); // prettier-ignore
     const response = verifyPresentation(status.sealedResponse, { manifest: ctx.manifest });
-    await write(io.stdout, `Readmission MK → AL under AL-MK-2026-RA: request ${submitted.requestRef} ${submitted.state}, deadline ${submitted.deadline ?? '-'} (from the agreement: 288 h); AL answers ${answered.state}; MK reads ${status.state} and verifies AL's sealed response (${String(response.claims.iss)}, outcome ${String(response.claims.outcome)})\n`); // prettier-ignore
+    await write(io.stdout, `Readmission MK → AL under AL-MK-2026-RA: request ${submitted.requestRef} ${submitted.state}, deadline ${submitted.deadline ?? '-'} (from the agreement: 288 h); AL answers ${answered.state}; MK reads ${status.state} and verifies AL's sealed response (${response.issuer}, outcome ${String(response.claims.outcome)})\n`); // prettier-ignore
     // Both sides keep every step: AL the request (its case) and its sealed answer (WBX_EVENTS), from where
     // the agreement's records term shares the answer to MK like any event.
     const alm = await jetstreamManager(al.nats);

@@ -22,7 +22,7 @@ import {
 } from '@wbx/gateway';
 import type { ManifestBody } from '@wbx/registry';
 import { isEventType } from '@wbx/schema';
-import { SealError, verifyPresentation } from '@wbx/seal';
+import { SealError, verifyPresentation, type VerifiedEvent } from '@wbx/seal';
 
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
@@ -80,9 +80,9 @@ type Checked =
  * claims to belong: the subject names the token's issuer and type, the message id is the event id.
  */
 function check(m: JsMsg, manifest: ManifestBody, now: Date): Checked {
-  let claims: Readonly<Record<string, unknown>>;
+  let verified: VerifiedEvent;
   try {
-    claims = verifyPresentation(m.string().trim(), { manifest, now }).claims;
+    verified = verifyPresentation(m.string().trim(), { manifest, now });
   } catch (e) {
     if (e instanceof SealError) return { ok: false, code: e.code, detail: e.detail ?? e.message };
     throw e;
@@ -90,18 +90,18 @@ function check(m: JsMsg, manifest: ManifestBody, now: Date): Checked {
   const tokens = m.subject.split('.');
   const origin = tokens.at(-3);
   const type = tokens.slice(-2).join('.');
-  if (origin !== claims.iss || type !== claims.wbx_type) {
+  if (origin !== verified.issuer || type !== verified.type) {
     return {
       ok: false,
       code: 'SUBJECT_MISMATCH',
-      detail: `a ${String(claims.wbx_type)} event of ${String(claims.iss)} on ${m.subject}`,
+      detail: `a ${verified.type} event of ${verified.issuer} on ${m.subject}`,
     };
   }
   const msgId = m.headers?.get('Nats-Msg-Id');
-  if (msgId !== undefined && msgId !== '' && msgId !== claims.jti) {
+  if (msgId !== undefined && msgId !== '' && msgId !== verified.eventId) {
     return { ok: false, code: 'MSG_ID_MISMATCH', detail: `Nats-Msg-Id ${msgId} is not the event id` };
   }
-  return { ok: true, claims };
+  return { ok: true, claims: verified.claims };
 }
 
 /**

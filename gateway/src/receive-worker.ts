@@ -15,7 +15,7 @@ import {
 import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { CATEGORICAL_FIELDS, type ActiveAgreement } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
-import { tryVerifyPresentation } from '@wbx/seal';
+import { tryVerifyPresentation, type EventEnvelope } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import { TurnBatcher } from './workers/turn-batcher.js';
@@ -132,10 +132,10 @@ const STREAM_STORE_FAILED = 10077;
 const RECEIVE_WINDOW = 512;
 
 /**
- * What the receive worker reads of a verified presentation (the rest stays in the worker thread): the
- * always-visible claims, the fields a where-condition may test and an aggregate's fields.
+ * The claims the receive worker reads of a verified presentation besides its envelope (the rest stays in
+ * the worker thread): the fields a where-condition may test and an aggregate's fields.
  */
-const RECEIVE_CLAIMS = ['iss', 'jti', 'iat', 'wbx_type', ...CATEGORICAL_FIELDS, ...AGGREGATE_CLAIMS];
+const RECEIVE_CLAIMS = [...CATEGORICAL_FIELDS, ...AGGREGATE_CLAIMS];
 
 /** At most this many presentations go to a verify worker in one message. */
 const VERIFY_BATCH = 32;
@@ -309,17 +309,16 @@ export class ReceiveWorker {
     m: JsMsg,
     verified: Extract<PoolResult, { ok: true }>,
   ): { code: string; detail: string; retry?: boolean; wait?: boolean } | undefined {
-    const { iss, iat, wbx_type: type } = verified.claims as { iss: string; iat: number; wbx_type: string };
-    if (iss !== origin) {
-      return { code: 'UNKNOWN_ISSUER', detail: `${iss}'s event in ${origin}'s share stream` };
+    const { issuer, issuedAt, type, claims, disclosed } = verified;
+    if (issuer !== origin) {
+      return { code: 'UNKNOWN_ISSUER', detail: `${issuer}'s event in ${origin}'s share stream` };
     }
     const { maxAge } = this.inboxLimits();
-    if (maxAge > 0 && iat * 1000 < this.now().getTime() - maxAge) {
-      const issued = new Date(iat * 1000).toISOString();
+    if (maxAge > 0 && issuedAt.getTime() < this.now().getTime() - maxAge) {
+      const issued = issuedAt.toISOString();
       return { code: 'STALE_PRESENTATION', detail: `issued ${issued}, before what ${INBOX_STREAM} keeps` };
     }
-    const { claims, disclosed } = verified;
-    const presentation = { origin, type, iat, claims, disclosed };
+    const presentation = { origin, type, iat: issuedAt.getTime() / 1000, claims, disclosed };
     const held = this.options.agreements();
     if (held === undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
     const verdict = checkReceived(held, this.options.partner, presentation);
@@ -336,7 +335,7 @@ export class ReceiveWorker {
     if (verified.ok) {
       const refused = this.refusal(origin, m, verified);
       if (refused === undefined) {
-        await this.store(origin, m, token, verified.claims as { jti: string; wbx_type: string });
+        await this.store(origin, m, token, verified);
         return;
       }
       if (refused.wait === true) {
@@ -377,12 +376,12 @@ export class ReceiveWorker {
     origin: string,
     m: JsMsg,
     token: string,
-    claims: { jti: string; wbx_type: string },
+    event: EventEnvelope,
   ): Promise<void> {
     const { js, log, metrics } = this.options;
     const seen = this.seen;
     if (seen === undefined) throw new Error('the receive worker is not started');
-    const { jti, wbx_type: type } = claims;
+    const { eventId: jti, type } = event;
     if (await seen.has(origin, jti)) {
       metrics?.receiveReplays.inc({ origin });
       log.info({ origin, seq: m.seq, eventId: jti }, 'replay of an event already stored; dropped');

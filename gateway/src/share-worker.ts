@@ -167,8 +167,7 @@ export class ShareWorker {
     const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
     const messages = await ordered.consume();
     for await (const m of messages) {
-      const { claims } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-      const type = claims.wbx_type as string;
+      const { claims, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
       for (const g of this.options.policy().grants({ type, origin: partner, claims }, this.now())) {
         this.options.aggregator.add({ type, origin: partner, claims }, g.aggregates);
       }
@@ -247,9 +246,7 @@ export class ShareWorker {
     }
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
     const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-    const { claims } = own;
-    const eventId = claims.jti as string;
-    const type = claims.wbx_type as string;
+    const { claims, eventId, type } = own;
     const grants = policy.grants({ type, origin: partner, claims }, now);
     const shared = grants.map(async (grant) => {
       if (grant.aggregates.length > 0)

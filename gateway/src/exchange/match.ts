@@ -65,14 +65,14 @@ export class MatchIndex {
 
   /** Indexes one sealed event by the subject references of its persons. */
   private add(token: string): void {
-    const { claims } = holdToken(token, Number.MAX_SAFE_INTEGER);
+    const { claims, eventId, type } = holdToken(token, Number.MAX_SAFE_INTEGER);
     const refs = subjectRefsOf(claims).filter((r) => r !== '');
     if (refs.length === 0) return;
     // Kept small: what the policy engine reads (where-conditions test top-level values only).
     const kept: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(claims))
       if (typeof v === 'string' || typeof v === 'boolean') kept[k] = v;
-    const event = { eventId: claims.jti as string, type: claims.wbx_type as string, claims: kept };
+    const event = { eventId, type, claims: kept };
     for (const ref of new Set(refs)) {
       let list = this.byRef.get(ref);
       if (list === undefined) {

@@ -282,8 +282,7 @@ function fixedGrants(agreement: LoadedAgreement, caller: string, partner: string
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
   const { ctx, deps, caller, agreement, purpose, plan, now, grants, tokens } = sel;
   const own = holdToken(token, Number.MAX_SAFE_INTEGER);
-  const { claims } = own;
-  const type = claims.wbx_type as string;
+  const { claims, eventId, type } = own;
   if (!plan.types.has(type)) return undefined;
   const grant = grants.has(type) ? grants.get(type) : evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
   if (grant === undefined || grant.paths.length === 0) return undefined;
@@ -303,7 +302,7 @@ function select(sel: Selection, token: string, seq: number): Pending | undefined
   return {
     paths: grant.paths,
     event: {
-      eventId: claims.jti as string,
+      eventId,
       type,
       presentation: own.present(paths),
       resumeToken: tokens.seal(seq),

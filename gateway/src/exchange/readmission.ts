@@ -2,7 +2,7 @@ import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ReadmissionCase } from '@wbx/proto';
 import { uuidV7 } from '@wbx/schema';
-import { SealError, verifyPresentation } from '@wbx/seal';
+import { SealError, verifyPresentation, type VerifiedEvent } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
@@ -77,16 +77,17 @@ export class Readmissions {
   async submit(caller: string, agreement: LoadedAgreement, sealed: string): Promise<ReadmissionCase> {
     const { ctx } = this;
     const now = ctx.now();
-    let claims: Readonly<Record<string, unknown>>;
+    let request: VerifiedEvent;
     try {
-      claims = verifyPresentation(sealed, { manifest: ctx.manifest(), now }).claims;
+      request = verifyPresentation(sealed, { manifest: ctx.manifest(), now });
     } catch (e) {
       if (!(e instanceof SealError)) throw e;
       throw new ExchangeError('BAD_SEALED_REQUEST', 'the sealed request does not verify', `${e.code}: ${e.detail}`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'does not verify' }]);
     }
+    const { claims, issuer, type } = request;
     const problem =
-      claims.wbx_type !== 'readmission.request' ? `type ${String(claims.wbx_type)}`
-      : claims.iss !== caller || claims.requestingState !== caller ? `sealed by ${String(claims.iss)} for ${String(claims.requestingState)}, called by ${caller}`
+      type !== 'readmission.request' ? `type ${type}`
+      : issuer !== caller || claims.requestingState !== caller ? `sealed by ${issuer} for ${String(claims.requestingState)}, called by ${caller}`
       : claims.requestedState !== ctx.partner ? `addressed to ${String(claims.requestedState)}`
       : typeof claims.requestRef !== 'string' ? 'requestRef not disclosed'
       : undefined;
@@ -95,7 +96,7 @@ export class Readmissions {
     }
     const hours = agreement.body.readmission?.answerWithinHours ?? 0;
     const stored: StoredCase = {
-      requestId: claims.jti as string,
+      requestId: request.eventId,
       requestRef: claims.requestRef as string,
       requestingState: caller,
       requestedState: ctx.partner,

@@ -17,8 +17,9 @@ export interface VerifyPoolOptions {
   /** Worker threads; default: the machine's available parallelism. */
   readonly size?: number;
   /**
-   * The claims a result carries back (default: all of them). Copying the claims between threads costs
-   * time on both; a caller that needs only a few names them.
+   * The claims a result carries back (default: all of them); its envelope (eventId, type, issuer,
+   * issuedAt) always does. Copying the claims between threads costs time on both; a caller that needs
+   * only a few names them.
    */
   readonly claims?: readonly string[];
 }

@@ -147,8 +147,8 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     expect(inbox).toHaveLength(expected.length);
     const byId = new Map(expected.map((e) => [e.eventId, e]));
     for (const token of inbox) {
-      const { claims, disclosed } = readOwnSealedEvent(token);
-      const event = byId.get(claims.jti as string);
+      const { claims, disclosed, eventId } = readOwnSealedEvent(token);
+      const event = byId.get(eventId);
       expect(event).toBeDefined();
       for (const p of disclosed) expect(RS_FIELDS.some((f) => f === p || f.startsWith(`${p}.`))).toBe(true);
       const { iss, jti, iat, wbx_type, wbx_v, ...body } = claims;

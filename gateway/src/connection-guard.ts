@@ -194,6 +194,11 @@ export class GuardedListener {
     this.refusals.flush();
   }
 
+  /** Resolves once every connection held now has closed by itself. */
+  async closed(): Promise<void> {
+    await Promise.all([...this.sockets].map((s) => new Promise((resolve) => s.once('close', resolve))));
+  }
+
   /** Destroys every connection still held (after a drain). */
   destroyAll(): void {
     for (const socket of this.sockets) socket.destroy();

@@ -149,8 +149,12 @@ export async function stopGrpcServer(server: Server, graceMs: number): Promise<v
       resolve();
     }, graceMs);
     server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
+      // grpc-js may call back while calls are still in flight (Node 24's Http2Server.close() closes the
+      // sessions first, and grpc-js then takes them for closed): those end with their connections.
+      void (listener?.closed() ?? Promise.resolve()).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   });
   // Connections that never became a gRPC session (e.g. still in their TLS handshake).

@@ -1,23 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-
-import {
-  Server,
-  ServerCredentials,
-  type sendUnaryData,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { type Event, protoDir, type IngestServer, type Receipt, type SubmitResult } from '@wbx/proto';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { sendUnaryData, Server, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Event, IngestServer, Receipt, SubmitResult } from '@wbx/proto';
 import type { Logger } from 'pino';
 
 import type { GatewayConfig } from './config.js';
 import type { GuardContext } from './connection-guard.js';
 import { toServiceError } from './grpc-errors.js';
-import { bindGuarded, grpcLimitOptions, guardedListenerOf } from './grpc-listener.js';
+import { guardedListenerOf, serveGrpc, type StartedGrpcServer } from './grpc-listener.js';
 import { ingestInput, requestEventId, StrictIngestService } from './ingest-decode.js';
 import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
 
@@ -95,48 +83,25 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
   };
 }
 
-export interface StartedGrpc {
-  readonly server: Server;
-  readonly address: string;
-  readonly health: HealthImplementation;
-}
+export type StartedGrpc = StartedGrpcServer;
 
 /** The gateway's gRPC server: Ingest, grpc.health.v1.Health and server reflection, TLS or loopback plaintext. */
-export async function startGrpcServer(
+export function startGrpcServer(
   config: GatewayConfig['grpc'],
   pipeline: IngestPipeline,
   log: Logger,
   guard: GuardContext,
 ): Promise<StartedGrpc> {
-  const server = new Server({
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
-    ...grpcLimitOptions(guard.limits),
+  return serveGrpc({
+    services: (server) => server.addService(StrictIngestService, ingestServer(pipeline, log)),
+    health: { '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' },
+    protoFiles: ['wbx/v1/ingest.proto'],
+    tls: config.tls,
+    listen: config.listen,
+    section: 'grpc',
+    listener: 'ingest',
+    guard,
   });
-  server.addService(StrictIngestService, ingestServer(pipeline, log));
-  const health = new HealthImplementation({ '': 'NOT_SERVING', 'wbx.v1.Ingest': 'NOT_SERVING' });
-  health.addToServer(server);
-  // Reflection describes Ingest and the health service alike.
-  const definition = loadSync(['wbx/v1/ingest.proto', healthProtoPath], {
-    includeDirs: [protoDir, dirname(healthProtoPath)],
-  });
-  new ReflectionService(definition).addToServer(server);
-
-  let credentials = ServerCredentials.createInsecure();
-  if (config.tls !== undefined) {
-    const [cert, key, ca] = await Promise.all([
-      readFile(config.tls.cert),
-      readFile(config.tls.key),
-      config.tls.clientCa === undefined ? Promise.resolve(null) : readFile(config.tls.clientCa),
-    ]);
-    credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
-  }
-  // Connection caps and the TLS handshake timeout sit in front of grpc-js (see grpc-listener.ts).
-  const where = { listen: config.listen, setting: 'grpc.listen', listener: 'ingest', ctx: guard } as const;
-  const address = await bindGuarded(server, credentials, where).catch((e: unknown) => {
-    server.forceShutdown();
-    throw e;
-  });
-  return { server, address, health };
 }
 
 /** Stops accepting calls, lets the ones in flight finish (up to `graceMs`), then cuts the rest. */

@@ -1,22 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
-import {
-  Server,
-  ServerCredentials,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-} from '@grpc/grpc-js';
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { READMISSION_PURPOSE, type Purpose } from '@wbx/agreements';
 import {
   ExchangeService,
   FederationService,
-  protoDir,
   type AgreementDocument,
   type AgreementSummary,
   type ExchangeServer,
@@ -25,12 +15,11 @@ import {
   type QueryResponse,
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 
 import type { LoadedAgreement } from '../agreement-policy.js';
-import { ConfigError, type GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
-import { bindGuarded, grpcLimitOptions } from '../grpc-listener.js';
+import { serveGrpc, type StartedGrpcServer } from '../grpc-listener.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
 import {
   auditDenial,
@@ -239,34 +228,26 @@ function federationServer(manifest: () => ManifestBody, manifestJson: string): F
   };
 }
 
-export interface StartedExchange {
-  readonly server: Server;
-  readonly address: string;
-  readonly health: HealthImplementation;
-}
+export type StartedExchange = StartedGrpcServer;
 
 /** The partner-facing gRPC server: Exchange and Federation over mutual TLS, with health and reflection. */
-export async function startExchangeServer(config: ExchangeConfig, ctx: ExchangeContext, deps: ExchangeDeps, guard: GuardContext): Promise<StartedExchange> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, ...grpcLimitOptions(guard.limits) });
-  server.addService(ExchangeService, exchangeServer(ctx, deps, config));
-  server.addService(FederationService, federationServer(ctx.manifest, deps.manifestJson));
-  const health = new HealthImplementation({ '': 'SERVING', 'wbx.v1.Exchange': 'SERVING', 'wbx.v1.Federation': 'SERVING' });
-  health.addToServer(server);
-  const definition = loadSync(['wbx/v1/exchange.proto', 'wbx/v1/federation.proto', healthProtoPath], {
-    includeDirs: [protoDir, dirname(healthProtoPath)],
+export function startExchangeServer(
+  config: ExchangeConfig,
+  ctx: ExchangeContext,
+  deps: ExchangeDeps,
+  guard: GuardContext,
+): Promise<StartedExchange> {
+  return serveGrpc({
+    services: (server) => {
+      server.addService(ExchangeService, exchangeServer(ctx, deps, config));
+      server.addService(FederationService, federationServer(ctx.manifest, deps.manifestJson));
+    },
+    health: { '': 'SERVING', 'wbx.v1.Exchange': 'SERVING', 'wbx.v1.Federation': 'SERVING' },
+    protoFiles: ['wbx/v1/exchange.proto', 'wbx/v1/federation.proto'],
+    tls: config.tls,
+    listen: config.listen,
+    section: 'exchange',
+    listener: 'exchange',
+    guard,
   });
-  new ReflectionService(definition).addToServer(server);
-  let credentials: ServerCredentials;
-  try {
-    const [cert, key, ca] = await Promise.all([readFile(config.tls.cert), readFile(config.tls.key), readFile(config.tls.clientCa)]);
-    credentials = ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], true);
-  } catch (e) {
-    throw new ConfigError([{ path: 'exchange.tls', message: (e as Error).message }], { cause: e });
-  }
-  // Connection caps and the TLS handshake timeout sit in front of grpc-js (see grpc-listener.ts).
-  const address = await bindGuarded(server, credentials, { listen: config.listen, setting: 'exchange.listen', listener: 'exchange', ctx: guard }).catch((e: unknown) => {
-    server.forceShutdown();
-    throw e;
-  });
-  return { server, address, health };
-} // prettier-ignore
+}

@@ -39,12 +39,10 @@ async function step<T>(io: CliIo, doing: string, run: () => T | Promise<T>): Pro
     if (e instanceof AgreementError && e.issues.length > 0) {
       for (const d of e.details) await write(io.stderr, `  ${d}\n`);
       const n = e.issues.length;
-      throw new CliError('INVALID_INPUT', `${doing}: ${e.code} (${n} problem${n === 1 ? '' : 's'})`, 1, {
-        cause: e,
-      });
+      throw new CliError(e, `${doing} (${n} problem${n === 1 ? '' : 's'})`);
     }
     if (e instanceof AgreementError || e instanceof RegistryError) {
-      throw new CliError('INVALID_INPUT', `${doing}: ${e.code}: ${e.message}`, 1, { cause: e });
+      throw new CliError(e, `${doing}: ${e.message}`);
     }
     throw e;
   }
@@ -62,7 +60,7 @@ async function writeAgreement(path: string, signed: SignedAgreement, exclusive =
     if (exclusive && (e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new CliError('USAGE', `${path} exists; refusing to overwrite it (use --force)`);
     }
-    throw new CliError('IO', `cannot write ${path}: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('IO', `cannot write ${path}: ${errorText(e)}`, { cause: e });
   }
 }
 
@@ -143,7 +141,7 @@ export function registerAgreementCommands(program: Command, io: CliIo, result: {
       try {
         text = await readFile(o.file, 'utf8');
       } catch (e) {
-        throw new CliError('IO', `cannot read terms file ${o.file}: ${errorText(e)}`, 1, { cause: e });
+        throw new CliError('IO', `cannot read terms file ${o.file}: ${errorText(e)}`, { cause: e });
       }
       const body = await step(io, `terms file ${o.file} rejected`, () => parseAgreementYaml(text));
       await writeAgreement(o.out, draftAgreement(body), o.force !== true);

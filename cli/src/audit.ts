@@ -56,8 +56,8 @@ function natsUrl(url: string): string {
 }
 
 /**
- * Connects, runs `read` over the partner's audit messages and closes. Resolves to `read`'s result, or to
- * exit status 1 after reporting UNREACHABLE or NOT_FOUND on stderr.
+ * Connects, runs `read` over the partner's audit messages and closes. Resolves to `read`'s result;
+ * throws UNREACHABLE or NOT_FOUND (no audit stream there).
  */
 async function withAudit<T>(
   io: CliIo,
@@ -65,7 +65,7 @@ async function withAudit<T>(
   nkey: string | undefined,
   origin: string,
   read: (messages: AsyncIterable<AuditMessage>) => Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false }> {
+): Promise<T> {
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   try {
@@ -77,8 +77,7 @@ async function withAudit<T>(
       ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
     });
   } catch (e) {
-    await write(io.stderr, `wbx: UNREACHABLE: cannot connect to ${url}: ${(e as Error).message}\n`);
-    return { ok: false };
+    throw new CliError('UNREACHABLE', `cannot connect to ${url}: ${(e as Error).message}`, { cause: e });
   }
   const progress = new Progress(io.stderr, io.interactive, 'read');
   try {
@@ -89,11 +88,10 @@ async function withAudit<T>(
         yield m;
       }
     };
-    return { ok: true, value: await read(counted()) };
+    return await read(counted());
   } catch (e) {
     if (!(e instanceof AuditError) || e.code !== 'STREAM_NOT_FOUND') throw e;
-    await write(io.stderr, `wbx: NOT_FOUND: no stream ${AUDIT_STREAM} on ${url}\n`);
-    return { ok: false };
+    throw new CliError('NOT_FOUND', `no stream ${AUDIT_STREAM} on ${url}`, { cause: e });
   } finally {
     progress.done();
     await nc.close();
@@ -109,7 +107,7 @@ async function loadAnchor(file: string, origin: string): Promise<AuditAnchor> {
     anchor = await readAuditAnchor(file);
   } catch (e) {
     if (!(e instanceof AuditError)) throw e;
-    throw new CliError('USAGE', `--anchor: ${e.message}`, 2, { cause: e });
+    throw new CliError('USAGE', `--anchor: ${e.message}`, { cause: e });
   }
   if (anchor === undefined) throw new CliError('USAGE', `--anchor: ${file} does not exist`);
   if (anchor.origin !== origin) {
@@ -130,11 +128,9 @@ export async function auditVerifyCommand(io: CliIo, options: AuditVerifyOptions)
   const url = natsUrl(options.nats);
   const manifest = await loadTrustedManifest(options.manifest);
   const anchor = options.anchor === undefined ? undefined : await loadAnchor(options.anchor, origin);
-  const read = await withAudit(io, url, options.nkey, origin, (messages) =>
+  const r = await withAudit(io, url, options.nkey, origin, (messages) =>
     verifyAuditChain(messages, manifest, origin, anchor === undefined ? {} : { anchor }),
   );
-  if (!read.ok) return 1;
-  const r = read.value;
   if (options.json === true) {
     await write(io.stdout, `${JSON.stringify({ stream: AUDIT_STREAM, origin, ...r })}\n`);
   } else if (r.ok) {
@@ -184,7 +180,7 @@ export async function auditReportCommand(io: CliIo, options: AuditReportOptions)
     throw new CliError('USAGE', '--to must be after --from');
   }
   let unreadable = 0;
-  const read = await withAudit(io, url, options.nkey, origin, (messages) => {
+  const rows = await withAudit(io, url, options.nkey, origin, (messages) => {
     const entries = async function* (): AsyncGenerator<AuditEntry> {
       for await (const m of messages) {
         try {
@@ -197,8 +193,6 @@ export async function auditReportCommand(io: CliIo, options: AuditReportOptions)
     };
     return auditReport(entries(), { recipient, from, to });
   });
-  if (!read.ok) return 1;
-  const rows = read.value;
   if (options.json === true) {
     for (const row of rows) await write(io.stdout, `${JSON.stringify(row)}\n`);
   } else {

@@ -7,10 +7,11 @@ import {
   type QueryResponse,
 } from '@wbx/proto';
 
+import { isServiceError, statusReason } from '@wbx/gateway';
+
 import { checkAddress, IngestClientError } from './ingest-client.js';
-import { statusDetails } from '@wbx/gateway';
 import { CliError } from './errors.js';
-import { readPem, write, type CliIo } from './io.js';
+import { readPem, reportError, type CliIo } from './io.js';
 
 /** The flags every Exchange command takes: where, and the mTLS material (Exchange is never plaintext). */
 export interface ExchangeFlags {
@@ -41,8 +42,7 @@ export async function openExchange(flags: ExchangeFlags): Promise<ExchangeClient
   try {
     checkAddress(flags.gateway);
   } catch (e) {
-    if (e instanceof IngestClientError)
-      throw new CliError('USAGE', `--gateway: ${e.message}`, 2, { cause: e });
+    if (e instanceof IngestClientError) throw new CliError('USAGE', `--gateway: ${e.message}`, { cause: e });
     throw e;
   }
   const [ca, cert, key] = await Promise.all([
@@ -60,13 +60,15 @@ export function unary<Res>(start: (cb: (e: ServiceError | null, r: Res) => void)
   });
 }
 
-/** Reports a refused or failed call as `wbx: <REASON>: <message>` and returns exit status 1. */
-export async function reportCallError(io: CliIo, e: unknown): Promise<number> {
-  const se = e as Partial<ServiceError>;
-  if (typeof se.code !== 'number' || se.metadata === undefined) throw e;
-  const reason = statusDetails(se as ServiceError).reason ?? 'UNAVAILABLE';
-  await write(io.stderr, `wbx: ${reason}: ${se.details ?? se.message ?? ''}\n`);
-  return 1;
+/**
+ * Reports a refused or failed call as `wbx: <CODE>: [<context>: ]<message>`: the code is the gateway's
+ * ErrorInfo reason, or the status's name when there is none (DEADLINE_EXCEEDED, UNAVAILABLE, …).
+ * Resolves to the exit status of that code; anything but a gRPC error is thrown again.
+ */
+export async function reportCallError(io: CliIo, e: unknown, context?: string): Promise<number> {
+  if (!isServiceError(e)) throw e;
+  const text = e.details === '' ? 'the call failed without details' : e.details;
+  return reportError(io, statusReason(e), context === undefined ? text : `${context}: ${text}`);
 }
 
 /**

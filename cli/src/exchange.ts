@@ -109,7 +109,7 @@ export async function matchCommand(io: CliIo, o: MatchOptions): Promise<number> 
     try {
       text = await readFile(o.refsFile, 'utf8');
     } catch (e) {
-      throw new CliError('IO', `--refs-file: cannot read ${o.refsFile}: ${(e as Error).message}`, 2);
+      throw new CliError('IO', `--refs-file: cannot read ${o.refsFile}: ${(e as Error).message}`);
     }
     refs.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
   }

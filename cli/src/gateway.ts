@@ -46,8 +46,7 @@ export async function gatewayCommand(io: CliIo, options: GatewayCommandOptions):
     const config = await loadGatewayConfig(options.config, io.env ?? process.env, overrides(options));
     gateway = await Gateway.start(config);
   } catch (e) {
-    if (e instanceof ConfigError) throw new CliError('USAGE', e.message, 2, { cause: e });
-    if (e instanceof EmbeddedNatsError) throw new CliError('IO', `${e.code}: ${e.message}`, 1, { cause: e });
+    if (e instanceof ConfigError || e instanceof EmbeddedNatsError) throw new CliError(e, e.message);
     throw e;
   }
   await write(io.stdout, `${gateway.readyLine()}\n`);

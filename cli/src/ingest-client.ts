@@ -9,7 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { IngestClient, type Event, type Receipt, type Rejection, type SubmitResult } from '@wbx/proto';
 
-import { isLoopback } from '@wbx/gateway';
+import { isLoopback, statusReason } from '@wbx/gateway';
 
 export type IngestClientErrorCode =
   /** The address is not host:port, or plaintext was asked for a non-loopback address. */
@@ -172,8 +172,9 @@ interface Pending<T> {
   outcome?: StreamOutcome<T>;
 }
 
+/** How a stream's error status reads in a STREAM_BROKEN message: its reason (or status name), its details. */
 function describeStatus(e: ServiceError): string {
-  return `${status[e.code]}: ${e.details || e.message}`;
+  return `${statusReason(e)}: ${e.details === '' ? 'no details' : e.details}`;
 }
 
 /**

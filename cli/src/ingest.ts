@@ -16,7 +16,7 @@ import {
   type StreamReport,
 } from './ingest-client.js';
 import { eventFromJson } from './event-from-json.js';
-import { CliError } from './errors.js';
+import { CliError, EXIT } from './errors.js';
 import { finish, readPem, write, type CliIo } from './io.js';
 import { readLines } from './lines.js';
 import { Progress } from './progress.js';
@@ -33,9 +33,6 @@ export interface IngestCommandOptions {
   connectTimeout: string;
   idleTimeout: string;
 }
-
-/** Exit status when SIGINT stopped the run (the shell convention, 128 + 2). */
-export const EXIT_INTERRUPTED = 130;
 
 /** `500ms`, `10s`, `2m` or a number of milliseconds. */
 export function parseDuration(flag: string, text: string): number {
@@ -102,7 +99,7 @@ export async function openIngestClient(
     });
   } catch (e) {
     if (e instanceof IngestClientError)
-      throw new CliError('USAGE', `${names.gateway}: ${e.message}`, 2, { cause: e });
+      throw new CliError('USAGE', `${names.gateway}: ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -112,7 +109,7 @@ async function openRejects(path: string): Promise<WriteStream> {
   await new Promise<void>((resolve, reject) => {
     out.once('open', () => resolve());
     out.once('error', (e) =>
-      reject(new CliError('IO', `--rejects: cannot write ${path}: ${e.message}`, 2, { cause: e })),
+      reject(new CliError('IO', `--rejects: cannot write ${path}: ${e.message}`, { cause: e })),
     );
   });
   return out;
@@ -257,11 +254,9 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
       await waitUntilConnected(client, connectTimeoutMs);
     } catch (e) {
       if (!(e instanceof IngestClientError)) throw e;
-      await write(
-        io.stderr,
-        `wbx: UNREACHABLE: cannot reach the gateway at ${options.gateway}: ${e.message}\n`,
-      );
-      return 1;
+      throw new CliError('UNREACHABLE', `cannot reach the gateway at ${options.gateway}: ${e.message}`, {
+        cause: e,
+      });
     }
     const rejects = await openRejects(rejectsPath);
     const tally: Tally = { accepted: 0, duplicates: 0, rejected: 0, conflicts: 0, byCode: new Map() };
@@ -312,15 +307,15 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
     let text = `${summaryLine(tally)}\n`;
     if (tally.conflicts > 0) text += conflictLine(tally.conflicts);
     if (tally.rejected > 0) text += `rejected lines written to ${rejectsPath}\n`;
-    if (report.error !== undefined) {
-      text += `wbx: ${report.error.code}: ${failureMessage(options.gateway, report, through)}\n`;
-    } else if (report.interrupted) {
-      text += `wbx: INTERRUPTED: stopped after line ${lastLine.value} (results up to line ${through}); run the same command again to resume\n`;
-    }
     await write(io.stderr, text);
-    if (report.error !== undefined) return 1;
-    if (report.interrupted) return EXIT_INTERRUPTED;
-    return tally.rejected === 0 ? 0 : 1;
+    if (report.error !== undefined) {
+      throw new CliError(report.error, failureMessage(options.gateway, report, through));
+    }
+    if (report.interrupted) {
+      const at = `stopped after line ${lastLine.value} (results up to line ${through})`;
+      throw new CliError('INTERRUPTED', `${at}; run the same command again to resume`);
+    }
+    return tally.rejected === 0 ? EXIT.ok : EXIT.failed;
   } finally {
     input?.destroy();
     client.close();

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 
-import { CliError } from './errors.js';
+import { CliError, exitStatus } from './errors.js';
 
 /** The streams a command talks to; the real process streams in production, pipes in tests. */
 export interface CliIo {
@@ -43,6 +43,12 @@ export async function write(out: Writable, text: string): Promise<void> {
   });
 }
 
+/** Prints an error as `wbx: <CODE>: <message>` on stderr; resolves to the exit status of the code. */
+export async function reportError(io: CliIo, code: string, message: string): Promise<number> {
+  await write(io.stderr, `wbx: ${code}: ${message}\n`);
+  return exitStatus(code);
+}
+
 /** Ends a writable stream and waits until everything is flushed. */
 export async function finish(out: Writable): Promise<void> {
   if (out === process.stdout || out === process.stderr) return;
@@ -62,6 +68,6 @@ export async function readPem(flag: string, path: string | undefined): Promise<B
   try {
     return await readFile(path);
   } catch (e) {
-    throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, 2, { cause: e });
+    throw new CliError('IO', `${flag}: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
 }

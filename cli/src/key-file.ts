@@ -18,14 +18,13 @@ export async function loadPrivateKeyFile(path: string): Promise<PrivateKeyFile> 
   try {
     jwk = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    throw new CliError('IO', `cannot read key ${path}: ${e instanceof Error ? e.message : String(e)}`, 2);
+    throw new CliError('IO', `cannot read key ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     const { kid, memberId, key } = importPrivateJwk(jwk);
     return { kid, partner: memberId, privateKey: key };
   } catch (e) {
-    if (e instanceof RegistryError)
-      throw new CliError('USAGE', `${path}: ${e.code}: ${e.message}`, 2, { cause: e });
+    if (e instanceof RegistryError) throw new CliError(e, `${path}: ${e.message}`);
     throw e;
   }
 }

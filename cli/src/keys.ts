@@ -19,12 +19,12 @@ export async function readJsonFile(path: string, what: string): Promise<unknown>
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new CliError('IO', `cannot read ${what} ${path}: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('IO', `cannot read ${what} ${path}: ${errorText(e)}`, { cause: e });
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new CliError('INVALID_INPUT', `${what} ${path} is not JSON: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('INVALID_INPUT', `${what} ${path} is not JSON: ${errorText(e)}`, { cause: e });
   }
 }
 
@@ -75,7 +75,7 @@ async function existingKids(publicPath: string, manifestPath: string | undefined
     try {
       kids.push(...decodeManifest(signed).members.flatMap((m) => m.signingKeys.map((k) => k.kid)));
     } catch (e) {
-      throw new CliError('INVALID_INPUT', `manifest ${manifestPath}: ${errorText(e)}`, 1, { cause: e });
+      throw new CliError('INVALID_INPUT', `manifest ${manifestPath}: ${errorText(e)}`, { cause: e });
     }
   }
   return kids;
@@ -99,7 +99,7 @@ export async function keysGenerateCommand(io: CliIo, options: KeysGenerateOption
   try {
     await mkdir(options.out, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw new CliError('IO', `cannot create ${options.out}: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('IO', `cannot create ${options.out}: ${errorText(e)}`, { cause: e });
   }
   const key = generateSigningKey(partner, io.now(), await existingKids(publicPath, options.manifest));
   const force = options.force === true;
@@ -112,12 +112,12 @@ export async function keysGenerateCommand(io: CliIo, options: KeysGenerateOption
     if (isErrno(e, 'EEXIST')) {
       throw new CliError('USAGE', `${privatePath} exists; refusing to overwrite a private key (use --force)`);
     }
-    throw new CliError('IO', `cannot write ${privatePath}: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('IO', `cannot write ${privatePath}: ${errorText(e)}`, { cause: e });
   }
   try {
     await writeFileAtomic(publicPath, `${JSON.stringify(key.publicJwk, null, 2)}\n`);
   } catch (e) {
-    throw new CliError('IO', `cannot write ${publicPath}: ${errorText(e)}`, 1, { cause: e });
+    throw new CliError('IO', `cannot write ${publicPath}: ${errorText(e)}`, { cause: e });
   }
   await write(io.stdout, `${key.kid}\n`);
   await write(io.stderr, `wrote ${privatePath} (keep it secret) and ${publicPath}\n`);

@@ -36,7 +36,7 @@ async function registry<T>(doing: string, step: () => T | Promise<T>): Promise<T
     return await step();
   } catch (e) {
     if (e instanceof RegistryError) {
-      throw new CliError('INVALID_INPUT', `${doing}: ${e.code}: ${e.message}`, 1, { cause: e });
+      throw new CliError(e, `${doing}: ${e.message}`);
     }
     throw e;
   }
@@ -73,7 +73,7 @@ async function writeManifest(path: string, signed: SignedManifest, exclusive = f
       throw new CliError('USAGE', `${path} exists; refusing to overwrite it`);
     }
     const why = e instanceof Error ? e.message : String(e);
-    throw new CliError('IO', `cannot write ${path}: ${why}`, 1, { cause: e });
+    throw new CliError('IO', `cannot write ${path}: ${why}`, { cause: e });
   }
 }
 
@@ -169,7 +169,7 @@ async function checked<T>(io: CliIo, what: string, step: () => T): Promise<T> {
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
     for (const d of e.details) await write(io.stdout, `  ${d}\n`);
-    throw new CliError('INVALID_INPUT', `${what}: ${e.code}: ${e.message}`, 1, { cause: e });
+    throw new CliError(e, `${what}: ${e.message}`);
   }
 }
 

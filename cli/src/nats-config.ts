@@ -47,7 +47,7 @@ export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): 
   } catch (e) {
     if (!(e instanceof AgreementsUnavailableError)) throw e;
     // Nothing is written: an unreadable directory must not remove credentials handed over.
-    throw new CliError('IO', `${e.code}: ${e.message}`, 1, { cause: e });
+    throw new CliError(e, e.message);
   }
   const recipients = sharePolicy(agreements, options.partner)
     .recipients(now)

@@ -2,11 +2,11 @@ import { EVENTS_STREAM, INBOX_STREAM, shareStream } from '@wbx/gateway';
 import { Command, CommanderError, Option } from 'commander';
 
 import { demoCommand } from './demo.js';
-import { CliError } from './errors.js';
+import { CliError, exitStatus } from './errors.js';
 import { gatewayCommand, type GatewayCommandOptions } from './gateway.js';
 import { generateCommand, type GenerateCommandOptions } from './generate.js';
 import { ingestCommand, type IngestCommandOptions } from './ingest.js';
-import { write, type CliIo } from './io.js';
+import { reportError, type CliIo } from './io.js';
 import { registerAgreementCommands } from './agreement.js';
 import { registerAuditCommands } from './audit.js';
 import { registerExchangeCommands } from './exchange.js';
@@ -26,6 +26,8 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
+      // Commander's own errors ("error: unknown option …") in the form of every other: wbx: USAGE: ….
+      outputError: (s, write) => write(`wbx: USAGE: ${s.replace(/^error: /, '')}`),
     })
     .showHelpAfterError('(run wbx --help for usage)');
 
@@ -159,7 +161,11 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
   return program;
 }
 
-/** Runs `wbx` with the given arguments (without the node and script paths); resolves to the exit status. */
+/**
+ * Runs `wbx` with the given arguments (without the node and script paths); resolves to the exit status.
+ * A command's CliError is printed as `wbx: <CODE>: <message>` and ends it with the status of its code
+ * ({@link exitStatus}); a command line commander refuses is a USAGE error.
+ */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const result = { exitCode: 0 };
   const program = createProgram(io, result);
@@ -167,11 +173,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return result.exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof CliError) {
-      await write(io.stderr, `wbx: ${e.code}: ${e.message}\n`);
-      return e.exitCode;
-    }
+    // --help and --version end with exit code 0; commander has printed its error already.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : exitStatus('USAGE');
+    if (e instanceof CliError) return reportError(io, e.code, e.message);
     throw e;
   }
 }

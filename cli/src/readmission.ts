@@ -27,9 +27,12 @@ export interface SubmitOptions extends ExchangeFlags {
   keepKey?: string;
 }
 
-/** Stores the request in the requesting state's own gateway first: both sides keep every step. */
-async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<boolean> {
-  if (o.keepAt === undefined) return true;
+/**
+ * Stores the request in the requesting state's own gateway first: both sides keep every step. Resolves
+ * to the exit status of a failure, reported on stderr (then nothing is sent).
+ */
+async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<number | undefined> {
+  if (o.keepAt === undefined) return undefined;
   const client = await openIngestClient(
     { gateway: o.keepAt, ...(o.keepInsecure === true ? { insecure: true } : {}), ...(o.keepTlsCa === undefined ? {} : { tlsCa: o.keepTlsCa }), ...(o.keepCert === undefined ? {} : { cert: o.keepCert }), ...(o.keepKey === undefined ? {} : { key: o.keepKey }) },
     { gateway: '--keep-at', insecure: '--keep-insecure', tlsCa: '--keep-tls-ca', cert: '--keep-cert', key: '--keep-key' },
@@ -37,11 +40,9 @@ async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<boo
   try {
     const receipt = await unary<Receipt>((cb) => client.submit(Event.fromJSON(event), cb));
     await write(io.stderr, `kept at ${o.keepAt}: ${receipt.eventId} seq ${receipt.seq}${receipt.duplicate ? ' (already there)' : ''}\n`);
-    return true;
+    return undefined;
   } catch (e) {
-    await write(io.stderr, 'wbx: the request was not kept at your own gateway, so it was not sent\n');
-    await reportCallError(io, e);
-    return false;
+    return await reportCallError(io, e, 'not kept at your own gateway, so not sent');
   } finally {
     client.close();
   }
@@ -85,7 +86,7 @@ export async function submitCommand(io: CliIo, o: SubmitOptions): Promise<number
   try {
     input = JSON.parse(await readFile(o.file, 'utf8'));
   } catch (e) {
-    throw new CliError('IO', `--file: cannot read a JSON event from ${o.file}: ${(e as Error).message}`, 2);
+    throw new CliError('IO', `--file: cannot read a JSON event from ${o.file}: ${(e as Error).message}`);
   }
   const now = io.now();
   const r = validateEvent(input, { now });
@@ -99,7 +100,8 @@ export async function submitCommand(io: CliIo, o: SubmitOptions): Promise<number
       `--file: must be a readmission.request of ${key.partner} (the key's partner)`,
     );
   }
-  if (!(await keep(io, o, r.event))) return 1;
+  const notKept = await keep(io, o, r.event);
+  if (notKept !== undefined) return notKept;
   const sealed = createSealer({ issuer: key.partner, kid: key.kid, privateKey: key.privateKey }).seal(
     r.event,
     { now },

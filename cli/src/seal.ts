@@ -101,17 +101,12 @@ export async function loadTrustedManifest(path: string): Promise<ManifestBody> {
   try {
     signed = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    throw new CliError(
-      'IO',
-      `cannot read manifest ${path}: ${e instanceof Error ? e.message : String(e)}`,
-      2,
-    );
+    throw new CliError('IO', `cannot read manifest ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     return verifyRootManifest(signed as Parameters<typeof verifyRootManifest>[0]);
   } catch (e) {
-    if (e instanceof RegistryError)
-      throw new CliError('INVALID_INPUT', `manifest rejected: ${e.code}: ${e.message}`, 2);
+    if (e instanceof RegistryError) throw new CliError(e, `manifest rejected: ${e.message}`);
     throw e;
   }
 }

@@ -132,7 +132,7 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
     try {
       seed = (await readFile(options.nkey, 'utf8')).trim();
     } catch (e) {
-      throw new CliError('IO', `--nkey: cannot read ${options.nkey}: ${(e as Error).message}`, 2, {
+      throw new CliError('IO', `--nkey: cannot read ${options.nkey}: ${(e as Error).message}`, {
         cause: e,
       });
     }
@@ -148,8 +148,8 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
       ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
     });
   } catch (e) {
-    await write(io.stderr, `wbx: UNREACHABLE: cannot connect to ${options.nats}: ${(e as Error).message}\n`);
-    return 1;
+    const why = (e as Error).message;
+    throw new CliError('UNREACHABLE', `cannot connect to ${options.nats}: ${why}`, { cause: e });
   }
   let verified = 0;
   let refused = 0;
@@ -167,8 +167,7 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
       subjects = (await (await jetstreamManager(nc)).streams.info(options.stream)).config.subjects;
     } catch (e) {
       if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) {
-        await write(io.stderr, `wbx: NOT_FOUND: no stream ${options.stream} on ${options.nats}\n`);
-        return 1;
+        throw new CliError('NOT_FOUND', `no stream ${options.stream} on ${options.nats}`, { cause: e });
       }
       throw e;
     }

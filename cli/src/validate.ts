@@ -31,7 +31,7 @@ export async function openInput(io: CliIo, file: string | undefined): Promise<Re
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (e) =>
-      reject(new CliError('IO', `cannot read ${file}: ${e.message}`, 2, { cause: e })),
+      reject(new CliError('IO', `cannot read ${file}: ${e.message}`, { cause: e })),
     );
   });
   return stream;

@@ -1,10 +1,50 @@
+// The one place where the gateway's errors become gRPC statuses (Ingest and Exchange alike) and
+// SubmitStream rejections. Clients read them back with grpc-status-details.ts.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BadRequest, ErrorInfo, Status, type Any } from '@wbx/proto';
+import { BadRequest, ErrorInfo, Status, type Any, type SubmitResult } from '@wbx/proto';
 import type { Logger } from 'pino';
 
-import { IngestError } from './ingest-pipeline.js';
+import { ExchangeError, type ExchangeErrorCode } from './exchange/errors.js';
+import { ERROR_DOMAIN } from './grpc-status-details.js';
+import { IngestError, type IngestErrorCode } from './ingest-pipeline.js';
 
-export const ERROR_DOMAIN = 'wbx.eu';
+/** The gRPC status of each Ingest error code. */
+export const INGEST_STATUS: Readonly<Record<IngestErrorCode, status>> = {
+  INVALID_EVENT: status.INVALID_ARGUMENT,
+  MALFORMED_MESSAGE: status.INVALID_ARGUMENT,
+  EVENT_ID_CONFLICT: status.ALREADY_EXISTS,
+  UNAVAILABLE: status.UNAVAILABLE,
+  SHUTTING_DOWN: status.UNAVAILABLE,
+};
+
+/** The gRPC status of each Exchange error code. */
+export const EXCHANGE_STATUS: Readonly<Record<ExchangeErrorCode, status>> = {
+  CERT_NOT_PINNED: status.PERMISSION_DENIED,
+  UNKNOWN_AGREEMENT: status.PERMISSION_DENIED,
+  AGREEMENT_NOT_IN_FORCE: status.PERMISSION_DENIED,
+  PURPOSE_NOT_AGREED: status.PERMISSION_DENIED,
+  NOT_PROVIDER: status.PERMISSION_DENIED,
+  TYPE_NOT_AGREED: status.PERMISSION_DENIED,
+  WHERE_FIELD_NOT_DISCLOSED: status.PERMISSION_DENIED,
+  TIME_BOUND_NOT_DISCLOSED: status.PERMISSION_DENIED,
+  NOT_A_PARTY: status.PERMISSION_DENIED,
+  INVALID_REQUEST: status.INVALID_ARGUMENT,
+  BAD_RESUME_TOKEN: status.INVALID_ARGUMENT,
+  TOO_MANY_REFS: status.INVALID_ARGUMENT,
+  BAD_SEALED_REQUEST: status.INVALID_ARGUMENT,
+  RATE_LIMITED: status.RESOURCE_EXHAUSTED,
+  UNKNOWN_REQUEST: status.NOT_FOUND,
+  ALREADY_ANSWERED: status.FAILED_PRECONDITION,
+  EXPIRED: status.FAILED_PRECONDITION,
+  UNAVAILABLE: status.UNAVAILABLE,
+};
+
+/** A field of a refused request, as the domain errors name it. */
+interface Violation {
+  readonly path: string;
+  readonly code: string;
+  readonly message: string;
+}
 
 function any(typeName: string, value: Uint8Array): Any {
   return { typeUrl: `type.googleapis.com/${typeName}`, value: Buffer.from(value) };
@@ -15,7 +55,7 @@ export function grpcError(
   code: status,
   message: string,
   reason: string,
-  violations: readonly { path: string; code: string; message: string }[] = [],
+  violations: readonly Violation[] = [],
 ): ServiceError {
   const details = [
     any('google.rpc.ErrorInfo', ErrorInfo.encode({ reason, domain: ERROR_DOMAIN, metadata: {} }).finish()),
@@ -31,41 +71,30 @@ export function grpcError(
   return Object.assign(new Error(message), { code, details: message, metadata });
 }
 
-const INGEST_STATUS: Record<IngestError['code'], status> = {
-  INVALID_EVENT: status.INVALID_ARGUMENT,
-  MALFORMED_MESSAGE: status.INVALID_ARGUMENT,
-  EVENT_ID_CONFLICT: status.ALREADY_EXISTS,
-  UNAVAILABLE: status.UNAVAILABLE,
-  SHUTTING_DOWN: status.UNAVAILABLE,
-};
-
 /**
- * The one place where the gateway's errors become gRPC statuses. Domain errors keep their code as the
- * ErrorInfo reason; anything unexpected is logged in full and answered with a bare INTERNAL.
+ * The status a call fails with. Domain errors (Ingest, Exchange) keep their code as the ErrorInfo reason
+ * and their message; anything unexpected is logged in full and answered with a bare INTERNAL that
+ * echoes nothing of it.
  */
 export function toServiceError(e: unknown, log: Logger, context: Record<string, unknown> = {}): ServiceError {
   if (e instanceof IngestError) return grpcError(INGEST_STATUS[e.code], e.message, e.code, e.violations);
+  if (e instanceof ExchangeError) return grpcError(EXCHANGE_STATUS[e.code], e.message, e.code, e.violations);
   log.error({ err: e, ...context }, 'unexpected error in a gRPC call');
   return grpcError(status.INTERNAL, 'internal error', 'INTERNAL');
 }
 
-/** Reads the google.rpc.Status details of a gRPC error (for clients and tests). */
-export function statusDetails(e: ServiceError): {
-  reason?: string;
-  violations: { field: string; reason: string; description: string }[];
-} {
-  const raw = e.metadata.get('grpc-status-details-bin')[0];
-  if (raw === undefined) return { violations: [] };
-  const st = Status.decode(typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw);
-  let reason: string | undefined;
-  const violations: { field: string; reason: string; description: string }[] = [];
-  for (const d of st.details) {
-    if (d.typeUrl.endsWith('/google.rpc.ErrorInfo')) reason = ErrorInfo.decode(d.value).reason;
-    if (d.typeUrl.endsWith('/google.rpc.BadRequest')) {
-      for (const v of BadRequest.decode(d.value).fieldViolations) {
-        violations.push({ field: v.field, reason: v.reason, description: v.description });
-      }
-    }
+/**
+ * The rejection of one event of a SubmitStream (the stream goes on): an Ingest error with its code,
+ * message and violations; anything unexpected is logged and answered as INTERNAL.
+ */
+export function toRejection(
+  e: unknown,
+  log: Logger,
+  context: Record<string, unknown> = {},
+): NonNullable<SubmitResult['rejection']> {
+  if (e instanceof IngestError) {
+    return { code: e.code, message: e.message, violations: e.violations.map((v) => ({ ...v })) };
   }
-  return { ...(reason === undefined ? {} : { reason }), violations };
+  log.error({ err: e, ...context }, 'unexpected error in SubmitStream');
+  return { code: 'INTERNAL', message: 'internal error', violations: [] };
 }

@@ -4,24 +4,16 @@ import type { Logger } from 'pino';
 
 import type { GatewayConfig } from './config.js';
 import type { GuardContext } from './connection-guard.js';
-import { toServiceError } from './grpc-errors.js';
+import { toRejection, toServiceError } from './grpc-errors.js';
 import { guardedListenerOf, serveGrpc, type StartedGrpcServer } from './grpc-listener.js';
 import { ingestInput, requestEventId, StrictIngestService } from './ingest-decode.js';
-import { IngestError, type IngestPipeline, type IngestReceipt } from './ingest-pipeline.js';
+import type { IngestPipeline, IngestReceipt } from './ingest-pipeline.js';
 
 /** How many events of one SubmitStream may be in the pipeline at once before reading pauses. */
 export const STREAM_WINDOW = 512;
 
 function receipt(r: IngestReceipt): Receipt {
   return { eventId: r.eventId, seq: r.seq, duplicate: r.duplicate };
-}
-
-function rejection(e: unknown, log: Logger): NonNullable<SubmitResult['rejection']> {
-  if (e instanceof IngestError) {
-    return { code: e.code, message: e.message, violations: e.violations.map((v) => ({ ...v })) };
-  }
-  log.error({ err: e }, 'unexpected error in SubmitStream');
-  return { code: 'INTERNAL', message: 'internal error', violations: [] };
 }
 
 function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
@@ -62,7 +54,7 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
         queue.push(
           pipeline.submit(ingestInput(event)).then(
             (r): SubmitResult => ({ index: i, eventId, receipt: receipt(r) }),
-            (e: unknown): SubmitResult => ({ index: i, eventId, rejection: rejection(e, log) }),
+            (e: unknown): SubmitResult => ({ index: i, eventId, rejection: toRejection(e, log, { eventId }) }),
           ),
         );
         if (queue.length >= STREAM_WINDOW) call.pause();

@@ -49,7 +49,14 @@ export { auditAnchorPath, fileAuditAnchor, readAuditAnchor } from './audit-ancho
 export { trustedManifestPath } from './trusted-manifest.js';
 
 // Exchange and Ingest, as clients see them.
-export { statusDetails } from './grpc-errors.js';
+export {
+  ERROR_DOMAIN,
+  isServiceError,
+  statusDetails,
+  statusReason,
+  type FieldViolation,
+  type StatusDetails,
+} from './grpc-status-details.js';
 export { QUERY_PAGE_MAX } from './exchange/query.js';
 export { Pseudonyms, subjectRefsOf } from './exchange/pseudonyms.js';
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { exitStatus } from '../errors.js';
 import { processIo } from '../io.js';
 import { runCli } from '../program.js';
 
@@ -14,6 +15,6 @@ runCli(process.argv.slice(2), processIo()).then(
   },
   (e: unknown) => {
     process.stderr.write(`wbx: INTERNAL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 70;
+    process.exitCode = exitStatus('INTERNAL');
   },
 );

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 import type { PeerCertificate } from 'node:tls';
 
@@ -95,34 +95,4 @@ export function authorize(
     throw new ExchangeError('PURPOSE_NOT_AGREED', 'the agreement does not name this purpose', `purpose ${JSON.stringify(purpose)} is not among ${agreement.body.purposes.join(', ')} of ${agreementId}`);
   }
   return { agreement, purpose };
-} // prettier-ignore
-
-const AUDIT_TEXT = /^[\x20-\x7e]{1,64}$/;
-
-/**
- * Logs a refused call in full and appends a `denied` entry to the audit chain: who (or UNKNOWN for an
- * unpinned certificate), which call, which agreement and purpose as named, and the reason.
- */
-export async function auditDenial(
-  ctx: ExchangeContext,
-  e: ExchangeError,
-  call: { rpc: string; caller: string | undefined; agreementId: string; purpose: string; peer: string },
-): Promise<void> {
-  ctx.log.warn(
-    { rpc: call.rpc, caller: call.caller, peer: call.peer, agreement: call.agreementId, purpose: call.purpose, reason: e.code, detail: e.detail },
-    'exchange call refused',
-  );
-  e.audited = true;
-  await ctx.audit
-    .append({
-      recipient: call.caller ?? 'UNKNOWN',
-      agreementId: AUDIT_TEXT.test(call.agreementId) ? call.agreementId : '-',
-      eventId: randomUUID(),
-      eventType: `exchange.${call.rpc.toLowerCase()}`,
-      paths: [],
-      mode: 'denied',
-      ...(AUDIT_TEXT.test(call.purpose) ? { purpose: call.purpose } : {}),
-      reason: e.code,
-    })
-    .catch((err: unknown) => ctx.log.error({ err, reason: e.code }, 'auditing a refused exchange call failed'));
 } // prettier-ignore

@@ -11,7 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
-import { createLogger, INBOX_STREAM, ReceiveWorker } from '@wbx/gateway';
+import { createLogger, fixedAgreements, INBOX_STREAM, ReceiveWorker } from '@wbx/gateway';
 import { verifyPresentation } from '@wbx/seal';
 
 import { arg, machine, pipelined, round } from './_common.ts';
@@ -63,7 +63,7 @@ try {
         js: rsjs,
         jsm: rsm,
         manifest: () => rs.manifest,
-        agreements: () => rs.agreements,
+        agreements: fixedAgreements('RS', rs.agreements),
         log,
       });
       const cpu = process.cpuUsage();

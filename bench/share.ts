@@ -11,8 +11,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { partnerPolicy } from '@wbx/agreements';
 import { AuditLog } from '@wbx/audit';
-import { sharePolicy } from '@wbx/gateway';
 import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
 import { holdToken } from '@wbx/seal';
 
@@ -142,7 +142,7 @@ try {
 
     // The share worker's own CPU floor: read the sealed event once, ask the policy, derive three
     // presentations from that one parse, as the worker does.
-    const policy = sharePolicy(mk.agreements, 'MK');
+    const policy = partnerPolicy('MK', mk.agreements);
     const derive = (e: SealedEvent): number => {
       const held = holdToken(e.token);
       let bytes = 0;

@@ -3,8 +3,9 @@ import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 
+import { partnerPolicy } from '@wbx/agreements';
 import { AgreementsUnavailableError } from '@wbx/gateway';
-import { loadAgreements, sharePolicy, type LoadedAgreement } from '@wbx/gateway';
+import { loadAgreements, type LoadedAgreement } from '@wbx/gateway';
 import { recipientPermissions } from '@wbx/gateway';
 import { writeAccessFiles } from '@wbx/gateway';
 import { RevocationStore } from '@wbx/gateway';
@@ -43,15 +44,15 @@ export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): 
   );
   let agreements: LoadedAgreement[];
   try {
-    agreements = await loadAgreements(options.agreements, manifest, options.partner, now, log, { store });
+    agreements = await loadAgreements(options.agreements, manifest, options.partner, now, log, store);
   } catch (e) {
     if (!(e instanceof AgreementsUnavailableError)) throw e;
     // Nothing is written: an unreadable directory must not remove credentials handed over.
     throw new CliError(e, e.message);
   }
-  const recipients = sharePolicy(agreements, options.partner)
+  const recipients = partnerPolicy(options.partner, agreements)
     .recipients(now)
-    .map((r) => r.id);
+    .map((r) => r.recipient);
   const tls =
     options.tlsCert !== undefined && options.tlsKey !== undefined
       ? { cert: options.tlsCert, key: options.tlsKey }

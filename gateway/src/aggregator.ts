@@ -2,14 +2,13 @@ import { createHash } from 'node:crypto';
 
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { aggregate, periodBounds, type PolicyEvent } from '@wbx/agreements';
+import { aggregate, periodBounds, type AggregateGrant, type PolicyEvent } from '@wbx/agreements';
 import type { AuditSink } from '@wbx/audit';
 import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import { shareStream, shareSubject } from './nats-layout.js';
-import type { AggregateGrant } from './share-policy.js';
 
 interface Bucket {
   readonly grant: AggregateGrant;

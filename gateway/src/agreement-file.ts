@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
 /** The largest agreement file read; anything bigger is refused unread. */
@@ -64,6 +64,21 @@ export async function listJsonFiles(
       cause: e,
     });
   }
+}
+
+/**
+ * A fingerprint of the directory's agreement files (names, sizes, times, inodes) to notice changes
+ * cheaply; stat follows a link (a ConfigMap's `..data` swap changes it) and never opens a file. Throws
+ * AgreementsUnavailableError when the directory cannot be listed.
+ */
+export async function directoryFingerprint(dir: string): Promise<string> {
+  const { names, realDir } = await listJsonFiles(dir);
+  const parts: string[] = [];
+  for (const name of names) {
+    const s = await stat(join(realDir, name)).catch(() => undefined);
+    parts.push(s === undefined ? `${name}:-` : `${name}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`);
+  }
+  return parts.join('|');
 }
 
 const inside = (realDir: string, real: string): boolean =>

@@ -1,12 +1,29 @@
 import { join } from 'node:path';
 
-import { agreementStatus, AgreementError, type AgreementStatus } from '@wbx/agreements';
+import {
+  agreementStatus,
+  AgreementError,
+  type ActiveAgreement,
+  type AgreementBody,
+  type AgreementStatus,
+} from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
 import { listJsonFiles, readAgreementFile, type AgreementFileProblem } from './agreement-file.js';
-import type { InactiveAgreement, LoadedAgreement } from './agreement-policy.js';
 import type { RevocationStore } from './revocation-store.js';
+
+/** An agreement naming this partner that is active, and the file it was read from. */
+export interface LoadedAgreement extends ActiveAgreement {
+  readonly file: string;
+}
+
+/** An agreement naming this partner that is not active now, and why (agreementStatus reasons). */
+export interface InactiveAgreement {
+  readonly file: string;
+  readonly body: AgreementBody;
+  readonly reasons: readonly string[];
+}
 
 export interface AgreementSetOptions {
   readonly dir: string;
@@ -193,4 +210,21 @@ export class AgreementSet {
     // A stored revocation that cannot be read or verified any more: revoked all the same (fail closed).
     return { ...chosen, revokedInStore: stored.found };
   }
+}
+
+/**
+ * The agreements of `dir` active now that name `partner`, read once (see AgreementSet for the rules),
+ * revocations recorded in `store` when given. Throws AgreementsUnavailableError when the directory or
+ * the store cannot be listed.
+ */
+export async function loadAgreements(
+  dir: string,
+  manifest: ManifestBody,
+  partner: string,
+  now: Date,
+  log: Logger,
+  store?: RevocationStore,
+): Promise<LoadedAgreement[]> {
+  const set = new AgreementSet({ dir, manifest, partner, log, ...(store === undefined ? {} : { store }) });
+  return (await set.load(now)).agreements;
 }

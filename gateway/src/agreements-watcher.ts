@@ -1,45 +1,99 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 
+import { partnerPolicy, type PartnerPolicy } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
-import { AgreementsUnavailableError } from './agreement-file.js';
-import {
-  directoryFingerprint,
-  sharePolicy,
-  type InactiveAgreement,
-  type LoadedAgreement,
-} from './agreement-policy.js';
-import { AgreementSet } from './agreement-set.js';
+import { AgreementsUnavailableError, directoryFingerprint } from './agreement-file.js';
+import { AgreementSet, type InactiveAgreement, type LoadedAgreement } from './agreement-set.js';
 import type { GatewayConfig } from './config.js';
-import type { EmbeddedNats } from './embedded-nats.js';
-import { writeAccessFiles } from './nats-access-files.js';
 import { RevocationStore } from './revocation-store.js';
-import { DENY_ALL, PAUSED, type SharePolicy } from './share-policy.js';
+
+/** Why the agreements cannot be read: the directory, or the revocation store in the data directory. */
+export type AgreementsProblem = AgreementsUnavailableError['code'];
+
+/** What the node knows of its agreements at one instant. Frozen: a newer snapshot replaces it. */
+export interface AgreementsSnapshot {
+  /** The agreements naming this partner that are active, in file order; none while `problem`. */
+  readonly agreements: readonly LoadedAgreement[];
+  /** Those naming it that are not active (expired, revoked, one signature, …), and why. */
+  readonly inactive: readonly InactiveAgreement[];
+  /** The policy over `agreements`: deny-all while `problem`. */
+  readonly policy: PartnerPolicy<LoadedAgreement>;
+  /**
+   * Set while the agreements cannot be read, so that nobody knows what is allowed: sharing is paused
+   * (nothing is shared, events wait unacknowledged, no share stream is purged, no recipient's
+   * credentials are touched) and received presentations wait at their origin.
+   */
+  readonly problem: AgreementsProblem | undefined;
+  /** When it was taken. */
+  readonly at: Date;
+}
+
+/** What the watcher reads of the gateway's configuration. */
+export type AgreementsWatcherConfig = Pick<GatewayConfig, 'partner' | 'agreements' | 'data'> & {
+  readonly share: Pick<GatewayConfig['share'], 'agreementsPoll'>;
+};
+
+/** Receives each new snapshot; a rejection has the same snapshot delivered again at the next check. */
+export type AgreementsListener = (snapshot: AgreementsSnapshot) => Promise<void> | void;
+
+/** Where the node's parts read the agreements: the current snapshot, and each newer one as it comes. */
+export interface AgreementsSource {
+  readonly current: AgreementsSnapshot;
+  /**
+   * Calls `listener` with every later snapshot (not with the current one), after the listeners that
+   * subscribed before it have finished with it. Disposing unsubscribes.
+   */
+  subscribe(listener: AgreementsListener): Disposable;
+}
+
+/** A snapshot of `agreements` for `partner`. */
+export function agreementsSnapshot(
+  partner: string,
+  agreements: readonly LoadedAgreement[],
+  options: { readonly inactive?: readonly InactiveAgreement[]; readonly problem?: AgreementsProblem } = {},
+): AgreementsSnapshot {
+  return Object.freeze({
+    agreements: Object.freeze([...agreements]),
+    inactive: Object.freeze([...(options.inactive ?? [])]),
+    policy: partnerPolicy(partner, Object.freeze([...agreements])),
+    problem: options.problem,
+    at: new Date(),
+  });
+}
+
+/** A source whose snapshot never changes: agreements given once (benchmarks, tests, tools). */
+export function fixedAgreements(partner: string, agreements: readonly LoadedAgreement[]): AgreementsSource {
+  const current = agreementsSnapshot(partner, agreements);
+  return { current, subscribe: () => ({ [Symbol.dispose]: () => undefined }) };
+}
+
+/** What decides whether a snapshot differs from the one before (everything but its time). */
+function contentOf(s: AgreementsSnapshot): string {
+  return JSON.stringify([
+    s.problem ?? '',
+    s.agreements.map((a) => [a.file, a.body, a.revokedAt ?? '']),
+    s.inactive.map((a) => [a.file, a.body.id, a.reasons]),
+  ]);
+}
 
 /**
- * Keeps the share policy, the recipients' streams and the NATS users in step with the agreements.
+ * Watches the agreements directory and publishes a new snapshot whenever what it holds for this
+ * partner changes; the share worker, the NATS access files and the receive worker follow them.
  *
  * Fails closed: while the agreements directory (or the revocation store in the data directory) cannot
- * be listed, the policy is PAUSED — nothing is shared, events wait unacknowledged, no share stream is
- * purged and no recipient's credentials are touched — `problem` says why (for /readyz), and everything
- * resumes when the directory can be read again. One bad file never stops the others: see AgreementSet.
+ * be listed, the snapshot says why (`problem`, also on /readyz) and allows nothing; everything resumes
+ * when the directory can be read again. One bad file never stops the others: see AgreementSet.
  */
-export class AgreementsWatcher {
-  policy: SharePolicy = DENY_ALL;
-  agreements: LoadedAgreement[] = [];
-  /** Agreements naming this partner that are not active (expired, revoked, one signature, …). */
-  inactive: InactiveAgreement[] = [];
-  embedded: EmbeddedNats | undefined;
+export class AgreementsWatcher implements AgreementsSource {
+  #current: AgreementsSnapshot;
+  private readonly listeners = new Set<AgreementsListener>();
+  /** The current snapshot has not reached every listener yet (one failed): delivered again. */
+  private undelivered = false;
   private readonly set: AgreementSet | undefined;
-  private problemCode: AgreementsUnavailableError['code'] | undefined;
-  /** The recipients last written into the NATS access files. */
-  private applied: string[] = [];
   private fingerprint = '';
   private lastLoad = 0;
-  private signature = '';
-  private accessText = '';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private watcher: FSWatcher | undefined;
@@ -47,12 +101,11 @@ export class AgreementsWatcher {
   private stopped = false;
 
   constructor(
-    private readonly config: GatewayConfig,
+    private readonly config: AgreementsWatcherConfig,
     manifest: ManifestBody,
     private readonly log: Logger,
-    /** Where the NATS access files are kept up to date, if this gateway manages them. */
-    readonly accessDir: string | undefined,
   ) {
+    this.#current = agreementsSnapshot(config.partner, []);
     if (config.agreements !== undefined) {
       this.set = new AgreementSet({
         dir: config.agreements,
@@ -64,93 +117,88 @@ export class AgreementsWatcher {
     }
   }
 
-  /** Whether the agreements could be read at the last load. */
-  get healthy(): boolean {
-    return this.problemCode === undefined;
+  get current(): AgreementsSnapshot {
+    return this.#current;
   }
 
-  /** Why they could not: AGREEMENTS_DIR_UNREADABLE or REVOCATIONS_UNREADABLE; sharing is paused. */
-  get problem(): string | undefined {
-    return this.problemCode;
+  subscribe(listener: AgreementsListener): Disposable {
+    // Wrapped, so that the same function subscribed twice is two subscriptions.
+    const entry: AgreementsListener = (s) => listener(s);
+    this.listeners.add(entry);
+    return { [Symbol.dispose]: () => this.listeners.delete(entry) };
   }
 
   /**
    * Loads the agreements when the directory changed (and every 5 s, for validity windows that open or
-   * close) and brings the NATS access files up to date; the embedded server reloads when its users
-   * changed. Resolves to whether the set of active agreements changed (never while paused: the share
-   * streams stay as they are).
+   * close); a new snapshot when what they say changed, handed to every listener before this resolves.
+   * Resolves to the current snapshot.
    */
-  async load(): Promise<boolean> {
+  async load(): Promise<AgreementsSnapshot> {
+    const next = await this.read();
+    if (next !== undefined && contentOf(next) !== contentOf(this.#current)) {
+      const before = this.#current;
+      this.#current = next;
+      this.undelivered = true;
+      const ids = (s: AgreementsSnapshot): string[] => s.agreements.map((a) => a.body.id);
+      if (
+        next.problem === undefined &&
+        (before.problem !== undefined || ids(before).join() !== ids(next).join())
+      ) {
+        this.log.info({ agreements: ids(next) }, 'active agreements');
+      }
+    }
+    if (this.undelivered) await this.deliver(this.#current);
+    return this.#current;
+  }
+
+  /** A snapshot of what the directory holds now, or undefined when nothing could have changed. */
+  private async read(): Promise<AgreementsSnapshot | undefined> {
     const dir = this.config.agreements;
-    if (dir === undefined || this.set === undefined) return false;
+    if (dir === undefined || this.set === undefined) return undefined;
+    const { partner } = this.config;
     const now = new Date();
-    let view: Awaited<ReturnType<AgreementSet['load']>>;
+    const wasProblem = this.#current.problem;
     try {
       const fingerprint = await directoryFingerprint(dir);
       const fresh = fingerprint === this.fingerprint && now.getTime() - this.lastLoad < 5_000;
-      if (fresh && this.healthy) return false;
+      if (fresh && wasProblem === undefined) return undefined;
       this.fingerprint = fingerprint;
       this.lastLoad = now.getTime();
-      view = await this.set.load(now);
+      const view = await this.set.load(now);
+      if (wasProblem !== undefined) {
+        this.log.info({ dir }, 'the agreements can be read again: sharing resumes');
+        // A watch on a directory that was removed and created again sees nothing any more.
+        this.watcher?.close();
+        this.watcher = undefined;
+      }
+      return agreementsSnapshot(partner, view.agreements, { inactive: view.inactive });
     } catch (e) {
       if (!(e instanceof AgreementsUnavailableError)) throw e;
-      this.pause(e);
-      return false;
+      // Fail closed: nothing is allowed until the agreements can be read again.
+      if (wasProblem !== e.code) {
+        this.log.error(
+          { dir, code: e.code, errno: e.errno },
+          'the agreements cannot be read: sharing paused until they can',
+        );
+      }
+      this.fingerprint = '';
+      return agreementsSnapshot(partner, [], { problem: e.code });
     }
-    if (!this.healthy) {
-      this.log.info({ dir }, 'the agreements can be read again: sharing resumes');
-      this.problemCode = undefined;
-      this.signature = '';
-      // A watch on a directory that was removed and created again sees nothing any more.
-      this.watcher?.close();
-      this.watcher = undefined;
-    }
-    this.inactive = view.inactive;
-    const { agreements } = view;
-    const signature = agreements.map((a) => `${a.body.id}:${a.revokedAt ?? ''}`).join('|');
-    if (signature === this.signature) return false;
-    this.agreements = agreements;
-    this.policy = sharePolicy(agreements, this.config.partner);
-    await this.writeAccess(now);
-    this.signature = signature;
-    this.log.info({ agreements: agreements.map((a) => a.body.id) }, 'active agreements');
-    return true;
   }
 
-  /** Fail closed: nothing is allowed until the agreements can be read again. */
-  private pause(e: AgreementsUnavailableError): void {
-    if (this.problemCode !== e.code) {
-      this.log.error(
-        { dir: this.config.agreements, code: e.code, errno: e.errno },
-        'the agreements cannot be read: sharing paused until they can',
-      );
+  /** Hands `snapshot` to each listener in turn; if one fails, all get it again at the next check. */
+  private async deliver(snapshot: AgreementsSnapshot): Promise<void> {
+    try {
+      for (const listener of [...this.listeners]) await listener(snapshot);
+      if (snapshot === this.#current) this.undelivered = false;
+    } catch (e) {
+      // e.g. JetStream briefly unavailable while nats-server reloads its users: again next round.
+      this.log.warn({ err: e }, 'applying the agreements failed; retrying');
     }
-    this.problemCode = e.code;
-    this.policy = PAUSED;
-    this.agreements = [];
-    this.inactive = [];
-    this.signature = '';
-    this.fingerprint = '';
-  }
-
-  /**
-   * Writes the NATS access files for the recipients of now; the embedded server reloads on a change.
-   * While paused, the users last written stay and no recipient's credentials are removed.
-   */
-  async writeAccess(now: Date): Promise<string | undefined> {
-    if (this.accessDir === undefined) return undefined;
-    const paused = this.policy.paused === true;
-    const recipients = paused ? this.applied : this.policy.recipients(now).map((r) => r.id);
-    const files = await writeAccessFiles(this.accessDir, recipients, undefined, { prune: !paused });
-    this.applied = recipients;
-    const text = await readFile(files.configFile, 'utf8');
-    if (this.embedded !== undefined && text !== this.accessText) await this.embedded.reload(text);
-    this.accessText = text;
-    return files.gatewayNkeyFile;
   }
 
   /** Reloads on every change the file system reports, and polls as a fallback. */
-  start(onChange: () => Promise<void>): void {
+  start(): void {
     const dir = this.config.agreements;
     if (dir === undefined) return;
     let again = false;
@@ -161,15 +209,10 @@ export class AgreementsWatcher {
         return;
       }
       this.running = this.load()
-        .then(async (changed) => {
-          this.watch(dir, check);
-          if (changed) await onChange();
-        })
+        .then(() => this.watch(dir, check))
         .catch((e: unknown) => {
-          // e.g. JetStream briefly unavailable while nats-server reloads its users: try again next round.
-          this.signature = '';
           this.fingerprint = '';
-          this.log.warn({ err: e }, 'applying the agreements failed; retrying');
+          this.log.warn({ err: e }, 'loading the agreements failed; retrying');
         })
         .finally(() => {
           this.running = undefined;
@@ -185,7 +228,7 @@ export class AgreementsWatcher {
 
   /** Watches the directory when it can be read and is not watched yet; polling covers the rest. */
   private watch(dir: string, check: () => void): void {
-    if (this.watcher !== undefined || this.stopped || !this.healthy) return;
+    if (this.watcher !== undefined || this.stopped || this.#current.problem !== undefined) return;
     try {
       const watcher = watch(dir, check);
       watcher.on('error', (e: NodeJS.ErrnoException) => {

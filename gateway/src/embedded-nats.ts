@@ -13,8 +13,8 @@ export interface EmbeddedNatsOptions {
   readonly dataDir: string;
   readonly binary: string;
   readonly log: Logger;
-  /** Extra nats-server configuration text (authorization, TLS), appended verbatim. */
-  extraConfig?: string;
+  /** Extra nats-server configuration text (authorization, TLS) to start with, appended verbatim. */
+  readonly extraConfig?: string;
 }
 
 export class EmbeddedNatsError extends Error {
@@ -50,14 +50,12 @@ export class EmbeddedNats {
   private stopping = false;
   private stderrTail = '';
   private readonly dir: string;
+  /** The extra configuration the server runs with: the one it started with, then each reload's. */
+  private extraConfig: string;
 
   constructor(private readonly options: EmbeddedNatsOptions) {
     this.dir = join(options.dataDir, 'nats');
-  }
-
-  /** Extra configuration (authorization, TLS) for the next start. */
-  set extraConfig(text: string) {
-    this.options.extraConfig = text;
+    this.extraConfig = options.extraConfig ?? '';
   }
 
   get url(): string {
@@ -121,7 +119,7 @@ export class EmbeddedNats {
       `pid_file: ${q(this.pidFile)}`,
       `ports_file_dir: ${q(this.dir)}`,
       `jetstream { store_dir: ${q(join(this.dir, 'store'))} }`,
-      this.options.extraConfig ?? '',
+      this.extraConfig,
     ].join('\n');
     await writeFile(file, `${text}\n`);
     return file;
@@ -211,7 +209,7 @@ export class EmbeddedNats {
 
   /** Rewrites the configuration with new extra text (e.g. changed users) and has the server reload it. */
   async reload(extraConfig: string): Promise<void> {
-    this.options.extraConfig = extraConfig;
+    this.extraConfig = extraConfig;
     await this.writeConfig();
     const pid = this.child?.pid;
     if (pid !== undefined && this.child?.exitCode === null) process.kill(pid, 'SIGHUP');

@@ -1,18 +1,15 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
-import type { LoadedAgreement } from './agreement-policy.js';
+import type { LoadedAgreement } from './agreement-set.js';
 import { AgreementsWatcher } from './agreements-watcher.js';
 import type { GatewayConfig } from './config.js';
 import { startHttpServer, type HttpEndpoints } from './http-server.js';
 import { loadIdentity } from './identity.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
-import { ACCESS_CONFIG_FILE } from './nats-access-files.js';
+import { natsAccessDir, NatsAccessWriter } from './nats-access-files.js';
 import {
   AUDIT_STREAM,
   bucketStream,
@@ -83,12 +80,12 @@ export class Gateway {
 
   /** The agreements this gateway holds active now. */
   get agreements(): readonly LoadedAgreement[] {
-    return this.parts.watcher.agreements;
+    return this.parts.watcher.current.agreements;
   }
 
   /** NATS access files (recipients' nkeys) this gateway keeps, if any. */
   get accessDir(): string | undefined {
-    return this.parts.watcher.accessDir;
+    return natsAccessDir(this.config);
   }
 
   get grpcAddress(): string {
@@ -118,24 +115,25 @@ export class Gateway {
     const drainMs = options.drainMs ?? 10_000;
     await using stack = new AsyncDisposableStack();
     const embedded = config.nats.url === undefined;
-    const accessDir = embedded ? (config.access ?? join(config.data, 'nats-access')) : config.access;
-    const watcher = new AgreementsWatcher(config, identity.manifest, log, accessDir);
-    await watcher.load();
-    const gatewayNkey = embedded ? await watcher.writeAccess(new Date()) : undefined;
+    const watcher = new AgreementsWatcher(config, identity.manifest, log);
+    const { agreements } = await watcher.load();
+    const accessDir = natsAccessDir(config);
+    const access = accessDir === undefined ? undefined : new NatsAccessWriter(accessDir);
+    // The embedded server starts with the recipients' users; a partner's own NATS gets its files
+    // rewritten once agreements name a recipient, and at every change.
+    const written = embedded || agreements.length > 0 ? await access?.write(watcher.current) : undefined;
     const nats = stack.use(
       await startNats(
         config,
         {
-          nkeyFile: gatewayNkey ?? config.nats.nkeyFile,
-          accessConfig: embedded
-            ? await readFile(join(accessDir ?? '', ACCESS_CONFIG_FILE), 'utf8')
-            : undefined,
+          nkeyFile: embedded ? written?.files.gatewayNkeyFile : config.nats.nkeyFile,
+          accessConfig: embedded ? written?.text : undefined,
         },
         log,
         metrics,
       ),
     );
-    watcher.embedded = nats.embedded;
+    if (access !== undefined) stack.use(access.follow(watcher, nats.embedded));
     const ingest = stack.use(
       await startIngest({ config, nats, signer, log, metrics, guard, drainMs, now: options.now }),
     );
@@ -146,7 +144,7 @@ export class Gateway {
         EVENTS_STREAM,
         AUDIT_STREAM,
         bucketStream(STATE_BUCKET),
-        ...watcher.policy.recipients(new Date()).map((r) => shareStream(r.id)),
+        ...watcher.current.policy.recipients(new Date()).map((r) => shareStream(r.recipient)),
         ...(config.receive.length === 0 ? [] : [INBOX_STREAM]),
         ...(config.exchange === undefined ? [] : [bucketStream(READMISSION_BUCKET)]),
       ],
@@ -159,8 +157,8 @@ export class Gateway {
         const reasons = probe.missing.map((stream) => `stream ${stream} missing`);
         if (!nats.state.connected) reasons.push('NATS disconnected');
         if (!nats.state.eventsStream) reasons.push(`${EVENTS_STREAM} missing`);
-        if (watcher.problem !== undefined)
-          reasons.push(`agreements unreadable (${watcher.problem}): sharing paused`);
+        const { problem } = watcher.current;
+        if (problem !== undefined) reasons.push(`agreements unreadable (${problem}): sharing paused`);
         const failure = opened.sharing?.audit.failure;
         if (failure !== undefined) reasons.push(`audit chain broken (${failure.code}): sharing stopped`);
         return { ready: reasons.length === 0, reasons };

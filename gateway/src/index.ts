@@ -39,8 +39,14 @@ export { consumerSubjects, RECIPIENT_LIMITS, recipientPermissions } from './nats
 export { GATEWAY_NKEY_FILE, writeAccessFiles } from './nats-access-files.js';
 export { alive, EmbeddedNatsError } from './embedded-nats.js';
 
-// Agreements as the node loads them (wbx nats-config uses the same).
-export { loadAgreements, sharePolicy, type LoadedAgreement } from './agreement-policy.js';
+// Agreements as the node loads them (wbx nats-config uses the same; the policy is @wbx/agreements').
+export { loadAgreements, type InactiveAgreement, type LoadedAgreement } from './agreement-set.js';
+export {
+  agreementsSnapshot,
+  fixedAgreements,
+  type AgreementsSnapshot,
+  type AgreementsSource,
+} from './agreements-watcher.js';
 export { AgreementsUnavailableError } from './agreement-file.js';
 export { RevocationStore, REVOKED_DIR } from './revocation-store.js';
 

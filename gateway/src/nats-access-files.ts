@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
+import type { GatewayConfig } from './config.js';
 import { newUserNkey, nkeyFromSeed, renderAccessConfig, type NkeyIdentity } from './nats-access.js';
 
 export const ACCESS_CONFIG_FILE = 'nats-access.conf';
@@ -67,4 +69,58 @@ export async function writeAccessFiles(
   await writeFile(tmp, text);
   await rename(tmp, configFile);
   return { configFile, gatewayNkeyFile: join(dir, GATEWAY_NKEY_FILE), recipientNkeyFiles: files };
+}
+
+/**
+ * Where a gateway keeps its NATS access files: the configured directory; with the embedded server, by
+ * default `<data>/nats-access`; none for a partner's own NATS when none is configured.
+ */
+export function natsAccessDir(config: Pick<GatewayConfig, 'nats' | 'access' | 'data'>): string | undefined {
+  return config.nats.url === undefined ? (config.access ?? join(config.data, 'nats-access')) : config.access;
+}
+
+/** What one write produced: the files, and the text of the configuration. */
+export interface AccessWrite {
+  readonly files: AccessFiles;
+  readonly text: string;
+}
+
+/**
+ * A gateway's NATS access files, brought in step with each agreements snapshot: one nkey user per
+ * recipient with an agreement in force (writeAccessFiles). While the agreements cannot be read (a
+ * snapshot with a `problem`), the users last written stay and no recipient's credentials are removed.
+ */
+export class NatsAccessWriter {
+  /** The recipients last written. */
+  private applied: readonly string[] = [];
+  private last: AccessWrite | undefined;
+
+  constructor(readonly dir: string) {}
+
+  async write(snapshot: AgreementsSnapshot): Promise<AccessWrite> {
+    const paused = snapshot.problem !== undefined;
+    if (paused && this.last !== undefined) return this.last;
+    const recipients = paused ? this.applied : snapshot.policy.recipients(new Date()).map((r) => r.recipient);
+    const files = await writeAccessFiles(this.dir, recipients, undefined, { prune: !paused });
+    this.applied = recipients;
+    this.last = { files, text: await readFile(files.configFile, 'utf8') };
+    return this.last;
+  }
+
+  /**
+   * Writes the files for every later snapshot of `source`; `server` (the embedded nats-server, started
+   * with the text of the last write) reloads when its users changed. Disposing stops following.
+   */
+  follow(
+    source: AgreementsSource,
+    server: { reload(config: string): Promise<void> } | undefined,
+  ): Disposable {
+    let loaded = this.last?.text;
+    return source.subscribe(async (snapshot) => {
+      const { text } = await this.write(snapshot);
+      if (server === undefined || text === loaded) return;
+      await server.reload(text);
+      loaded = text;
+    });
+  }
 }

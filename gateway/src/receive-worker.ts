@@ -13,11 +13,12 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { CATEGORICAL_FIELDS, type ActiveAgreement } from '@wbx/agreements';
+import { AGGREGATE_CLAIMS, CATEGORICAL_FIELDS } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import { tryVerifyPresentation, type EventEnvelope } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import type { AgreementsSource } from './agreements-watcher.js';
 import { TurnBatcher } from './workers/turn-batcher.js';
 import { VerifyPool, type PoolResult } from './workers/verify-pool.js';
 import { InboxSeen } from './inbox-seen.js';
@@ -35,7 +36,6 @@ import {
   shareStream,
   subjectsUnder,
 } from './nats-layout.js';
-import { AGGREGATE_CLAIMS, checkReceived } from './receive-policy.js';
 import { StreamFillMonitor } from './stream-fill.js';
 import { ensureStream, type StreamConfigInput } from './streams.js';
 import { Window } from './window.js';
@@ -58,12 +58,12 @@ export interface ReceiveWorkerOptions {
   readonly jsm: JetStreamManager;
   readonly manifest: () => ManifestBody;
   /**
-   * The agreements this partner holds, active now (those in which it is the recipient are the ones
-   * that count), read for every presentation: nothing beyond them is stored; none: nothing is.
-   * undefined while they cannot be known (the agreements directory unreadable): presentations then wait
-   * at the origin, neither stored nor quarantined.
+   * The agreements this partner holds: each presentation is checked under the current snapshot's
+   * policy (the agreements in which this partner is the recipient count); nothing beyond them is
+   * stored, and with none nothing is. While the snapshot has a `problem` (the agreements cannot be
+   * read), presentations wait at the origin, neither stored nor quarantined.
    */
-  readonly agreements: () => readonly ActiveAgreement[] | undefined;
+  readonly agreements: Pick<AgreementsSource, 'current'>;
   readonly log: Logger;
   readonly now?: () => Date;
   /** Worker threads that verify presentations (default: one per core; 0: on the main thread). */
@@ -145,7 +145,7 @@ const POOL_MIN_BATCH = 4;
 
 /**
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
- * manifest, checks it against the agreements this partner holds as recipient (checkReceived: type,
+ * manifest, checks it against the agreements this partner holds as recipient (the policy's check: type,
  * disclosed fields, in force at its `iat`), and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`,
  * Nats-Msg-Id = eventId) before it acknowledges the origin; anything refused goes to WBX_QUARANTINE with
  * its code, never to the inbox. (An agreement refusal is delivered again twice before it is quarantined,
@@ -319,9 +319,9 @@ export class ReceiveWorker {
       return { code: 'STALE_PRESENTATION', detail: `issued ${issued}, before what ${INBOX_STREAM} keeps` };
     }
     const presentation = { origin, type, iat: issuedAt.getTime() / 1000, claims, disclosed };
-    const held = this.options.agreements();
-    if (held === undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
-    const verdict = checkReceived(held, this.options.partner, presentation);
+    const { policy, problem } = this.options.agreements.current;
+    if (problem !== undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
+    const verdict = policy.check(presentation);
     if (verdict.ok) return undefined;
     return { code: verdict.code, detail: verdict.detail, retry: m.info.deliveryCount < AGREEMENT_DELIVERIES };
   }

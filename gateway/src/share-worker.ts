@@ -22,7 +22,7 @@ import {
   shareSubjectPrefix,
   subjectsUnder,
 } from './nats-layout.js';
-import type { SharePolicy } from './share-policy.js';
+import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
 import { ensureConsumer, ensureStream, SHARE_CONSUMER_LIMITS } from './streams.js';
 import { Window } from './window.js';
 
@@ -30,7 +30,8 @@ export interface ShareWorkerOptions {
   readonly partner: string;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
-  readonly policy: () => SharePolicy;
+  /** The agreements: each event is shared under the current snapshot; recipients follow each new one. */
+  readonly agreements: AgreementsSource;
   readonly audit: AuditSink;
   readonly aggregator: Aggregator;
   readonly log: Logger;
@@ -70,6 +71,8 @@ export class ShareWorker {
   private readonly audited = new Map<string, Set<string>>();
   /** Set once sharing stopped because the audit log failed. */
   private halted = false;
+  /** Following the agreements' snapshots (recipients' streams), while started. */
+  private following: Disposable | undefined;
 
   constructor(private readonly options: ShareWorkerOptions) {
     this.audit = new AuditBatcher(options.audit, { prefix: 'share' });
@@ -88,6 +91,7 @@ export class ShareWorker {
       max_ack_pending: 1_024,
       ack_wait: 30_000_000_000,
     });
+    this.following = this.options.agreements.subscribe((snapshot) => this.syncRecipients(snapshot));
     await this.syncRecipients();
     await this.rebuildAggregates();
     const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
@@ -168,8 +172,9 @@ export class ShareWorker {
     const messages = await ordered.consume();
     for await (const m of messages) {
       const { claims, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-      for (const g of this.options.policy().grants({ type, origin: partner, claims }, this.now())) {
-        this.options.aggregator.add({ type, origin: partner, claims }, g.aggregates);
+      const event = { type, origin: partner, claims };
+      for (const g of this.options.agreements.current.policy.grants(event, this.now())) {
+        this.options.aggregator.add(event, g.aggregates);
       }
       if (m.seq >= floor) break;
     }
@@ -180,16 +185,11 @@ export class ShareWorker {
    * Makes the share streams match the active agreements: a stream and durable consumer per recipient
    * (retention from the agreements), and for a recipient that no longer has any, a purged stream.
    */
-  async syncRecipients(): Promise<void> {
+  async syncRecipients(snapshot: AgreementsSnapshot = this.options.agreements.current): Promise<void> {
     const { jsm, log } = this.options;
     // Paused: nobody knows which recipients have an agreement, so no stream is created or purged.
-    if (this.options.policy().paused === true) return;
-    const wanted = new Map(
-      this.options
-        .policy()
-        .recipients(this.now())
-        .map((r) => [r.id, r.retentionDays]),
-    );
+    if (snapshot.problem !== undefined) return;
+    const wanted = new Map(snapshot.policy.recipients(this.now()).map((r) => [r.recipient, r.retentionDays]));
     for (const [id, days] of wanted) {
       if (this.streams.get(id) === days) continue;
       const config = {
@@ -233,8 +233,8 @@ export class ShareWorker {
     const { js, partner } = this.options;
     if (this.haltedForAudit()) return;
     const now = this.now();
-    const policy = this.options.policy();
-    if (policy.paused === true) {
+    const { policy, problem } = this.options.agreements.current;
+    if (problem !== undefined) {
       // The agreements cannot be read (AgreementsWatcher): the event waits, shared once they can.
       m.nak(5_000);
       return;
@@ -279,6 +279,7 @@ export class ShareWorker {
   }
 
   async stop(): Promise<void> {
+    this.following?.[Symbol.dispose]();
     clearInterval(this.timer);
     await this.messages?.close();
     await this.loop;

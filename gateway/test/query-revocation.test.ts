@@ -11,7 +11,7 @@ import { startNatsServer } from '@wbx/test-helpers';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
-import type { LoadedAgreement } from '../src/agreement-policy.js';
+import type { LoadedAgreement } from '../src/agreement-set.js';
 import type { ExchangeContext } from '../src/exchange/access.js';
 import { ExchangeError } from '../src/exchange/errors.js';
 import { Pseudonyms } from '../src/exchange/pseudonyms.js';

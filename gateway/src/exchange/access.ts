@@ -7,7 +7,7 @@ import type { AuditSink } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
-import type { InactiveAgreement, LoadedAgreement } from '../agreement-policy.js';
+import type { InactiveAgreement, LoadedAgreement } from '../agreement-set.js';
 import { ExchangeError } from './errors.js';
 
 /** What the Exchange handlers see of the gateway. */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { evaluate, type Purpose } from '@wbx/agreements';
+import { grantUnder, type Purpose } from '@wbx/agreements';
 import { appendCovering } from '@wbx/audit';
 import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
 import { holdToken } from '@wbx/seal';
 
-import type { LoadedAgreement } from '../agreement-policy.js';
+import type { LoadedAgreement } from '../agreement-set.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
@@ -157,13 +157,8 @@ export async function runMatch(
   for (const ref of new Set(req.subjectRefs)) {
     // A hit only where the agreement gives this caller the person's (keyed) reference for that event.
     const events = index.lookup(agreement.body.id, ref).filter((e) => {
-      const grant = evaluate(
-        [agreement],
-        { type: e.type, origin: ctx.partner, claims: e.claims },
-        purpose,
-        now,
-      );
-      return presentationPaths(grant.get(caller)?.paths ?? []).keyRefs;
+      const event = { type: e.type, origin: ctx.partner, claims: e.claims };
+      return presentationPaths(grantUnder(agreement, event, purpose, now)?.paths ?? []).keyRefs;
     });
     if (events.length === 0) continue;
     hits.push({ subjectRef: ref, events: events.map((e) => ({ eventId: e.eventId, type: e.type })) });

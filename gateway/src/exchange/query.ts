@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import {
-  evaluate,
+  grantUnder,
   inForce,
   isWhereField,
   matchesWhere,
@@ -17,7 +17,7 @@ import type { QueryEvent, QueryRequest, QueryResponse } from '@wbx/proto';
 import { parseTimestamp, PERSON_ATTRIBUTES, PERSON_FIELDS } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
 
-import type { LoadedAgreement } from '../agreement-policy.js';
+import type { LoadedAgreement } from '../agreement-set.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
@@ -189,8 +189,8 @@ export async function runQuery(
   let sending: Promise<void> = Promise.resolve();
   const queryId = randomUUID();
   const now = ctx.now();
-  const grants = fixedGrants(agreement, caller, ctx.partner, purpose, now, plan.types);
-  const selection: Selection = { ctx, deps, caller, agreement, purpose, plan, now, grants, tokens };
+  const grants = fixedGrants(agreement, ctx.partner, purpose, now, plan.types);
+  const selection: Selection = { ctx, deps, agreement, purpose, plan, now, grants, tokens };
   const send = async (items: readonly Pending[]): Promise<void> => {
     const byType = new Map<string, Pending[]>();
     for (const p of items) {
@@ -258,7 +258,6 @@ export async function runQuery(
 interface Selection {
   readonly ctx: ExchangeContext;
   readonly deps: QueryDeps;
-  readonly caller: string;
   readonly agreement: LoadedAgreement;
   readonly purpose: Purpose;
   readonly plan: QueryPlan;
@@ -269,22 +268,24 @@ interface Selection {
 }
 
 /** The grants that do not depend on an event's values (no where-conditions on the type's terms). */
-function fixedGrants(agreement: LoadedAgreement, caller: string, partner: string, purpose: Purpose, now: Date, types: ReadonlySet<string>): Map<string, RecipientGrant | undefined> {
+function fixedGrants(agreement: LoadedAgreement, partner: string, purpose: Purpose, now: Date, types: ReadonlySet<string>): Map<string, RecipientGrant | undefined> {
   const out = new Map<string, RecipientGrant | undefined>();
   for (const type of types) {
     const terms = agreement.body.terms.filter((t) => (t.types as readonly string[]).includes(type));
     if (terms.some((t) => t.where !== undefined)) continue;
-    out.set(type, evaluate([agreement], { type, origin: partner, claims: {} }, purpose, now).get(caller));
+    out.set(type, grantUnder(agreement, { type, origin: partner, claims: {} }, purpose, now));
   }
   return out;
 } // prettier-ignore
 
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
-  const { ctx, deps, caller, agreement, purpose, plan, now, grants, tokens } = sel;
+  const { ctx, deps, agreement, purpose, plan, now, grants, tokens } = sel;
   const own = holdToken(token, Number.MAX_SAFE_INTEGER);
   const { claims, eventId, type } = own;
   if (!plan.types.has(type)) return undefined;
-  const grant = grants.has(type) ? grants.get(type) : evaluate([agreement], { type, origin: ctx.partner, claims }, purpose, now).get(caller); // prettier-ignore
+  const grant = grants.has(type)
+    ? grants.get(type)
+    : grantUnder(agreement, { type, origin: ctx.partner, claims }, purpose, now);
   if (grant === undefined || grant.paths.length === 0) return undefined;
   if (plan.bounded) {
     // Like a condition: only on events whose grant discloses occurredAt, else a bound finds a withheld time.

@@ -4,7 +4,7 @@ import type { ReadmissionCase } from '@wbx/proto';
 import { uuidV7 } from '@wbx/schema';
 import { SealError, verifyPresentation, type VerifiedEvent } from '@wbx/seal';
 
-import type { LoadedAgreement } from '../agreement-policy.js';
+import type { LoadedAgreement } from '../agreement-set.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
 import type { ExchangeContext } from './access.js';

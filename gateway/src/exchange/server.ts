@@ -16,7 +16,7 @@ import {
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
 
-import type { LoadedAgreement } from '../agreement-policy.js';
+import type { LoadedAgreement } from '../agreement-set.js';
 import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
 import { serveGrpc, type StartedGrpcServer } from '../grpc-listener.js';

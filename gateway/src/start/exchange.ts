@@ -48,8 +48,8 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
     {
       partner: parts.partner,
       manifest: () => parts.manifest,
-      agreements: () => watcher.agreements,
-      inactive: () => watcher.inactive,
+      agreements: () => watcher.current.agreements,
+      inactive: () => watcher.current.inactive,
       audit: parts.audit,
       log: parts.log,
       now: parts.now,

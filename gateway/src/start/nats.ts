@@ -45,8 +45,12 @@ export async function startNats(
   let url = config.nats.url;
   let embedded: EmbeddedNats | undefined;
   if (url === undefined) {
-    const server = new EmbeddedNats({ dataDir: config.data, binary: config.nats.binary, log });
-    if (access.accessConfig !== undefined) server.extraConfig = access.accessConfig;
+    const server = new EmbeddedNats({
+      dataDir: config.data,
+      binary: config.nats.binary,
+      log,
+      extraConfig: access.accessConfig,
+    });
     stack.defer(() => server.stop());
     url = await server.start();
     embedded = server;

@@ -72,7 +72,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     partner: config.partner,
     js,
     jsm,
-    policy: () => watcher.policy,
+    agreements: watcher,
     audit,
     aggregator,
     log,
@@ -87,7 +87,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     jsm,
     manifest: () => parts.manifest,
     log,
-    agreements: () => (watcher.healthy ? watcher.agreements : undefined),
+    agreements: watcher,
     metrics: parts.metrics,
     replicas: config.streams.replicas,
     inbox: { ...config.inbox, duplicateWindow: config.streams.duplicateWindow },
@@ -95,7 +95,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   });
   stack.defer(() => receive.stop());
   await receive.start();
-  watcher.start(() => share.syncRecipients());
+  watcher.start();
   stack.defer(() => watcher.stop());
   const owned = stack.move();
   return { audit, share, receive, [Symbol.asyncDispose]: () => owned.disposeAsync() };

@@ -35,12 +35,22 @@ export { agreementStatus, type AgreementStatus, type StatusReasonCode } from './
 export {
   disclosurePaths,
   evaluate,
+  grantUnder,
   inForce,
   type ActiveAgreement,
   type AggregateGrant,
   type PolicyEvent,
   type RecipientGrant,
 } from './policy.js';
+export { partnerPolicy, type PartnerPolicy, type RecipientRetention } from './partner-policy.js';
+export {
+  AGGREGATE_CLAIMS,
+  AGGREGATE_TYPE,
+  checkReceived,
+  type ReceivedPresentation,
+  type ReceiveRefusalCode,
+  type ReceiveVerdict,
+} from './receive.js';
 export { aggregate, MISSING_VALUE, type AggregateCell, type StatsAggregateBody } from './aggregate.js';
 export { periodBounds, periodOf, type PeriodBounds } from './period.js';
 export {

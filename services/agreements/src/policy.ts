@@ -1,9 +1,10 @@
 import { parseTimestamp } from '@wbx/schema';
 
-import type { AgreementBody, AggregateTerm, Term } from './body.js';
+import type { AgreementBody, AggregateTerm } from './body.js';
+import { specialCategoryAllows } from './internal/special-category.js';
 import { matchesWhere } from './internal/where.js';
 import { isRecordPath } from './paths.js';
-import { SPECIAL_CATEGORY_PURPOSE, SPECIAL_CATEGORY_TYPES, type Purpose } from './purposes.js';
+import type { Purpose } from './purposes.js';
 
 /**
  * An agreement that `agreementStatus` found active (its `body` and `revokedAt`; an AgreementStatus
@@ -25,6 +26,8 @@ export interface PolicyEvent {
 
 /** An aggregate term that covers the event: the recipient gets it only as counts. */
 export interface AggregateGrant {
+  /** The agreement's recipient, who receives the counts. */
+  readonly recipient: string;
   readonly agreementId: string;
   /** The index of the term in the agreement. */
   readonly termIndex: number;
@@ -51,24 +54,6 @@ export function inForce(agreement: ActiveAgreement, t: number): boolean {
     t >= (parseTimestamp(validFrom) ?? Infinity) &&
     t < (parseTimestamp(validUntil) ?? -Infinity) &&
     t < revokedAt
-  );
-}
-
-/**
- * Special-category records flow only under an agreement for victim-protection whose term says so, and
- * for a query only when it is for victim-protection (checked again here: deny by default).
- */
-function specialCategoryAllows(
-  body: AgreementBody,
-  term: Term,
-  type: string,
-  purpose: Purpose | undefined,
-): boolean {
-  if (term.mode !== 'records' || !SPECIAL_CATEGORY_TYPES.includes(type)) return true;
-  return (
-    term.specialCategory === true &&
-    body.purposes.includes(SPECIAL_CATEGORY_PURPOSE) &&
-    (purpose === undefined || purpose === SPECIAL_CATEGORY_PURPOSE)
   );
 }
 
@@ -104,7 +89,7 @@ export function evaluate(
         byRecipient.set(body.recipient, grant);
       }
       if (term.mode === 'aggregate') {
-        grant.aggregates.push({ agreementId: body.id, termIndex, term });
+        grant.aggregates.push({ recipient: body.recipient, agreementId: body.id, termIndex, term });
         return;
       }
       const fields = term.fields.filter((f) => isRecordPath(event.type, f));
@@ -137,4 +122,18 @@ export function disclosurePaths(
   now: Date,
 ): readonly string[] {
   return evaluate(agreements, event, purpose, now).get(recipient)?.paths ?? [];
+}
+
+/**
+ * Query and Match: what the recipient of `agreement` may see of `event` for `purpose` at `now`, under
+ * that agreement alone — the one a call names and that was admitted for its caller (the recipient) —
+ * and not under any other agreement between the two. Undefined: nothing.
+ */
+export function grantUnder(
+  agreement: ActiveAgreement,
+  event: PolicyEvent,
+  purpose: Purpose,
+  now: Date,
+): RecipientGrant | undefined {
+  return evaluate([agreement], event, purpose, now).get(agreement.body.recipient);
 }

@@ -116,7 +116,12 @@ describe('evaluate', () => {
     const grant = evaluate([active()], application, undefined, NOW).get('RS');
     expect(grant?.paths).toEqual([]);
     expect(grant?.aggregates).toEqual([
-      { agreementId: 'MK-RS-2026-001', termIndex: 1, term: parseAgreementBody(body()).terms[1] },
+      {
+        recipient: 'RS',
+        agreementId: 'MK-RS-2026-001',
+        termIndex: 1,
+        term: parseAgreementBody(body()).terms[1],
+      },
     ]);
   });
 

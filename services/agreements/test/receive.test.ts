@@ -1,7 +1,11 @@
-import { parseAgreementBody, type ActiveAgreement } from '@wbx/agreements';
 import { describe, expect, it } from 'vitest';
 
-import { checkReceived, type ReceivedPresentation } from '../src/receive-policy.js';
+import {
+  checkReceived,
+  parseAgreementBody,
+  type ActiveAgreement,
+  type ReceivedPresentation,
+} from '../src/index.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const iat = (offsetMs: number): number => Math.floor((T0 + offsetMs) / 1000);

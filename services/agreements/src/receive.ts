@@ -1,15 +1,9 @@
-import {
-  inForce,
-  isRecordPath,
-  SPECIAL_CATEGORY_PURPOSE,
-  SPECIAL_CATEGORY_TYPES,
-  type ActiveAgreement,
-  type AggregateTerm,
-  type Period,
-  type Term,
-  type Where,
-} from '@wbx/agreements';
 import { isAllowed } from '@wbx/seal';
+
+import type { AggregateTerm, Period, Where } from './body.js';
+import { specialCategoryAllows } from './internal/special-category.js';
+import { isRecordPath } from './paths.js';
+import { inForce, type ActiveAgreement } from './policy.js';
 
 /**
  * Why a verified presentation is not stored: it is beyond every agreement the recipient holds with its
@@ -58,12 +52,6 @@ const PERIOD_FORMAT: Readonly<Record<Period, RegExp>> = {
 
 function refuse(code: ReceiveRefusalCode, detail: string): ReceiveVerdict {
   return { ok: false, code, detail };
-}
-
-/** As the sharer's engine: special-category records only under a victim-protection term that says so. */
-function specialCategoryAllows(agreement: ActiveAgreement, term: Term, type: string): boolean {
-  if (term.mode !== 'records' || !SPECIAL_CATEGORY_TYPES.includes(type)) return true;
-  return term.specialCategory === true && agreement.body.purposes.includes(SPECIAL_CATEGORY_PURPOSE);
 }
 
 /**
@@ -132,7 +120,7 @@ export function checkReceived(
           term.mode === (aggregate ? 'aggregate' : 'records') &&
           typeof source === 'string' &&
           (term.types as readonly string[]).includes(source) &&
-          specialCategoryAllows(agreement, term, p.type),
+          specialCategoryAllows(agreement.body, term, p.type, undefined),
       )
       .map((term) => ({ agreement, term })),
   );

@@ -11,12 +11,12 @@ import { startNatsServer } from '@wbx/test-helpers';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
-import type { LoadedAgreement } from '../src/agreement-set.js';
-import type { ExchangeContext } from '../src/exchange/access.js';
-import { ExchangeError } from '../src/exchange/errors.js';
-import { Pseudonyms } from '../src/exchange/pseudonyms.js';
-import { planQuery, runQuery } from '../src/exchange/query.js';
-import { ensureStream, eventsStreamConfig } from '../src/streams.js';
+import type { LoadedAgreement } from '../../src/agreement-set.js';
+import type { ExchangeContext } from '../../src/exchange/access.js';
+import { ExchangeError } from '../../src/exchange/errors.js';
+import { Pseudonyms } from '../../src/exchange/pseudonyms.js';
+import { planQuery, runQuery } from '../../src/exchange/query.js';
+import { ensureStream, eventsStreamConfig } from '../../src/streams.js';
 
 describe('Exchange.Query and a revocation while it runs', () => {
   it('stops before the next batch once the agreement is no longer active: nothing more is sent or audited', async () => {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { Pseudonyms } from '../src/exchange/pseudonyms.js';
-import { ResumeTokens } from '../src/exchange/resume-token.js';
+import { Pseudonyms } from '../../src/exchange/pseudonyms.js';
+import { ResumeTokens } from '../../src/exchange/resume-token.js';
 
 const hashOf = (s: string): string => createHash('sha256').update(s).digest('base64url').slice(0, 22);
 const pseudonyms = new Pseudonyms(Buffer.alloc(32, 9));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ConfigError, envName, loadGatewayConfig } from '../src/config.js';
+import { ConfigError, envName, loadGatewayConfig } from '../../src/config.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 
-import { StreamFillMonitor } from '../src/stream-fill.js';
+import { StreamFillMonitor } from '../../src/stream-fill.js';
 
 interface LogLine {
   level: number;

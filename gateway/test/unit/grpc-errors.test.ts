@@ -5,10 +5,10 @@ import { Event, IngestClient, IngestService, type IngestServer, type Receipt } f
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { EXCHANGE_DENIALS, ExchangeError, type ExchangeErrorCode } from '../src/exchange/errors.js';
-import { EXCHANGE_STATUS, INGEST_STATUS, toRejection, toServiceError } from '../src/grpc-errors.js';
-import { isServiceError, statusDetails, statusReason } from '../src/grpc-status-details.js';
-import { IngestError, type IngestErrorCode } from '../src/ingest-pipeline.js';
+import { EXCHANGE_DENIALS, ExchangeError, type ExchangeErrorCode } from '../../src/exchange/errors.js';
+import { EXCHANGE_STATUS, INGEST_STATUS, toRejection, toServiceError } from '../../src/grpc-errors.js';
+import { isServiceError, statusDetails, statusReason } from '../../src/grpc-status-details.js';
+import { IngestError, type IngestErrorCode } from '../../src/ingest-pipeline.js';
 
 /** A logger whose lines the test reads. */
 function capturingLog(): { log: Logger; lines: string[] } {

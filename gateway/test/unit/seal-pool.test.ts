@@ -8,7 +8,7 @@ import { createSealer, verifyPresentation } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SealPool } from '../src/workers/seal-pool.js';
+import { SealPool } from '../../src/workers/seal-pool.js';
 import { makeIdentity } from '@wbx/test-helpers';
 
 let dir: string;

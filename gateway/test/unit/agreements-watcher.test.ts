@@ -14,13 +14,13 @@ import { decodeManifest, foundFederation, importPrivateJwk, type ManifestBody } 
 import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { REVOKED_DIR } from '../src/revocation-store.js';
+import { REVOKED_DIR } from '../../src/revocation-store.js';
 import {
   AgreementsWatcher,
   type AgreementsSnapshot,
   type AgreementsWatcherConfig,
-} from '../src/agreements-watcher.js';
-import { NatsAccessWriter } from '../src/nats-access-files.js';
+} from '../../src/agreements-watcher.js';
+import { NatsAccessWriter } from '../../src/nats-access-files.js';
 
 const HOUR = 3_600_000;
 const PARTNERS = ['MK', 'RS', 'AL'] as const;

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { Pseudonyms } from '../src/exchange/pseudonyms.js';
+import { Pseudonyms } from '../../src/exchange/pseudonyms.js';
 
 describe('Pseudonyms.keyed', () => {
   it('is HMAC-SHA-256 under the per-agreement key, and differs between agreements', () => {

@@ -9,7 +9,7 @@ import { createSealer, disclose } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { VerifyPool } from '../src/workers/verify-pool.js';
+import { VerifyPool } from '../../src/workers/verify-pool.js';
 import { makeIdentity } from '@wbx/test-helpers';
 
 let dir: string;

@@ -19,7 +19,7 @@ import { verifyPresentation } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
 import { statusDetails } from '@wbx/gateway';
 import { EVENTS_STREAM } from '@wbx/gateway';
@@ -309,9 +309,13 @@ describe('gateway services', () => {
   });
 });
 
-// Runs last: it takes NATS away and brings it back.
 describe('gateway without NATS', () => {
   it('fails Submit with UNAVAILABLE within the publish timeout, is not ready, and recovers by itself', async () => {
+    // A NATS and a gateway of its own: it takes NATS away and brings it back.
+    await using nats = await startNatsServer();
+    await using gw = await startTestGateway({ natsUrl: nats.url, settings: { 'nats.publishTimeout': 1000 } });
+    const client = new IngestClient(gw.gateway.grpcAddress, credentials.createInsecure());
+    onTestFinished(() => client.close());
     await nats.kill();
     const base = gw.gateway.httpAddress;
     await waitFor(
@@ -320,7 +324,7 @@ describe('gateway without NATS', () => {
       (r) => r.status === 503,
     );
 
-    const event = fresh();
+    const event = events('MK', 1, 'without-nats')[0]!;
     const started = performance.now();
     const e = await submitError(client, event);
     const elapsed = performance.now() - started;

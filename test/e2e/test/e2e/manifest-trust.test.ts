@@ -126,14 +126,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the gateway’s trusted manifest', () => {
-  // One data directory through the whole story: first use, a forged successor, a valid one, rollbacks.
-  let data: string;
-  beforeAll(() => {
-    data = join(dir, 'data');
-  });
+/** A fresh data directory whose gateway was started (and stopped) with each of `versions` in turn. */
+async function trusting(name: string, ...versions: SignedManifest[]): Promise<string> {
+  const data = join(dir, name);
+  for (const [i, version] of versions.entries()) {
+    await (await start(await file(`${name}-${String(i)}`, version), data)).stop();
+  }
+  return data;
+}
 
+describe('the gateway’s trusted manifest', () => {
+  // Each test starts from a data directory of its own: none, one that trusts version 1, or version 2.
   it('trusts the first manifest on first use and persists the signed document with mode 0600', async () => {
+    const data = join(dir, 'first-use');
     const g = await start(await file('v1', v1), data);
     try {
       expect(g.manifest.version).toBe(1);
@@ -146,6 +151,7 @@ describe('the gateway’s trusted manifest', () => {
   }, 60_000);
 
   it('refuses a version 2 in which a member added itself (signed by no member of version 1)', async () => {
+    const data = await trusting('self-added', v1);
     // On its own the forged version verifies: only the trusted version 1 can tell.
     expect(verifyRootManifest(v2SelfAdded).version).toBe(2);
     const e = await refused(await file('v2-self-added', v2SelfAdded), data, 'MANIFEST_NOT_TRUSTED');
@@ -154,6 +160,7 @@ describe('the gateway’s trusted manifest', () => {
   }, 60_000);
 
   it('accepts version 2 signed by the threshold of version 1, and then trusts it', async () => {
+    const data = await trusting('successor', v1);
     const g = await start(await file('v2', v2), data);
     try {
       expect(g.manifest.version).toBe(2);
@@ -166,23 +173,27 @@ describe('the gateway’s trusted manifest', () => {
   }, 60_000);
 
   it('refuses a rollback to version 1 once version 2 is trusted', async () => {
+    const data = await trusting('rollback', v1, v2);
     const e = await refused(await file('v1', v1), data, 'MANIFEST_ROLLBACK');
     expect(e.message).toMatch(/version 1 is older than the trusted version 2/);
     expect(await trustedVersion(data)).toBe(2);
   }, 60_000);
 
   it('refuses another version 2 than the trusted one, even one version 1 would accept', async () => {
+    const data = await trusting('fork', v1, v2);
     await refused(await file('v2-fork', v2Fork), data, 'MANIFEST_NOT_TRUSTED');
     expect(await trustedVersion(data)).toBe(2);
   }, 60_000);
 
   it('refuses a version that skips one (the configured manifest must be the next version)', async () => {
+    const data = await trusting('gap', v1, v2);
     const e = await refused(await file('v4', v4), data, 'MANIFEST_NOT_TRUSTED');
     expect(e.message).toContain('VERSION_GAP');
     expect(await trustedVersion(data)).toBe(2);
   }, 60_000);
 
   it('starts again with the trusted version itself', async () => {
+    const data = await trusting('again', v1, v2);
     const g = await start(await file('v2', v2), data);
     try {
       expect(g.manifest.version).toBe(2);

@@ -14,6 +14,7 @@ const packageDirs = [
   'services/agreements',
   'services/audit',
   'services/pki',
+  'services/nats-server',
   'gateway',
   'cli',
   'test/helpers',

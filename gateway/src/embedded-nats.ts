@@ -1,9 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import {
+  launchNatsServer,
+  natsServerConfig,
+  NatsServerError,
+  type NatsServerProcess,
+} from '@wbx/nats-server';
 import type { Logger } from 'pino';
 
 import { ORIGIN_ACCOUNT } from './nats-layout.js';
@@ -16,6 +21,10 @@ export interface EmbeddedNatsOptions {
   /** Extra nats-server configuration text (authorization, TLS) to start with, appended verbatim. */
   readonly extraConfig?: string;
 }
+
+/** How long a start may take until the server accepts clients, and a stop until it has exited. */
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
 
 export class EmbeddedNatsError extends Error {
   constructor(
@@ -45,10 +54,9 @@ export function alive(pid: number): boolean {
  * servers never share one store.
  */
 export class EmbeddedNats {
-  private child: ChildProcess | undefined;
+  private server: NatsServerProcess | undefined;
   private port = -1;
   private stopping = false;
-  private stderrTail = '';
   private readonly dir: string;
   /** The extra configuration the server runs with: the one it started with, then each reload's. */
   private extraConfig: string;
@@ -111,63 +119,40 @@ export class EmbeddedNats {
 
   private async writeConfig(): Promise<string> {
     const file = join(this.dir, 'nats-server.conf');
-    const q = (s: string): string => JSON.stringify(s);
-    const text = [
-      `host: 127.0.0.1`,
-      `port: ${this.port}`,
-      `server_name: wbx_embedded`,
-      `pid_file: ${q(this.pidFile)}`,
-      `ports_file_dir: ${q(this.dir)}`,
-      `jetstream { store_dir: ${q(join(this.dir, 'store'))} }`,
-      this.extraConfig,
-    ].join('\n');
-    await writeFile(file, `${text}\n`);
+    const config = natsServerConfig({
+      port: this.port,
+      portsFileDir: this.dir,
+      serverName: 'wbx_embedded',
+      pidFile: this.pidFile,
+      storeDir: join(this.dir, 'store'),
+      extra: this.extraConfig,
+    });
+    await writeFile(file, config);
     return file;
   }
 
   private async spawnServer(): Promise<void> {
-    for (const f of await readdir(this.dir))
-      if (f.endsWith('.ports')) await rm(join(this.dir, f), { force: true });
     const configFile = await this.writeConfig();
-    const child = spawn(this.options.binary, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    this.stderrTail = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      this.stderrTail = (this.stderrTail + s).slice(-4000);
-    });
-    const failed = new Promise<never>((_, reject) => {
-      child.once('error', (e: NodeJS.ErrnoException) => {
-        reject(
-          e.code === 'ENOENT'
-            ? new EmbeddedNatsError(
-                'NATS_BINARY_NOT_FOUND',
-                `nats-server not found: ${this.options.binary}`,
-                { cause: e },
-              )
-            : new EmbeddedNatsError('NATS_START_FAILED', e.message, { cause: e }),
-        );
-      });
-      child.once('exit', (code) => {
-        reject(
-          new EmbeddedNatsError(
-            'NATS_START_FAILED',
-            `nats-server exited (${String(code)}): ${this.stderrTail.trim()}`,
-          ),
-        );
-      });
-    });
-    failed.catch(() => undefined);
-    await Promise.race([this.waitForPort(child), failed]);
-    child.removeAllListeners('exit');
-    child.once('exit', (code, signal) => {
+    const { binary } = this.options;
+    let proc: NatsServerProcess;
+    try {
+      proc = await launchNatsServer({ binary, configFile, portsFileDir: this.dir, timeoutMs: START_TIMEOUT_MS });
+    } catch (e) {
+      if (!(e instanceof NatsServerError)) throw e;
+      const code = e.code === 'NATS_BINARY_NOT_FOUND' ? e.code : 'NATS_START_FAILED';
+      throw new EmbeddedNatsError(code, e.message, { cause: e });
+    }
+    this.server = proc;
+    this.port = proc.port;
+    void proc.closed.then(({ code, signal }) => {
       if (this.stopping) return;
       this.options.log.error(
-        { code, signal, stderr: this.stderrTail.slice(-500) },
+        { code, signal, stderr: proc.output().slice(-500) },
         'embedded nats-server died; restarting',
       );
       void this.restartLater();
     });
-    this.options.log.info({ url: this.url, pid: child.pid }, 'embedded nats-server ready');
+    this.options.log.info({ url: this.url, pid: proc.pid }, 'embedded nats-server ready');
   }
 
   private isStopping(): boolean {
@@ -187,43 +172,16 @@ export class EmbeddedNats {
     }
   }
 
-  private async waitForPort(child: ChildProcess): Promise<void> {
-    const file = join(this.dir, `nats-server_${String(child.pid)}.ports`);
-    for (let i = 0; i < 300; i++) {
-      if (existsSync(file)) {
-        const ports = JSON.parse(await readFile(file, 'utf8')) as { nats?: string[] };
-        const url = ports.nats?.[0];
-        if (url !== undefined) {
-          this.port = Number(url.slice(url.lastIndexOf(':') + 1));
-          return;
-        }
-      }
-      await sleep(50);
-    }
-    child.kill('SIGKILL');
-    throw new EmbeddedNatsError(
-      'NATS_START_FAILED',
-      `nats-server did not report its port: ${this.stderrTail.trim()}`,
-    );
-  }
-
   /** Rewrites the configuration with new extra text (e.g. changed users) and has the server reload it. */
   async reload(extraConfig: string): Promise<void> {
     this.extraConfig = extraConfig;
     await this.writeConfig();
-    const pid = this.child?.pid;
-    if (pid !== undefined && this.child?.exitCode === null) process.kill(pid, 'SIGHUP');
+    this.server?.signal('SIGHUP');
     this.options.log.info('embedded nats-server configuration reloaded');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    const child = this.child;
-    if (child?.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await this.server?.stop(STOP_TIMEOUT_MS);
   }
 }

@@ -1,7 +1,6 @@
 export { containerRuntimeAvailable, startNatsContainer } from './containers.js';
 export type { ContainerRuntimeStatus, NatsContainerOptions, StartedNats } from './containers.js';
-export { NatsServerError } from './errors.js';
-export type { NatsServerErrorCode } from './errors.js';
+export { NatsServerError, type NatsServerErrorCode } from '@wbx/nats-server';
 export { startNatsServer } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { makeIdentity } from './identity.js';

@@ -1,13 +1,17 @@
-import { mkdir, mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { NatsServerError } from './errors.js';
-import { renderConfig } from './internal/config.js';
-import type { ServerConfigInput } from './internal/config.js';
-import { trackDir, untrackDir } from './internal/exit-cleanup.js';
-import { launch, signalAndWait } from './internal/server-process.js';
-import type { ServerProcess } from './internal/server-process.js';
+import {
+  launchNatsServer,
+  natsServerConfig,
+  NatsServerError,
+  type LaunchOptions,
+  type NatsServerConfig,
+  type NatsServerProcess,
+} from '@wbx/nats-server';
+
+import { trackChild, trackDir, untrackDir } from './internal/exit-cleanup.js';
 
 export interface NatsServerOptions {
   /** The nats-server executable; default: env `WBX_NATS_SERVER`, else `nats-server` on PATH. */
@@ -57,6 +61,13 @@ export interface NatsServer extends AsyncDisposable {
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 
+/** Launches the server; it is SIGKILLed if the test process exits while it still runs. */
+async function launch(options: LaunchOptions): Promise<NatsServerProcess> {
+  const proc = await launchNatsServer(options);
+  trackChild(proc.child);
+  return proc;
+}
+
 /**
  * Starts a real `nats-server` on 127.0.0.1 and a random port, with a generated config file and (by
  * default) JetStream in a fresh temp dir. Rejects with {@link NatsServerError}.
@@ -70,28 +81,22 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     const storeDir = opts.storeDir ?? join(workDir, 'store');
     await mkdir(portsFileDir);
     await mkdir(storeDir, { recursive: true });
-    const config: ServerConfigInput = {
+    const config: NatsServerConfig = {
       port: -1,
       portsFileDir,
-      jetstream: opts.jetstream ?? true,
-      storeDir,
+      storeDir: (opts.jetstream ?? true) ? storeDir : undefined,
       serverName: opts.serverName,
       debug: opts.debug,
       extra: opts.config,
     };
     const configFile = join(workDir, 'nats-server.conf');
-    await writeFile(configFile, renderConfig(config));
-    const launchInput = {
-      binary,
-      configFile,
-      portsFileDir,
-      timeoutMs: opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS,
-      debug: opts.debug ?? false,
-    };
-    const proc = await launch(launchInput);
+    await writeFile(configFile, natsServerConfig(config));
+    const timeoutMs = opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS;
+    const launchOptions = { binary, configFile, portsFileDir, timeoutMs, echo: opts.debug ?? false };
+    const proc = await launch(launchOptions);
     // Later starts must come back on the same port; the store dir and config path are unchanged.
-    await writeFile(configFile, renderConfig({ ...config, port: proc.port }));
-    return new RunningNatsServer(proc, workDir, storeDir, launchInput);
+    await writeFile(configFile, natsServerConfig({ ...config, port: proc.port }));
+    return new RunningNatsServer(proc, workDir, storeDir, launchOptions);
   } catch (error) {
     await removeDir(workDir);
     throw error;
@@ -107,19 +112,19 @@ class RunningNatsServer implements NatsServer {
   readonly url: string;
   readonly port: number;
   readonly configFile: string;
-  #proc: ServerProcess;
+  #proc: NatsServerProcess;
   #disposed = false;
 
   constructor(
-    proc: ServerProcess,
+    proc: NatsServerProcess,
     private readonly workDir: string,
     readonly storeDir: string,
-    private readonly launchInput: Parameters<typeof launch>[0],
+    private readonly launchOptions: LaunchOptions,
   ) {
     this.#proc = proc;
     this.port = proc.port;
     this.url = `nats://127.0.0.1:${proc.port}`;
-    this.configFile = launchInput.configFile;
+    this.configFile = launchOptions.configFile;
   }
 
   get pid(): number {
@@ -127,39 +132,27 @@ class RunningNatsServer implements NatsServer {
   }
 
   get running(): boolean {
-    const { child, exit } = this.#proc;
-    return exit === undefined && child.exitCode === null && child.signalCode === null;
+    return this.#proc.running;
   }
 
   output(): string {
-    return this.#proc.output.toString();
+    return this.#proc.output();
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await signalAndWait(this.#proc, signal);
+    await this.#proc.kill(signal);
   }
 
   async stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
-    if (!this.running) return;
-    const timer = setTimeout(() => {
-      this.#proc.child.kill('SIGKILL');
-    }, timeoutMs);
-    try {
-      await signalAndWait(this.#proc, 'SIGTERM');
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.#proc.stop(timeoutMs);
   }
 
   async restart(): Promise<void> {
     if (this.#disposed) throw new Error('nats-server was disposed');
     await this.stop();
-    // A SIGKILLed server leaves its ports file behind; the new process writes one with its own pid.
-    const { portsFileDir } = this.launchInput;
-    for (const name of await readdir(portsFileDir)) await unlink(join(portsFileDir, name));
-    const proc = await launch(this.launchInput);
+    const proc = await launch(this.launchOptions);
     if (proc.port !== this.port) {
-      await signalAndWait(proc, 'SIGKILL');
+      await proc.kill('SIGKILL');
       throw new NatsServerError(
         'NATS_START_FAILED',
         `nats-server restarted on port ${proc.port}, expected ${this.port}`,

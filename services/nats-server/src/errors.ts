@@ -1,8 +1,6 @@
-/**
- * Stable codes for launcher failures. Tests assert these, never the message text.
- */
+/** Stable codes for launcher failures. Tests assert these, never the message text. */
 export type NatsServerErrorCode =
-  /** The `nats-server` executable was not found (opts.binary, WBX_NATS_SERVER or PATH). */
+  /** The `nats-server` executable was not found. */
   | 'NATS_BINARY_NOT_FOUND'
   /** The process could not be spawned, or it exited before it was ready (bad config, port in use, …). */
   | 'NATS_START_FAILED'

@@ -136,7 +136,12 @@ export class EmbeddedNats {
     const { binary } = this.options;
     let proc: NatsServerProcess;
     try {
-      proc = await launchNatsServer({ binary, configFile, portsFileDir: this.dir, timeoutMs: START_TIMEOUT_MS });
+      proc = await launchNatsServer({
+        binary,
+        configFile,
+        portsFileDir: this.dir,
+        timeoutMs: START_TIMEOUT_MS,
+      });
     } catch (e) {
       if (!(e instanceof NatsServerError)) throw e;
       const code = e.code === 'NATS_BINARY_NOT_FOUND' ? e.code : 'NATS_START_FAILED';

@@ -4,7 +4,12 @@ import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { newUserNkey, renderAccessConfig, type NkeyIdentity } from '../../src/nats-access.js';
-import { RECIPIENT_API_PREFIX, recipientInboxPrefix, shareStream, shareSubject } from '../../src/nats-layout.js';
+import {
+  RECIPIENT_API_PREFIX,
+  recipientInboxPrefix,
+  shareStream,
+  shareSubject,
+} from '../../src/nats-layout.js';
 
 const gatewayKey = newUserNkey();
 const rs = newUserNkey();

@@ -260,7 +260,7 @@ function openSubmitStream(client: IngestClient): {
 describe('wbx gateway (process)', () => {
   // The stream is held open across SIGTERM; events follow once the gateway says it is stopping (health
   // NOT_SERVING), so that the drain, not the client's timing, decides what happens to them.
-  it('drains a SubmitStream open at SIGTERM: a receipt and one stored copy for every event, then exit 0', async () => {
+  it('drains a SubmitStream open at SIGTERM: every event stored once, with its receipt; exit 0', async () => {
     const data = join(dir, 'drain');
     const gw = spawnGateway(commonArgs(data));
     const ready = await gw.ready();

@@ -21,7 +21,7 @@ import {
   type ListAgreementsResponse,
 } from '@wbx/proto';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
 import { wbx } from '@wbx/cli';
 import type { Gateway } from '@wbx/gateway';
@@ -637,15 +637,28 @@ describe('wbx query, match and readmission (CLI over mTLS)', () => {
   });
 });
 
-describe('Match limits (last: it spends the caller’s rate budget)', () => {
+describe('Match limits', () => {
   it('refuses malformed references and rate-limits each caller', async () => {
-    const bad = await refusal(match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: ['nothex'] })); // prettier-ignore
+    // AL spends its own budget (no other test matches as AL at MK), so RS's is left to the other tests.
+    const alAtMk = await exchangeClients(pki, mk.exchangeAddress ?? '', certs.AL as CertFiles);
+    onTestFinished(() => alAtMk.close());
+    const asAl = (subjectRefs: string[]) =>
+      match(alAtMk.exchange, { agreementId: 'MK-AL-X', purpose: 'risk-analysis', subjectRefs });
+    const bad = await refusal(asAl(['nothex']));
     expect(bad).toEqual({ code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST' });
-    const results = [];
+    const results: (number | 'ok')[] = [];
     for (let i = 0; i < 8; i++) {
-      results.push(await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [ref()] }).then(() => 'ok', (e: unknown) => (e as { code: number }).code)); // prettier-ignore
+      const outcome = await asAl([ref()]).catch((e: unknown) => e as ServiceError);
+      results.push('code' in outcome ? outcome.code : 'ok');
     }
     expect(results).toContain(status.RESOURCE_EXHAUSTED);
+    // Another caller's budget is its own.
+    const rs = await match(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+      subjectRefs: [ref()],
+    });
+    expect(rs).toMatchObject({ hits: [], checked: 1 });
     const refused = (await auditEntries(mk)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' && a.eventType === 'exchange.match' ? [a.reason] : [])); // prettier-ignore
     expect(refused).toEqual(expect.arrayContaining(['INVALID_REQUEST', 'RATE_LIMITED']));
   });

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { parseSignedAgreement, revokeAgreement } from '@wbx/agreements';
+import { revokeAgreement, type SignedAgreement } from '@wbx/agreements';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
@@ -22,6 +21,9 @@ let fed: Federation;
 let mk: Gateway;
 let rs: Gateway;
 let al: Gateway;
+/** ME receives reception.capacity records under MK-ME-1, which one test revokes. */
+let me: Gateway;
+let meAgreement: SignedAgreement;
 let events: ValidEvent[];
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
@@ -64,7 +66,7 @@ const count = async (g: Gateway, stream: string): Promise<number> =>
   (await (await jetstreamManager(g.nats)).streams.info(stream)).state.messages;
 
 beforeAll(async () => {
-  fed = await startFederation(['MK', 'RS', 'AL', 'XK']);
+  fed = await startFederation(['MK', 'RS', 'AL', 'XK', 'ME']);
   const validFrom = new Date(Date.now() - 3_600_000).toISOString();
   const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
   await fed.agree({
@@ -116,9 +118,20 @@ beforeAll(async () => {
     validUntil: '2024-02-01T00:00:00Z',
   });
   await fed.agree({ ...xk, id: 'MK-XK-nonparty', validFrom, validUntil }, ['MK', 'AL']);
+  meAgreement = await fed.agree({
+    id: 'MK-ME-1',
+    provider: 'MK',
+    recipient: 'ME',
+    purposes: ['border-management'],
+    legalBasis: 'Test agreement',
+    validFrom,
+    validUntil,
+    terms: [{ types: ['reception.capacity'], mode: 'records', fields: ['occurredAt'], retentionDays: 30 }],
+  });
   mk = await fed.start('MK');
   rs = await fed.start('RS', { receiveFrom: [mk] });
   al = await fed.start('AL', { receiveFrom: [mk] });
+  me = await fed.start('ME', { receiveFrom: [mk] });
   events = [
     ...generateEvents({
       partner: 'MK',
@@ -224,7 +237,7 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
   });
 
   it('shares nothing under an agreement signed by one party only, expired, or signed by a non-party', async () => {
-    expect(mk.agreements.map((a) => a.body.id).sort()).toEqual(['MK-AL-1', 'MK-RS-1']);
+    expect(mk.agreements.filter((a) => a.body.recipient === 'XK')).toEqual([]);
     const names: string[] = [];
     for await (const n of (await jetstreamManager(mk.nats)).streams.names()) names.push(n);
     expect(names).not.toContain('WBX_SHARE_XK');
@@ -255,22 +268,28 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     expect(last?.header.get('Wbx-Error-Code')).toBe('BAD_SIGNATURE');
   });
 
-  it('stops delivery to RS within 2 s of a revocation and purges its share stream', async () => {
-    const signed = parseSignedAgreement(JSON.parse(await readFile(`${fed.agreementsDir('MK')}/MK-RS-1.json`, 'utf8')));
+  it('stops delivery within 2 s of a revocation and purges the share stream', async () => {
+    // ME's agreement is this test's alone: revoking it leaves the others' agreements in force.
+    const capacity = events.filter((e) => e.type === 'reception.capacity');
+    expect(capacity.length).toBeGreaterThan(0);
+    const received = async () => ((await count(me, 'WBX_INBOX')) === capacity.length ? true : undefined);
+    await until('ME inbox', received);
+
     const k = await fed.key('MK');
-    const revoked = await revokeAgreement(signed, k.key, k.kid, { at: new Date() });
-    await fed.put(revoked, 'MK', 'RS', 'MK-RS-1');
+    const revoked = await revokeAgreement(meAgreement, k.key, k.kid, { at: new Date() });
+    await fed.put(revoked, 'MK', 'ME', 'MK-ME-1');
     const started = Date.now();
-    const mkm = await jetstreamManager(mk.nats);
-    await until('purge', async () => ((await mkm.streams.info('WBX_SHARE_RS')).state.messages === 0 ? true : undefined), 2_000);
+    const purged = async () => ((await count(mk, 'WBX_SHARE_ME')) === 0 ? true : undefined);
+    await until('purge', purged, 2_000);
     expect(Date.now() - started).toBeLessThan(2_000);
-    const before = await count(rs, 'WBX_INBOX');
-    const more = [...generateEvents({ partner: 'MK', count: 50, seed: 'after', from: new Date('2023-10-01'), to: new Date('2023-10-02') })]
+    const october = { from: new Date('2023-10-01'), to: new Date('2023-10-02') };
+    const more = [...generateEvents({ partner: 'MK', count: 100, seed: 'after', ...october })]
       .map((e) => validateEvent(JSON.parse(JSON.stringify(e))))
-      .flatMap((r) => (r.ok ? [r.event] : []));
+      .flatMap((r) => (r.ok && r.event.type === 'reception.capacity' ? [r.event] : []));
+    expect(more.length).toBeGreaterThan(0);
     await submitAll(mk, more);
     await sleep(1_500);
-    expect(await count(rs, 'WBX_INBOX')).toBe(before);
-    expect((await mkm.streams.info('WBX_SHARE_RS')).state.messages).toBe(0);
+    expect(await count(me, 'WBX_INBOX')).toBe(capacity.length);
+    expect(await count(mk, 'WBX_SHARE_ME')).toBe(0);
   });
 }); // prettier-ignore

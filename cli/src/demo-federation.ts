@@ -5,10 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { draftAgreement, revokeAgreement, signAgreement, type SignedAgreement } from '@wbx/agreements';
+import { draftAndSign, revokeAgreement, type SignedAgreement } from '@wbx/agreements';
 import { readAudit, verifyAuditChain } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
-import { foundFederation, importPrivateJwk, verifyRootManifest, type SignedManifest } from '@wbx/registry';
+import { foundFederation, verifyRootManifest, writeFederation, type SignedManifest } from '@wbx/registry';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
@@ -96,7 +96,6 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
   try {
     const now = new Date();
     const validFrom = new Date(now.getTime() - 3_600_000);
-    await mkdir(join(dir, 'keys'));
     await mkdir(join(dir, 'pki'));
     const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS', 'AL']);
     const founders = PARTNERS.map((p) => ({
@@ -105,11 +104,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
       roles: p === 'FRONTEX' ? (['analyst'] as const) : (['origin', 'recipient'] as const),
       tlsCertSha256: pki.clients.get(p) === undefined ? [] : [pki.clients.get(p)?.sha256 ?? ''],
     }));
-    const { keys, manifest } = await foundFederation(founders, 2, validFrom);
-    for (const [p, k] of keys) {
-      await writeFile(join(dir, 'keys', `${p}.private.jwk`), JSON.stringify(k.privateJwk), { mode: 0o600 });
-    }
-    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+    const federation = await writeFederation(dir, await foundFederation(founders, 2, validFrom));
 
     const until30 = new Date(now.getTime() + 30 * 86_400_000).toISOString();
     const base = { provider: 'MK', legalBasis: 'Skopje Declaration (2022), bilateral protocol', validFrom: validFrom.toISOString(), validUntil: until30 };
@@ -121,12 +116,8 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     ];
     const signedAgreements = new Map<string, SignedAgreement>();
     const agree = async (body: Record<string, unknown>): Promise<void> => {
-      let signed = draftAgreement(body);
       const parties = [String(body.provider), String(body.recipient)];
-      for (const party of parties) {
-        const k = importPrivateJwk(keys.get(party)?.privateJwk);
-        signed = await signAgreement(signed, k.key, k.kid, new Date());
-      }
+      const signed = await draftAndSign(body, parties.map((p) => federation.key(p)), new Date());
       signedAgreements.set(String(body.id), signed);
       for (const party of parties) {
         await mkdir(join(dir, 'agreements', party), { recursive: true });
@@ -142,8 +133,8 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
       await mkdir(join(dir, 'agreements', p), { recursive: true });
       const config = await loadGatewayConfig(undefined, {}, {
         partner: p,
-        key: join(dir, 'keys', `${p}.private.jwk`),
-        manifest: join(dir, 'manifest.json'),
+        key: federation.keyFile(p),
+        manifest: federation.manifestFile,
         data: join(dir, 'data', p),
         agreements: join(dir, 'agreements', p),
         receive: mk === undefined || p === 'MK' ? [] : [{ partner: 'MK', url: mk.natsUrl, nkeyFile: join(mk.accessDir ?? '', `${p}.nkey`) }],
@@ -201,7 +192,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     await write(io.stdout, `RS never received: subjectRef, borderSection, location, facilitatorSuspected, recordedAt — nor any other event type (${mkEvents.length - forRs.length} MK events withheld)\n\n`);
 
     const signed = signedAgreements.get('MK-RS-2026-001');
-    const mkKey = importPrivateJwk(keys.get('MK')?.privateJwk);
+    const mkKey = federation.key('MK');
     if (signed === undefined) return false;
     const revoked = await revokeAgreement(signed, mkKey.key, mkKey.kid, { at: new Date() });
     const t0 = performance.now();
@@ -218,7 +209,7 @@ export async function federationDemo(io: CliIo, days: ReadonlyMap<string, readon
     const after = (await messages(rs, INBOX_STREAM)).length;
     await write(io.stdout, `MK revokes MK-RS-2026-001: RS's share stream ${purged ? `purged after ${took} ms` : 'NOT purged'} and RS's credentials on MK's NATS removed; MK ingests ${nextDay.length} more events, RS's inbox stays at ${after} (had ${before})\n`);
 
-    const trusted = verifyRootManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as SignedManifest);
+    const trusted = verifyRootManifest(JSON.parse(await readFile(federation.manifestFile, 'utf8')) as SignedManifest);
     const exchanged = await exchangeDemo(io, { pki, manifest: trusted, mk, al, agree, mkKey, day: { from: '2023-09-01T00:00:00Z', to: '2023-09-02T00:00:00Z' } });
     const chain = await verifyAuditChain(readAudit(mkm, 'MK'), trusted, 'MK');
     await write(io.stdout, chain.ok ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints (${chain.unsealed} entries after the last)\n` : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`);

@@ -1,28 +1,24 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { draftAgreement, revokeAgreement, signAgreement, type SignedAgreement } from '@wbx/agreements';
-import { importPrivateJwk } from '@wbx/registry';
+import { revokeAgreement, type SignedAgreement } from '@wbx/agreements';
+import { makeFederation, type FederationDir } from '@wbx/fixtures';
 import { startNatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { wbx } from '../src/run-captured.js';
-import { makeIdentity, type Identity } from '@wbx/test-helpers';
 
 let dir: string;
-let identity: Identity;
+let fed: FederationDir;
 let agreement: SignedAgreement;
-
-const key = async (p: string) => importPrivateJwk(JSON.parse(await readFile(identity.keyFile(p), 'utf8')));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wbx-natscfg-'));
-  identity = await makeIdentity(dir, ['MK', 'RS', 'AL']);
-  await mkdir(join(dir, 'agreements'));
-  agreement = draftAgreement({
+  fed = await makeFederation(dir, ['MK', 'RS', 'AL']);
+  agreement = await fed.agree({
     id: 'MK-RS-9',
     provider: 'MK',
     recipient: 'RS',
@@ -32,11 +28,6 @@ beforeAll(async () => {
     validUntil: new Date(Date.now() + 86_400_000).toISOString(),
     terms: [{ types: ['crossing.irregular'], mode: 'records', fields: ['routeSegment'], retentionDays: 7 }],
   });
-  for (const p of ['MK', 'RS']) {
-    const k = await key(p);
-    agreement = await signAgreement(agreement, k.key, k.kid, new Date());
-  }
-  await writeFile(join(dir, 'agreements', 'MK-RS-9.json'), JSON.stringify(agreement));
 });
 
 afterAll(async () => {
@@ -44,7 +35,7 @@ afterAll(async () => {
 });
 
 const args = (): string[] => [
-  'nats-config', '--partner', 'MK', '--manifest', identity.manifestFile, '--agreements', join(dir, 'agreements'), '--out', join(dir, 'access'),
+  'nats-config', '--partner', 'MK', '--manifest', fed.identity.manifestFile, '--agreements', fed.agreementsDir('MK'), '--out', join(dir, 'access'),
 ]; // prettier-ignore
 
 describe('wbx nats-config', () => {
@@ -71,9 +62,8 @@ describe('wbx nats-config', () => {
     const before = await readFile(join(dir, 'access', 'RS.nkey'), 'utf8');
     expect((await wbx(args(), { now: new Date() })).code).toBe(0);
     expect(await readFile(join(dir, 'access', 'RS.nkey'), 'utf8')).toBe(before);
-    const k = await key('RS');
-    const revoked = await revokeAgreement(agreement, k.key, k.kid, { at: new Date() });
-    await writeFile(join(dir, 'agreements', 'MK-RS-9.json'), JSON.stringify(revoked));
+    const k = fed.key('RS');
+    await fed.put(await revokeAgreement(agreement, k.key, k.kid, { at: new Date() }), 'MK', 'RS', 'MK-RS-9');
     const r = await wbx(args(), { now: new Date(Date.now() + 1_000) });
     expect(r.stdout).toContain('no active agreement');
     expect(existsSync(join(dir, 'access', 'RS.nkey'))).toBe(false);

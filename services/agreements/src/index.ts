@@ -29,7 +29,7 @@ export {
 } from './document.js';
 export { parseAgreementYaml } from './yaml.js';
 export { matchesWhere } from './internal/where.js';
-export { signAgreement } from './sign.js';
+export { draftAndSign, signAgreement, type AgreementSigner } from './sign.js';
 export { revokeAgreement, type RevokeOptions } from './revoke.js';
 export { agreementStatus, type AgreementStatus, type StatusReasonCode } from './status.js';
 export {

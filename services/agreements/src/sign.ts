@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 
-import { decodeAgreement, signatureParties, type SignedAgreement } from './document.js';
+import { decodeAgreement, draftAgreement, signatureParties, type SignedAgreement } from './document.js';
 import { AgreementError } from './errors.js';
 import { AGREEMENT_TYP } from './internal/header.js';
 import { signerOf, signPayload } from './internal/jws-sign.js';
@@ -32,4 +32,24 @@ export async function signAgreement(
   }
   const signature = await signPayload(signed.payload, AGREEMENT_TYP, privateKey, kid, at);
   return { ...signed, signatures: [...signed.signatures, signature] };
+}
+
+/** A key that signs agreements: its kid (`<partner>#…`) and the Ed25519 private key. */
+export interface AgreementSigner {
+  readonly kid: string;
+  readonly key: KeyObject;
+}
+
+/**
+ * An agreement drafted from `body` and signed by each signer in turn at `at`: with the provider's and the
+ * recipient's keys, one that can be in force. Throws what draftAgreement and signAgreement throw.
+ */
+export async function draftAndSign(
+  body: unknown,
+  signers: readonly AgreementSigner[],
+  at: Date,
+): Promise<SignedAgreement> {
+  let signed = draftAgreement(body);
+  for (const signer of signers) signed = await signAgreement(signed, signer.key, signer.kid, at);
+  return signed;
 }

@@ -4,13 +4,7 @@ import { generateSigningKey, importPrivateJwk, parseManifestBody, type ManifestB
 import { CATALOGUE, validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 
-import {
-  AgreementError,
-  draftAgreement,
-  signAgreement,
-  type PolicyEvent,
-  type SignedAgreement,
-} from '../src/index.js';
+import { AgreementError, draftAndSign, type PolicyEvent, type SignedAgreement } from '../src/index.js';
 
 export const KEY_DAY = new Date('2026-01-05T00:00:00Z');
 export const SIGNED_AT = new Date('2026-01-15T00:00:00Z');
@@ -89,14 +83,16 @@ export function recordsTerm(overrides: Record<string, unknown> = {}): Record<str
 }
 
 /** Drafts `input` and signs it by each party in turn (at SIGNED_AT unless given). */
-export async function signed(
+export function signed(
   input: Record<string, unknown>,
   signers: readonly (keyof typeof KEYS)[],
   at = SIGNED_AT,
 ): Promise<SignedAgreement> {
-  let out = draftAgreement(input);
-  for (const s of signers) out = await signAgreement(out, KEYS[s].key, KEYS[s].kid, at);
-  return out;
+  return draftAndSign(
+    input,
+    signers.map((s) => KEYS[s]),
+    at,
+  );
 }
 
 /** The AgreementError `fn` throws (fails the test if it throws nothing or something else). */

@@ -12,7 +12,13 @@ export {
   type PrivateSigningJwk,
   type PublicSigningJwk,
 } from './generate-key.js';
-export { foundFederation, type FoundedFederation, type Founder } from './found.js';
+export {
+  foundFederation,
+  writeFederation,
+  type FederationFiles,
+  type FoundedFederation,
+  type Founder,
+} from './found.js';
 export { importPrivateJwk, importPublicJwk } from './import-key.js';
 export { manifestJwks, resolveSigningKey, type ManifestJwk, type ManifestJwks } from './keys.js';
 export {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { revokeAgreement, signAgreement, draftAgreement, type SignedAgreement } from '@wbx/agreements';
+import { draftAndSign, revokeAgreement, type SignedAgreement } from '@wbx/agreements';
 import { Event, IngestClient } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
@@ -107,7 +107,7 @@ const ids = (g: Gateway): string[] => g.agreements.map((a) => a.body.id);
 const mkFile = (name: string): string => join(fed.agreementsDir('MK'), name);
 
 async function revoke(signed: SignedAgreement, by: string): Promise<SignedAgreement> {
-  const k = await fed.key(by);
+  const k = fed.key(by);
   return revokeAgreement(signed, k.key, k.kid, { at: new Date() });
 }
 
@@ -210,9 +210,9 @@ describe('revocations are permanent (issue 12, finding 3)', () => {
     await fed.agree(body('MK-AL-target', 'AL'));
     const mk = await start('MK');
     // RS makes up an agreement with the same id, signs it alone, and revokes it.
-    const k = await fed.key('RS');
+    const k = fed.key('RS');
     const forged = { ...body('MK-AL-target', 'MK'), provider: 'RS' };
-    let signed = await signAgreement(draftAgreement(forged), k.key, k.kid, new Date());
+    let signed = await draftAndSign(forged, [k], new Date());
     signed = await revokeAgreement(signed, k.key, k.kid, { at: new Date() });
     await writeFile(mkFile('0-forged.json'), JSON.stringify(signed));
     await sentinel(mk);

@@ -100,7 +100,7 @@ beforeAll(async () => {
   });
   mkm = await jetstreamManager(mk.nats);
   rsm = await jetstreamManager(rs.nats);
-  const k = await fed.key('MK');
+  const k = fed.key('MK');
   sealer = createSealer({ issuer: 'MK', kid: k.kid, privateKey: k.key });
   const generated = generateEvents({
     partner: 'MK',

@@ -275,7 +275,7 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     const received = async () => ((await count(me, 'WBX_INBOX')) === capacity.length ? true : undefined);
     await until('ME inbox', received);
 
-    const k = await fed.key('MK');
+    const k = fed.key('MK');
     const revoked = await revokeAgreement(meAgreement, k.key, k.kid, { at: new Date() });
     await fed.put(revoked, 'MK', 'ME', 'MK-ME-1');
     const started = Date.now();

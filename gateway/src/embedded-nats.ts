@@ -53,6 +53,14 @@ export function alive(pid: number): boolean {
  * it dies it is restarted; a server left behind by a gateway that was killed is stopped first, so two
  * servers never share one store.
  */
+/** The accounts a configuration text declares (`NAME: {` inside `accounts {`), sorted, as one string. */
+function accountsOf(config: string): string {
+  return [...config.matchAll(/^ {2}([A-Za-z0-9_$]+): \{/gm)]
+    .map((m) => m[1])
+    .sort()
+    .join(',');
+}
+
 export class EmbeddedNats {
   private server: NatsServerProcess | undefined;
   private port = -1;
@@ -150,7 +158,7 @@ export class EmbeddedNats {
     this.server = proc;
     this.port = proc.port;
     void proc.closed.then(({ code, signal }) => {
-      if (this.stopping) return;
+      if (this.stopping || this.server !== proc) return;
       this.options.log.error(
         { code, signal, stderr: proc.output().slice(-500) },
         'embedded nats-server died; restarting',
@@ -177,12 +185,27 @@ export class EmbeddedNats {
     }
   }
 
-  /** Rewrites the configuration with new extra text (e.g. changed users) and has the server reload it. */
+  /**
+   * Rewrites the configuration with new extra text (e.g. changed users) and has the server take it: a
+   * reload (SIGHUP) when the same accounts remain, a restart on the same port when accounts come or go —
+   * nats-server does not wire the service imports of an account that a reload adds (seen on 2.9.10 and
+   * 2.10.27: the new recipient's requests find no responders), so a new recipient could never pull.
+   */
   async reload(extraConfig: string): Promise<void> {
+    const before = accountsOf(this.extraConfig);
     this.extraConfig = extraConfig;
     await this.writeConfig();
-    this.server?.signal('SIGHUP');
-    this.options.log.info('embedded nats-server configuration reloaded');
+    const server = this.server;
+    if (server === undefined || this.stopping) return;
+    if (before === accountsOf(extraConfig)) {
+      server.signal('SIGHUP');
+      this.options.log.info('embedded nats-server configuration reloaded');
+      return;
+    }
+    this.server = undefined; // its exit is no crash: not restarted by the watch on it
+    await server.stop(STOP_TIMEOUT_MS);
+    await this.spawnServer();
+    this.options.log.info('embedded nats-server restarted with the new accounts');
   }
 
   async stop(): Promise<void> {

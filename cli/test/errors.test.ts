@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 
-import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { Event, IngestClient, IngestService } from '@wbx/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -97,8 +97,11 @@ describe('reportCallError', () => {
 
   it('names a status without ErrorInfo by its status name (not UNAVAILABLE), exit 1', async () => {
     const e = await new Promise<ServiceError | null>((resolve) => {
-      client.submit(Event.fromPartial({ eventId: 'x' }), { deadline: Date.now() + 200 }, (err) =>
-        resolve(err),
+      client.submit(
+        Event.fromPartial({ eventId: 'x' }),
+        new Metadata(),
+        { deadline: Date.now() + 200 },
+        (err) => resolve(err),
       );
     });
     const stderr = new PassThrough();

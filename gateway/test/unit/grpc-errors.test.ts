@@ -1,6 +1,6 @@
 import { createServer as createTcpServer } from 'node:net';
 
-import { credentials, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Event, IngestClient, IngestService, type IngestServer, type Receipt } from '@wbx/proto';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +68,7 @@ function submit(eventId: string, deadlineMs = 10_000): Promise<ServiceError> {
   return new Promise((resolve, reject) => {
     client.submit(
       Event.fromPartial({ eventId }),
+      new Metadata(),
       { deadline: Date.now() + deadlineMs },
       (e: ServiceError | null, r?: Receipt) => {
         if (e === null) reject(new Error(`answered ${JSON.stringify(r)}`));
@@ -172,8 +173,11 @@ describe('statusReason', () => {
     const nobody = new IngestClient(`127.0.0.1:${port}`, credentials.createInsecure());
     try {
       const e = await new Promise<unknown>((resolve) => {
-        nobody.submit(Event.fromPartial({ eventId: 'x' }), { deadline: Date.now() + 10_000 }, (err) =>
-          resolve(err),
+        nobody.submit(
+          Event.fromPartial({ eventId: 'x' }),
+          new Metadata(),
+          { deadline: Date.now() + 10_000 },
+          (err) => resolve(err),
         );
       });
       expect(isServiceError(e)).toBe(true);

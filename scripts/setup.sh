@@ -90,4 +90,7 @@ fi
 say "node $(node --version), pnpm $(pnpm --version), $(nats-server --version)"
 pnpm install --frozen-lockfile --reporter=silent
 pnpm -s build
-say "ready"
+# `wbx` on PATH: the CLI package's bin, linked from /usr/local/bin to this checkout's build.
+chmod +x cli/dist/bin/wbx.js
+$SUDO ln -sfn "$PWD/cli/dist/bin/wbx.js" /usr/local/bin/wbx
+say "ready: $(command -v wbx)"

@@ -82,7 +82,7 @@ export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): 
 export function registerNatsConfigCommand(program: Command, io: CliIo, result: { exitCode: number }): void {
   program
     .command('nats-config')
-    .description("write the partner's nats-server access (nkey users, least privilege) and recipients' credentials")
+    .description("write the partner's nats-server accounts (one per recipient, its own consumer only) and recipients' credentials")
     .requiredOption('--partner <code>', 'the origin partner')
     .requiredOption('--manifest <file>', 'the signed federation manifest')
     .requiredOption('--agreements <dir>', 'directory of signed agreements')

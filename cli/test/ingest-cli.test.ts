@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -6,16 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { IngestService, type Event, type IngestServer } from '@wbx/proto';
 import { validateLine } from '@wbx/schema';
-import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
+import { spawnNode, startGatewayProcess, startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { wbxBinary } from '../src/binary.js';
 import { eventFromJson } from '../src/event-from-json.js';
 import { runCli } from '../src/index.js';
 import { EVENTS_STREAM } from '@wbx/gateway';
@@ -23,7 +22,7 @@ import { wbx } from '../src/run-captured.js';
 import { makeTestPki } from '@wbx/fixtures';
 import { startTestGateway, type TestGateway } from '@wbx/fixtures';
 
-const WBX = fileURLToPath(new URL('../dist/bin/wbx.js', import.meta.url));
+const WBX = wbxBinary();
 
 let dir: string;
 let nats: NatsServer;
@@ -354,69 +353,39 @@ describe('wbx ingest', () => {
   it('stops reading on SIGINT, waits for the answers to what it sent, and exits 130', async () => {
     const file = await generate('interrupted.ndjson', 8_000, 'sigint');
     const before = await stored();
-    const child = spawn(
-      process.execPath,
-      [WBX, 'ingest', '--gateway', gw.gateway.grpcAddress, '--insecure', '--file', file],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      const deadline = Date.now() + 30_000;
-      while ((await stored()) < before + 500 && Date.now() < deadline) await sleep(20);
-      child.kill('SIGINT');
-      const code = await Promise.race([exited, sleep(20_000).then(() => 'still running')]);
-      expect(code).toBe(130);
-      expect(err).toMatch(/INTERRUPTED: stopped after line \d+/);
-      const accepted = Number(/accepted (\d+), duplicates 0, rejected 0/.exec(err)?.[1]);
-      expect(accepted).toBeGreaterThanOrEqual(500);
-      expect(accepted).toBeLessThan(8_000);
-      // Every event sent was answered before it exited: the store holds exactly those.
-      expect(await stored()).toBe(before + accepted);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    const address = gw.gateway.grpcAddress;
+    await using child = spawnNode([WBX, 'ingest', '--gateway', address, '--insecure', '--file', file]);
+    const deadline = Date.now() + 30_000;
+    while ((await stored()) < before + 500 && Date.now() < deadline) await sleep(20);
+    child.process.kill('SIGINT');
+    expect(await child.exit(20_000)).toBe(130);
+    expect(child.stderr()).toMatch(/INTERRUPTED: stopped after line \d+/);
+    const accepted = Number(/accepted (\d+), duplicates 0, rejected 0/.exec(child.stderr())?.[1]);
+    expect(accepted).toBeGreaterThanOrEqual(500);
+    expect(accepted).toBeLessThan(8_000);
+    // Every event sent was answered before it exited: the store holds exactly those.
+    expect(await stored()).toBe(before + accepted);
   }, 60_000);
 
   it('reports how far it got when the gateway dies mid-stream (exit 1); running again completes it', async () => {
     const file = await generate('big.ndjson', 8_000, 'kill-mid-stream');
     const id = gw.identity; // the same MK as gw: one audit chain on this NATS
-    const spawnGateway = () => {
-      const child = spawn(
-        process.execPath,
-        [
-          WBX,
-          'gateway',
-          ...['--partner', 'MK', '--key', id.keyFile('MK'), '--manifest', id.manifestFile],
-          ...['--nats', nats.url, '--data', join(dir, 'killed', 'data'), '--insecure'],
-          ...['--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'],
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WBX_LOG_LEVEL: 'error' } },
-      );
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const ready = (async () => {
-        const deadline = Date.now() + 20_000;
-        while (!out.includes('\n')) {
-          if (child.exitCode !== null || Date.now() > deadline) throw new Error('gateway did not start');
-          await sleep(25);
-        }
-        return JSON.parse(out.slice(0, out.indexOf('\n'))) as { grpc: string };
-      })();
-      return { child, exited, ready };
-    };
+    const args = [
+      ...['--partner', 'MK', '--key', id.keyFile('MK'), '--manifest', id.manifestFile],
+      ...['--nats', nats.url, '--data', join(dir, 'killed', 'data'), '--insecure'],
+      ...['--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'],
+    ];
+    const spawnGateway = () => startGatewayProcess(WBX, args, { env: { WBX_LOG_LEVEL: 'error' } });
 
     const before = await stored();
-    const victim = spawnGateway();
-    try {
-      const { grpc } = await victim.ready;
+    {
+      await using victim = await spawnGateway();
+      const { grpc } = victim.ready;
       const run = wbx(['ingest', '--gateway', grpc, '--insecure', '--file', file]);
       // Kill the gateway once part of the file is stored.
       const deadline = Date.now() + 30_000;
       while ((await stored()) < before + 800 && Date.now() < deadline) await sleep(20);
-      victim.child.kill('SIGKILL');
+      await victim.kill('SIGKILL');
       const r = await run;
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
@@ -426,23 +395,17 @@ describe('wbx ingest', () => {
       const accepted = Number(/accepted (\d+)/.exec(r.stderr)?.[1]);
       expect(accepted).toBeGreaterThan(0);
       expect(accepted).toBeLessThan(8_000);
-    } finally {
-      victim.child.kill('SIGKILL');
-      await victim.exited;
     }
 
-    const rescuer = spawnGateway();
-    try {
-      const { grpc } = await rescuer.ready;
+    {
+      await using rescuer = await spawnGateway();
+      const { grpc } = rescuer.ready;
       const r = await wbx(['ingest', '--gateway', grpc, '--insecure', '--file', file]);
       expect(r.code).toBe(0);
       const [, accepted, duplicates] = /accepted (\d+), duplicates (\d+), rejected 0/.exec(r.stderr) ?? [];
       expect(Number(accepted) + Number(duplicates)).toBe(8_000);
       expect(Number(duplicates)).toBeGreaterThan(0);
       expect(await stored()).toBe(before + 8_000);
-    } finally {
-      rescuer.child.kill('SIGTERM');
-      await rescuer.exited;
     }
   }, 120_000);
 });

@@ -1,24 +1,22 @@
-import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { generateSigningKey } from '@wbx/registry';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
-import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
+import { spawnNode, startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EVENTS_STREAM } from '@wbx/gateway';
+import { wbxBinary } from '../src/binary.js';
 import { wbx } from '../src/run-captured.js';
 import { startTestGateway, type TestGateway } from '@wbx/fixtures';
 
-const WBX = fileURLToPath(new URL('../dist/bin/wbx.js', import.meta.url));
+const WBX = wbxBinary();
 const COUNT = 60;
 
 interface Printed {
@@ -110,29 +108,14 @@ describe('wbx tail', () => {
   });
 
   it('runs until SIGINT when there is no --count, then exits 0', async () => {
-    const child = spawn(
-      process.execPath,
-      [WBX, 'tail', '--nats', nats.url, '--manifest', gw.identity.manifestFile],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      const deadline = Date.now() + 15_000;
-      while (out.split('\n').length <= COUNT && Date.now() < deadline) await sleep(25);
-      expect(printed(out)).toHaveLength(COUNT);
-      // Still running: it follows the stream.
-      expect(child.exitCode).toBeNull();
-      child.kill('SIGINT');
-      const code = await Promise.race([exited, sleep(10_000).then(() => 'still running')]);
-      expect(code).toBe(0);
-      expect(err).toContain(`${COUNT} verified, 0 refused`);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    await using child = spawnNode([WBX, 'tail', '--nats', nats.url, '--manifest', gw.identity.manifestFile]);
+    // It printed the COUNT events and still runs: it follows the stream.
+    await child.line((_, i) => i === COUNT - 1, 15_000);
+    expect(printed(child.stdout())).toHaveLength(COUNT);
+    expect(child.running).toBe(true);
+    child.process.kill('SIGINT');
+    expect(await child.exit(10_000)).toBe(0);
+    expect(child.stderr()).toContain(`${COUNT} verified, 0 refused`);
   }, 30_000);
 
   it('reports forged and misplaced tokens on stderr with their code, and prints none of them', async () => {

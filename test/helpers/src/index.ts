@@ -5,3 +5,12 @@ export { startNatsServer } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { makeIdentity } from './identity.js';
 export type { Identity } from './identity.js';
+export {
+  gatewayReady,
+  spawnNode,
+  startGatewayProcess,
+  type Child,
+  type ChildOptions,
+  type GatewayProcess,
+  type GatewayReadyLine,
+} from './child.js';

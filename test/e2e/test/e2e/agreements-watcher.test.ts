@@ -2,11 +2,10 @@
 // nats-server): revocations that cannot be undone (issue 12, finding 3), a watcher that never blocks and
 // fails closed (finding 4), no file content in the log (finding 8), and a half-written file that changes
 // nothing (issue 14).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
@@ -25,6 +24,7 @@ import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { REVOKED_DIR } from '@wbx/gateway';
 import { wbx, wbxBinary } from '@wbx/cli';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { startGatewayProcess } from '@wbx/test-helpers';
 
 const WBX = wbxBinary();
 
@@ -290,30 +290,14 @@ describe('the watcher never blocks and fails closed (issue 12, finding 4; issue 
       log: { level: 'info' },
     };
     await writeFile(configFile, YAML.stringify(config));
-    const child = spawn(process.execPath, [WBX, 'gateway', '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('exit', () => reject(new Error(`exited before ready: ${stderr}`)));
-        createInterface({ input: child.stdout }).on('line', (l) => {
-          if (l.includes('"ready":true')) resolve();
-        });
-      });
-      execFileSync('mkfifo', [mkFile('0-fifo.json')]);
-      // A load that started after the FIFO was there has finished once MK holds a new agreement.
-      await fed.agree(body('MK-AL-after-fifo', 'AL'));
-      await until('a load past the FIFO', () => stderr.includes('MK-AL-after-fifo'));
-      expect(stderr).toContain('AGREEMENT_NOT_REGULAR_FILE');
-      child.kill('SIGTERM');
-      expect(await Promise.race([exit, sleep(15_000).then(() => 'hung')])).toBe(0);
-    } finally {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
-    }
+    await using gateway = await startGatewayProcess(WBX, ['--config', configFile], { group: true });
+    execFileSync('mkfifo', [mkFile('0-fifo.json')]);
+    // A load that started after the FIFO was there has finished once MK holds a new agreement.
+    await fed.agree(body('MK-AL-after-fifo', 'AL'));
+    await until('a load past the FIFO', () => gateway.stderr().includes('MK-AL-after-fifo'));
+    expect(gateway.stderr()).toContain('AGREEMENT_NOT_REGULAR_FILE');
+    gateway.process.kill('SIGTERM');
+    expect(await gateway.exit(15_000)).toBe(0);
   });
 
   it('keeps the last good version of a file that is half written or does not verify; credentials stay', async () => {

@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, type ServiceError } from '@grpc/grpc-js';
@@ -17,7 +15,7 @@ import { wbxBinary } from '@wbx/cli';
 import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { EVENTS_STREAM } from '@wbx/gateway';
 import { startTestGateway } from '@wbx/fixtures';
-import { makeIdentity, type Identity } from '@wbx/test-helpers';
+import { makeIdentity, startGatewayProcess, type GatewayProcess, type Identity } from '@wbx/test-helpers';
 import { alive } from '@wbx/gateway';
 
 const WBX_BIN = wbxBinary();
@@ -38,77 +36,14 @@ beforeAll(() => {
 // ---------------------------------------------------------------------------------------------------------
 // A gateway as a child process (`wbx gateway`), so that it can be killed with SIGKILL.
 
-interface ReadyLine {
-  ready: true;
-  partner: string;
-  grpc: string;
-  http: string;
-  nats: string;
-}
-
-interface ChildGateway extends AsyncDisposable {
-  readonly process: ChildProcess;
-  readonly ready: ReadyLine;
-  /** The last few KB of the gateway's log (stderr). */
-  log(): string;
-  /** Sends `signal` (unless the process is gone) and waits for it to exit. */
-  kill(signal: NodeJS.Signals): Promise<void>;
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function spawnGateway(identity: Identity, dataDir: string, natsUrl?: string): Promise<ChildGateway> {
+/** `wbx gateway` for MK, ready; disposing it stops it gracefully (SIGTERM). */
+function spawnGateway(identity: Identity, dataDir: string, natsUrl?: string): Promise<GatewayProcess> {
   const args = [
-    WBX_BIN, 'gateway', '--partner', 'MK', '--key', identity.keyFile('MK'), '--manifest', identity.manifestFile,
-    '--data', dataDir, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--insecure',
+    '--partner', 'MK', '--key', identity.keyFile('MK'), '--manifest', identity.manifestFile, '--data', dataDir,
+    '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--insecure',
     ...(natsUrl === undefined ? [] : ['--nats', natsUrl]),
   ]; // prettier-ignore
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, WBX_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => {
-    log = (log + s).slice(-8_000);
-  });
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const kill = async (signal: NodeJS.Signals): Promise<void> => {
-    if (!exited(child)) child.kill(signal);
-    await exit;
-  };
-  try {
-    const ready = await new Promise<ReadyLine>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the gateway was not ready in 20 s: ${log}`)), 20_000);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`the gateway exited (${String(code ?? signal)}) before it was ready: ${log}`));
-      });
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const parsed = JSON.parse(line) as Partial<ReadyLine>;
-        if (parsed.ready === true) {
-          clearTimeout(timer);
-          resolve(parsed as ReadyLine);
-        }
-      });
-    });
-    return {
-      process: child,
-      ready,
-      log: () => log,
-      kill,
-      async [Symbol.asyncDispose]() {
-        if (exited(child)) return;
-        const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await kill('SIGTERM');
-        clearTimeout(hard);
-      },
-    };
-  } catch (e) {
-    await kill('SIGKILL');
-    throw e;
-  }
+  return startGatewayProcess(WBX_BIN, args, { env: { WBX_LOG_LEVEL: 'warn' } });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -246,7 +181,7 @@ describe('gateway faults', () => {
       let first: StreamOutcome;
       {
         await using gw = await spawnGateway(identity, data, nats.url);
-        let killing: Promise<void> | undefined;
+        let killing: Promise<unknown> | undefined;
         first = await submitStream(gw.ready.grpc, events, (_r, o) => {
           if (o.receipts.size === KILL_AT) killing = gw.kill('SIGKILL');
         });

@@ -1,10 +1,8 @@
 // Sharing under faults: the recipient's gateway (a child process) is killed -9 and the origin's embedded
 // nats-server is killed -9 (its supervisor restarts it) while MK shares records with RS; afterwards RS's
 // WBX_INBOX holds every shared event exactly once and MK's share consumer for RS has nothing left over.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, Metadata } from '@grpc/grpc-js';
@@ -21,6 +19,7 @@ import YAML from 'yaml';
 import type { Gateway } from '@wbx/gateway';
 import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { startGatewayProcess, type GatewayProcess } from '@wbx/test-helpers';
 import { alive } from '@wbx/gateway';
 
 const WBX = wbxBinary();
@@ -28,61 +27,13 @@ const TYPES = ['crossing.irregular', 'smuggling.incident'];
 const FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.ageBand', 'migrantsCount'];
 const COUNT = 5_000;
 
-interface ReadyLine {
-  ready: true;
-  partner: string;
-  grpc: string;
-  http: string;
-  nats: string;
-}
+/** RS's gateways, each in its own process group (cleanup reaches the nats-server it starts). */
+const children: GatewayProcess[] = [];
 
-/** `wbx gateway --config FILE` in its own process group (cleanup reaches the nats-server it starts). */
-interface ChildGateway {
-  readonly child: ChildProcess;
-  readonly ready: ReadyLine;
-  log(): string;
-  kill(signal: NodeJS.Signals): Promise<void>;
-}
-
-const children: ChildProcess[] = [];
-
-const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
-
-async function spawnGateway(configFile: string): Promise<ChildGateway> {
-  const child = spawn(process.execPath, [WBX, 'gateway', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  children.push(child);
-  let log = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => {
-    log = (log + s).slice(-8_000);
-  });
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const kill = async (signal: NodeJS.Signals): Promise<void> => {
-    if (!exited(child)) child.kill(signal);
-    await exit;
-  };
-  try {
-    const ready = await new Promise<ReadyLine>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not ready in 20 s: ${log}`)), 20_000);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`the gateway exited (${String(code ?? signal)}) before it was ready: ${log}`));
-      });
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const parsed = JSON.parse(line) as Partial<ReadyLine>;
-        if (parsed.ready === true) {
-          clearTimeout(timer);
-          resolve(parsed as ReadyLine);
-        }
-      });
-    });
-    return { child, ready, log: () => log, kill };
-  } catch (e) {
-    await kill('SIGKILL');
-    throw e;
-  }
+async function spawnGateway(configFile: string): Promise<GatewayProcess> {
+  const gateway = await startGatewayProcess(WBX, ['--config', configFile], { group: true });
+  children.push(gateway);
+  return gateway;
 }
 
 /** Polls `probe` every 50 ms until it returns a value, or fails after `ms`. */
@@ -191,24 +142,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rsNats?.close();
   // Each RS gateway and whatever nats-server it left behind go with their process groups.
-  for (const child of children) {
-    if (child.pid === undefined) continue;
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        break; // the group is gone
-      }
-      for (let i = 0; i < 50; i++) {
-        try {
-          process.kill(-child.pid, 0);
-        } catch {
-          break;
-        }
-        await sleep(100);
-      }
-    }
-  }
+  for (const child of children) await child.stop(5_000);
   await fed[Symbol.asyncDispose]();
 }, 30_000);
 
@@ -267,7 +201,7 @@ describe('sharing under faults', () => {
       },
       50_000,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; RS log: ${rs2.log()}`);
+      throw new Error(`${(e as Error).message}; RS log: ${rs2.stderr()}`);
     });
     expect(stored).toBe(COUNT);
 

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -23,88 +22,19 @@ import { wbxBinary } from '@wbx/cli';
 import { alive, EVENTS_STREAM } from '@wbx/gateway';
 import { Event, IngestClient, type Receipt, type SubmitResult } from '@wbx/proto';
 import { generateEvents } from '@wbx/synth';
-import { makeIdentity, type Identity } from '@wbx/test-helpers';
+import { gatewayReady, makeIdentity, spawnNode, type Child, type Identity } from '@wbx/test-helpers';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const WBX = wbxBinary();
 
-interface ReadyLine {
-  ready: boolean;
-  partner: string;
-  grpc: string;
-  http: string;
-  nats: string;
-}
+const started: Child[] = [];
 
-interface GatewayProcess {
-  readonly child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code (or the signal's name). */
-  readonly exited: Promise<number | string>;
-  /** The parsed ready line; rejects if the process exits first or the deadline passes. */
-  ready(ms?: number): Promise<ReadyLine>;
-}
-
-const started: GatewayProcess[] = [];
-
-/** Spawns `wbx gateway` (its own process group, so that cleanup can reach the nats-server it starts). */
-function spawnGateway(args: readonly string[]): GatewayProcess {
-  const child = spawn(process.execPath, [WBX, 'gateway', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-    env: { ...process.env, WBX_LOG_LEVEL: 'warn' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
-  });
-  const gp: GatewayProcess = {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    ready(ms = 20_000) {
-      return new Promise<ReadyLine>((resolve, reject) => {
-        const timer = setTimeout(() => finish(new Error(`gateway not ready within ${ms} ms: ${err}`)), ms);
-        const onData = (): void => {
-          if (out.includes('\n')) finish(undefined);
-        };
-        const onExit = (code: number | null, signal: string | null): void =>
-          finish(new Error(`gateway exited (${code ?? signal}) before ready: ${err}`));
-        function finish(error: Error | undefined): void {
-          clearTimeout(timer);
-          child.stdout.off('data', onData);
-          child.off('exit', onExit);
-          if (error !== undefined) reject(error);
-          else resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as ReadyLine);
-        }
-        child.stdout.on('data', onData);
-        child.once('exit', onExit);
-        if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
-        else onData();
-      });
-    },
-  };
-  started.push(gp);
-  return gp;
-}
-
-/** Waits for the process to exit, or fails after `ms`. */
-async function exitCode(gp: GatewayProcess, ms: number): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running after ${ms} ms; stderr: ${gp.stderr()}`)), ms);
-  });
-  try {
-    return await Promise.race([gp.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** `wbx gateway` in its own process group, so that cleanup reaches the nats-server it starts. */
+function spawnGateway(args: readonly string[]): Child {
+  const child = spawnNode([WBX, 'gateway', ...args], { env: { WBX_LOG_LEVEL: 'warn' }, group: true });
+  started.push(child);
+  return child;
 }
 
 let dir: string;
@@ -117,16 +47,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   // Whatever a test left running — the gateway and its nats-server — goes with its process group.
-  for (const gp of started.splice(0)) {
-    if (gp.child.pid !== undefined && gp.child.exitCode === null && gp.child.signalCode === null) {
-      try {
-        process.kill(-gp.child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await gp.exited;
-    }
-  }
+  for (const child of started.splice(0)) await child.stop(0);
 });
 
 afterAll(async () => {
@@ -263,7 +184,7 @@ describe('wbx gateway (process)', () => {
   it('drains a SubmitStream open at SIGTERM: every event stored once, with its receipt; exit 0', async () => {
     const data = join(dir, 'drain');
     const gw = spawnGateway(commonArgs(data));
-    const ready = await gw.ready();
+    const ready = await gatewayReady(gw);
     expect(ready).toMatchObject({ ready: true, partner: 'MK' });
     expect(ready.grpc).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(ready.http).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -295,7 +216,7 @@ describe('wbx gateway (process)', () => {
       await stream.write(beforeStop);
       // The gateway is working on the stream (one answer back, the rest in flight) when SIGTERM arrives.
       await stream.answered(1);
-      gw.child.kill('SIGTERM');
+      gw.process.kill('SIGTERM');
       // The gateway began to stop: it takes no new call from here on, and drains the ones in flight.
       await health.until('NOT_SERVING');
       const late = new IngestClient(ready.grpc, credentials.createInsecure());
@@ -320,12 +241,12 @@ describe('wbx gateway (process)', () => {
     const receipts = results.map((r) => r.receipt!);
     expect(new Set(receipts.map((r) => r.seq)).size).toBe(events.length);
 
-    expect(await exitCode(gw, 30_000)).toBe(0);
+    expect(await gw.exit(30_000)).toBe(0);
     expect(alive(natsPid)).toBe(false);
 
     // Started again on the same data: exactly the events sent are stored, each once, where its receipt says.
     const again = spawnGateway(commonArgs(data));
-    const ready2 = await again.ready();
+    const ready2 = await gatewayReady(again);
     const nc = await connectEmbedded(ready2.nats, data);
     try {
       const jsm = await jetstreamManager(nc);
@@ -337,15 +258,15 @@ describe('wbx gateway (process)', () => {
     } finally {
       await nc.close();
     }
-    again.child.kill('SIGTERM');
-    expect(await exitCode(again, 30_000)).toBe(0);
+    again.process.kill('SIGTERM');
+    expect(await again.exit(30_000)).toBe(0);
   }, 90_000);
 
   it('refuses --insecure with --grpc-listen 0.0.0.0:0: exit 2, naming grpc.insecure', async () => {
     const args = commonArgs(join(dir, 'wildcard'));
     args[args.indexOf('--grpc-listen') + 1] = '0.0.0.0:0';
     const gw = spawnGateway(args);
-    expect(await exitCode(gw, 15_000)).toBe(2);
+    expect(await gw.exit(15_000)).toBe(2);
     expect(gw.stderr()).toContain('grpc.insecure');
     expect(gw.stdout()).toBe('');
   });
@@ -355,7 +276,7 @@ describe('wbx gateway (process)', () => {
     const missing = join(dir, 'keys', 'absent.private.jwk');
     args[args.indexOf('--key') + 1] = missing;
     const gw = spawnGateway(args);
-    expect(await exitCode(gw, 15_000)).toBe(2);
+    expect(await gw.exit(15_000)).toBe(2);
     expect(gw.stderr()).toContain('key:');
     expect(gw.stderr()).toContain(missing);
     expect(gw.stdout()).toBe('');
@@ -371,7 +292,7 @@ describe('wbx gateway (process)', () => {
       const args = commonArgs(data);
       args[args.indexOf('--grpc-listen') + 1] = `127.0.0.1:${address.port}`;
       const gw = spawnGateway(args);
-      const code = await exitCode(gw, 5_000);
+      const code = await gw.exit(5_000);
       expect(code).not.toBe(0);
       const natsPid = Number((await readFile(join(data, 'nats', 'nats-server.pid'), 'utf8')).trim());
       expect(alive(natsPid)).toBe(false);

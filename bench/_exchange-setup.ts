@@ -1,13 +1,13 @@
 // The Exchange benchmarks' moving parts: MK and RS with keys, client certificates pinned in the manifest,
 // a records agreement MK → RS (with subject references), an MK gateway in this process with Exchange on
 // mutual TLS, and N sealed events published straight into its WBX_EVENTS.
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { draftAgreement, signAgreement } from '@wbx/agreements';
 import { EXCHANGE_CHANNEL_OPTIONS } from '@wbx/cli';
+import { makeFederation } from '@wbx/fixtures';
 import { createLogger, Gateway, loadGatewayConfig } from '@wbx/gateway';
 import { makeDemoPki } from '@wbx/pki';
 import { ExchangeClient } from '@wbx/proto';
@@ -15,7 +15,7 @@ import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
 
 import { pipelined } from './_common.ts';
-import { makeFederation, sharedEvents, waitFor } from './_share-setup.ts';
+import { sharedEvents, waitFor } from './_share-setup.ts';
 
 export const AGREEMENT = 'MK-RS-exchange-bench';
 export const PURPOSE = 'risk-analysis';
@@ -46,7 +46,7 @@ export async function setUpExchange(
   const pki = await makeDemoPki(join(dir, 'pki'), ['MK', 'RS']);
   const pin = (p: string): string[] => [pki.clients.get(p)?.sha256 ?? ''];
   const fed = await makeFederation(dir, ['MK', 'RS'], { MK: pin('MK'), RS: pin('RS') });
-  let agreement = draftAgreement({
+  await fed.agree({
     id: AGREEMENT,
     provider: 'MK',
     recipient: 'RS',
@@ -61,19 +61,13 @@ export async function setUpExchange(
       retentionDays: 30,
     })),
   });
-  for (const p of ['MK', 'RS']) {
-    const k = fed.key(p);
-    agreement = await signAgreement(agreement, k.key, k.kid, new Date());
-  }
-  for (const p of ['MK', 'RS'])
-    await writeFile(join(fed.agreementsDir(p), `${AGREEMENT}.json`), JSON.stringify(agreement));
   const config = await loadGatewayConfig(
     undefined,
     {},
     {
       partner: 'MK',
-      key: fed.keyFile('MK'),
-      manifest: fed.manifestFile,
+      key: fed.identity.keyFile('MK'),
+      manifest: fed.identity.manifestFile,
       data: fed.dataDir('MK'),
       agreements: fed.agreementsDir('MK'),
       'grpc.listen': '127.0.0.1:0',

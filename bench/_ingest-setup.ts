@@ -1,14 +1,13 @@
 // The ingest benchmark's moving parts: a nats-server, MK's key and manifest with a gateway configuration
-// file, and `wbx gateway` as a child process (so that its memory is its own).
-import { spawn, type ChildProcess } from 'node:child_process';
+// file, and child processes that announce when they are ready.
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
-import { createManifest, generateSigningKey, importPrivateJwk, signManifest } from '@wbx/registry';
+import { foundFederation, writeFederation } from '@wbx/registry';
 import { generateEvents } from '@wbx/synth';
-import { startNatsServer } from '@wbx/test-helpers';
+import { spawnNode, startGatewayProcess, startNatsServer } from '@wbx/test-helpers';
 
 import { wbxBin } from './_common.ts';
 
@@ -21,26 +20,14 @@ export function events(count: number, seed: string): Record<string, unknown>[] {
   );
 }
 
-export interface Child {
+/** A process the benchmark started and measures (CPU, memory by pid). */
+export interface Running {
   readonly pid: number;
   stop(): Promise<void>;
 }
 
-function childHandle(child: ChildProcess, killAfterMs = 10_000): Child {
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      await exit;
-      clearTimeout(hard);
-    },
-  };
-}
-
 /** A nats-server with JetStream on a random loopback port, its store under `dir`; ready to accept clients. */
-export async function startNats(dir: string): Promise<Child & { url: string }> {
+export async function startNats(dir: string): Promise<Running & { url: string }> {
   const server = await startNatsServer({ storeDir: join(dir, 'nats') });
   return {
     pid: server.pid,
@@ -55,35 +42,18 @@ export async function startNats(dir: string): Promise<Child & { url: string }> {
 export async function writeGatewayFiles(
   dir: string,
   natsUrl: string,
-): Promise<{ configFile: string; kid: string; key: ReturnType<typeof importPrivateJwk>['key'] }> {
-  await mkdir(dir, { recursive: true });
-  const now = new Date(Date.now() - 3_600_000);
-  const key = generateSigningKey('MK', now);
-  const member = {
-    id: 'MK',
-    name: 'North Macedonia',
-    roles: ['origin' as const],
-    tlsCertSha256: [],
-    signingKeys: [
-      {
-        kid: key.kid,
-        jwk: { kty: 'OKP' as const, crv: 'Ed25519' as const, x: key.publicJwk.x },
-        notBefore: now.toISOString(),
-      },
-    ],
-  };
-  const manifest = await signManifest(
-    createManifest({ version: 1, threshold: 1, issuedAt: now.toISOString(), members: [member] }),
-    key.privateJwk,
-    key.kid,
+): Promise<{ configFile: string; kid: string; key: KeyObject }> {
+  const founded = await foundFederation(
+    [{ id: 'MK', name: 'North Macedonia', roles: ['origin'] }],
+    1,
+    new Date(Date.now() - 3_600_000),
   );
-  const files = { key: join(dir, 'MK.private.jwk'), manifest: join(dir, 'manifest.json') };
-  await writeFile(files.key, JSON.stringify(key.privateJwk), { mode: 0o600 });
-  await writeFile(files.manifest, JSON.stringify(manifest));
+  const federation = await writeFederation(dir, founded);
   const configFile = join(dir, 'gateway.json');
   const config = {
     partner: 'MK',
-    ...files,
+    key: federation.keyFile('MK'),
+    manifest: federation.manifestFile,
     data: join(dir, 'data'),
     nats: { url: natsUrl },
     grpc: { listen: '127.0.0.1:0', insecure: true },
@@ -91,47 +61,33 @@ export async function writeGatewayFiles(
     log: { level: 'warn' },
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  return { configFile, kid: key.kid, key: importPrivateJwk(key.privateJwk).key };
+  return { configFile, ...federation.key('MK') };
 }
 
 /**
- * `node <args>` as a child process (stderr passed through) that announces it is ready by printing its
- * first line on stdout; resolves with that line. A child that exits first is an error.
+ * `node <args>` as a child process that announces it is ready by printing its first line on stdout;
+ * resolves with that line. One that exits first, or prints nothing for 20 s, is an error.
  */
-export async function startNodeChild(
-  args: readonly string[],
-  what: string,
-  /** How long `stop()` waits after SIGTERM before SIGKILL. */
-  killAfterMs = 10_000,
-): Promise<Child & { readyLine: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const handle = childHandle(child, killAfterMs);
+export async function startNodeChild(args: readonly string[]): Promise<Running & { readyLine: string }> {
+  const child = spawnNode(args);
   try {
-    const readyLine = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`${what} exited (${String(code)}) before it was ready`)));
-      createInterface({ input: child.stdout }).once('line', resolve);
-    });
-    return { ...handle, readyLine };
+    const readyLine = await child.line();
+    return { pid: child.process.pid ?? 0, readyLine, stop: () => child.stop() };
   } catch (e) {
-    await handle.stop();
+    await child.stop();
     throw e;
   }
 }
 
-/** `wbx gateway --config <file>` as a child process; resolves with its ready line. */
-export async function startGatewayProcess(
+/** `wbx gateway --config <file>` as a child process (so that its CPU and memory are its own), ready. */
+export async function startGatewayChild(
   configFile: string,
-): Promise<Child & { grpc: string; http: string }> {
-  const { readyLine, ...handle } = await startNodeChild(
-    [wbxBin, 'gateway', '--config', configFile],
-    'wbx gateway',
-  );
-  const ready = JSON.parse(readyLine) as { grpc?: string; http?: string };
-  if (ready.grpc === undefined || ready.http === undefined) {
-    await handle.stop();
-    throw new Error('wbx gateway printed no gRPC or HTTP address');
-  }
-  return { ...handle, grpc: ready.grpc, http: ready.http };
+  /** How long `stop()` waits after SIGTERM before SIGKILL. */
+  killAfterMs = 10_000,
+): Promise<Running & { grpc: string; nats: string }> {
+  const gateway = await startGatewayProcess(wbxBin, ['--config', configFile]);
+  const { grpc, nats } = gateway.ready;
+  return { pid: gateway.process.pid ?? 0, grpc, nats, stop: () => gateway.stop(killAfterMs) };
 }
 
 /** A process's current and peak resident set size (VmRSS, VmHWM), in MiB. */

@@ -73,10 +73,14 @@ export async function rawChain(
       ['R2', b.url, 'raw.three.x'],
     ] as const) {
       relays.push(
-        await startNodeChild(
-          [join(import.meta.dirname, '_relay.ts'), a.url, inStream, 'relay', outUrl, outSubject],
-          `relay of ${inStream}`,
-        ),
+        await startNodeChild([
+          join(import.meta.dirname, '_relay.ts'),
+          a.url,
+          inStream,
+          'relay',
+          outUrl,
+          outSubject,
+        ]),
       );
     }
     const sent = new Map<string, number>();

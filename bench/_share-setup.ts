@@ -1,18 +1,17 @@
-// The sharing benchmarks' moving parts: partners with keys and a manifest, signed agreements, gateways in
-// process (@wbx/gateway) or as `wbx gateway` child processes, sealed events.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+// The sharing benchmarks' moving parts: records agreements in a federation directory (@wbx/fixtures'
+// makeFederation: keys, a manifest, agreements and data directories), gateways in process (@wbx/gateway)
+// or as `wbx gateway` child processes, sealed events.
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { draftAgreement, signAgreement } from '@wbx/agreements';
+import type { FederationDir } from '@wbx/fixtures';
 import { createLogger, Gateway, loadGatewayConfig } from '@wbx/gateway';
-import { foundFederation, importPrivateJwk } from '@wbx/registry';
 import { validateEvent } from '@wbx/schema';
 import { createSealer } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 
-import { wbxBin } from './_common.ts';
-import { startNodeChild } from './_ingest-setup.ts';
+import { startGatewayChild, type Running } from './_ingest-setup.ts';
 
 /** The agreed types: every bench event is of one of them, so every recipient gets every event. */
 export const SHARED_TYPES = ['crossing.irregular', 'smuggling.incident'] as const;
@@ -46,52 +45,12 @@ export const RECIPIENT_FIELDS: Readonly<Record<string, Readonly<Record<string, r
   },
 };
 
-export interface Federation {
-  readonly dir: string;
-  readonly manifestFile: string;
-  keyFile(partner: string): string;
-  agreementsDir(partner: string): string;
-  dataDir(partner: string): string;
-  key(partner: string): { kid: string; key: ReturnType<typeof importPrivateJwk>['key'] };
-}
-
-/** Keys for the partners and a manifest (threshold 1) trusting all of them, under `dir`; `pins`: TLS pins. */
-export async function makeFederation(
-  dir: string,
-  partners: readonly string[],
-  pins: Readonly<Record<string, readonly string[]>> = {},
-): Promise<Federation> {
-  await mkdir(join(dir, 'keys'), { recursive: true });
-  const founders = partners.map((id) => ({ id, tlsCertSha256: pins[id] ?? [] }));
-  const { keys, manifest: signed } = await foundFederation(founders, 1, new Date(Date.now() - 3_600_000));
-  for (const [id, key] of keys) {
-    await writeFile(join(dir, 'keys', `${id}.private.jwk`), JSON.stringify(key.privateJwk), { mode: 0o600 });
-    await mkdir(join(dir, 'agreements', id), { recursive: true });
-  }
-  const manifestFile = join(dir, 'manifest.json');
-  await writeFile(manifestFile, JSON.stringify(signed));
-  return {
-    dir,
-    manifestFile,
-    keyFile: (p) => join(dir, 'keys', `${p}.private.jwk`),
-    agreementsDir: (p) => join(dir, 'agreements', p),
-    dataDir: (p) => join(dir, 'data', p),
-    key(p) {
-      const k = keys.get(p);
-      if (k === undefined) throw new Error(`no key for ${p}`);
-      const imported = importPrivateJwk(k.privateJwk);
-      return { kid: imported.kid, key: imported.key };
-    },
-  };
-}
-
 /** MK → recipient: a records agreement (the recipient's field sets), signed by both, in both directories. */
-export async function agreeRecords(fed: Federation, recipient: string): Promise<void> {
+export async function agreeRecords(fed: FederationDir, recipient: string): Promise<void> {
   const fields = RECIPIENT_FIELDS[recipient];
   if (fields === undefined) throw new Error(`no field set for ${recipient}`);
-  const id = `MK-${recipient}-bench`;
-  let signed = draftAgreement({
-    id,
+  await fed.agree({
+    id: `MK-${recipient}-bench`,
     provider: 'MK',
     recipient,
     purposes: ['border-management', 'risk-analysis'],
@@ -105,13 +64,6 @@ export async function agreeRecords(fed: Federation, recipient: string): Promise<
       retentionDays: 30,
     })),
   });
-  for (const p of ['MK', recipient]) {
-    const k = fed.key(p);
-    signed = await signAgreement(signed, k.key, k.kid, new Date());
-  }
-  for (const p of ['MK', recipient]) {
-    await writeFile(join(fed.agreementsDir(p), `${id}.json`), JSON.stringify(signed));
-  }
 }
 
 export interface ReceiveFrom {
@@ -122,14 +74,14 @@ export interface ReceiveFrom {
 
 /** A partner's gateway configuration (embedded nats-server, loopback plaintext gRPC), as a plain tree. */
 export function gatewaySettings(
-  fed: Federation,
+  fed: FederationDir,
   partner: string,
   receive: readonly ReceiveFrom[] = [],
 ): Record<string, unknown> {
   return {
     partner,
-    key: fed.keyFile(partner),
-    manifest: fed.manifestFile,
+    key: fed.identity.keyFile(partner),
+    manifest: fed.identity.manifestFile,
     data: fed.dataDir(partner),
     agreements: fed.agreementsDir(partner),
     receive,
@@ -142,7 +94,7 @@ export function gatewaySettings(
 
 /** A gateway in this process. */
 export async function startGateway(
-  fed: Federation,
+  fed: FederationDir,
   partner: string,
   receive: readonly ReceiveFrom[] = [],
 ): Promise<Gateway> {
@@ -152,33 +104,20 @@ export async function startGateway(
   return Gateway.start(config, { log: createLogger('warn', partner), drainMs: 2_000 });
 }
 
-export interface ChildGateway {
-  readonly pid: number;
-  readonly grpc: string;
-  readonly nats: string;
-  stop(): Promise<void>;
-}
-
-/** `wbx gateway --config <file>` as a child process; resolves with its ready line. */
+/** `wbx gateway --config <file>` as a child process, ready. */
 export async function spawnGateway(
-  fed: Federation,
+  fed: FederationDir,
   partner: string,
   receive: readonly ReceiveFrom[] = [],
-): Promise<ChildGateway> {
+): Promise<Running & { grpc: string; nats: string }> {
   const file = join(fed.dir, `${partner}-gateway.json`);
   await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
-  const { readyLine, ...child } = await startNodeChild(
-    [wbxBin, 'gateway', '--config', file],
-    `wbx gateway ${partner}`,
-    15_000,
-  );
-  const ready = JSON.parse(readyLine) as { grpc: string; nats: string };
-  return { ...child, grpc: ready.grpc, nats: ready.nats };
+  return startGatewayChild(file, 15_000);
 }
 
 /** Connects to a gateway's embedded NATS as the gateway itself (its nkey in `<data>/nats-access`). */
 export async function connectAsGateway(
-  fed: Federation,
+  fed: FederationDir,
   partner: string,
   url: string,
 ): Promise<NatsConnection> {
@@ -215,7 +154,7 @@ export interface SealedEvent {
 }
 
 /** The events sealed with MK's key, as the gateway's ingest would have sealed them. */
-export function sealAll(fed: Federation, events: readonly Record<string, unknown>[]): SealedEvent[] {
+export function sealAll(fed: FederationDir, events: readonly Record<string, unknown>[]): SealedEvent[] {
   const { kid, key } = fed.key('MK');
   const sealer = createSealer({ issuer: 'MK', kid, privateKey: key });
   const now = new Date();

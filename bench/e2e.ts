@@ -18,18 +18,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, Metadata } from '@grpc/grpc-js';
+import { makeFederation } from '@wbx/fixtures';
 import { Event, IngestClient, type SubmitResult } from '@wbx/proto';
 
 import { arg, cpuSeconds, machine, quantile, round } from './_common.ts';
 import { rawChain, watch } from './_raw-chain.ts';
-import {
-  agreeRecords,
-  connectAsGateway,
-  makeFederation,
-  sealAll,
-  sharedEvents,
-  spawnGateway,
-} from './_share-setup.ts';
+import { agreeRecords, connectAsGateway, sealAll, sharedEvents, spawnGateway } from './_share-setup.ts';
 
 const RATE = arg('rate', 1_000);
 const SECONDS = arg('seconds', 15);

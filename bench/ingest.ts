@@ -41,7 +41,7 @@ import { arg, cpuSeconds, machine, pipelined, quantile, round } from './_common.
 import {
   events,
   rssMb,
-  startGatewayProcess,
+  startGatewayChild,
   startNats,
   startNodeChild,
   writeGatewayFiles,
@@ -161,7 +161,7 @@ try {
     return { raw, inProcess, pooled, workers, validateSealPerS };
   })();
 
-  const gateway = await startGatewayProcess(configFile);
+  const gateway = await startGatewayChild(configFile);
   const idle = rssMb(gateway.pid);
   const client = new IngestClient(gateway.grpc, credentials.createInsecure());
   const toProto = (list: readonly Json[]): Event[] => list.map((e) => Event.fromJSON(e));
@@ -205,10 +205,7 @@ try {
 
     // (6) The bare gRPC baseline, and the floor it sets with the raw publish and the raw sign.
     const bare = await (async () => {
-      const child = await startNodeChild(
-        [join(import.meta.dirname, '_bare-ingest.ts')],
-        'the bare gRPC server',
-      );
+      const child = await startNodeChild([join(import.meta.dirname, '_bare-ingest.ts')]);
       try {
         const address = (JSON.parse(child.readyLine) as { grpc: string }).grpc;
         const bareClient = new IngestClient(address, credentials.createInsecure());

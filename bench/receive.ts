@@ -11,6 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { makeFederation } from '@wbx/fixtures';
 import { createLogger, fixedAgreements, INBOX_STREAM, ReceiveWorker } from '@wbx/gateway';
 import { verifyPresentation } from '@wbx/seal';
 
@@ -18,7 +19,6 @@ import { arg, machine, pipelined, round } from './_common.ts';
 import { bestRate } from './_events.ts';
 import {
   agreeRecords,
-  makeFederation,
   sealAll,
   sharedEvents,
   startGateway,

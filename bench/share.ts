@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { partnerPolicy } from '@wbx/agreements';
 import { AuditLog } from '@wbx/audit';
+import { makeFederation } from '@wbx/fixtures';
 import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
 import { holdToken } from '@wbx/seal';
 
 import { arg, cpuSeconds, machine, pipelined, round } from './_common.ts';
 import {
   agreeRecords,
-  makeFederation,
   sealAll,
   sharedEvents,
   startGateway,

@@ -21,19 +21,13 @@ import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
 import { serveGrpc, type StartedGrpcServer } from '../grpc-listener.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
-import {
-  auditDenial,
-  authorize,
-  callerOf,
-  type CallerRole,
-  type ExchangeContext,
-  type PeerCall,
-} from './access.js';
-import { ExchangeError, exchangeServiceError } from './errors.js';
+import { authorize, callerOf, type CallerRole, type ExchangeContext, type PeerCall } from './access.js';
+import { ExchangeError } from './errors.js';
 import { checkRefs, MatchIndex, RateLimiter, runMatch } from './match.js';
 import type { Pseudonyms } from './pseudonyms.js';
 import { planQuery, runQuery } from './query.js';
 import { Readmissions } from './readmission.js';
+import { settle, type CallScope } from './refusals.js';
 
 export interface ExchangeDeps {
   readonly js: JetStreamClient;
@@ -65,54 +59,39 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
   const limiter = new RateLimiter(config.matchRate, config.matchBurst);
   const readmissions = new Readmissions(ctx, { kv: deps.readmissionKv, jsm: deps.jsm, pipeline: deps.pipeline });
 
-  /** Identifies the caller and authorizes the named agreement and purpose; refusals are audited. */
-  async function admit(rpc: string, call: PeerCall, req: Named, role: CallerRole, only?: Purpose): Promise<{ caller: string; agreement: LoadedAgreement; purpose: Purpose }> {
-    let caller: string | undefined;
-    try {
-      caller = callerOf(call, ctx.manifest());
-      const admitted = authorize(ctx, caller, req.agreementId, req.purpose, role);
-      if (only !== undefined && admitted.purpose !== only) {
-        throw new ExchangeError('PURPOSE_NOT_AGREED', `this call is for the purpose ${only}`, `${rpc} under purpose ${admitted.purpose}`);
-      }
-      return { caller, ...admitted };
-    } catch (e) {
-      if (e instanceof ExchangeError) await auditDenial(ctx, e, { rpc, caller, agreementId: req.agreementId, purpose: req.purpose, peer: call.getPeer() });
-      throw e;
-    }
-  } // prettier-ignore
+  /** The caller: the member whose manifest entry pins the client certificate (the scope records it). */
+  function identify(scope: CallScope, call: PeerCall): string {
+    scope.caller = callerOf(call, ctx.manifest());
+    return scope.caller;
+  }
 
-  /** Identifies the caller of a call that names no agreement; an unpinned certificate is audited. */
-  async function identify(rpc: string, call: PeerCall): Promise<string> {
-    try {
-      return callerOf(call, ctx.manifest());
-    } catch (e) {
-      if (e instanceof ExchangeError) await auditDenial(ctx, e, { rpc, caller: undefined, agreementId: '', purpose: '', peer: call.getPeer() });
-      throw e;
+  /** Identifies the caller and authorizes the named agreement and purpose (`settle` audits a refusal). */
+  function admit(
+    scope: CallScope,
+    call: PeerCall,
+    req: Named,
+    role: CallerRole,
+    only?: Purpose,
+  ): { caller: string; agreement: LoadedAgreement; purpose: Purpose } {
+    scope.agreementId = req.agreementId;
+    scope.purpose = req.purpose;
+    const caller = identify(scope, call);
+    const admitted = authorize(ctx, caller, req.agreementId, req.purpose, role);
+    if (only !== undefined && admitted.purpose !== only) {
+      const detail = `${scope.rpc} under purpose ${admitted.purpose}`;
+      throw new ExchangeError('PURPOSE_NOT_AGREED', `this call is for the purpose ${only}`, detail);
     }
-  } // prettier-ignore
+    return { caller, ...admitted };
+  }
 
-  /** Audits a refusal that was not audited where it arose (malformed, rate-limited, not found, …). */
-  async function auditRefusal(rpc: string, call: PeerCall, req: object, e: unknown): Promise<void> {
-    if (!(e instanceof ExchangeError) || e.audited || e.code === 'UNAVAILABLE') return;
-    let caller: string | undefined;
-    try {
-      caller = callerOf(call, ctx.manifest());
-    } catch {
-      caller = undefined;
-    }
-    const named = req as Partial<Named>;
-    await auditDenial(ctx, e, { rpc, caller, agreementId: named.agreementId ?? '', purpose: named.purpose ?? '', peer: call.getPeer() });
-  } // prettier-ignore
-
-  /** Runs a unary handler: errors become statuses; every refusal is audited once. */
-  function unary<Req extends object, Res>(rpc: string, work: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+  /** A unary handler: its failure is settled (a denial audited, every error a status) by `settle`. */
+  function unary<Req extends object, Res>(
+    rpc: string,
+    work: (call: ServerUnaryCall<Req, Res>, scope: CallScope) => Res | Promise<Res>,
+  ) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      work(call).then(
-        (res) => callback(null, res),
-        async (e: unknown) => {
-          await auditRefusal(rpc, call, call.request, e);
-          callback(exchangeServiceError(e, ctx.log, { rpc, peer: call.getPeer() }));
-        },
+      void settle(ctx, rpc, call, (scope) => work(call, scope)).then((r) =>
+        r.ok ? callback(null, r.value) : callback(r.error),
       );
     };
   }
@@ -139,24 +118,20 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
           });
         },
       };
-      void (async () => {
+      void settle(ctx, 'query', call, async (scope) => {
         const req = call.request;
-        const { caller, agreement, purpose } = await admit('query', call, req, 'recipient');
+        const { caller, agreement, purpose } = admit(scope, call, req, 'recipient');
         await runQuery(ctx, deps, caller, agreement, purpose, planQuery(req, agreement), sink);
-      })().then(
-        () => {
-          if (!cancelled) call.end();
-        },
-        async (e: unknown) => {
-          await auditRefusal('query', call, call.request, e);
-          // A server stream ends with an error status through its 'error' event (grpc-js sends it then).
-          if (!cancelled) call.emit('error', exchangeServiceError(e, ctx.log, { rpc: 'query', peer: call.getPeer() }));
-        },
-      );
+      }).then((r) => {
+        if (cancelled) return;
+        // A server stream ends with an error status through its 'error' event (grpc-js sends it then).
+        if (r.ok) call.end();
+        else call.emit('error', r.error);
+      });
     },
 
-    match: unary('match', async (call) => {
-      const { caller, agreement, purpose } = await admit('match', call, call.request, 'recipient');
+    match: unary('match', (call, scope) => {
+      const { caller, agreement, purpose } = admit(scope, call, call.request, 'recipient');
       const wait = limiter.take(caller, Date.now());
       if (wait !== undefined) {
         ctx.log.warn({ caller, waitMs: wait }, 'match request over the rate limit');
@@ -166,32 +141,32 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
       return runMatch(ctx, index, caller, agreement, purpose, call.request);
     }),
 
-    listAgreements: unary('listAgreements', async (call) => {
-      const caller = await identify('listAgreements', call);
+    listAgreements: unary('listAgreements', (call, scope) => {
+      const caller = identify(scope, call);
       const mine = ctx.agreements().filter((a) => a.body.provider === caller || a.body.recipient === caller);
       return { agreements: mine.map(summary) };
     }),
 
-    getAgreement: unary('getAgreement', async (call): Promise<AgreementDocument> => {
-      const caller = await identify('getAgreement', call);
+    getAgreement: unary('getAgreement', async (call, scope): Promise<AgreementDocument> => {
+      const caller = identify(scope, call);
       const a = ctx.agreements().find((x) => x.body.id === call.request.agreementId && (x.body.provider === caller || x.body.recipient === caller));
       if (a === undefined) throw new ExchangeError('UNKNOWN_AGREEMENT', 'no such agreement between you and this partner', `getAgreement ${call.request.agreementId} by ${caller}`);
       return { summary: summary(a), documentJson: await readFile(a.file, 'utf8') };
     }),
 
-    submitReadmissionRequest: unary('submitReadmissionRequest', async (call) => {
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party', READMISSION_PURPOSE);
+    submitReadmissionRequest: unary('readmission', (call, scope) => {
+      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party', READMISSION_PURPOSE);
       return readmissions.submit(caller, agreement, call.request.sealedRequest);
     }),
 
-    getReadmissionRequest: unary('getReadmissionRequest', async (call) => {
-      const role = (await identify('readmission', call)) === ctx.partner ? 'self' : 'party';
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role, READMISSION_PURPOSE);
+    getReadmissionRequest: unary('readmission', (call, scope) => {
+      const role = identify(scope, call) === ctx.partner ? 'self' : 'party';
+      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role, READMISSION_PURPOSE);
       return readmissions.get(caller, agreement, call.request.requestId);
     }),
 
-    answerReadmissionRequest: unary('answerReadmissionRequest', async (call) => {
-      const { caller, agreement } = await admit('readmission', call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self', READMISSION_PURPOSE);
+    answerReadmissionRequest: unary('readmission', (call, scope) => {
+      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self', READMISSION_PURPOSE);
       const r = call.request;
       return readmissions.answer(caller, agreement, r.requestId, r.outcome, r.reason);
     }),

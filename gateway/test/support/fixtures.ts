@@ -1,7 +1,6 @@
 // What the node's tests against a real nats-server share: partners with keys and a manifest, agreements,
 // sealed events, an audit log, and waiting for a condition.
 import type { KeyObject } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { parseAgreementBody } from '@wbx/agreements';
@@ -88,20 +87,7 @@ export async function auditEntries(jsm: JetStreamManager): Promise<AuditEntry[]>
   return out;
 }
 
-/** Polls `probe` until it returns something other than undefined or false; fails after `ms`. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+export { until } from '@wbx/test-helpers';
 
 /** How many messages `stream` holds. */
 export async function messages(jsm: JetStreamManager, stream: string): Promise<number> {

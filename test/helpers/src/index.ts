@@ -14,3 +14,4 @@ export {
   type GatewayProcess,
   type GatewayReadyLine,
 } from './child.js';
+export { until } from './until.js';

@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -24,7 +23,7 @@ import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { REVOKED_DIR } from '@wbx/gateway';
 import { wbx, wbxBinary } from '@wbx/cli';
 import { startFederation, type Federation } from '@wbx/fixtures';
-import { startGatewayProcess } from '@wbx/test-helpers';
+import { startGatewayProcess, until } from '@wbx/test-helpers';
 
 const WBX = wbxBinary();
 
@@ -69,20 +68,6 @@ async function start(partner: string, receiveFrom: readonly Gateway[] = []): Pro
   const gateway = await Gateway.start(config, { log, drainMs: 2_000 });
   running.push(gateway);
   return gateway;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 const body = (id: string, recipient = 'RS'): Record<string, unknown> => ({

@@ -2,7 +2,6 @@
 // must stop sharing (no disclosure without its audit entry), say so on /readyz, let `wbx audit verify`
 // name the problem, and refuse to begin a new chain when it starts again on the purged stream.
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -11,7 +10,7 @@ import { AUDIT_STREAM, AuditError } from '@wbx/audit';
 import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
-import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
+import { startNatsServer, until, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { auditAnchorPath } from '@wbx/gateway';
@@ -25,16 +24,6 @@ const TYPES = ['crossing.irregular', 'smuggling.incident'];
 let fed: Federation;
 let mk: Gateway;
 let rs: Gateway;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function events(seed: string, count: number): ValidEvent[] {
   return [

@@ -1,9 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Gateway } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { until } from '@wbx/test-helpers';
 
 let fed: Federation;
 let mk: Gateway;
@@ -13,16 +13,6 @@ let atStart: Awaited<ReturnType<typeof readyz>>;
 async function readyz(g: Gateway): Promise<{ status: number; body: { ready: boolean; reasons: string[] } }> {
   const res = await fetch(`http://${g.httpAddress}/readyz`);
   return { status: res.status, body: (await res.json()) as { ready: boolean; reasons: string[] } };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 beforeAll(async () => {

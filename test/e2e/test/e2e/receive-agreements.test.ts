@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Gateway } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { until } from '@wbx/test-helpers';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship'];
 /** What a presentation within the agreement discloses (the person container comes with its attribute). */
@@ -26,16 +27,6 @@ let sealer: Sealer;
 let mkm: JetStreamManager;
 let rsm: JetStreamManager;
 const pool = new Map<string, ValidEvent[]>();
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A fresh valid MK event of `type` (each used once: its own event id). */
 function take(type: string): ValidEvent {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '@wbx/gateway';
 import { wbx } from '@wbx/cli';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { until } from '@wbx/test-helpers';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.ageBand', 'migrantsCount'];
 const RS_TYPES = ['crossing.irregular', 'smuggling.incident'];
@@ -25,16 +26,6 @@ let al: Gateway;
 let me: Gateway;
 let meAgreement: SignedAgreement;
 let events: ValidEvent[];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
   const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());

@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import type { Gateway } from '@wbx/gateway';
 import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
-import { startGatewayProcess, type GatewayProcess } from '@wbx/test-helpers';
+import { startGatewayProcess, until, type GatewayProcess } from '@wbx/test-helpers';
 import { alive } from '@wbx/gateway';
 
 const WBX = wbxBinary();
@@ -36,15 +36,9 @@ async function spawnGateway(configFile: string): Promise<GatewayProcess> {
   return gateway;
 }
 
-/** Polls `probe` every 50 ms until it returns a value, or fails after `ms`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
+/** `until`, where a probe that fails (MK's NATS is down, RS's gateway restarts) counts as not yet. */
+function untilUp<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  return until(what, () => probe().catch(() => undefined), ms);
 }
 
 /**
@@ -157,7 +151,7 @@ describe('sharing under faults', () => {
     ingest.catch(() => undefined);
 
     // RS is receiving: it has stored and acknowledged some, and more are on their way.
-    await until(
+    await untilUp(
       'RS to acknowledge 300 events',
       async () => ((await rsConsumer()).ack_floor.stream_seq >= 300 ? true : undefined),
       30_000,
@@ -170,7 +164,7 @@ describe('sharing under faults', () => {
     expect(alive(mkNatsPid)).toBe(true);
     process.kill(mkNatsPid, 'SIGKILL');
     // The supervisor brings it back on the same port, the gateway reconnects and shares on.
-    await until(
+    await untilUp(
       'MK nats-server restarted',
       async () => {
         const pid = Number((await readFile(pidFile, 'utf8')).trim());
@@ -178,7 +172,7 @@ describe('sharing under faults', () => {
       },
       15_000,
     );
-    await until(
+    await untilUp(
       'MK JetStream back',
       async () => (await probe.streams.info('WBX_SHARE_RS')).state.messages,
       15_000,
@@ -193,7 +187,7 @@ describe('sharing under faults', () => {
       authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
     });
     const rsm = await jetstreamManager(rsNats);
-    const stored = await until(
+    const stored = await untilUp(
       'RS inbox to hold every shared event',
       async () => {
         const n = (await rsm.streams.info('WBX_INBOX')).state.messages;
@@ -232,7 +226,7 @@ describe('sharing under faults', () => {
 
     // MK shared each once, and RS's consumer on MK's NATS has nothing pending or unacknowledged.
     expect((await mkm.streams.info('WBX_SHARE_RS')).state.messages).toBe(COUNT);
-    const settled = await until(
+    const settled = await untilUp(
       'RS consumer settled',
       async () => {
         const info = await rsConsumer();

@@ -40,6 +40,7 @@ import {
 } from '@wbx/gateway';
 import type { Gateway } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { until } from '@wbx/test-helpers';
 
 /** Older servers the set-up unpacked for this suite (Debian 12's 2.9.10), beside the one on PATH. */
 const CACHED = join(fileURLToPath(new URL('../../../..', import.meta.url)), '.cache', 'nats-servers');
@@ -56,16 +57,6 @@ const binaries = [
 
 const FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship'];
 const SHARED = 30;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function submit(gateway: Gateway, events: readonly Event[]): Promise<void> {
   const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());

@@ -1,49 +1,15 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { registerAgreementCommands } from '../src/agreement.js';
-import { CliError } from '../src/errors.js';
-import type { CliRun } from '../src/run-captured.js';
+import { wbx as runWbx, type CliRun } from '../src/run-captured.js';
 import { makeIdentity, type Identity } from '@wbx/test-helpers';
 
-/**
- * Runs `wbx agreement …` in-process, the way runCli does (commander errors exit 2, a CliError prints
- * `wbx: CODE: message` and exits with its status), on a program that has only the agreement commands.
- * Once program.ts registers them, the harness's `wbx` does the same.
- */
-async function wbx(argv: string[], options: { now?: Date } = {}): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (b: Buffer) => out.push(b));
-  stderr.on('data', (b: Buffer) => err.push(b));
-  const now = options.now ?? NOW;
-  const io = { stdin: new PassThrough(), stdout, stderr, interactive: false, now: () => now };
-  const result = { exitCode: 0 };
-  const program = new Command('wbx').exitOverride().configureOutput({
-    writeOut: (s) => stdout.write(s),
-    writeErr: (s) => stderr.write(s),
-  });
-  registerAgreementCommands(program, io, result);
-  let code: number;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    code = result.exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else if (e instanceof CliError) {
-      stderr.write(`wbx: ${e.code}: ${e.message}\n`);
-      code = e.exitCode;
-    } else throw e;
-  }
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+/** `wbx …` in-process, on the clock the identity's keys are valid at (NOW) unless told otherwise. */
+const wbx = (argv: string[], options: { now?: Date } = {}): Promise<CliRun> =>
+  runWbx(argv, { now: options.now ?? NOW });
 
 /** The identity's keys are valid from an hour ago: the CLI clock runs on real time. */
 const NOW = new Date();

@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -17,45 +16,14 @@ import {
 } from '@wbx/audit';
 import { importPrivateJwk } from '@wbx/registry';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { registerAuditCommands } from '../src/audit.js';
 import { fileAuditAnchor } from '@wbx/gateway';
-import { CliError } from '../src/errors.js';
-import type { CliRun } from '../src/run-captured.js';
+import { wbx, type CliRun } from '../src/run-captured.js';
 import { makeIdentity, type Identity } from '@wbx/test-helpers';
 
-/**
- * `wbx audit …` through a program holding only the audit commands, with runCli's error handling (the
- * full program's wiring is not needed to test them).
- */
-async function wbxAudit(argv: string[]): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (b: Buffer) => out.push(b));
-  stderr.on('data', (b: Buffer) => err.push(b));
-  const io = { stdin: Readable.from([]), stdout, stderr, interactive: false, now: () => new Date() };
-  const result = { exitCode: 0 };
-  const program = new Command('wbx')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
-  registerAuditCommands(program, io, result);
-  let code: number;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    code = result.exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else if (e instanceof CliError) {
-      stderr.write(`wbx: ${e.code}: ${e.message}\n`);
-      code = e.exitCode;
-    } else throw e;
-  }
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+/** `wbx audit …` in-process, on the real clock (the identity's keys are valid from an hour ago). */
+const wbxAudit = (argv: string[]): Promise<CliRun> => wbx(argv, { now: new Date() });
 
 const record = (i: number): DisclosureRecord => ({
   recipient: i % 3 === 0 ? 'FRONTEX' : 'RS',

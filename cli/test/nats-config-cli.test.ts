@@ -35,8 +35,9 @@ afterAll(async () => {
 });
 
 const args = (): string[] => [
-  'nats-config', '--partner', 'MK', '--manifest', fed.identity.manifestFile, '--agreements', fed.agreementsDir('MK'), '--out', join(dir, 'access'),
-]; // prettier-ignore
+  ...['nats-config', '--partner', 'MK', '--manifest', fed.identity.manifestFile],
+  ...['--agreements', fed.agreementsDir('MK'), '--out', join(dir, 'access')],
+];
 
 describe('wbx nats-config', () => {
   it('writes a user per recipient with an active agreement, and credentials to hand over', async () => {

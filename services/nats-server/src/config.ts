@@ -2,7 +2,7 @@
 export interface NatsServerConfig {
   /** The client port on 127.0.0.1; -1 for any free one (the first start), then the one it got. */
   readonly port: number;
-  /** Where the server writes its ports file (`<exe>_<pid>.ports`), which says it is ready and on what port. */
+  /** Where the server writes its ports file (`<exe>_<pid>.ports`): it is ready, and on which port. */
   readonly portsFileDir: string;
   /** `server_name` (JetStream uses it as the node name). */
   readonly serverName?: string;

@@ -5,7 +5,7 @@ import { CertificateAuthority, type IssuedCert } from './authority.js';
 /** A certificate and key (PEM files) and the certificate's SHA-256 pin (lowercase hex). */
 export type DemoCert = IssuedCert;
 
-/** The demo's throw-away PKI: one CA, a server certificate for 127.0.0.1, a client certificate per partner. */
+/** The demo's throw-away PKI: a CA, a server certificate for 127.0.0.1, a client certificate per partner. */
 export interface DemoPki {
   readonly ca: string;
   readonly server: DemoCert;

@@ -39,10 +39,10 @@ beforeAll(() => {
 /** `wbx gateway` for MK, ready; disposing it stops it gracefully (SIGTERM). */
 function spawnGateway(identity: Identity, dataDir: string, natsUrl?: string): Promise<GatewayProcess> {
   const args = [
-    '--partner', 'MK', '--key', identity.keyFile('MK'), '--manifest', identity.manifestFile, '--data', dataDir,
-    '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--insecure',
+    ...['--partner', 'MK', '--key', identity.keyFile('MK'), '--manifest', identity.manifestFile],
+    ...['--data', dataDir, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--insecure'],
     ...(natsUrl === undefined ? [] : ['--nats', natsUrl]),
-  ]; // prettier-ignore
+  ];
   return startGatewayProcess(WBX_BIN, args, { env: { WBX_LOG_LEVEL: 'warn' } });
 }
 

@@ -47,19 +47,17 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** The accounts a configuration text declares (`NAME: {` inside `accounts {`). */
+function accountsOf(config: string): Set<string> {
+  return new Set([...config.matchAll(/^ {2}([A-Za-z0-9_$]+): \{/gm)].map((m) => m[1] ?? ''));
+}
+
 /**
  * The gateway's own nats-server (JetStream, file storage under the data directory), for a partner that
  * runs no NATS of its own. Started on a free loopback port, then kept on that port across restarts; if
  * it dies it is restarted; a server left behind by a gateway that was killed is stopped first, so two
  * servers never share one store.
  */
-/** The accounts a configuration text declares (`NAME: {` inside `accounts {`), sorted, as one string. */
-function accountsOf(config: string): string {
-  return [...config.matchAll(/^ {2}([A-Za-z0-9_$]+): \{/gm)]
-    .map((m) => m[1])
-    .sort()
-    .join(',');
-}
 
 export class EmbeddedNats {
   private server: NatsServerProcess | undefined;
@@ -187,9 +185,10 @@ export class EmbeddedNats {
 
   /**
    * Rewrites the configuration with new extra text (e.g. changed users) and has the server take it: a
-   * reload (SIGHUP) when the same accounts remain, a restart on the same port when accounts come or go —
-   * nats-server does not wire the service imports of an account that a reload adds (seen on 2.9.10 and
-   * 2.10.27: the new recipient's requests find no responders), so a new recipient could never pull.
+   * reload (SIGHUP) when no account is added — a revocation takes effect at once, without a restart — and
+   * a restart on the same port when one is: nats-server does not wire the service imports of an account
+   * that a reload adds (seen on 2.9.10 and 2.10.27: the new recipient's requests find no responders), so a
+   * new recipient could never pull.
    */
   async reload(extraConfig: string): Promise<void> {
     const before = accountsOf(this.extraConfig);
@@ -197,7 +196,8 @@ export class EmbeddedNats {
     await this.writeConfig();
     const server = this.server;
     if (server === undefined || this.stopping) return;
-    if (before === accountsOf(extraConfig)) {
+    const added = [...accountsOf(extraConfig)].filter((a) => !before.has(a));
+    if (added.length === 0) {
       server.signal('SIGHUP');
       this.options.log.info('embedded nats-server configuration reloaded');
       return;

@@ -45,9 +45,20 @@ async function client(ctx: ExchangeDemoContext, address: string, who: string): P
   });
 }
 
-async function queryAll(c: ExchangeClient, req: Partial<QueryRequest>): Promise<{ events: QueryEvent[]; pages: number }> {
+async function queryAll(
+  c: ExchangeClient,
+  req: Partial<QueryRequest>,
+): Promise<{ events: QueryEvent[]; pages: number }> {
   const events: QueryEvent[] = [];
-  const request: QueryRequest = { agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, resumeToken: '', ...req };
+  const request: QueryRequest = {
+    agreementId: '',
+    purpose: '',
+    types: [],
+    where: {},
+    pageSize: 0,
+    resumeToken: '',
+    ...req,
+  };
   for (let pages = 1; ; pages++) {
     const end = await queryPage(c, request, (e) => {
       events.push(e);
@@ -56,7 +67,7 @@ async function queryAll(c: ExchangeClient, req: Partial<QueryRequest>): Promise<
     if (!end.more) return { events, pages };
     request.resumeToken = end.resumeToken;
   }
-} // prettier-ignore
+}
 
 /**
  * The Exchange part of the demo, over mutual TLS with certificates pinned in the manifest: RS queries
@@ -68,17 +79,35 @@ export async function exchangeDemo(io: CliIo, ctx: ExchangeDemoContext): Promise
   const now = new Date();
   const validUntil = new Date(now.getTime() + 30 * 86_400_000).toISOString();
   await ctx.agree({
-    id: 'MK-RS-2026-002', provider: 'MK', recipient: 'RS', purposes: ['border-management'],
-    legalBasis: 'Skopje Declaration (2022), protocol on queries and hit/no-hit', validFrom: new Date(now.getTime() - 3_600_000).toISOString(), validUntil,
-    terms: [{ types: ['crossing.irregular'], mode: 'records', fields: ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.subjectRef'], retentionDays: 30 }],
-  }); // prettier-ignore
+    id: 'MK-RS-2026-002',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['border-management'],
+    legalBasis: 'Skopje Declaration (2022), protocol on queries and hit/no-hit',
+    validFrom: new Date(now.getTime() - 3_600_000).toISOString(),
+    validUntil,
+    terms: [
+      {
+        types: ['crossing.irregular'],
+        mode: 'records',
+        fields: ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.subjectRef'],
+        retentionDays: 30,
+      },
+    ],
+  });
   for (let i = 0; i < 50 && !mk.agreements.some((a) => a.body.id === 'MK-RS-2026-002'); i++) await sleep(100);
   const rsAtMk = await client(ctx, mk.exchangeAddress ?? '', 'RS');
   const mkAtAl = await client(ctx, al.exchangeAddress ?? '', 'MK');
   const alAtAl = await client(ctx, al.exchangeAddress ?? '', 'AL');
   try {
     const t0 = performance.now();
-    const { events, pages } = await queryAll(rsAtMk, { agreementId: 'MK-RS-2026-002', purpose: 'border-management', from: ctx.day.from, to: ctx.day.to, pageSize: 100 }); // prettier-ignore
+    const { events, pages } = await queryAll(rsAtMk, {
+      agreementId: 'MK-RS-2026-002',
+      purpose: 'border-management',
+      from: ctx.day.from,
+      to: ctx.day.to,
+      pageSize: 100,
+    });
     const ms = Math.round(performance.now() - t0);
     const seen = new Set<string>();
     let verified = 0;
@@ -88,39 +117,102 @@ export async function exchangeDemo(io: CliIo, ctx: ExchangeDemoContext): Promise
       for (const p of v.disclosed) seen.add(p);
     }
     const refs = events.flatMap((e) => e.subjectRefs.filter((r) => r !== ''));
-    await write(io.stdout, `\nExchange over mTLS (client certificates pinned in the manifest)\nRS queries MK's day ${ctx.day.from.slice(0, 10)} under MK-RS-2026-002: ${events.length} crossings in ${pages} pages of ≤100 (${ms} ms), ${verified} verified; fields: ${[...seen].sort().join(', ')}; ${refs.length} subject references, keyed for this agreement\n`); // prettier-ignore
+    await write(
+      io.stdout,
+      `\nExchange over mTLS (client certificates pinned in the manifest)\nRS queries MK's day ${ctx.day.from.slice(0, 10)} under MK-RS-2026-002: ${events.length} crossings in ${pages} pages of ≤100 (${ms} ms), ${verified} verified; fields: ${[...seen].sort().join(', ')}; ${refs.length} subject references, keyed for this agreement\n`,
+    );
 
     const probe = [
       ...[...new Set(refs)].slice(0, 3),
       randomBytes(32).toString('hex'),
       randomBytes(32).toString('hex'),
     ];
-    const res = await unary<MatchResponse>((cb) => rsAtMk.match({ agreementId: 'MK-RS-2026-002', purpose: 'border-management', subjectRefs: probe }, cb)); // prettier-ignore
+    const res = await unary<MatchResponse>((cb) =>
+      rsAtMk.match({ agreementId: 'MK-RS-2026-002', purpose: 'border-management', subjectRefs: probe }, cb),
+    );
     const hits = new Map(res.hits.map((h) => [h.subjectRef, h.events]));
-    const rows = probe.map((r) => [`${r.slice(0, 12)}…`, hits.has(r) ? 'hit' : 'no hit', (hits.get(r) ?? []).map((e) => `${e.type} ${e.eventId.slice(0, 8)}…`).join(', ')]); // prettier-ignore
-    await write(io.stdout, `RS runs a hit/no-hit on 5 references (3 from the query, 2 unknown):\n${renderTable(['reference', 'result', 'events (id and type only)'], rows)}\n`); // prettier-ignore
+    const rows = probe.map((r) => [
+      `${r.slice(0, 12)}…`,
+      hits.has(r) ? 'hit' : 'no hit',
+      (hits.get(r) ?? []).map((e) => `${e.type} ${e.eventId.slice(0, 8)}…`).join(', '),
+    ]);
+    await write(
+      io.stdout,
+      `RS runs a hit/no-hit on 5 references (3 from the query, 2 unknown):\n${renderTable(['reference', 'result', 'events (id and type only)'], rows)}\n`,
+    );
 
     const requestId = uuidV7(now.getTime());
     const checked = validateEvent({
-      eventId: requestId, origin: 'MK', type: 'readmission.request', schemaVersion: 1, occurredAt: now.toISOString(), recordedAt: now.toISOString(),
-      readmissionRequest: { requestRef: 'MK-RA-2026-000001', requestingState: 'MK', requestedState: 'AL', person: { subjectRef: randomBytes(32).toString('hex'), citizenship: 'ALB', sex: 'M', ageBand: '18-34', unaccompaniedMinor: false }, evidence: ['travel-document-copy', 'entry-stamp'], deadline: validUntil },
-    }); // prettier-ignore
+      eventId: requestId,
+      origin: 'MK',
+      type: 'readmission.request',
+      schemaVersion: 1,
+      occurredAt: now.toISOString(),
+      recordedAt: now.toISOString(),
+      readmissionRequest: {
+        requestRef: 'MK-RA-2026-000001',
+        requestingState: 'MK',
+        requestedState: 'AL',
+        person: {
+          subjectRef: randomBytes(32).toString('hex'),
+          citizenship: 'ALB',
+          sex: 'M',
+          ageBand: '18-34',
+          unaccompaniedMinor: false,
+        },
+        evidence: ['travel-document-copy', 'entry-stamp'],
+        deadline: validUntil,
+      },
+    });
     if (!checked.ok) return false;
-    const sealedRequest = createSealer({ issuer: 'MK', kid: ctx.mkKey.kid, privateKey: ctx.mkKey.key }).seal(checked.event, { now }); // prettier-ignore
-    const submitted = await unary<ReadmissionCase>((cb) => mkAtAl.submitReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', sealedRequest }, cb)); // prettier-ignore
-    const answered = await unary<ReadmissionCase>((cb) => alAtAl.answerReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId, outcome: 'accepted', reason: '' }, cb)); // prettier-ignore
-    const status = await unary<ReadmissionCase>((cb) => mkAtAl.getReadmissionRequest({ agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId }, cb)); // prettier-ignore
+    const sealedRequest = createSealer({ issuer: 'MK', kid: ctx.mkKey.kid, privateKey: ctx.mkKey.key }).seal(
+      checked.event,
+      { now },
+    );
+    const submitted = await unary<ReadmissionCase>((cb) =>
+      mkAtAl.submitReadmissionRequest(
+        { agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', sealedRequest },
+        cb,
+      ),
+    );
+    const answered = await unary<ReadmissionCase>((cb) =>
+      alAtAl.answerReadmissionRequest(
+        {
+          agreementId: 'AL-MK-2026-RA',
+          purpose: 'return-readmission',
+          requestId,
+          outcome: 'accepted',
+          reason: '',
+        },
+        cb,
+      ),
+    );
+    const status = await unary<ReadmissionCase>((cb) =>
+      mkAtAl.getReadmissionRequest(
+        { agreementId: 'AL-MK-2026-RA', purpose: 'return-readmission', requestId },
+        cb,
+      ),
+    );
     const response = verifyPresentation(status.sealedResponse, { manifest: ctx.manifest });
-    await write(io.stdout, `Readmission MK → AL under AL-MK-2026-RA: request ${submitted.requestRef} ${submitted.state}, deadline ${submitted.deadline ?? '-'} (from the agreement: 288 h); AL answers ${answered.state}; MK reads ${status.state} and verifies AL's sealed response (${response.issuer}, outcome ${String(response.claims.outcome)})\n`); // prettier-ignore
+    await write(
+      io.stdout,
+      `Readmission MK → AL under AL-MK-2026-RA: request ${submitted.requestRef} ${submitted.state}, deadline ${submitted.deadline ?? '-'} (from the agreement: 288 h); AL answers ${answered.state}; MK reads ${status.state} and verifies AL's sealed response (${response.issuer}, outcome ${String(response.claims.outcome)})\n`,
+    );
     // Both sides keep every step: AL the request (its case) and its sealed answer (WBX_EVENTS), from where
     // the agreement's records term shares the answer to MK like any event.
     const alm = await jetstreamManager(al.nats);
     let shared = false;
     for (let i = 0; i < 50 && !shared; i++) {
-      shared = (await alm.streams.getMessage(shareStream('MK'), { last_by_subj: shareSubject('MK', 'AL', 'readmission.response') }).catch(() => null)) !== null; // prettier-ignore
+      shared =
+        (await alm.streams
+          .getMessage(shareStream('MK'), { last_by_subj: shareSubject('MK', 'AL', 'readmission.response') })
+          .catch(() => null)) !== null;
       if (!shared) await sleep(100);
     }
-    await write(io.stdout, `AL keeps the request (its case) and its sealed answer (${EVENTS_STREAM}); the answer ${shared ? `waits in ${shareStream('MK')} for MK to fetch` : 'was NOT shared to MK'}, under the agreement's records term\n`); // prettier-ignore
+    await write(
+      io.stdout,
+      `AL keeps the request (its case) and its sealed answer (${EVENTS_STREAM}); the answer ${shared ? `waits in ${shareStream('MK')} for MK to fetch` : 'was NOT shared to MK'}, under the agreement's records term\n`,
+    );
     return (
       shared &&
       events.length > 0 &&

@@ -96,7 +96,9 @@ export function queryPage(
     });
     call.on('error', reject);
     call.on('end', () => {
-      void chain.then(() => (end === undefined ? reject(new Error('the query ended without its closing message')) : resolve(end)));
+      void chain.then(() =>
+        end === undefined ? reject(new Error('the query ended without its closing message')) : resolve(end),
+      );
     });
   });
-} // prettier-ignore
+}

@@ -34,26 +34,29 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 function count(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new CliError('USAGE', `${flag}: "${text}" is not a positive whole number`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1)
+    throw new CliError('USAGE', `${flag}: "${text}" is not a positive whole number`);
   return n;
-} // prettier-ignore
+}
 
 function parseWhere(items: readonly string[]): Record<string, WhereValues> {
   const out: Record<string, WhereValues> = {};
   for (const item of items) {
     const m = /^([A-Za-z][A-Za-z0-9.]*)=(.+)$/.exec(item);
-    if (m?.[1] === undefined || m[2] === undefined) throw new CliError('USAGE', `--where: "${item}" must be field=value[,value…]`);
+    if (m?.[1] === undefined || m[2] === undefined)
+      throw new CliError('USAGE', `--where: "${item}" must be field=value[,value…]`);
     out[m[1]] = { values: m[2].split(',') };
   }
   return out;
-} // prettier-ignore
+}
 
 /**
  * `wbx query`: history from a partner's gateway under an agreement, page after page until done (or
  * `--limit`); one JSON line per event (its presentation, or with `--manifest` its verified claims).
  */
 export async function queryCommand(io: CliIo, o: QueryOptions): Promise<number> {
-  const manifest: ManifestBody | undefined = o.manifest === undefined ? undefined : await loadTrustedManifest(o.manifest);
+  const manifest: ManifestBody | undefined =
+    o.manifest === undefined ? undefined : await loadTrustedManifest(o.manifest);
   const limit = count('--limit', o.limit, Number.MAX_SAFE_INTEGER);
   const pageSize = count('--page-size', o.pageSize, 10_000);
   const request = {
@@ -73,11 +76,17 @@ export async function queryCommand(io: CliIo, o: QueryOptions): Promise<number> 
     for (;;) {
       const end = await queryPage(client, request, async (e) => {
         if (manifest === undefined) {
-          await write(io.stdout, `${JSON.stringify({ eventId: e.eventId, type: e.type, presentation: e.presentation, subjectRefs: e.subjectRefs })}\n`);
+          await write(
+            io.stdout,
+            `${JSON.stringify({ eventId: e.eventId, type: e.type, presentation: e.presentation, subjectRefs: e.subjectRefs })}\n`,
+          );
         } else {
           try {
             const { claims } = verifyPresentation(e.presentation, { manifest, now: io.now() });
-            await write(io.stdout, `${JSON.stringify({ ...claims, ...(e.subjectRefs.length > 0 ? { subjectRefs: e.subjectRefs } : {}) })}\n`);
+            await write(
+              io.stdout,
+              `${JSON.stringify({ ...claims, ...(e.subjectRefs.length > 0 ? { subjectRefs: e.subjectRefs } : {}) })}\n`,
+            );
           } catch (err) {
             if (!(err instanceof SealError)) throw err;
             bad += 1;
@@ -89,17 +98,21 @@ export async function queryCommand(io: CliIo, o: QueryOptions): Promise<number> 
       request.resumeToken = end.resumeToken;
       request.pageSize = Math.min(pageSize, limit - n);
       if (!end.more || request.pageSize <= 0) {
-        await write(io.stderr, `${n} events${end.more ? '; more follow' : ''}; resume token: ${end.resumeToken}\n`);
+        await write(
+          io.stderr,
+          `${n} events${end.more ? '; more follow' : ''}; resume token: ${end.resumeToken}\n`,
+        );
         return bad > 0 ? 1 : 0;
       }
     }
   } catch (e) {
-    if (n > 0) await write(io.stderr, `${n} events before the failure; resume token: ${request.resumeToken}\n`);
+    if (n > 0)
+      await write(io.stderr, `${n} events before the failure; resume token: ${request.resumeToken}\n`);
     return await reportCallError(io, e);
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 /** `wbx match`: hit/no-hit on references keyed for the agreement; prints the hits as JSON. */
 export async function matchCommand(io: CliIo, o: MatchOptions): Promise<number> {
@@ -111,12 +124,19 @@ export async function matchCommand(io: CliIo, o: MatchOptions): Promise<number> 
     } catch (e) {
       throw new CliError('IO', `--refs-file: cannot read ${o.refsFile}: ${(e as Error).message}`);
     }
-    refs.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+    refs.push(
+      ...text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== ''),
+    );
   }
   if (refs.length === 0) throw new CliError('USAGE', 'give references with --ref or --refs-file');
   const client = await openExchange(o);
   try {
-    const res = await unary<MatchResponse>((cb) => client.match({ agreementId: o.agreement, purpose: o.purpose, subjectRefs: refs }, cb));
+    const res = await unary<MatchResponse>((cb) =>
+      client.match({ agreementId: o.agreement, purpose: o.purpose, subjectRefs: refs }, cb),
+    );
     await write(io.stdout, `${JSON.stringify(res)}\n`);
     await write(io.stderr, `${res.checked} references checked, ${res.hits.length} hits\n`);
     return 0;
@@ -125,7 +145,7 @@ export async function matchCommand(io: CliIo, o: MatchOptions): Promise<number> 
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 /** Adds the connection flags every Exchange command has. */
 export function exchangeFlags(cmd: Command): Command {
@@ -138,7 +158,11 @@ export function exchangeFlags(cmd: Command): Command {
 }
 
 export function registerExchangeCommands(program: Command, io: CliIo, result: { exitCode: number }): void {
-  exchangeFlags(program.command('query').description("query a partner's history under an agreement (mTLS); one JSON line per event"))
+  exchangeFlags(
+    program
+      .command('query')
+      .description("query a partner's history under an agreement (mTLS); one JSON line per event"),
+  )
     .requiredOption('--purpose <purpose>', 'one of the agreement’s purposes')
     .option('--type <type>', 'event type (repeatable; default: all the agreement covers)', collect)
     .option('--from <date>', 'occurredAt from (YYYY-MM-DD or ISO timestamp)')
@@ -151,11 +175,13 @@ export function registerExchangeCommands(program: Command, io: CliIo, result: { 
     .action(async (opts: QueryOptions) => {
       result.exitCode = await queryCommand(io, opts);
     });
-  exchangeFlags(program.command('match').description('hit/no-hit on subject references keyed for the agreement (mTLS)'))
+  exchangeFlags(
+    program.command('match').description('hit/no-hit on subject references keyed for the agreement (mTLS)'),
+  )
     .requiredOption('--purpose <purpose>', 'one of the agreement’s purposes')
     .option('--ref <hex>', 'a subject reference (repeatable)', collect)
     .option('--refs-file <file>', 'one subject reference per line')
     .action(async (opts: MatchOptions) => {
       result.exitCode = await matchCommand(io, opts);
     });
-} // prettier-ignore
+}

@@ -82,15 +82,20 @@ export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): 
 export function registerNatsConfigCommand(program: Command, io: CliIo, result: { exitCode: number }): void {
   program
     .command('nats-config')
-    .description("write the partner's nats-server accounts (one per recipient, its own consumer only) and recipients' credentials")
+    .description(
+      "write the partner's nats-server accounts (one per recipient, its own consumer only) and recipients' credentials",
+    )
     .requiredOption('--partner <code>', 'the origin partner')
     .requiredOption('--manifest <file>', 'the signed federation manifest')
     .requiredOption('--agreements <dir>', 'directory of signed agreements')
     .requiredOption('--out <dir>', 'where the configuration and the nkey files go')
-    .option('--data <dir>', "the gateway's data directory: honour the revocations it recorded, record those seen here")
+    .option(
+      '--data <dir>',
+      "the gateway's data directory: honour the revocations it recorded, record those seen here",
+    )
     .option('--tls-cert <file>', "the NATS server's certificate, PEM")
     .option('--tls-key <file>', "the NATS server's key, PEM")
     .action(async (opts: NatsConfigOptions) => {
       result.exitCode = await natsConfigCommand(io, opts);
     });
-} // prettier-ignore
+}

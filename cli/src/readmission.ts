@@ -34,19 +34,34 @@ export interface SubmitOptions extends ExchangeFlags {
 async function keep(io: CliIo, o: SubmitOptions, event: ValidEvent): Promise<number | undefined> {
   if (o.keepAt === undefined) return undefined;
   const client = await openIngestClient(
-    { gateway: o.keepAt, ...(o.keepInsecure === true ? { insecure: true } : {}), ...(o.keepTlsCa === undefined ? {} : { tlsCa: o.keepTlsCa }), ...(o.keepCert === undefined ? {} : { cert: o.keepCert }), ...(o.keepKey === undefined ? {} : { key: o.keepKey }) },
-    { gateway: '--keep-at', insecure: '--keep-insecure', tlsCa: '--keep-tls-ca', cert: '--keep-cert', key: '--keep-key' },
-  ); // prettier-ignore
+    {
+      gateway: o.keepAt,
+      ...(o.keepInsecure === true ? { insecure: true } : {}),
+      ...(o.keepTlsCa === undefined ? {} : { tlsCa: o.keepTlsCa }),
+      ...(o.keepCert === undefined ? {} : { cert: o.keepCert }),
+      ...(o.keepKey === undefined ? {} : { key: o.keepKey }),
+    },
+    {
+      gateway: '--keep-at',
+      insecure: '--keep-insecure',
+      tlsCa: '--keep-tls-ca',
+      cert: '--keep-cert',
+      key: '--keep-key',
+    },
+  );
   try {
     const receipt = await unary<Receipt>((cb) => client.submit(Event.fromJSON(event), cb));
-    await write(io.stderr, `kept at ${o.keepAt}: ${receipt.eventId} seq ${receipt.seq}${receipt.duplicate ? ' (already there)' : ''}\n`);
+    await write(
+      io.stderr,
+      `kept at ${o.keepAt}: ${receipt.eventId} seq ${receipt.seq}${receipt.duplicate ? ' (already there)' : ''}\n`,
+    );
     return undefined;
   } catch (e) {
     return await reportCallError(io, e, 'not kept at your own gateway, so not sent');
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 export interface AnswerOptions extends ExchangeFlags {
   request: string;
@@ -65,19 +80,27 @@ function summary(c: ReadmissionCase): Record<string, unknown> {
   return { ...rest, answered: sealedResponse !== '' };
 }
 
-async function call(io: CliIo, flags: ExchangeFlags, run: (client: Awaited<ReturnType<typeof openExchange>>) => Promise<ReadmissionCase>, show: (c: ReadmissionCase) => Promise<void>): Promise<number> {
+async function call(
+  io: CliIo,
+  flags: ExchangeFlags,
+  run: (client: Awaited<ReturnType<typeof openExchange>>) => Promise<ReadmissionCase>,
+  show: (c: ReadmissionCase) => Promise<void>,
+): Promise<number> {
   const client = await openExchange(flags);
   try {
     const c = await run(client);
     await show(c);
-    await write(io.stderr, `request ${c.requestId}: ${c.state}${c.duplicate ? ' (unchanged)' : ''}, deadline ${c.deadline ?? '-'}\n`);
+    await write(
+      io.stderr,
+      `request ${c.requestId}: ${c.state}${c.duplicate ? ' (unchanged)' : ''}, deadline ${c.deadline ?? '-'}\n`,
+    );
     return 0;
   } catch (e) {
     return await reportCallError(io, e);
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 /** `wbx readmission submit`: validates and seals a readmission.request with your key, hands it over. */
 export async function submitCommand(io: CliIo, o: SubmitOptions): Promise<number> {
@@ -106,12 +129,40 @@ export async function submitCommand(io: CliIo, o: SubmitOptions): Promise<number
     r.event,
     { now },
   );
-  return call(io, o, (client) => unary<ReadmissionCase>((cb) => client.submitReadmissionRequest({ agreementId: o.agreement, purpose: PURPOSE, sealedRequest: sealed }, cb)), (c) => write(io.stdout, `${JSON.stringify(summary(c))}\n`)); // prettier-ignore
+  return call(
+    io,
+    o,
+    (client) =>
+      unary<ReadmissionCase>((cb) =>
+        client.submitReadmissionRequest(
+          { agreementId: o.agreement, purpose: PURPOSE, sealedRequest: sealed },
+          cb,
+        ),
+      ),
+    (c) => write(io.stdout, `${JSON.stringify(summary(c))}\n`),
+  );
 }
 
 /** `wbx readmission answer`: the requested state answers on its own gateway. */
 export async function answerCommand(io: CliIo, o: AnswerOptions): Promise<number> {
-  return call(io, o, (client) => unary<ReadmissionCase>((cb) => client.answerReadmissionRequest({ agreementId: o.agreement, purpose: PURPOSE, requestId: o.request, outcome: o.outcome, reason: o.reason ?? '' }, cb)), (c) => write(io.stdout, `${JSON.stringify(summary(c))}\n`)); // prettier-ignore
+  return call(
+    io,
+    o,
+    (client) =>
+      unary<ReadmissionCase>((cb) =>
+        client.answerReadmissionRequest(
+          {
+            agreementId: o.agreement,
+            purpose: PURPOSE,
+            requestId: o.request,
+            outcome: o.outcome,
+            reason: o.reason ?? '',
+          },
+          cb,
+        ),
+      ),
+    (c) => write(io.stdout, `${JSON.stringify(summary(c))}\n`),
+  );
 }
 
 /** `wbx readmission status`: the case; with `--manifest`, the sealed request and answer verified. */
@@ -126,17 +177,39 @@ export async function statusCommand(io: CliIo, o: StatusOptions): Promise<number
       throw e;
     }
   };
-  return call(io, o, (client) => unary<ReadmissionCase>((cb) => client.getReadmissionRequest({ agreementId: o.agreement, purpose: PURPOSE, requestId: o.request }, cb)), (c) =>
-    write(io.stdout, `${JSON.stringify({ ...summary(c), ...(manifest === undefined ? {} : { request: verified(c.sealedRequest), response: verified(c.sealedResponse) }) })}\n`),
-  ); // prettier-ignore
+  return call(
+    io,
+    o,
+    (client) =>
+      unary<ReadmissionCase>((cb) =>
+        client.getReadmissionRequest(
+          { agreementId: o.agreement, purpose: PURPOSE, requestId: o.request },
+          cb,
+        ),
+      ),
+    (c) =>
+      write(
+        io.stdout,
+        `${JSON.stringify({ ...summary(c), ...(manifest === undefined ? {} : { request: verified(c.sealedRequest), response: verified(c.sealedResponse) }) })}\n`,
+      ),
+  );
 }
 
 export function registerReadmissionCommands(program: Command, io: CliIo, result: { exitCode: number }): void {
-  const group = program.command('readmission').description('the readmission workflow between two states under an agreement (mTLS)');
-  exchangeFlags(group.command('submit').description("seal a readmission.request with your key and hand it to the requested state's gateway"))
+  const group = program
+    .command('readmission')
+    .description('the readmission workflow between two states under an agreement (mTLS)');
+  exchangeFlags(
+    group
+      .command('submit')
+      .description("seal a readmission.request with your key and hand it to the requested state's gateway"),
+  )
     .requiredOption('--seal-key <file>', 'your partner private JWK (wbx keys generate)')
     .requiredOption('--file <file>', 'the readmission.request event, JSON')
-    .option('--keep-at <host:port>', `your own gateway's Ingest: keep the request in your ${EVENTS_STREAM} first`)
+    .option(
+      '--keep-at <host:port>',
+      `your own gateway's Ingest: keep the request in your ${EVENTS_STREAM} first`,
+    )
     .option('--keep-insecure', 'plaintext to --keep-at (loopback only)')
     .option('--keep-tls-ca <file>', "CA of your gateway's Ingest certificate")
     .option('--keep-cert <file>', 'client certificate for your Ingest (mTLS)')
@@ -144,10 +217,15 @@ export function registerReadmissionCommands(program: Command, io: CliIo, result:
     .action(async (opts: SubmitOptions) => {
       result.exitCode = await submitCommand(io, opts);
     });
-  exchangeFlags(group.command('answer').description('answer a request made of your state, on your own gateway'))
+  exchangeFlags(
+    group.command('answer').description('answer a request made of your state, on your own gateway'),
+  )
     .requiredOption('--request <id>', "the request's event id")
     .requiredOption('--outcome <outcome>', 'accepted or rejected')
-    .option('--reason <reason>', 'with rejected: insufficient-evidence, not-national, already-returned or other')
+    .option(
+      '--reason <reason>',
+      'with rejected: insufficient-evidence, not-national, already-returned or other',
+    )
     .action(async (opts: AnswerOptions) => {
       result.exitCode = await answerCommand(io, opts);
     });
@@ -157,4 +235,4 @@ export function registerReadmissionCommands(program: Command, io: CliIo, result:
     .action(async (opts: StatusOptions) => {
       result.exitCode = await statusCommand(io, opts);
     });
-} // prettier-ignore
+}

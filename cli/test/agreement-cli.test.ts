@@ -96,9 +96,7 @@ describe('wbx agreement draft', () => {
     expect(r.stderr).toContain(
       '  terms[0].fields[2] (line 12): persons.name is not a field of crossing.irregular',
     );
-    expect(r.stderr).toMatch(
-      /wbx: MALFORMED_AGREEMENT: terms file .*bad\.yaml rejected \(4 problems\)\n$/,
-    );
+    expect(r.stderr).toMatch(/wbx: MALFORMED_AGREEMENT: terms file .*bad\.yaml rejected \(4 problems\)\n$/);
     await expect(readFile(out)).rejects.toThrow();
   });
 

@@ -52,9 +52,15 @@ describe('wbx nats-config', () => {
   });
 
   it('produces a configuration nats-server accepts: RS authenticates, anonymous does not', async () => {
-    await using server = await startNatsServer({ config: await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8') });
+    await using server = await startNatsServer({
+      config: await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8'),
+    });
     const seed = (await readFile(join(dir, 'access', 'RS.nkey'), 'utf8')).trim();
-    const nc = await connect({ servers: server.url, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)), inboxPrefix: '_INBOX_RS' });
+    const nc = await connect({
+      servers: server.url,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+      inboxPrefix: '_INBOX_RS',
+    });
     await nc.close();
     await expect(connect({ servers: server.url, reconnect: false, timeout: 2_000 })).rejects.toThrow();
   });
@@ -70,4 +76,4 @@ describe('wbx nats-config', () => {
     expect(existsSync(join(dir, 'access', 'RS.nkey'))).toBe(false);
     expect(await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8')).not.toContain('WBX_SHARE_RS');
   });
-}); // prettier-ignore
+});

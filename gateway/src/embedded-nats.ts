@@ -58,7 +58,6 @@ function accountsOf(config: string): Set<string> {
  * it dies it is restarted; a server left behind by a gateway that was killed is stopped first, so two
  * servers never share one store.
  */
-
 export class EmbeddedNats {
   private server: NatsServerProcess | undefined;
   private port = -1;

@@ -232,8 +232,8 @@ export class Gateway {
 
   /**
    * Drains: Exchange and Ingest take no new calls and finish those in flight (within `drainMs`); then,
-   * in the reverse order of starting, sharing and receiving stop, the audit log writes a last checkpoint, the NATS
-   * connection drains and the embedded nats-server stops.
+   * in the reverse order of starting, sharing and receiving stop, the audit log writes a last checkpoint,
+   * the NATS connection drains and the embedded nats-server stops.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;

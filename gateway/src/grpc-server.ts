@@ -54,7 +54,11 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
         queue.push(
           pipeline.submit(ingestInput(event)).then(
             (r): SubmitResult => ({ index: i, eventId, receipt: receipt(r) }),
-            (e: unknown): SubmitResult => ({ index: i, eventId, rejection: toRejection(e, log, { eventId }) }),
+            (e: unknown): SubmitResult => ({
+              index: i,
+              eventId,
+              rejection: toRejection(e, log, { eventId }),
+            }),
           ),
         );
         if (queue.length >= STREAM_WINDOW) call.pause();

@@ -283,7 +283,10 @@ export class ReceiveWorker {
                 m.nak(5_000);
                 return;
               }
-              log.error({ err: e, origin: source.partner, seq: m.seq }, 'storing a received event failed; retrying later');
+              log.error(
+                { err: e, origin: source.partner, seq: m.seq },
+                'storing a received event failed; retrying later',
+              );
               m.nak(1_000);
             }
           });
@@ -292,7 +295,10 @@ export class ReceiveWorker {
         this.consumers.delete(messages);
       } catch (e) {
         if (this.isStopping()) return;
-        log.warn({ err: e, origin: source.partner, attempt }, `not receiving from ${source.partner}; retrying`);
+        log.warn(
+          { err: e, origin: source.partner, attempt },
+          `not receiving from ${source.partner}; retrying`,
+        );
       } finally {
         if (nc !== undefined) {
           this.connections.delete(nc);
@@ -320,7 +326,8 @@ export class ReceiveWorker {
     }
     const presentation = { origin, type, iat: issuedAt.getTime() / 1000, claims, disclosed };
     const { policy, problem } = this.options.agreements.current;
-    if (problem !== undefined) return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
+    if (problem !== undefined)
+      return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };
     const verdict = policy.check(presentation);
     if (verdict.ok) return undefined;
     return { code: verdict.code, detail: verdict.detail, retry: m.info.deliveryCount < AGREEMENT_DELIVERIES };
@@ -372,12 +379,7 @@ export class ReceiveWorker {
    * Stores a presentation within the agreements in WBX_INBOX, unless the inbox stored that event before
    * (a replay, past the inbox's duplicate window): then it is dropped. Acknowledges the origin.
    */
-  private async store(
-    origin: string,
-    m: JsMsg,
-    token: string,
-    event: EventEnvelope,
-  ): Promise<void> {
+  private async store(origin: string, m: JsMsg, token: string, event: EventEnvelope): Promise<void> {
     const { js, log, metrics } = this.options;
     const seen = this.seen;
     if (seen === undefined) throw new Error('the receive worker is not started');
@@ -408,4 +410,4 @@ export class ReceiveWorker {
     this.pool = undefined;
     await pool?.close();
   }
-} // prettier-ignore
+}

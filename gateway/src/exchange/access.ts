@@ -42,7 +42,11 @@ export function certificateSha256(der: Buffer): string {
 export function callerOf(call: PeerCall, manifest: ManifestBody): string {
   const cert = call.getAuthContext().sslPeerCertificate;
   if (cert?.raw === undefined) {
-    throw new ExchangeError('CERT_NOT_PINNED', 'client certificate not accepted', `no client certificate from ${call.getPeer()}`);
+    throw new ExchangeError(
+      'CERT_NOT_PINNED',
+      'client certificate not accepted',
+      `no client certificate from ${call.getPeer()}`,
+    );
   }
   const pin = certificateSha256(cert.raw);
   const member = manifest.members.find((m) => m.tlsCertSha256.includes(pin));
@@ -54,7 +58,7 @@ export function callerOf(call: PeerCall, manifest: ManifestBody): string {
     );
   }
   return member.id;
-} // prettier-ignore
+}
 
 /**
  * Who the caller must be: the agreement's recipient (Query, Match), the other party (readmission
@@ -74,25 +78,41 @@ export function authorize(
   role: CallerRole,
 ): { agreement: LoadedAgreement; purpose: Purpose } {
   const fits = (b: { provider: string; recipient: string }): boolean =>
-    role === 'recipient' ? b.provider === ctx.partner && b.recipient === caller
-    : role === 'self' ? caller === ctx.partner && (b.provider === caller || b.recipient === caller)
-    : (b.provider === ctx.partner && b.recipient === caller) || (b.recipient === ctx.partner && b.provider === caller);
+    role === 'recipient'
+      ? b.provider === ctx.partner && b.recipient === caller
+      : role === 'self'
+        ? caller === ctx.partner && (b.provider === caller || b.recipient === caller)
+        : (b.provider === ctx.partner && b.recipient === caller) ||
+          (b.recipient === ctx.partner && b.provider === caller);
   const agreement = ctx.agreements().find((a) => a.body.id === agreementId);
   if (agreement === undefined || !fits(agreement.body)) {
     const inactive = ctx.inactive().find((a) => a.body.id === agreementId);
     if (inactive !== undefined && fits(inactive.body)) {
-      throw new ExchangeError('AGREEMENT_NOT_IN_FORCE', 'the agreement is not in force', `agreement ${agreementId}: ${inactive.reasons.join(', ')}`);
+      throw new ExchangeError(
+        'AGREEMENT_NOT_IN_FORCE',
+        'the agreement is not in force',
+        `agreement ${agreementId}: ${inactive.reasons.join(', ')}`,
+      );
     }
-    const detail = agreement === undefined
-      ? `no agreement ${JSON.stringify(agreementId)} naming ${ctx.partner}`
-      : `agreement ${agreementId} is between ${agreement.body.provider} and ${agreement.body.recipient}, not for ${caller} as ${role}`;
+    const detail =
+      agreement === undefined
+        ? `no agreement ${JSON.stringify(agreementId)} naming ${ctx.partner}`
+        : `agreement ${agreementId} is between ${agreement.body.provider} and ${agreement.body.recipient}, not for ${caller} as ${role}`;
     throw new ExchangeError('UNKNOWN_AGREEMENT', 'no such agreement between you and this partner', detail);
   }
   if (!inForce(agreement, ctx.now().getTime())) {
-    throw new ExchangeError('AGREEMENT_NOT_IN_FORCE', 'the agreement is not in force', `agreement ${agreementId} is outside its validity or revoked`);
+    throw new ExchangeError(
+      'AGREEMENT_NOT_IN_FORCE',
+      'the agreement is not in force',
+      `agreement ${agreementId} is outside its validity or revoked`,
+    );
   }
   if (!isPurpose(purpose) || !agreement.body.purposes.includes(purpose)) {
-    throw new ExchangeError('PURPOSE_NOT_AGREED', 'the agreement does not name this purpose', `purpose ${JSON.stringify(purpose)} is not among ${agreement.body.purposes.join(', ')} of ${agreementId}`);
+    throw new ExchangeError(
+      'PURPOSE_NOT_AGREED',
+      'the agreement does not name this purpose',
+      `purpose ${JSON.stringify(purpose)} is not among ${agreement.body.purposes.join(', ')} of ${agreementId}`,
+    );
   }
   return { agreement, purpose };
-} // prettier-ignore
+}

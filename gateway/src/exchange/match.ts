@@ -126,17 +126,33 @@ export class RateLimiter {
 /** Checks the references of a MatchRequest: how many, and each one's form. */
 export function checkRefs(req: MatchRequest, maxRefs: number): void {
   if (req.subjectRefs.length === 0) {
-    throw new ExchangeError('INVALID_REQUEST', 'subjectRefs: at least one reference', 'empty match request', [{ path: 'subjectRefs', code: 'INVALID_REQUEST', message: 'at least one reference' }]);
+    throw new ExchangeError('INVALID_REQUEST', 'subjectRefs: at least one reference', 'empty match request', [
+      { path: 'subjectRefs', code: 'INVALID_REQUEST', message: 'at least one reference' },
+    ]);
   }
   if (req.subjectRefs.length > maxRefs) {
-    throw new ExchangeError('TOO_MANY_REFS', `subjectRefs: at most ${maxRefs} references`, `${req.subjectRefs.length} references`, [{ path: 'subjectRefs', code: 'TOO_MANY_REFS', message: `at most ${maxRefs}` }]);
+    throw new ExchangeError(
+      'TOO_MANY_REFS',
+      `subjectRefs: at most ${maxRefs} references`,
+      `${req.subjectRefs.length} references`,
+      [{ path: 'subjectRefs', code: 'TOO_MANY_REFS', message: `at most ${maxRefs}` }],
+    );
   }
   const bad = req.subjectRefs.flatMap((r, i) => (SUBJECT_REF_RE.test(r) ? [] : [i]));
   if (bad.length > 0) {
-    const violations = bad.slice(0, 20).map((i) => ({ path: `subjectRefs[${i}]`, code: 'INVALID_REQUEST', message: 'must be 64 lowercase hex characters' }));
-    throw new ExchangeError('INVALID_REQUEST', `subjectRefs[${bad[0] ?? 0}]: must be 64 lowercase hex characters`, `${bad.length} malformed references`, violations);
+    const violations = bad.slice(0, 20).map((i) => ({
+      path: `subjectRefs[${i}]`,
+      code: 'INVALID_REQUEST',
+      message: 'must be 64 lowercase hex characters',
+    }));
+    throw new ExchangeError(
+      'INVALID_REQUEST',
+      `subjectRefs[${bad[0] ?? 0}]: must be 64 lowercase hex characters`,
+      `${bad.length} malformed references`,
+      violations,
+    );
   }
-} // prettier-ignore
+}
 
 /**
  * Hit/no-hit: for each keyed reference, the events it appears in that the agreement covers for the

@@ -54,9 +54,13 @@ export class Pseudonyms {
 
 /** The subject references of an event's persons (`persons[]` or `person`), '' where a person has none. */
 export function subjectRefsOf(claims: Readonly<Record<string, unknown>>): string[] {
-  const persons = Array.isArray(claims.persons) ? (claims.persons as unknown[]) : claims.person === undefined ? [] : [claims.person];
+  const persons = Array.isArray(claims.persons)
+    ? (claims.persons as unknown[])
+    : claims.person === undefined
+      ? []
+      : [claims.person];
   return persons.map((p) => {
     const ref = p !== null && typeof p === 'object' ? (p as { subjectRef?: unknown }).subjectRef : undefined;
     return typeof ref === 'string' ? ref : '';
   });
-} // prettier-ignore
+}

@@ -72,13 +72,16 @@ export interface QueryPlan {
 }
 
 const invalid = (path: string, message: string): ExchangeError =>
-  new ExchangeError('INVALID_REQUEST', `${path}: ${message}`, `${path}: ${message}`, [{ path, code: 'INVALID_REQUEST', message }]); // prettier-ignore
+  new ExchangeError('INVALID_REQUEST', `${path}: ${message}`, `${path}: ${message}`, [
+    { path, code: 'INVALID_REQUEST', message },
+  ]);
 
 function recordsTerms(agreement: LoadedAgreement, type?: string): RecordsTerm[] {
   return agreement.body.terms.filter(
-    (t): t is RecordsTerm => t.mode === 'records' && (type === undefined || (t.types as readonly string[]).includes(type)),
+    (t): t is RecordsTerm =>
+      t.mode === 'records' && (type === undefined || (t.types as readonly string[]).includes(type)),
   );
-} // prettier-ignore
+}
 
 function time(value: string | undefined, path: string): number | undefined {
   if (value === undefined) return undefined;
@@ -95,10 +98,19 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
   const covered = new Set(recordsTerms(agreement).flatMap((t) => t.types as readonly string[]));
   const types = req.types.length === 0 ? covered : new Set(req.types);
   if (types.size === 0) {
-    throw new ExchangeError('TYPE_NOT_AGREED', 'the agreement shares no records', `agreement ${agreement.body.id} has no records terms`);
+    throw new ExchangeError(
+      'TYPE_NOT_AGREED',
+      'the agreement shares no records',
+      `agreement ${agreement.body.id} has no records terms`,
+    );
   }
   for (const t of types) {
-    if (!covered.has(t)) throw new ExchangeError('TYPE_NOT_AGREED', `the agreement does not cover ${t} records`, `type ${t} is not in a records term of ${agreement.body.id}`);
+    if (!covered.has(t))
+      throw new ExchangeError(
+        'TYPE_NOT_AGREED',
+        `the agreement does not cover ${t} records`,
+        `type ${t} is not in a records term of ${agreement.body.id}`,
+      );
   }
   const from = time(req.from, 'from') ?? -Infinity;
   const to = time(req.to, 'to') ?? Infinity;
@@ -107,8 +119,17 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
   // A bound is a condition on occurredAt: refused where it is withheld, else a binary search reads it.
   for (const t of bounds.length === 0 ? [] : types) {
     if (!recordsTerms(agreement, t).some((term) => term.fields.includes(OCCURRED_AT))) {
-      const violations = bounds.map((path) => ({ path, code: 'TIME_BOUND_NOT_DISCLOSED', message: `the agreement does not disclose ${OCCURRED_AT} of ${t}` }));
-      throw new ExchangeError('TIME_BOUND_NOT_DISCLOSED', `${bounds.join(', ')}: a time bound is not allowed`, `${bounds.join(', ')}: ${agreement.body.id} does not disclose ${OCCURRED_AT} for ${t}`, violations);
+      const violations = bounds.map((path) => ({
+        path,
+        code: 'TIME_BOUND_NOT_DISCLOSED',
+        message: `the agreement does not disclose ${OCCURRED_AT} of ${t}`,
+      }));
+      throw new ExchangeError(
+        'TIME_BOUND_NOT_DISCLOSED',
+        `${bounds.join(', ')}: a time bound is not allowed`,
+        `${bounds.join(', ')}: ${agreement.body.id} does not disclose ${OCCURRED_AT} for ${t}`,
+        violations,
+      );
     }
   }
   const where: Record<string, WhereValue[]> = {};
@@ -118,7 +139,11 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
     for (const t of types) {
       const disclosed = recordsTerms(agreement, t).some((term) => term.fields.includes(field));
       if (!isWhereField(t, field) || !disclosed) {
-        throw new ExchangeError('WHERE_FIELD_NOT_DISCLOSED', `a condition on ${field} is not allowed`, `where.${field}: not a field ${agreement.body.id} discloses for ${t} that a condition can test`);
+        throw new ExchangeError(
+          'WHERE_FIELD_NOT_DISCLOSED',
+          `a condition on ${field} is not allowed`,
+          `where.${field}: not a field ${agreement.body.id} discloses for ${t} that a condition can test`,
+        );
       }
     }
     where[field] = values.map((v) => (v === 'true' ? true : v === 'false' ? false : v));
@@ -126,11 +151,20 @@ export function planQuery(req: QueryRequest, agreement: LoadedAgreement): QueryP
   const pageSize = req.pageSize === 0 ? QUERY_PAGE_DEFAULT : req.pageSize;
   if (pageSize > QUERY_PAGE_MAX) throw invalid('pageSize', `must be at most ${QUERY_PAGE_MAX}`);
   const hash = createHash('sha256')
-    .update(JSON.stringify([agreement.body.id, req.purpose, [...types].sort(), req.from ?? '', req.to ?? '', where]))
+    .update(
+      JSON.stringify([
+        agreement.body.id,
+        req.purpose,
+        [...types].sort(),
+        req.from ?? '',
+        req.to ?? '',
+        where,
+      ]),
+    )
     .digest('base64url')
     .slice(0, 22);
   return { types, from, to, bounded: bounds.length > 0, where, pageSize, resumeToken: req.resumeToken, hash };
-} // prettier-ignore
+}
 
 /** Where the answer goes: resolves when the client can take more; `cancelled` ends the scan. */
 export interface QuerySink {
@@ -218,7 +252,11 @@ export async function runQuery(
     // A revocation (or expiry) while the query runs ends it before the next batch goes out.
     const current = ctx.agreements().find((a) => a.body.id === agreement.body.id);
     if (current === undefined || !inForce(current, ctx.now().getTime())) {
-      throw new ExchangeError('AGREEMENT_NOT_IN_FORCE', 'the agreement is not in force', `agreement ${agreement.body.id} ended during a query`); // prettier-ignore
+      throw new ExchangeError(
+        'AGREEMENT_NOT_IN_FORCE',
+        'the agreement is not in force',
+        `agreement ${agreement.body.id} ended during a query`,
+      );
     }
     const items = batch;
     batch = [];
@@ -251,8 +289,11 @@ export async function runQuery(
   if (batch.length > 0) await flush();
   await sending;
   if (isCancelled(sink)) return;
-  await sink.write({ events: [], end: { returned, more: returned >= plan.pageSize, resumeToken: tokens.seal(resumeAfter) } });
-} // prettier-ignore
+  await sink.write({
+    events: [],
+    end: { returned, more: returned >= plan.pageSize, resumeToken: tokens.seal(resumeAfter) },
+  });
+}
 
 /** What one query needs to decide about each event, fixed at its start. */
 interface Selection {
@@ -268,7 +309,13 @@ interface Selection {
 }
 
 /** The grants that do not depend on an event's values (no where-conditions on the type's terms). */
-function fixedGrants(agreement: LoadedAgreement, partner: string, purpose: Purpose, now: Date, types: ReadonlySet<string>): Map<string, RecipientGrant | undefined> {
+function fixedGrants(
+  agreement: LoadedAgreement,
+  partner: string,
+  purpose: Purpose,
+  now: Date,
+  types: ReadonlySet<string>,
+): Map<string, RecipientGrant | undefined> {
   const out = new Map<string, RecipientGrant | undefined>();
   for (const type of types) {
     const terms = agreement.body.terms.filter((t) => (t.types as readonly string[]).includes(type));
@@ -276,7 +323,7 @@ function fixedGrants(agreement: LoadedAgreement, partner: string, purpose: Purpo
     out.set(type, grantUnder(agreement, { type, origin: partner, claims: {} }, purpose, now));
   }
   return out;
-} // prettier-ignore
+}
 
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
   const { ctx, deps, agreement, purpose, plan, now, grants, tokens } = sel;

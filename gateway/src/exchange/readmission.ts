@@ -82,17 +82,37 @@ export class Readmissions {
       request = verifyPresentation(sealed, { manifest: ctx.manifest(), now });
     } catch (e) {
       if (!(e instanceof SealError)) throw e;
-      throw new ExchangeError('BAD_SEALED_REQUEST', 'the sealed request does not verify', `${e.code}: ${e.detail}`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'does not verify' }]);
+      throw new ExchangeError(
+        'BAD_SEALED_REQUEST',
+        'the sealed request does not verify',
+        `${e.code}: ${e.detail}`,
+        [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'does not verify' }],
+      );
     }
     const { claims, issuer, type } = request;
     const problem =
-      type !== 'readmission.request' ? `type ${type}`
-      : issuer !== caller || claims.requestingState !== caller ? `sealed by ${issuer} for ${String(claims.requestingState)}, called by ${caller}`
-      : claims.requestedState !== ctx.partner ? `addressed to ${String(claims.requestedState)}`
-      : typeof claims.requestRef !== 'string' ? 'requestRef not disclosed'
-      : undefined;
+      type !== 'readmission.request'
+        ? `type ${type}`
+        : issuer !== caller || claims.requestingState !== caller
+          ? `sealed by ${issuer} for ${String(claims.requestingState)}, called by ${caller}`
+          : claims.requestedState !== ctx.partner
+            ? `addressed to ${String(claims.requestedState)}`
+            : typeof claims.requestRef !== 'string'
+              ? 'requestRef not disclosed'
+              : undefined;
     if (problem !== undefined) {
-      throw new ExchangeError('BAD_SEALED_REQUEST', 'not a readmission request from you to this partner', problem, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'not a readmission request from the caller to this partner' }]);
+      throw new ExchangeError(
+        'BAD_SEALED_REQUEST',
+        'not a readmission request from you to this partner',
+        problem,
+        [
+          {
+            path: 'sealedRequest',
+            code: 'BAD_SEALED_REQUEST',
+            message: 'not a readmission request from the caller to this partner',
+          },
+        ],
+      );
     }
     const hours = agreement.body.readmission?.answerWithinHours ?? 0;
     const stored: StoredCase = {
@@ -111,17 +131,26 @@ export class Readmissions {
     } catch (e) {
       const existing = await this.load(stored.requestId);
       if (existing === undefined) throw e;
-      const mine = existing.value.requestingState === caller && existing.value.agreementId === agreement.body.id;
+      const mine =
+        existing.value.requestingState === caller && existing.value.agreementId === agreement.body.id;
       if (!mine || existing.value.sealedRequest.split('~')[0] !== sealed.split('~')[0]) {
         // Someone else's request under this id, or another request reusing it: reveal nothing of it.
-        throw new ExchangeError('BAD_SEALED_REQUEST', 'not a readmission request from you to this partner', `request id ${stored.requestId} is taken (by ${existing.value.requestingState} under ${existing.value.agreementId})`, [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'request id already in use' }]); // prettier-ignore
+        throw new ExchangeError(
+          'BAD_SEALED_REQUEST',
+          'not a readmission request from you to this partner',
+          `request id ${stored.requestId} is taken (by ${existing.value.requestingState} under ${existing.value.agreementId})`,
+          [{ path: 'sealedRequest', code: 'BAD_SEALED_REQUEST', message: 'request id already in use' }],
+        );
       }
       ctx.log.info({ request: stored.requestId }, 'readmission request submitted again');
       return toMessage(await this.settle(existing.value), true);
     }
-    ctx.log.info({ request: stored.requestId, from: caller, deadline: stored.deadline }, 'readmission request received');
+    ctx.log.info(
+      { request: stored.requestId, from: caller, deadline: stored.deadline },
+      'readmission request received',
+    );
     return toMessage(stored, false);
-  } // prettier-ignore
+  }
 
   /** The case as either state may see it (expired once its deadline passed unanswered). */
   async get(caller: string, agreement: LoadedAgreement, requestId: string): Promise<ReadmissionCase> {
@@ -129,31 +158,62 @@ export class Readmissions {
   }
 
   /** The requested state answers: accepted, or rejected with a reason. Idempotent for the same answer. */
-  async answer(caller: string, agreement: LoadedAgreement, requestId: string, outcome: string, reason: string): Promise<ReadmissionCase> {
+  async answer(
+    caller: string,
+    agreement: LoadedAgreement,
+    requestId: string,
+    outcome: string,
+    reason: string,
+  ): Promise<ReadmissionCase> {
     if (outcome !== 'accepted' && outcome !== 'rejected') {
-      throw new ExchangeError('INVALID_REQUEST', 'outcome: must be accepted or rejected', `outcome ${outcome}`, [{ path: 'outcome', code: 'INVALID_REQUEST', message: 'must be accepted or rejected' }]);
+      throw new ExchangeError(
+        'INVALID_REQUEST',
+        'outcome: must be accepted or rejected',
+        `outcome ${outcome}`,
+        [{ path: 'outcome', code: 'INVALID_REQUEST', message: 'must be accepted or rejected' }],
+      );
     }
     if (outcome === 'rejected' ? !REASONS.includes(reason) : reason !== '') {
-      const message = outcome === 'rejected' ? `must be one of ${REASONS.join(', ')}` : 'only with outcome rejected';
-      throw new ExchangeError('INVALID_REQUEST', `reason: ${message}`, `reason ${reason}`, [{ path: 'reason', code: 'INVALID_REQUEST', message }]);
+      const message =
+        outcome === 'rejected' ? `must be one of ${REASONS.join(', ')}` : 'only with outcome rejected';
+      throw new ExchangeError('INVALID_REQUEST', `reason: ${message}`, `reason ${reason}`, [
+        { path: 'reason', code: 'INVALID_REQUEST', message },
+      ]);
     }
     const current = await this.settle(await this.find(caller, agreement, requestId));
-    if (current.state === 'expired') throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${current.deadline}`);
+    if (current.state === 'expired')
+      throw new ExchangeError(
+        'EXPIRED',
+        'the answer deadline has passed',
+        `request ${requestId} expired at ${current.deadline}`,
+      );
     if (current.state !== 'pending') {
       if (current.state === outcome && (current.reason ?? '') === reason) return toMessage(current, true);
-      throw new ExchangeError('ALREADY_ANSWERED', `the request was already answered: ${current.state}`, `request ${requestId} is ${current.state}`);
+      throw new ExchangeError(
+        'ALREADY_ANSWERED',
+        `the request was already answered: ${current.state}`,
+        `request ${requestId} is ${current.state}`,
+      );
     }
     return toMessage(await this.conclude(requestId, outcome, reason === '' ? undefined : reason), false);
-  } // prettier-ignore
+  }
 
   /** The case `requestId` under this agreement, if the caller is one of its two states. */
   private async find(caller: string, agreement: LoadedAgreement, requestId: string): Promise<StoredCase> {
     const c = /^[0-9a-f-]{36}$/.test(requestId) ? (await this.load(requestId))?.value : undefined;
-    if (c === undefined || c.agreementId !== agreement.body.id || (caller !== c.requestingState && caller !== c.requestedState)) {
-      throw new ExchangeError('UNKNOWN_REQUEST', 'no such readmission request', `request ${requestId} under ${agreement.body.id} for ${caller}: ${c === undefined ? 'not found' : 'not theirs'}`);
+    if (
+      c === undefined ||
+      c.agreementId !== agreement.body.id ||
+      (caller !== c.requestingState && caller !== c.requestedState)
+    ) {
+      throw new ExchangeError(
+        'UNKNOWN_REQUEST',
+        'no such readmission request',
+        `request ${requestId} under ${agreement.body.id} for ${caller}: ${c === undefined ? 'not found' : 'not theirs'}`,
+      );
     }
     return c;
-  } // prettier-ignore
+  }
 
   private async load(requestId: string): Promise<{ value: StoredCase; revision: number } | undefined> {
     const entry = await this.deps.kv.get(requestId);
@@ -168,35 +228,60 @@ export class Readmissions {
   private async settle(c: StoredCase): Promise<StoredCase> {
     if (c.state !== 'pending') return c;
     // An answer interrupted by a crash (fixed in time, or the expiry itself) is finished first.
-    if (c.answering !== undefined && (c.answering.outcome === 'expired' || Date.parse(c.answering.at) < Date.parse(c.deadline))) {
+    if (
+      c.answering !== undefined &&
+      (c.answering.outcome === 'expired' || Date.parse(c.answering.at) < Date.parse(c.deadline))
+    ) {
       return this.conclude(c.requestId, c.answering.outcome, c.answering.reason);
     }
     if (this.ctx.now().getTime() < Date.parse(c.deadline)) return c;
     return this.conclude(c.requestId, 'expired', undefined);
-  } // prettier-ignore
+  }
 
   /**
    * Records the answer: fixes its event id in the case (compare-and-set), seals and stores the
    * readmission.response through the ingest pipeline (deduplicated by that id), then completes the case.
    */
-  private async conclude(requestId: string, outcome: Outcome, reason: string | undefined): Promise<StoredCase> {
+  private async conclude(
+    requestId: string,
+    outcome: Outcome,
+    reason: string | undefined,
+  ): Promise<StoredCase> {
     const { kv, pipeline, jsm } = this.deps;
     for (;;) {
       const found = await this.load(requestId);
-      if (found === undefined) throw new ExchangeError('UNKNOWN_REQUEST', 'no such readmission request', `request ${requestId} vanished`);
+      if (found === undefined)
+        throw new ExchangeError(
+          'UNKNOWN_REQUEST',
+          'no such readmission request',
+          `request ${requestId} vanished`,
+        );
       let c = found.value;
       if (c.state !== 'pending') return c;
       if (c.answering !== undefined && (c.answering.outcome !== outcome || c.answering.reason !== reason)) {
-        throw new ExchangeError('ALREADY_ANSWERED', 'the request is being answered otherwise', `request ${requestId} is being answered ${c.answering.outcome}`);
+        throw new ExchangeError(
+          'ALREADY_ANSWERED',
+          'the request is being answered otherwise',
+          `request ${requestId} is being answered ${c.answering.outcome}`,
+        );
       }
       const now = this.ctx.now();
       let revision = found.revision;
       let answering = c.answering;
       if (answering === undefined && outcome !== 'expired' && now.getTime() >= Date.parse(c.deadline)) {
-        throw new ExchangeError('EXPIRED', 'the answer deadline has passed', `request ${requestId} expired at ${c.deadline}`);
+        throw new ExchangeError(
+          'EXPIRED',
+          'the answer deadline has passed',
+          `request ${requestId} expired at ${c.deadline}`,
+        );
       }
       if (answering === undefined) {
-        answering = { eventId: uuidV7(now.getTime()), outcome, ...(reason === undefined ? {} : { reason }), at: now.toISOString() };
+        answering = {
+          eventId: uuidV7(now.getTime()),
+          outcome,
+          ...(reason === undefined ? {} : { reason }),
+          at: now.toISOString(),
+        };
         c = { ...c, answering };
         try {
           revision = await kv.update(requestId, JSON.stringify(c), revision);
@@ -207,21 +292,23 @@ export class Readmissions {
       }
       let seq = answering.seq;
       if (seq === undefined) {
-        seq = (await pipeline.submit({
-        eventId: answering.eventId,
-        origin: this.ctx.partner,
-        type: 'readmission.response',
-        schemaVersion: 1,
-        occurredAt: answering.at,
-        recordedAt: answering.at,
-        readmissionResponse: {
-          requestRef: c.requestRef,
-          requestingState: c.requestingState,
-          requestedState: c.requestedState,
-          outcome,
-          ...(reason === undefined ? {} : { reason }),
-        },
-        })).seq;
+        seq = (
+          await pipeline.submit({
+            eventId: answering.eventId,
+            origin: this.ctx.partner,
+            type: 'readmission.response',
+            schemaVersion: 1,
+            occurredAt: answering.at,
+            recordedAt: answering.at,
+            readmissionResponse: {
+              requestRef: c.requestRef,
+              requestingState: c.requestingState,
+              requestedState: c.requestedState,
+              outcome,
+              ...(reason === undefined ? {} : { reason }),
+            },
+          })
+        ).seq;
         // Where it is stored: a retry after a crash reads it there instead of storing it again (past the
         // stream's duplicate window a second publish would store a second copy).
         c = { ...c, answering: { ...answering, seq } };
@@ -234,17 +321,26 @@ export class Readmissions {
       }
       const sealedResponse = (await jsm.streams.getMessage(EVENTS_STREAM, { seq }))?.string();
       const { answering: _done, ...rest } = c;
-      const done: StoredCase = { ...rest, state: outcome, answeredAt: answering.at, ...(reason === undefined ? {} : { reason }), ...(sealedResponse === undefined ? {} : { sealedResponse }) };
+      const done: StoredCase = {
+        ...rest,
+        state: outcome,
+        answeredAt: answering.at,
+        ...(reason === undefined ? {} : { reason }),
+        ...(sealedResponse === undefined ? {} : { sealedResponse }),
+      };
       try {
         await kv.update(requestId, JSON.stringify(done), revision);
       } catch (e) {
         if (!isStaleRevision(e)) throw e;
         continue;
       }
-      this.ctx.log.info({ request: requestId, outcome, response: answering.eventId }, 'readmission request answered');
+      this.ctx.log.info(
+        { request: requestId, outcome, response: answering.eventId },
+        'readmission request answered',
+      );
       return done;
     }
-  } // prettier-ignore
+  }
 }
 
 /** A compare-and-set that lost: the case changed since it was read (JetStream "wrong last sequence"). */

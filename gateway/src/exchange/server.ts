@@ -48,16 +48,31 @@ interface Named {
 
 function summary(a: LoadedAgreement): AgreementSummary {
   const b = a.body;
-  return { id: b.id, provider: b.provider, recipient: b.recipient, purposes: [...b.purposes], validFrom: b.validFrom, validUntil: b.validUntil };
-} // prettier-ignore
+  return {
+    id: b.id,
+    provider: b.provider,
+    recipient: b.recipient,
+    purposes: [...b.purposes],
+    validFrom: b.validFrom,
+    validUntil: b.validUntil,
+  };
+}
 
 /** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
 function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
   const index = new MatchIndex(deps.js, deps.jsm, deps.pseudonyms);
   // Built in the background from the start, so that the first Match does not wait for it.
-  index.update().catch((e: unknown) => ctx.log.warn({ err: e }, 'building the match index failed; the first match retries'));
+  index
+    .update()
+    .catch((e: unknown) =>
+      ctx.log.warn({ err: e }, 'building the match index failed; the first match retries'),
+    );
   const limiter = new RateLimiter(config.matchRate, config.matchBurst);
-  const readmissions = new Readmissions(ctx, { kv: deps.readmissionKv, jsm: deps.jsm, pipeline: deps.pipeline });
+  const readmissions = new Readmissions(ctx, {
+    kv: deps.readmissionKv,
+    jsm: deps.jsm,
+    pipeline: deps.pipeline,
+  });
 
   /** The caller: the member whose manifest entry pins the client certificate (the scope records it). */
   function identify(scope: CallScope, call: PeerCall): string {
@@ -149,29 +164,58 @@ function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: Exchan
 
     getAgreement: unary('getAgreement', async (call, scope): Promise<AgreementDocument> => {
       const caller = identify(scope, call);
-      const a = ctx.agreements().find((x) => x.body.id === call.request.agreementId && (x.body.provider === caller || x.body.recipient === caller));
-      if (a === undefined) throw new ExchangeError('UNKNOWN_AGREEMENT', 'no such agreement between you and this partner', `getAgreement ${call.request.agreementId} by ${caller}`);
+      const a = ctx
+        .agreements()
+        .find(
+          (x) =>
+            x.body.id === call.request.agreementId &&
+            (x.body.provider === caller || x.body.recipient === caller),
+        );
+      if (a === undefined)
+        throw new ExchangeError(
+          'UNKNOWN_AGREEMENT',
+          'no such agreement between you and this partner',
+          `getAgreement ${call.request.agreementId} by ${caller}`,
+        );
       return { summary: summary(a), documentJson: await readFile(a.file, 'utf8') };
     }),
 
     submitReadmissionRequest: unary('readmission', (call, scope) => {
-      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'party', READMISSION_PURPOSE);
+      const { caller, agreement } = admit(
+        scope,
+        call,
+        { ...call.request, purpose: readmissionPurpose(call.request.purpose) },
+        'party',
+        READMISSION_PURPOSE,
+      );
       return readmissions.submit(caller, agreement, call.request.sealedRequest);
     }),
 
     getReadmissionRequest: unary('readmission', (call, scope) => {
       const role = identify(scope, call) === ctx.partner ? 'self' : 'party';
-      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, role, READMISSION_PURPOSE);
+      const { caller, agreement } = admit(
+        scope,
+        call,
+        { ...call.request, purpose: readmissionPurpose(call.request.purpose) },
+        role,
+        READMISSION_PURPOSE,
+      );
       return readmissions.get(caller, agreement, call.request.requestId);
     }),
 
     answerReadmissionRequest: unary('readmission', (call, scope) => {
-      const { caller, agreement } = admit(scope, call, { ...call.request, purpose: readmissionPurpose(call.request.purpose) }, 'self', READMISSION_PURPOSE);
+      const { caller, agreement } = admit(
+        scope,
+        call,
+        { ...call.request, purpose: readmissionPurpose(call.request.purpose) },
+        'self',
+        READMISSION_PURPOSE,
+      );
       const r = call.request;
       return readmissions.answer(caller, agreement, r.requestId, r.outcome, r.reason);
     }),
   };
-} // prettier-ignore
+}
 
 /** Readmission calls are for return-readmission only: an empty purpose means it. */
 function readmissionPurpose(purpose: string): string {

@@ -39,7 +39,12 @@ export class SealPool {
 
   constructor(options: SealPoolOptions, local: Sealer) {
     const { issuer, kid, privateKey, size } = options;
-    const pool = new WorkerPool<SealJob, SealResult>('seal', 'seal-worker', { issuer, kid, privateKey }, Math.max(1, size)); // prettier-ignore
+    const pool = new WorkerPool<SealJob, SealResult>(
+      'seal',
+      'seal-worker',
+      { issuer, kid, privateKey },
+      Math.max(1, size),
+    );
     this.pool = pool;
     this.batcher = new TurnBatcher<SealJob, SealResult>({
       maxBatch: MAX_BATCH,

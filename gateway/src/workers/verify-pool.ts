@@ -33,7 +33,12 @@ export class VerifyPool {
 
   constructor(options: VerifyPoolOptions) {
     const size = options.size ?? availableParallelism();
-    this.pool = new WorkerPool('verify', 'verify-worker', { manifest: options.manifest, claims: options.claims }, size); // prettier-ignore
+    this.pool = new WorkerPool(
+      'verify',
+      'verify-worker',
+      { manifest: options.manifest, claims: options.claims },
+      size,
+    );
   }
 
   get size(): number {

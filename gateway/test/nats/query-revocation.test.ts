@@ -87,8 +87,26 @@ describe('Exchange.Query and a revocation while it runs', () => {
           return Promise.resolve();
         },
       };
-      const plan = planQuery({ agreementId: 'MK-RS-Q', purpose: 'risk-analysis', types: [], where: {}, pageSize: 0, resumeToken: '' }, agreement); // prettier-ignore
-      const run = runQuery(ctx, { js, jsm, pseudonyms: new Pseudonyms(Buffer.alloc(32, 7)) }, 'RS', agreement, 'risk-analysis', plan, sink); // prettier-ignore
+      const plan = planQuery(
+        {
+          agreementId: 'MK-RS-Q',
+          purpose: 'risk-analysis',
+          types: [],
+          where: {},
+          pageSize: 0,
+          resumeToken: '',
+        },
+        agreement,
+      );
+      const run = runQuery(
+        ctx,
+        { js, jsm, pseudonyms: new Pseudonyms(Buffer.alloc(32, 7)) },
+        'RS',
+        agreement,
+        'risk-analysis',
+        plan,
+        sink,
+      );
       await expect(run).rejects.toSatisfy(
         (e: unknown) => e instanceof ExchangeError && e.code === 'AGREEMENT_NOT_IN_FORCE',
       );

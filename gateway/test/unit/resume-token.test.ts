@@ -21,7 +21,9 @@ describe('ResumeTokens', () => {
       // Another query, another agreement, another gateway secret: not a token of theirs.
       expect(new ResumeTokens(pseudonyms, 'MK-RS-Q', hashOf('q2')).open(token)).toBeUndefined();
       expect(new ResumeTokens(pseudonyms, 'MK-RS-B', hashOf('q1')).open(token)).toBeUndefined();
-      expect(new ResumeTokens(new Pseudonyms(Buffer.alloc(32, 8)), 'MK-RS-Q', hashOf('q1')).open(token)).toBeUndefined(); // prettier-ignore
+      expect(
+        new ResumeTokens(new Pseudonyms(Buffer.alloc(32, 8)), 'MK-RS-Q', hashOf('q1')).open(token),
+      ).toBeUndefined();
     }
   });
 

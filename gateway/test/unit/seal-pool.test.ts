@@ -22,12 +22,20 @@ beforeAll(async () => {
   const id = await makeIdentity(dir, ['MK']);
   manifest = decodeManifest(JSON.parse(await readFile(id.manifestFile, 'utf8')) as SignedManifest);
   key = importPrivateJwk(JSON.parse(await readFile(id.keyFile('MK'), 'utf8')));
-  events = [...generateEvents({ partner: 'MK', count: 150, seed: 'seal-pool', from: new Date('2024-01-01'), to: new Date('2024-01-05') })].map((e) => {
+  events = [
+    ...generateEvents({
+      partner: 'MK',
+      count: 150,
+      seed: 'seal-pool',
+      from: new Date('2024-01-01'),
+      to: new Date('2024-01-05'),
+    }),
+  ].map((e) => {
     const r = validateEvent(JSON.parse(JSON.stringify(e)), { now });
     if (!r.ok) throw new Error('invalid generated event');
     return r.event;
   });
-}); // prettier-ignore
+});
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -43,7 +51,12 @@ describe('SealPool (ingest sealing on worker threads)', () => {
       for (const [i, token] of [...burst, ...trickle].entries()) {
         const event = events[i < burst.length ? i : i - burst.length]!;
         const v = verifyPresentation(token, { manifest, now });
-        expect(v.claims).toMatchObject({ iss: 'MK', jti: event.eventId, wbx_type: event.type, iat: Math.floor(now.getTime() / 1000) }); // prettier-ignore
+        expect(v.claims).toMatchObject({
+          iss: 'MK',
+          jti: event.eventId,
+          wbx_type: event.type,
+          iat: Math.floor(now.getTime() / 1000),
+        });
       }
     } finally {
       await pool.close();

@@ -23,12 +23,20 @@ beforeAll(async () => {
   const key = importPrivateJwk(JSON.parse(await readFile(id.keyFile('MK'), 'utf8')));
   const sealer = createSealer({ issuer: 'MK', kid: key.kid, privateKey: key.key });
   const now = new Date();
-  tokens = [...generateEvents({ partner: 'MK', count: 40, seed: 'pool', from: new Date('2024-01-01'), to: new Date('2024-01-05') })].map((e) => {
+  tokens = [
+    ...generateEvents({
+      partner: 'MK',
+      count: 40,
+      seed: 'pool',
+      from: new Date('2024-01-01'),
+      to: new Date('2024-01-05'),
+    }),
+  ].map((e) => {
     const r = validateEvent(JSON.parse(JSON.stringify(e)), { now });
     if (!r.ok) throw new Error('invalid generated event');
     return disclose(sealer.seal(r.event, { now }), ['occurredAt', 'routeSegment', 'persons.citizenship']);
   });
-}); // prettier-ignore
+});
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -104,7 +104,8 @@ describe('AuditLog', () => {
     const a = await openLog(nats(), key);
     const b = await openLog(other, key);
     const info = await nats().jsm.streams.info(AUDIT_STREAM);
-    await nats().jsm.streams.update(AUDIT_STREAM, { ...info.config, duplicate_window: 100_000_000 }); // 100 ms
+    // A duplicate window of 100 ms.
+    await nats().jsm.streams.update(AUDIT_STREAM, { ...info.config, duplicate_window: 100_000_000 });
     await a.append(record(0));
     await new Promise((resolve) => setTimeout(resolve, 300));
     // b still believes the chain is empty; its msg id audit-MK-1 is no longer a duplicate, so the

@@ -3,9 +3,34 @@ export const WESTERN_BALKANS = ['AL', 'BA', 'XK', 'ME', 'MK', 'RS'] as const;
 
 /** EU member states by ISO 3166-1 alpha-2 (Greece as GR, its ISO code). */
 export const EU_MEMBER_STATES = [
-  'AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE',
-  'IT', 'LV', 'LT', 'LU', 'MT', 'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE',
-] as const; // prettier-ignore
+  'AT',
+  'BE',
+  'BG',
+  'HR',
+  'CY',
+  'CZ',
+  'DK',
+  'EE',
+  'FI',
+  'FR',
+  'DE',
+  'GR',
+  'HU',
+  'IE',
+  'IT',
+  'LV',
+  'LT',
+  'LU',
+  'MT',
+  'NL',
+  'PL',
+  'PT',
+  'RO',
+  'SK',
+  'SI',
+  'ES',
+  'SE',
+] as const;
 
 /** EU agencies and international bodies that take part as analysts. */
 export const AGENCIES = ['FRONTEX', 'EUAA', 'EUROPOL'] as const;

@@ -15,7 +15,12 @@ describe('validateDisclosedClaims', () => {
   });
 
   it('accepts a valid subset and names the field of a bad value', () => {
-    expect(validateDisclosedClaims('crossing.irregular', { routeSegment: 'GR-MK', persons: [{ citizenship: 'SYR' }] })).toEqual([]); // prettier-ignore
+    expect(
+      validateDisclosedClaims('crossing.irregular', {
+        routeSegment: 'GR-MK',
+        persons: [{ citizenship: 'SYR' }],
+      }),
+    ).toEqual([]);
     expect(validateDisclosedClaims('crossing.irregular', { persons: [{ citizenship: 'ZZZ' }] })).toEqual([
       expect.objectContaining({ path: 'persons[0].citizenship' }),
     ]);

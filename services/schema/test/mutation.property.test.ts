@@ -94,10 +94,7 @@ const notHex64 = bad(
 
 /** Out-of-domain values by field name (array items by their list's name). */
 const DOMAINS: Record<string, Mutation> = {
-  eventId: bad(
-    fc.oneof(fc.uuid({ version: 4 }), fc.string({ maxLength: 40 })),
-    'INVALID_FORMAT',
-  ),
+  eventId: bad(fc.oneof(fc.uuid({ version: 4 }), fc.string({ maxLength: 40 })), 'INVALID_FORMAT'),
   origin: notPartner,
   requestingState: notPartner,
   requestedState: notPartner,
@@ -105,12 +102,30 @@ const DOMAINS: Record<string, Mutation> = {
     fc.string({ maxLength: 25 }).filter((s) => !(EVENT_TYPES as string[]).includes(s)),
     'UNKNOWN_EVENT_TYPE',
   ),
-  schemaVersion: bad(fc.integer().filter((n) => n !== 1), 'UNSUPPORTED_SCHEMA_VERSION'),
+  schemaVersion: bad(
+    fc.integer().filter((n) => n !== 1),
+    'UNSUPPORTED_SCHEMA_VERSION',
+  ),
   occurredAt: malformedTimestamp,
   recordedAt: malformedTimestamp,
-  deadline: bad(fc.constantFrom('2024-06-15', 'soon', '2024-06-15T25:00:00Z', '2014-06-15T10:00:00Z'), 'INVALID_FORMAT', 'DATE_TOO_EARLY', 'DATE_ORDER'),
-  validUntil: bad(fc.constantFrom('2025-02-30', '31.05.2025', '2014-01-01', '2024-05-01'), 'INVALID_FORMAT', 'DATE_TOO_EARLY', 'DATE_ORDER'),
-  period: bad(fc.constantFrom('2024', '2024-W00', '2024-W60', '2024-00', '2031-01', '2014-W10'), 'INVALID_FORMAT', 'DATE_IN_FUTURE', 'DATE_TOO_EARLY'),
+  deadline: bad(
+    fc.constantFrom('2024-06-15', 'soon', '2024-06-15T25:00:00Z', '2014-06-15T10:00:00Z'),
+    'INVALID_FORMAT',
+    'DATE_TOO_EARLY',
+    'DATE_ORDER',
+  ),
+  validUntil: bad(
+    fc.constantFrom('2025-02-30', '31.05.2025', '2014-01-01', '2024-05-01'),
+    'INVALID_FORMAT',
+    'DATE_TOO_EARLY',
+    'DATE_ORDER',
+  ),
+  period: bad(
+    fc.constantFrom('2024', '2024-W00', '2024-W60', '2024-00', '2031-01', '2014-W10'),
+    'INVALID_FORMAT',
+    'DATE_IN_FUTURE',
+    'DATE_TOO_EARLY',
+  ),
   subjectRef: notHex64,
   citizenship: notCitizenship,
   countryOfOrigin: notCitizenship,
@@ -142,15 +157,39 @@ const DOMAINS: Record<string, Mutation> = {
   requestRef: malformedRef,
   facilityId: malformedRef,
   borderSection: malformedRef,
-  lat: bad(fc.oneof(fc.double({ min: 90.0001, max: 1e9, noNaN: true }), fc.double({ max: -90.0001, min: -1e9, noNaN: true })), 'OUT_OF_RANGE'),
-  lon: bad(fc.oneof(fc.double({ min: 180.0001, max: 1e9, noNaN: true }), fc.double({ max: -180.0001, min: -1e9, noNaN: true })), 'OUT_OF_RANGE'),
+  lat: bad(
+    fc.oneof(
+      fc.double({ min: 90.0001, max: 1e9, noNaN: true }),
+      fc.double({ max: -90.0001, min: -1e9, noNaN: true }),
+    ),
+    'OUT_OF_RANGE',
+  ),
+  lon: bad(
+    fc.oneof(
+      fc.double({ min: 180.0001, max: 1e9, noNaN: true }),
+      fc.double({ max: -180.0001, min: -1e9, noNaN: true }),
+    ),
+    'OUT_OF_RANGE',
+  ),
   migrantsCount: count(10_000),
   facilitatorsApprehended: count(1_000),
   familySize: fc.oneof(count(50), bad(fc.constant(0), 'OUT_OF_RANGE')),
-  capacity: count(100_000).map((m) => ({ ...m, codes: [...m.codes, 'OCCUPANCY_EXCEEDS_CAPACITY'] as ViolationCode[] })),
-  occupancy: count(100_000).map((m) => ({ ...m, codes: [...m.codes, 'OCCUPANCY_EXCEEDS_CAPACITY', 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[] })),
-  children: count(100_000).map((m) => ({ ...m, codes: [...m.codes, 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[] })),
-  unaccompaniedMinors: count(100_000).map((m) => ({ ...m, codes: [...m.codes, 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[] })),
+  capacity: count(100_000).map((m) => ({
+    ...m,
+    codes: [...m.codes, 'OCCUPANCY_EXCEEDS_CAPACITY'] as ViolationCode[],
+  })),
+  occupancy: count(100_000).map((m) => ({
+    ...m,
+    codes: [...m.codes, 'OCCUPANCY_EXCEEDS_CAPACITY', 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[],
+  })),
+  children: count(100_000).map((m) => ({
+    ...m,
+    codes: [...m.codes, 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[],
+  })),
+  unaccompaniedMinors: count(100_000).map((m) => ({
+    ...m,
+    codes: [...m.codes, 'COUNT_EXCEEDS_TOTAL'] as ViolationCode[],
+  })),
   summary: bad(fc.string({ minLength: 2001, maxLength: 2100 }), 'TOO_LONG'),
   minCell: fc.oneof(count(1_000), bad(fc.integer({ min: 0, max: 2 }), 'OUT_OF_RANGE')),
   count: fc.oneof(negative, fraction),
@@ -161,7 +200,7 @@ const DOMAINS: Record<string, Mutation> = {
   sourceType: bad(fc.string({ maxLength: 20 }), 'UNKNOWN_EVENT_TYPE'),
   dimensions: bad(fc.string({ minLength: 65, maxLength: 70 }), 'TOO_LONG'),
   values: bad(fc.string({ minLength: 65, maxLength: 70 }), 'TOO_LONG'),
-}; // prettier-ignore
+};
 
 interface Leaf {
   path: string;

@@ -67,10 +67,16 @@ const personCases: Case[] = [
   ['crossing.irregular', 'crossingIrregular.persons[0].ageBand', 27, 'INVALID_TYPE'],
   ['crossing.irregular', 'crossingIrregular.persons[0].unaccompaniedMinor', 'yes', 'INVALID_TYPE'],
   ['crossing.irregular', 'crossingIrregular.persons[0].unaccompaniedMinor', true, 'INCONSISTENT'],
-  ['crossing.irregular', 'crossingIrregular.persons[1].ageBand', '35-64', 'INCONSISTENT', 'crossingIrregular.persons[1].unaccompaniedMinor'],
+  [
+    'crossing.irregular',
+    'crossingIrregular.persons[1].ageBand',
+    '35-64',
+    'INCONSISTENT',
+    'crossingIrregular.persons[1].unaccompaniedMinor',
+  ],
   ['trafficking.victim', 'traffickingVictim.person', undefined, 'REQUIRED'],
   ['trafficking.victim', 'traffickingVictim.person.citizenship', 'XKX ', 'UNKNOWN_COUNTRY'],
-]; // prettier-ignore
+];
 
 const bodyCases: Case[] = [
   ['crossing.irregular', 'crossingIrregular.borderSection', '', 'REQUIRED'],

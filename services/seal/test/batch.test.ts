@@ -5,9 +5,23 @@ import { describe, expect, it } from 'vitest';
 import { DisclosureBatch } from '../src/internal/batch.js';
 
 const VALUES: unknown[] = [
-  'GR-MK', 'Ünïcödé — ça', '😀 emoji', 'quote " and \\ backslash', 'line\nbreak', '', 0, -1.5, 123456789, true, false, null,
-  [], ['a', 'b'], { nested: { deep: [1, 2, { x: 'ž' }] } }, 'a'.repeat(1000),
-]; // prettier-ignore
+  'GR-MK',
+  'Ünïcödé — ça',
+  '😀 emoji',
+  'quote " and \\ backslash',
+  'line\nbreak',
+  '',
+  0,
+  -1.5,
+  123456789,
+  true,
+  false,
+  null,
+  [],
+  ['a', 'b'],
+  { nested: { deep: [1, 2, { x: 'ž' }] } },
+  'a'.repeat(1000),
+];
 
 describe('DisclosureBatch (bulk base64url of length-aligned disclosures)', () => {
   it('encodes each disclosure exactly as on its own: it decodes to [salt, name, value] and hashes to its digest', () => {

@@ -40,11 +40,13 @@ function expectedClaims(e: ValidEvent, allowed: Set<string>): Record<string, unk
       if (attrs.length === 0) continue;
       const pick = (p: Record<string, unknown>): Record<string, unknown> =>
         Object.fromEntries(attrs.filter((a) => p[a] !== undefined).map((a) => [a, p[a]]));
-      out[field] = Array.isArray(value) ? value.map((p) => pick(p as Record<string, unknown>)) : pick(value as Record<string, unknown>);
+      out[field] = Array.isArray(value)
+        ? value.map((p) => pick(p as Record<string, unknown>))
+        : pick(value as Record<string, unknown>);
     }
   }
   return out;
-} // prettier-ignore
+}
 
 function decodedText(presentation: string): string {
   return presentation

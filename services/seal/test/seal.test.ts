@@ -20,8 +20,12 @@ const manifest = manifestFor([{ member: 'MK', key }]);
 const all = events('MK', 1500);
 
 function eventClaims(e: (typeof all)[number]): Record<string, unknown> {
-  const body = Object.entries(e).find(([k]) => !['eventId', 'origin', 'type', 'schemaVersion', 'occurredAt', 'recordedAt'].includes(k));
-  const fields = Object.fromEntries(Object.entries((body?.[1] ?? {}) as object).filter(([, v]) => v !== undefined));
+  const body = Object.entries(e).find(
+    ([k]) => !['eventId', 'origin', 'type', 'schemaVersion', 'occurredAt', 'recordedAt'].includes(k),
+  );
+  const fields = Object.fromEntries(
+    Object.entries((body?.[1] ?? {}) as object).filter(([, v]) => v !== undefined),
+  );
   return {
     iss: e.origin,
     jti: e.eventId,
@@ -31,7 +35,7 @@ function eventClaims(e: (typeof all)[number]): Record<string, unknown> {
     recordedAt: e.recordedAt,
     ...fields,
   };
-} // prettier-ignore
+}
 
 describe('seal', () => {
   it('has generated events of every source type to work with', () => {

@@ -233,15 +233,31 @@ describe('verifyPresentation', () => {
       ['padding in base64url', `${jwt}=~`, 'MALFORMED_TOKEN'],
       ['an empty disclosure', `${jwt}~~`, 'MALFORMED_DISCLOSURE'],
       ['a disclosure with illegal characters', `${jwt}~abc$def~`, 'MALFORMED_DISCLOSURE'],
-      ['a disclosure that is not an array', `${jwt}~${encodeDisclosure({ a: 1 } as never)}~`, 'MALFORMED_DISCLOSURE'],
+      [
+        'a disclosure that is not an array',
+        `${jwt}~${encodeDisclosure({ a: 1 } as never)}~`,
+        'MALFORMED_DISCLOSURE',
+      ],
       ['a disclosure of two elements', `${jwt}~${encodeDisclosure(['salt', 'x'])}~`, 'MALFORMED_DISCLOSURE'],
-      ['a disclosure of invalid UTF-8', `${jwt}~${Buffer.from([0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d]).toString('base64url')}~`, 'MALFORMED_DISCLOSURE'],
-      ['a header of invalid UTF-8', `${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}.${jwt.split('.')[1] ?? ''}.${jwt.split('.')[2] ?? ''}~`, 'MALFORMED_HEADER'],
-      ['a header that is not JSON', `${Buffer.from('nope').toString('base64url')}.${jwt.split('.')[1] ?? ''}.${jwt.split('.')[2] ?? ''}~`, 'MALFORMED_HEADER'],
+      [
+        'a disclosure of invalid UTF-8',
+        `${jwt}~${Buffer.from([0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d]).toString('base64url')}~`,
+        'MALFORMED_DISCLOSURE',
+      ],
+      [
+        'a header of invalid UTF-8',
+        `${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}.${jwt.split('.')[1] ?? ''}.${jwt.split('.')[2] ?? ''}~`,
+        'MALFORMED_HEADER',
+      ],
+      [
+        'a header that is not JSON',
+        `${Buffer.from('nope').toString('base64url')}.${jwt.split('.')[1] ?? ''}.${jwt.split('.')[2] ?? ''}~`,
+        'MALFORMED_HEADER',
+      ],
       ['a key-binding JWT appended', `${token}${jwt}`, 'MALFORMED_TOKEN'],
     ] as const)('%s → %s', (_what, t, code) => {
       expect(codeOf(t)).toBe(code);
-    }); // prettier-ignore
+    });
 
     it('refuses a 1 MB token before parsing it, and honours a configured cap', () => {
       expect(codeOf(`${token}${'A'.repeat(1024 * 1024)}~`)).toBe('TOKEN_TOO_LARGE');

@@ -56,12 +56,36 @@ const RS_DAILY_AT_PEAK = 170;
 const PROFILES: Readonly<Record<string, Omit<PartnerProfile, 'partner' | 'agency'>>> = {
   RS: {
     segments: [
-      { segment: 'MK-RS', weight: 35, sections: [s('RS-MK/Presevo', 42.31, 21.65), s('RS-MK/Miratovac', 42.26, 21.66)] },
-      { segment: 'BG-RS', weight: 20, sections: [s('RS-BG/Dimitrovgrad', 43.01, 22.78), s('RS-BG/Zajecar', 43.9, 22.29)] },
-      { segment: 'RS-HU', weight: 25, sections: [s('RS-HU/Horgos', 46.15, 19.97), s('RS-HU/Kelebija', 46.17, 19.61)] },
-      { segment: 'RS-HR', weight: 8, sections: [s('RS-HR/Batrovci', 45.05, 19.1), s('RS-HR/Sid', 45.12, 19.23)] },
-      { segment: 'RS-RO', weight: 6, sections: [s('RS-RO/Vatin', 45.27, 21.27), s('RS-RO/Kikinda', 45.83, 20.46)] },
-      { segment: 'RS-BA', weight: 4, sections: [s('RS-BA/Mali Zvornik', 44.37, 19.11), s('RS-BA/Sremska Raca', 44.9, 19.33)] },
+      {
+        segment: 'MK-RS',
+        weight: 35,
+        sections: [s('RS-MK/Presevo', 42.31, 21.65), s('RS-MK/Miratovac', 42.26, 21.66)],
+      },
+      {
+        segment: 'BG-RS',
+        weight: 20,
+        sections: [s('RS-BG/Dimitrovgrad', 43.01, 22.78), s('RS-BG/Zajecar', 43.9, 22.29)],
+      },
+      {
+        segment: 'RS-HU',
+        weight: 25,
+        sections: [s('RS-HU/Horgos', 46.15, 19.97), s('RS-HU/Kelebija', 46.17, 19.61)],
+      },
+      {
+        segment: 'RS-HR',
+        weight: 8,
+        sections: [s('RS-HR/Batrovci', 45.05, 19.1), s('RS-HR/Sid', 45.12, 19.23)],
+      },
+      {
+        segment: 'RS-RO',
+        weight: 6,
+        sections: [s('RS-RO/Vatin', 45.27, 21.27), s('RS-RO/Kikinda', 45.83, 20.46)],
+      },
+      {
+        segment: 'RS-BA',
+        weight: 4,
+        sections: [s('RS-BA/Mali Zvornik', 44.37, 19.11), s('RS-BA/Sremska Raca', 44.9, 19.33)],
+      },
       { segment: 'XK-RS', weight: 2, sections: [s('RS-XK/Jarinje', 43.0, 20.56)] },
     ],
     // AIDA 2023: 17 centres, ~5,625 beds; the split between centres is an assumption.
@@ -84,15 +108,32 @@ const PROFILES: Readonly<Record<string, Omit<PartnerProfile, 'partner' | 'agency
       f('RS-RC-SOMBOR', 'reception-transit-centre', 300),
       f('RS-RC-KIKINDA', 'reception-transit-centre', 240),
     ],
-    entryCountries: [['MKD', 50], ['BGR', 42], ['ALB', 3], ['GRC', 5]],
+    entryCountries: [
+      ['MKD', 50],
+      ['BGR', 42],
+      ['ALB', 3],
+      ['GRC', 5],
+    ],
     requestsTo: ['MK', 'BG', 'ME'],
     requestsFrom: ['HU', 'HR', 'RO', 'BA'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK,
   },
   MK: {
     segments: [
-      { segment: 'GR-MK', weight: 60, sections: [s('MK-GR/Gevgelija', 41.14, 22.5), s('MK-GR/Bogorodica', 41.13, 22.57), s('MK-GR/Dojran', 41.18, 22.72)] },
-      { segment: 'MK-RS', weight: 32, sections: [s('MK-RS/Tabanovce', 42.21, 21.7), s('MK-RS/Lojane', 42.23, 21.66)] },
+      {
+        segment: 'GR-MK',
+        weight: 60,
+        sections: [
+          s('MK-GR/Gevgelija', 41.14, 22.5),
+          s('MK-GR/Bogorodica', 41.13, 22.57),
+          s('MK-GR/Dojran', 41.18, 22.72),
+        ],
+      },
+      {
+        segment: 'MK-RS',
+        weight: 32,
+        sections: [s('MK-RS/Tabanovce', 42.21, 21.7), s('MK-RS/Lojane', 42.23, 21.66)],
+      },
       { segment: 'AL-MK', weight: 4, sections: [s('MK-AL/Kafasan', 41.14, 20.59)] },
       { segment: 'BG-MK', weight: 2, sections: [s('MK-BG/Deve Bair', 42.18, 22.35)] },
       { segment: 'MK-XK', weight: 2, sections: [s('MK-XK/Blace', 42.27, 21.43)] },
@@ -103,16 +144,36 @@ const PROFILES: Readonly<Record<string, Omit<PartnerProfile, 'partner' | 'agency
       f('MK-AC-VIZBEGOVO', 'asylum-centre', 150),
       f('MK-DC-GAZI-BABA', 'detention', 100),
     ],
-    entryCountries: [['GRC', 90], ['BGR', 5], ['ALB', 5]],
+    entryCountries: [
+      ['GRC', 90],
+      ['BGR', 5],
+      ['ALB', 5],
+    ],
     requestsTo: ['GR'],
     requestsFrom: ['RS', 'XK'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK * 0.6,
   },
   BA: {
     segments: [
-      { segment: 'ME-BA', weight: 30, sections: [s('BA-ME/Klobuk', 42.71, 18.5), s('BA-ME/Hum', 43.33, 18.85)] },
-      { segment: 'RS-BA', weight: 25, sections: [s('BA-RS/Zvornik', 44.38, 19.1), s('BA-RS/Raca', 44.89, 19.33)] },
-      { segment: 'BA-HR', weight: 45, sections: [s('BA-HR/Velika Kladusa', 45.18, 15.8), s('BA-HR/Izacic', 44.88, 15.78), s('BA-HR/Maljevac', 45.19, 15.78)] },
+      {
+        segment: 'ME-BA',
+        weight: 30,
+        sections: [s('BA-ME/Klobuk', 42.71, 18.5), s('BA-ME/Hum', 43.33, 18.85)],
+      },
+      {
+        segment: 'RS-BA',
+        weight: 25,
+        sections: [s('BA-RS/Zvornik', 44.38, 19.1), s('BA-RS/Raca', 44.89, 19.33)],
+      },
+      {
+        segment: 'BA-HR',
+        weight: 45,
+        sections: [
+          s('BA-HR/Velika Kladusa', 45.18, 15.8),
+          s('BA-HR/Izacic', 44.88, 15.78),
+          s('BA-HR/Maljevac', 45.19, 15.78),
+        ],
+      },
     ],
     // n1info.ba 2018: ~4,000 places in 8 centres, 4 in Una-Sana canton; the split is an assumption.
     facilities: [
@@ -125,15 +186,28 @@ const PROFILES: Readonly<Record<string, Omit<PartnerProfile, 'partner' | 'agency
       f('BA-AC-DELIJAS', 'asylum-centre', 150),
       f('BA-AC-SALAKOVAC', 'asylum-centre', 100),
     ],
-    entryCountries: [['SRB', 45], ['MNE', 35], ['GRC', 10], ['ALB', 10]],
+    entryCountries: [
+      ['SRB', 45],
+      ['MNE', 35],
+      ['GRC', 10],
+      ['ALB', 10],
+    ],
     requestsTo: ['RS', 'ME'],
     requestsFrom: ['HR', 'SI'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK * 0.5,
   },
   AL: {
     segments: [
-      { segment: 'GR-AL', weight: 60, sections: [s('AL-GR/Kakavije', 39.92, 20.32), s('AL-GR/Kapshtice', 40.61, 20.98)] },
-      { segment: 'AL-ME', weight: 30, sections: [s('AL-ME/Hani i Hotit', 42.35, 19.44), s('AL-ME/Muriqan', 41.94, 19.4)] },
+      {
+        segment: 'GR-AL',
+        weight: 60,
+        sections: [s('AL-GR/Kakavije', 39.92, 20.32), s('AL-GR/Kapshtice', 40.61, 20.98)],
+      },
+      {
+        segment: 'AL-ME',
+        weight: 30,
+        sections: [s('AL-ME/Hani i Hotit', 42.35, 19.44), s('AL-ME/Muriqan', 41.94, 19.4)],
+      },
       { segment: 'AL-XK', weight: 5, sections: [s('AL-XK/Morine', 42.1, 20.58)] },
       { segment: 'AL-MK', weight: 5, sections: [s('AL-MK/Qafe Thane', 41.14, 20.58)] },
     ],
@@ -142,43 +216,79 @@ const PROFILES: Readonly<Record<string, Omit<PartnerProfile, 'partner' | 'agency
       f('AL-RC-KAPSHTICE', 'reception-transit-centre', 60),
       f('AL-DC-KARREC', 'detention', 100),
     ],
-    entryCountries: [['GRC', 95], ['MKD', 5]],
+    entryCountries: [
+      ['GRC', 95],
+      ['MKD', 5],
+    ],
     requestsTo: ['GR'],
     requestsFrom: ['ME', 'XK'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK * 0.3,
   },
   ME: {
     segments: [
-      { segment: 'AL-ME', weight: 55, sections: [s('ME-AL/Bozaj', 42.35, 19.44), s('ME-AL/Sukobin', 41.94, 19.4)] },
-      { segment: 'ME-BA', weight: 35, sections: [s('ME-BA/Vracenovici', 42.93, 18.57), s('ME-BA/Scepan Polje', 43.33, 18.85)] },
+      {
+        segment: 'AL-ME',
+        weight: 55,
+        sections: [s('ME-AL/Bozaj', 42.35, 19.44), s('ME-AL/Sukobin', 41.94, 19.4)],
+      },
+      {
+        segment: 'ME-BA',
+        weight: 35,
+        sections: [s('ME-BA/Vracenovici', 42.93, 18.57), s('ME-BA/Scepan Polje', 43.33, 18.85)],
+      },
       { segment: 'ME-HR', weight: 5, sections: [s('ME-HR/Debeli Brijeg', 42.47, 18.48)] },
       { segment: 'XK-ME', weight: 5, sections: [s('ME-XK/Kula', 42.74, 20.13)] },
     ],
     facilities: [f('ME-AC-SPUZ', 'asylum-centre', 100), f('ME-RC-BOZAJ', 'reception-transit-centre', 60)],
-    entryCountries: [['ALB', 85], ['XKX', 5], ['GRC', 10]],
+    entryCountries: [
+      ['ALB', 85],
+      ['XKX', 5],
+      ['GRC', 10],
+    ],
     requestsTo: ['AL'],
     requestsFrom: ['BA', 'HR', 'RS'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK * 0.25,
   },
   XK: {
     segments: [
-      { segment: 'XK-RS', weight: 40, sections: [s('XK-RS/Jarinje', 43.0, 20.56), s('XK-RS/Merdare', 42.96, 21.21)] },
+      {
+        segment: 'XK-RS',
+        weight: 40,
+        sections: [s('XK-RS/Jarinje', 43.0, 20.56), s('XK-RS/Merdare', 42.96, 21.21)],
+      },
       { segment: 'AL-XK', weight: 35, sections: [s('XK-AL/Vermica', 42.1, 20.58)] },
       { segment: 'MK-XK', weight: 15, sections: [s('XK-MK/Hani i Elezit', 42.15, 21.3)] },
       { segment: 'XK-ME', weight: 10, sections: [s('XK-ME/Kulla', 42.74, 20.13)] },
     ],
     facilities: [f('XK-AC-MAGURE', 'asylum-centre', 150), f('XK-DC-VRANIDOLL', 'detention', 40)],
-    entryCountries: [['ALB', 50], ['MKD', 45], ['GRC', 5]],
+    entryCountries: [
+      ['ALB', 50],
+      ['MKD', 45],
+      ['GRC', 5],
+    ],
     requestsTo: ['AL', 'MK'],
     requestsFrom: ['ME'],
     dailyEventsAtPeak: RS_DAILY_AT_PEAK * 0.08,
   },
-}; // prettier-ignore
+};
 
 /** The route segments commonly used in reporting (shared/data/wb-route-figures.md). */
 export const REPORTED_SEGMENTS: readonly string[] = [
-  'TR-BG', 'TR-GR', 'GR-MK', 'GR-AL', 'AL-ME', 'ME-BA', 'MK-RS', 'BG-RS', 'XK-RS', 'RS-HU', 'RS-HR', 'RS-RO', 'BA-HR', 'HR-SI',
-]; // prettier-ignore
+  'TR-BG',
+  'TR-GR',
+  'GR-MK',
+  'GR-AL',
+  'AL-ME',
+  'ME-BA',
+  'MK-RS',
+  'BG-RS',
+  'XK-RS',
+  'RS-HU',
+  'RS-HR',
+  'RS-RO',
+  'BA-HR',
+  'HR-SI',
+];
 
 const WB_CODES = ['AL', 'BA', 'XK', 'ME', 'MK', 'RS'];
 

@@ -29,7 +29,14 @@ describe('Random', () => {
   it('never picks a zero weight and follows the weights', () => {
     const rng = new Random('weights');
     const counts = { a: 0, b: 0, c: 0 };
-    for (let i = 0; i < 10_000; i++) counts[rng.weighted([['a', 1], ['b', 0], ['c', 3]] as const)]++; // prettier-ignore
+    for (let i = 0; i < 10_000; i++)
+      counts[
+        rng.weighted([
+          ['a', 1],
+          ['b', 0],
+          ['c', 3],
+        ] as const)
+      ]++;
     expect(counts.b).toBe(0);
     expect(counts.c / counts.a).toBeGreaterThan(2.5);
     expect(counts.c / counts.a).toBeLessThan(3.5);

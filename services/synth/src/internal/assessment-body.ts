@@ -29,7 +29,11 @@ function label(period: string): string {
  */
 export function assessmentRoute(ctx: SynthContext, year: number, at: number): AssessmentRoute {
   const { rng } = ctx;
-  const kind = rng.weighted([['month', 45], ['week', 45], ['day', 10]] as const); // prettier-ignore
+  const kind = rng.weighted([
+    ['month', 45],
+    ['week', 45],
+    ['day', 10],
+  ] as const);
   const period = previousPeriod(kind, at);
   const seg = rng.weighted(ctx.segments);
   const load = Math.min(1, routeDetections(year) / PEAK_DETECTIONS);

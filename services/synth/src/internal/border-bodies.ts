@@ -47,14 +47,34 @@ export function crossingIrregular(ctx: SynthContext, year: number): CrossingIrre
 
 /** The vehicle that goes with a modus operandi, if any. // assumption */
 const VEHICLES: Readonly<Record<string, Weighted<string | undefined>>> = {
-  'on-foot-guided': [[undefined, 90], ['car', 10]],
-  'vehicle-concealment': [['truck', 50], ['van', 30], ['car', 15], ['bus', 5]],
-  'vehicle-open': [['car', 45], ['van', 40], ['bus', 10], ['other', 5]],
+  'on-foot-guided': [
+    [undefined, 90],
+    ['car', 10],
+  ],
+  'vehicle-concealment': [
+    ['truck', 50],
+    ['van', 30],
+    ['car', 15],
+    ['bus', 5],
+  ],
+  'vehicle-open': [
+    ['car', 45],
+    ['van', 40],
+    ['bus', 10],
+    ['other', 5],
+  ],
   train: [['train', 1]],
   boat: [['boat', 1]],
-  'document-fraud': [[undefined, 50], ['bus', 30], ['car', 20]],
-  other: [[undefined, 50], ['other', 50]],
-}; // prettier-ignore
+  'document-fraud': [
+    [undefined, 50],
+    ['bus', 30],
+    ['car', 20],
+  ],
+  other: [
+    [undefined, 50],
+    ['other', 50],
+  ],
+};
 
 export function smugglingIncident(ctx: SynthContext, year: number): SmugglingIncident {
   const { rng } = ctx;

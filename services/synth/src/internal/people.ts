@@ -42,7 +42,12 @@ function family(ctx: SynthContext, citizenship: string): Person[] {
   const father = rng.chance(0.9);
   if (father) members.push(person(ctx, citizenship, 'M', parentAge()));
   if (!father || rng.chance(0.85)) members.push(person(ctx, citizenship, 'F', parentAge()));
-  const children = rng.weighted([[1, 30], [2, 35], [3, 22], [4, 13]] as const); // prettier-ignore
+  const children = rng.weighted([
+    [1, 30],
+    [2, 35],
+    [3, 22],
+    [4, 13],
+  ] as const);
   for (let i = 0; i < children; i++) {
     members.push(person(ctx, citizenship, rng.chance(0.5) ? 'M' : 'F', rng.chance(0.8) ? '0-13' : '14-17'));
   }

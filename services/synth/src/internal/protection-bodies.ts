@@ -27,7 +27,11 @@ function victim(ctx: SynthContext, year: number, exploitation: string): Person {
   const domestic = national !== undefined && !ctx.profile.agency && rng.chance(DOMESTIC_VICTIM_SHARE);
   const citizenship = domestic ? national : ctx.citizenship(year);
   const female = rng.chance(exploitation === 'sexual' || exploitation === 'forced-marriage' ? 0.92 : 0.45);
-  const age = rng.weighted([['0-13', 5], ['14-17', 20], ['adult', 75]] as const); // prettier-ignore
+  const age = rng.weighted([
+    ['0-13', 5],
+    ['14-17', 20],
+    ['adult', 75],
+  ] as const);
   if (age === 'adult') return person(ctx, citizenship, female ? 'F' : 'M', adultAge(ctx));
   return person(ctx, citizenship, female ? 'F' : 'M', age, !domestic && rng.chance(0.5));
 }
@@ -96,7 +100,13 @@ export function residenceHumanitarian(ctx: SynthContext, year: number, at: numbe
     holder = ctx.victims.take() ?? victim(ctx, year, 'other');
   } else if (permitType === 'temporary-protection') {
     // People fleeing Ukraine: mostly women and children. // assumption
-    const age = rng.weighted([['0-13', 25], ['14-17', 8], ['18-34', 27], ['35-64', 32], ['65+', 8]] as const); // prettier-ignore
+    const age = rng.weighted([
+      ['0-13', 25],
+      ['14-17', 8],
+      ['18-34', 27],
+      ['35-64', 32],
+      ['65+', 8],
+    ] as const);
     const female = rng.chance(age === '0-13' || age === '14-17' ? 0.5 : 0.75);
     holder = person(ctx, 'UKR', female ? 'F' : 'M', age);
     months = 12;

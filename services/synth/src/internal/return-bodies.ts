@@ -51,7 +51,11 @@ export function returnExecuted(ctx: SynthContext, year: number): ReturnExecuted 
 export function readmissionRequest(ctx: SynthContext, year: number, at: number): ReadmissionRequest {
   const { rng } = ctx;
   const requestedState = counterpart(ctx, ctx.profile.requestsTo);
-  const evidenceCount = rng.weighted([[1, 50], [2, 35], [3, 15]] as const); // prettier-ignore
+  const evidenceCount = rng.weighted([
+    [1, 50],
+    [2, 35],
+    [3, 15],
+  ] as const);
   const days = rng.weighted(READMISSION_DEADLINE_DAYS);
   return {
     requestRef: ctx.nextRef('RA', year),

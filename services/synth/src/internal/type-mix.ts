@@ -28,14 +28,20 @@ const CLOCKS: Readonly<Record<SourceType, Clock>> = {
 
 /** Types a non-state partner (an EU agency) does not record. */
 const STATE_ONLY: ReadonlySet<SourceType> = new Set([
-  'asylum.application', 'asylum.decision', 'residence.humanitarian', 'return.decision', 'return.executed',
-  'readmission.request', 'readmission.response', 'reception.capacity',
-]); // prettier-ignore
+  'asylum.application',
+  'asylum.decision',
+  'residence.humanitarian',
+  'return.decision',
+  'return.executed',
+  'readmission.request',
+  'readmission.response',
+  'reception.capacity',
+]);
 
 /**
  * Factor of a clock in an hour of the week (UTC; the region is UTC+1/+2), each averaging 1 over the week;
- * balance() then restores the overall shares of TYPE_WEIGHTS exactly. // assumption: crossings are mostly detected at
- * night, offices work weekdays 07–17 local, reception figures are reported in the morning.
+ * balance() then restores the overall shares of TYPE_WEIGHTS exactly. Assumption: crossings are mostly
+ * detected at night, offices work weekdays 07–17 local, reception figures are reported in the morning.
  */
 function clockFactor(clock: Clock, weekday: number, hour: number): number {
   switch (clock) {

@@ -54,12 +54,17 @@ async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise
   const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
   try {
     return await Promise.all(
-      list.map((e) => new Promise<Receipt>((resolve, reject) => client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))))),
+      list.map(
+        (e) =>
+          new Promise<Receipt>((resolve, reject) =>
+            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
+          ),
+      ),
     );
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 const exchangeSettings = (): Record<string, unknown> => ({
   'exchange.listen': '127.0.0.1:0',
@@ -85,25 +90,94 @@ beforeAll(async () => {
   const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
   const records = { mode: 'records', retentionDays: 30 };
   const base = { legalBasis: 'Test agreement under the Skopje Declaration', validFrom, validUntil };
-  await fed.agree({ ...base, id: 'MK-RS-Q', provider: 'MK', recipient: 'RS', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: RS_FIELDS }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'MK-RS-B', provider: 'MK', recipient: 'RS', purposes: ['border-management'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['persons.subjectRef'] }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'MK-RS-OLD', provider: 'MK', recipient: 'RS', purposes: ['risk-analysis'], validFrom: '2024-01-01T00:00:00Z', validUntil: '2024-02-01T00:00:00Z', terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'AL-MK-RA', provider: 'AL', recipient: 'MK', purposes: ['return-readmission', 'risk-analysis'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['requestRef', 'outcome', 'reason'] }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'AL-RS-RA', provider: 'AL', recipient: 'RS', purposes: ['return-readmission'], readmission: { answerWithinHours: 1 }, terms: [{ ...records, types: ['readmission.response'], fields: ['outcome'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-Q',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['risk-analysis'],
+    terms: [{ ...records, types: ['crossing.irregular'], fields: RS_FIELDS }],
+  });
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-B',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['border-management'],
+    terms: [{ ...records, types: ['crossing.irregular'], fields: ['persons.subjectRef'] }],
+  });
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-OLD',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['risk-analysis'],
+    validFrom: '2024-01-01T00:00:00Z',
+    validUntil: '2024-02-01T00:00:00Z',
+    terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }],
+  });
+  await fed.agree({
+    ...base,
+    id: 'AL-MK-RA',
+    provider: 'AL',
+    recipient: 'MK',
+    purposes: ['return-readmission', 'risk-analysis'],
+    readmission: { answerWithinHours: 1 },
+    terms: [{ ...records, types: ['readmission.response'], fields: ['requestRef', 'outcome', 'reason'] }],
+  });
+  await fed.agree({
+    ...base,
+    id: 'AL-RS-RA',
+    provider: 'AL',
+    recipient: 'RS',
+    purposes: ['return-readmission'],
+    readmission: { answerWithinHours: 1 },
+    terms: [{ ...records, types: ['readmission.response'], fields: ['outcome'] }],
+  });
   // Persons granted whole, and detectionMethod only for entries: neither the origin's references nor a
   // withheld detectionMethod may come out.
-  await fed.agree({ ...base, id: 'MK-RS-W', provider: 'MK', recipient: 'RS', purposes: ['anti-smuggling'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['persons', 'direction', 'detectionMethod'], where: { direction: ['entry'] } }, { ...records, types: ['crossing.irregular'], fields: ['routeSegment', 'direction'] }] }); // prettier-ignore
-  await fed.agree({ ...base, id: 'MK-AL-X', provider: 'MK', recipient: 'AL', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-W',
+    provider: 'MK',
+    recipient: 'RS',
+    purposes: ['anti-smuggling'],
+    terms: [
+      {
+        ...records,
+        types: ['crossing.irregular'],
+        fields: ['persons', 'direction', 'detectionMethod'],
+        where: { direction: ['entry'] },
+      },
+      { ...records, types: ['crossing.irregular'], fields: ['routeSegment', 'direction'] },
+    ],
+  });
+  await fed.agree({
+    ...base,
+    id: 'MK-AL-X',
+    provider: 'MK',
+    recipient: 'AL',
+    purposes: ['risk-analysis'],
+    terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment'] }],
+  });
   mk = await fed.start('MK', { settings: exchangeSettings() });
   al = await fed.start('AL', {
     settings: exchangeSettings(),
     now: () => new Date(Date.now() + alClockOffset),
   });
-  const events = [...generateEvents({ partner: 'MK', count: 600, seed: 'exchange', from: new Date('2023-09-01'), to: new Date('2023-09-08') })].map((e) => {
+  const events = [
+    ...generateEvents({
+      partner: 'MK',
+      count: 600,
+      seed: 'exchange',
+      from: new Date('2023-09-01'),
+      to: new Date('2023-09-08'),
+    }),
+  ].map((e) => {
     const r = validateEvent(JSON.parse(JSON.stringify(e)));
     if (!r.ok) throw new Error('invalid generated event');
     return r.event;
-  }); // prettier-ignore
+  });
   await submitAll(mk, events);
   crossings = events.filter((e) => e.type === 'crossing.irregular');
   rsAtMk = await exchangeClients(pki, mk.exchangeAddress ?? '', certs.RS as CertFiles);
@@ -165,7 +239,14 @@ describe('Exchange.Query over mTLS', () => {
     }
     expect(seen).toHaveLength(crossings.length);
     expect(new Set(seen).size).toBe(crossings.length);
-    const other = await refusal(query(rsAtMk.exchange, { ...req, types: ['crossing.irregular'], from: '2023-09-02T00:00:00Z', resumeToken: token })); // prettier-ignore
+    const other = await refusal(
+      query(rsAtMk.exchange, {
+        ...req,
+        types: ['crossing.irregular'],
+        from: '2023-09-02T00:00:00Z',
+        resumeToken: token,
+      }),
+    );
     expect(other).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_RESUME_TOKEN' });
   });
 
@@ -173,12 +254,24 @@ describe('Exchange.Query over mTLS', () => {
     const from = '2023-09-03T00:00:00.000Z';
     const to = '2023-09-05T00:00:00.000Z';
     const segment = crossings[0]?.crossingIrregular?.routeSegment as string;
-    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', from, to, where: { routeSegment: { values: [segment] } } }); // prettier-ignore
+    const { events } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+      from,
+      to,
+      where: { routeSegment: { values: [segment] } },
+    });
     const expected = crossings.filter(
       (e) => e.occurredAt >= from && e.occurredAt < to && e.crossingIrregular?.routeSegment === segment,
     );
     expect(events.map((e) => e.eventId).sort()).toEqual(expected.map((e) => e.eventId).sort());
-    const withheld = await refusal(query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', where: { borderSection: { values: ['x'] } } })); // prettier-ignore
+    const withheld = await refusal(
+      query(rsAtMk.exchange, {
+        agreementId: 'MK-RS-Q',
+        purpose: 'risk-analysis',
+        where: { borderSection: { values: ['x'] } },
+      }),
+    );
     expect(withheld).toEqual({ code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED' });
   });
 
@@ -190,16 +283,23 @@ describe('Exchange.Query over mTLS', () => {
       [rsAtMk, 'MK-AL-X', 'risk-analysis', 'UNKNOWN_AGREEMENT'],
       [rsAtMk, 'NO-SUCH', 'risk-analysis', 'UNKNOWN_AGREEMENT'],
       [unpinned, 'MK-RS-Q', 'risk-analysis', 'CERT_NOT_PINNED'],
-    ]; // prettier-ignore
+    ];
     try {
       for (const [client, agreementId, purpose, reason] of cases) {
-        expect(await refusal(query(client.exchange, { agreementId, purpose }))).toEqual({ code: status.PERMISSION_DENIED, reason }); // prettier-ignore
-        expect(await refusal(match(client.exchange, { agreementId, purpose, subjectRefs: [ref()] }))).toEqual({ code: status.PERMISSION_DENIED, reason }); // prettier-ignore
+        expect(await refusal(query(client.exchange, { agreementId, purpose }))).toEqual({
+          code: status.PERMISSION_DENIED,
+          reason,
+        });
+        expect(await refusal(match(client.exchange, { agreementId, purpose, subjectRefs: [ref()] }))).toEqual(
+          { code: status.PERMISSION_DENIED, reason },
+        );
       }
     } finally {
       unpinned.close();
     }
-    const denied = (await auditEntries(mk)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' ? [[a.recipient, a.reason, a.eventType]] : [])); // prettier-ignore
+    const denied = (await auditEntries(mk)).flatMap((a) =>
+      a.kind === 'disclosure' && a.mode === 'denied' ? [[a.recipient, a.reason, a.eventType]] : [],
+    );
     for (const [, , , reason] of cases) {
       expect(denied.filter(([, r]) => r === reason).length).toBeGreaterThanOrEqual(2);
     }
@@ -228,7 +328,14 @@ describe('Exchange.Query over mTLS', () => {
     );
     expect(late.code).toBe(status.DEADLINE_EXCEEDED);
     const cancelled = await new Promise<number>((resolve) => {
-      const call = rsAtMk.exchange.query({ agreementId: 'MK-RS-Q', purpose: 'risk-analysis', types: [], where: {}, pageSize: 0, resumeToken: '' }); // prettier-ignore
+      const call = rsAtMk.exchange.query({
+        agreementId: 'MK-RS-Q',
+        purpose: 'risk-analysis',
+        types: [],
+        where: {},
+        pageSize: 0,
+        resumeToken: '',
+      });
       call.on('data', () => call.cancel());
       call.on('error', (e: { code: number }) => resolve(e.code));
       call.on('end', () => resolve(-1));
@@ -245,10 +352,14 @@ describe('Exchange.Query over mTLS', () => {
   it('never gives out the origin’s own references, also when an agreement grants persons whole', async () => {
     const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-W', purpose: 'anti-smuggling' });
     expect(events).toHaveLength(crossings.length);
-    const raw = crossings.flatMap((e) => (e.crossingIrregular?.persons ?? []).flatMap((p) => (p.subjectRef === undefined ? [] : [p.subjectRef]))); // prettier-ignore
+    const raw = crossings.flatMap((e) =>
+      (e.crossingIrregular?.persons ?? []).flatMap((p) => (p.subjectRef === undefined ? [] : [p.subjectRef])),
+    );
     const all = events.map((e) => e.presentation).join('\n');
     for (const r of raw) expect(all).not.toContain(r);
-    const entry = events.find((e) => crossings.find((c) => c.eventId === e.eventId)?.crossingIrregular?.direction === 'entry'); // prettier-ignore
+    const entry = events.find(
+      (e) => crossings.find((c) => c.eventId === e.eventId)?.crossingIrregular?.direction === 'entry',
+    );
     const disclosed = verifyPresentation(entry?.presentation ?? '', { manifest }).disclosed;
     expect(disclosed).toEqual(
       expect.arrayContaining(['persons.citizenship', 'persons.ageBand', 'detectionMethod']),
@@ -270,8 +381,14 @@ describe('Exchange.Query over mTLS', () => {
     const method = [...byMethod].find(([, dirs]) => dirs.size > 1)?.[0];
     if (method === undefined)
       throw new Error('the test data has no detection method on both entries and exits');
-    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-W', purpose: 'anti-smuggling', where: { detectionMethod: { values: [method] } } }); // prettier-ignore
-    const expected = crossings.filter((c) => c.crossingIrregular?.detectionMethod === method && c.crossingIrregular.direction === 'entry'); // prettier-ignore
+    const { events } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-W',
+      purpose: 'anti-smuggling',
+      where: { detectionMethod: { values: [method] } },
+    });
+    const expected = crossings.filter(
+      (c) => c.crossingIrregular?.detectionMethod === method && c.crossingIrregular.direction === 'entry',
+    );
     expect(events.map((e) => e.eventId).sort()).toEqual(expected.map((e) => e.eventId).sort());
   });
 
@@ -294,14 +411,21 @@ describe('Exchange.Match', () => {
     );
     expect(known.length).toBeGreaterThan(10);
     const [first, second] = known;
-    const rawRef = (crossings[0]?.crossingIrregular as { persons: { subjectRef?: string }[] }).persons.find((p) => p.subjectRef)?.subjectRef ?? ref(); // prettier-ignore
+    const rawRef =
+      (crossings[0]?.crossingIrregular as { persons: { subjectRef?: string }[] }).persons.find(
+        (p) => p.subjectRef,
+      )?.subjectRef ?? ref();
     const { events: underB } = await query(rsAtMk.exchange, {
       agreementId: 'MK-RS-B',
       purpose: 'border-management',
     });
     const refB = underB.flatMap((e) => e.subjectRefs).find((r) => r !== '') ?? '';
     const unknown = ref();
-    const res = await match(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', subjectRefs: [first?.[0] ?? '', second?.[0] ?? '', unknown, rawRef, refB] }); // prettier-ignore
+    const res = await match(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+      subjectRefs: [first?.[0] ?? '', second?.[0] ?? '', unknown, rawRef, refB],
+    });
     expect(res.checked).toBe(5);
     expect(res.hits.map((h) => h.subjectRef).sort()).toEqual([first?.[0], second?.[0]].sort());
     for (const h of res.hits) {
@@ -313,7 +437,11 @@ describe('Exchange.Match', () => {
     );
     // The same person under the other agreement: a different reference, unlinkable, and it hits there.
     expect(underB.flatMap((e) => e.subjectRefs)).not.toContain(first?.[0]);
-    const resB = await match(rsAtMk.exchange, { agreementId: 'MK-RS-B', purpose: 'border-management', subjectRefs: [refB] }); // prettier-ignore
+    const resB = await match(rsAtMk.exchange, {
+      agreementId: 'MK-RS-B',
+      purpose: 'border-management',
+      subjectRefs: [refB],
+    });
     expect(resB.hits).toHaveLength(1);
     const audited = (await auditEntries(mk)).filter((a) => a.kind === 'disclosure' && a.mode === 'match');
     expect(audited.length).toBeGreaterThanOrEqual(2);
@@ -329,24 +457,49 @@ describe('readmission workflow MK → AL', () => {
     const now = new Date();
     const id = uuidV7(now.getTime());
     const r = validateEvent({
-      eventId: id, origin: 'MK', type: 'readmission.request', schemaVersion: 1,
-      occurredAt: now.toISOString(), recordedAt: now.toISOString(),
+      eventId: id,
+      origin: 'MK',
+      type: 'readmission.request',
+      schemaVersion: 1,
+      occurredAt: now.toISOString(),
+      recordedAt: now.toISOString(),
       readmissionRequest: {
-        requestRef, requestingState: 'MK', requestedState: 'AL',
-        person: { subjectRef: ref(), citizenship: 'ALB', sex: 'M', ageBand: '18-34', unaccompaniedMinor: false },
-        evidence: ['travel-document-copy'], deadline: new Date(now.getTime() + HOUR).toISOString(),
+        requestRef,
+        requestingState: 'MK',
+        requestedState: 'AL',
+        person: {
+          subjectRef: ref(),
+          citizenship: 'ALB',
+          sex: 'M',
+          ageBand: '18-34',
+          unaccompaniedMinor: false,
+        },
+        evidence: ['travel-document-copy'],
+        deadline: new Date(now.getTime() + HOUR).toISOString(),
       },
-    }); // prettier-ignore
+    });
     if (!r.ok) throw new Error(JSON.stringify(r.violations));
     const token = createSealer({ issuer: 'MK', kid: key.kid, privateKey: key.key }).seal(r.event, { now });
     return { id, token };
   };
   const submit = (c: Clients, sealedRequest: string) =>
-    unary<ReadmissionCase>((cb) => c.exchange.submitReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: 'return-readmission', sealedRequest }, cb)); // prettier-ignore
+    unary<ReadmissionCase>((cb) =>
+      c.exchange.submitReadmissionRequest(
+        { agreementId: 'AL-MK-RA', purpose: 'return-readmission', sealedRequest },
+        cb,
+      ),
+    );
   const get = (c: Clients, requestId: string) =>
-    unary<ReadmissionCase>((cb) => c.exchange.getReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: '', requestId }, cb)); // prettier-ignore
+    unary<ReadmissionCase>((cb) =>
+      c.exchange.getReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: '', requestId }, cb),
+    );
   const answer = (c: Clients, requestId: string, outcome: string, reason = '') =>
-    unary<ReadmissionCase>((cb) => c.exchange.answerReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: '', requestId, outcome, reason }, cb)); // prettier-ignore
+    unary<ReadmissionCase>((cb) =>
+      c.exchange.answerReadmissionRequest(
+        { agreementId: 'AL-MK-RA', purpose: '', requestId, outcome, reason },
+        cb,
+      ),
+    );
 
   beforeAll(async () => {
     mkAtAl = await exchangeClients(pki, al.exchangeAddress ?? '', certs.MK as CertFiles);
@@ -360,19 +513,36 @@ describe('readmission workflow MK → AL', () => {
   it('submits (idempotently), answers with a sealed response both sides can verify, and keeps the answer', async () => {
     const { id, token } = await sealRequest('MK-RA-2026-000001');
     const first = await submit(mkAtAl, token);
-    expect(first).toMatchObject({ requestId: id, state: 'pending', requestingState: 'MK', requestedState: 'AL', duplicate: false }); // prettier-ignore
+    expect(first).toMatchObject({
+      requestId: id,
+      state: 'pending',
+      requestingState: 'MK',
+      requestedState: 'AL',
+      duplicate: false,
+    });
     expect(Date.parse(first.deadline ?? '') - Date.parse(first.receivedAt ?? '')).toBe(HOUR);
     expect(await submit(mkAtAl, token)).toMatchObject({ requestId: id, state: 'pending', duplicate: true });
     expect(await get(mkAtAl, id)).toMatchObject({ state: 'pending' });
-    expect(await refusal(answer(mkAtAl, id, 'accepted'))).toEqual({ code: status.PERMISSION_DENIED, reason: 'UNKNOWN_AGREEMENT' }); // prettier-ignore
+    expect(await refusal(answer(mkAtAl, id, 'accepted'))).toEqual({
+      code: status.PERMISSION_DENIED,
+      reason: 'UNKNOWN_AGREEMENT',
+    });
     expect(await refusal(get(rsAtAl, id))).toMatchObject({ code: status.PERMISSION_DENIED });
     const answered = await answer(alAtAl, id, 'accepted');
     expect(answered).toMatchObject({ state: 'accepted', duplicate: false });
     const response = verifyPresentation(answered.sealedResponse, { manifest });
-    expect(response.claims).toMatchObject({ iss: 'AL', wbx_type: 'readmission.response', requestRef: 'MK-RA-2026-000001', outcome: 'accepted' }); // prettier-ignore
+    expect(response.claims).toMatchObject({
+      iss: 'AL',
+      wbx_type: 'readmission.response',
+      requestRef: 'MK-RA-2026-000001',
+      outcome: 'accepted',
+    });
     expect(verifyPresentation(answered.sealedRequest, { manifest }).claims.jti).toBe(id);
     expect(await answer(alAtAl, id, 'accepted')).toMatchObject({ state: 'accepted', duplicate: true });
-    expect(await refusal(answer(alAtAl, id, 'rejected', 'not-national'))).toEqual({ code: status.FAILED_PRECONDITION, reason: 'ALREADY_ANSWERED' }); // prettier-ignore
+    expect(await refusal(answer(alAtAl, id, 'rejected', 'not-national'))).toEqual({
+      code: status.FAILED_PRECONDITION,
+      reason: 'ALREADY_ANSWERED',
+    });
     expect(await get(mkAtAl, id)).toMatchObject({
       state: 'accepted',
       sealedResponse: answered.sealedResponse,
@@ -392,8 +562,14 @@ describe('readmission workflow MK → AL', () => {
       /^([^.]+\.[^.]+\.)(.)/,
       (_m, a: string, c: string) => `${a}${c === 'A' ? 'B' : 'A'}`,
     );
-    expect(await refusal(submit(mkAtAl, forged))).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_SEALED_REQUEST' }); // prettier-ignore
-    expect(await refusal(get(mkAtAl, uuidV7(Date.now())))).toEqual({ code: status.NOT_FOUND, reason: 'UNKNOWN_REQUEST' }); // prettier-ignore
+    expect(await refusal(submit(mkAtAl, forged))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      reason: 'BAD_SEALED_REQUEST',
+    });
+    expect(await refusal(get(mkAtAl, uuidV7(Date.now())))).toEqual({
+      code: status.NOT_FOUND,
+      reason: 'UNKNOWN_REQUEST',
+    });
   });
 
   it('keeps a case to its owner: another state reusing its id learns nothing; readmission calls are for return-readmission only', async () => {
@@ -402,18 +578,46 @@ describe('readmission workflow MK → AL', () => {
     const key = importPrivateJwk(JSON.parse(await readFile(fed.identity.keyFile('RS'), 'utf8')));
     const now = new Date();
     const r = validateEvent({
-      eventId: id, origin: 'RS', type: 'readmission.request', schemaVersion: 1, occurredAt: now.toISOString(), recordedAt: now.toISOString(),
-      readmissionRequest: { requestRef: 'RS-RA-2026-000001', requestingState: 'RS', requestedState: 'AL', person: { citizenship: 'ALB', sex: 'F', ageBand: '18-34', unaccompaniedMinor: false }, evidence: ['entry-stamp'], deadline: new Date(now.getTime() + HOUR).toISOString() },
-    }); // prettier-ignore
+      eventId: id,
+      origin: 'RS',
+      type: 'readmission.request',
+      schemaVersion: 1,
+      occurredAt: now.toISOString(),
+      recordedAt: now.toISOString(),
+      readmissionRequest: {
+        requestRef: 'RS-RA-2026-000001',
+        requestingState: 'RS',
+        requestedState: 'AL',
+        person: { citizenship: 'ALB', sex: 'F', ageBand: '18-34', unaccompaniedMinor: false },
+        evidence: ['entry-stamp'],
+        deadline: new Date(now.getTime() + HOUR).toISOString(),
+      },
+    });
     if (!r.ok) throw new Error('invalid request');
     const rsToken = createSealer({ issuer: 'RS', kid: key.kid, privateKey: key.key }).seal(r.event, { now });
-    const stolen = await refusal(unary<ReadmissionCase>((cb) => rsAtAl.exchange.submitReadmissionRequest({ agreementId: 'AL-RS-RA', purpose: 'return-readmission', sealedRequest: rsToken }, cb))); // prettier-ignore
+    const stolen = await refusal(
+      unary<ReadmissionCase>((cb) =>
+        rsAtAl.exchange.submitReadmissionRequest(
+          { agreementId: 'AL-RS-RA', purpose: 'return-readmission', sealedRequest: rsToken },
+          cb,
+        ),
+      ),
+    );
     expect(stolen).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_SEALED_REQUEST' });
-    const otherPurpose = await refusal(unary<ReadmissionCase>((cb) => mkAtAl.exchange.getReadmissionRequest({ agreementId: 'AL-MK-RA', purpose: 'risk-analysis', requestId: id }, cb))); // prettier-ignore
+    const otherPurpose = await refusal(
+      unary<ReadmissionCase>((cb) =>
+        mkAtAl.exchange.getReadmissionRequest(
+          { agreementId: 'AL-MK-RA', purpose: 'risk-analysis', requestId: id },
+          cb,
+        ),
+      ),
+    );
     expect(otherPurpose).toEqual({ code: status.PERMISSION_DENIED, reason: 'PURPOSE_NOT_AGREED' });
     expect(await get(mkAtAl, id)).toMatchObject({ state: 'pending', requestingState: 'MK' });
     const denied = (await auditEntries(al)).flatMap((a) =>
-      a.kind === 'disclosure' && a.mode === 'denied' ? [[a.recipient, a.agreementId, a.eventType, a.reason]] : [],
+      a.kind === 'disclosure' && a.mode === 'denied'
+        ? [[a.recipient, a.agreementId, a.eventType, a.reason]]
+        : [],
     );
     // Refused by the agreement check or by the case, a readmission call is audited as one kind of call.
     expect(denied).toEqual(
@@ -434,7 +638,14 @@ describe('readmission workflow MK → AL', () => {
     const entry = await kv.get(id);
     const stored = entry?.json<Record<string, unknown>>() ?? {};
     const responseId = uuidV7(Date.now());
-    await kv.update(id, JSON.stringify({ ...stored, answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString() } }), entry?.revision ?? 0); // prettier-ignore
+    await kv.update(
+      id,
+      JSON.stringify({
+        ...stored,
+        answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString() },
+      }),
+      entry?.revision ?? 0,
+    );
     const before = await events();
     const finished = await get(mkAtAl, id);
     expect(finished.state).toBe('accepted');
@@ -445,7 +656,14 @@ describe('readmission workflow MK → AL', () => {
     await submit(mkAtAl, second.token);
     const e2 = await kv.get(second.id);
     const seq = (await jsm.streams.info('WBX_EVENTS')).state.last_seq;
-    await kv.update(second.id, JSON.stringify({ ...(e2?.json<Record<string, unknown>>() ?? {}), answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString(), seq } }), e2?.revision ?? 0); // prettier-ignore
+    await kv.update(
+      second.id,
+      JSON.stringify({
+        ...(e2?.json<Record<string, unknown>>() ?? {}),
+        answering: { eventId: responseId, outcome: 'accepted', at: new Date().toISOString(), seq },
+      }),
+      e2?.revision ?? 0,
+    );
     const count = await events();
     const done = await get(mkAtAl, second.id);
     expect(done).toMatchObject({ state: 'accepted', sealedResponse: finished.sealedResponse });
@@ -461,7 +679,10 @@ describe('readmission workflow MK → AL', () => {
       expect(expired.state).toBe('expired');
       const now = new Date(Date.now() + alClockOffset);
       expect(verifyPresentation(expired.sealedResponse, { manifest, now }).claims.outcome).toBe('expired');
-      expect(await refusal(answer(alAtAl, id, 'accepted'))).toEqual({ code: status.FAILED_PRECONDITION, reason: 'EXPIRED' }); // prettier-ignore
+      expect(await refusal(answer(alAtAl, id, 'accepted'))).toEqual({
+        code: status.FAILED_PRECONDITION,
+        reason: 'EXPIRED',
+      });
     } finally {
       alClockOffset = 0;
     }
@@ -482,7 +703,9 @@ describe('Exchange.ListAgreements and GetAgreement', () => {
       purposes: ['risk-analysis'],
     });
     expect((JSON.parse(doc.documentJson) as { signatures: unknown[] }).signatures).toHaveLength(2);
-    const other = await refusal(unary<AgreementDocument>((cb) => rsAtMk.exchange.getAgreement({ agreementId: 'MK-AL-X' }, cb))); // prettier-ignore
+    const other = await refusal(
+      unary<AgreementDocument>((cb) => rsAtMk.exchange.getAgreement({ agreementId: 'MK-AL-X' }, cb)),
+    );
     expect(other).toEqual({ code: status.PERMISSION_DENIED, reason: 'UNKNOWN_AGREEMENT' });
   });
 });
@@ -492,7 +715,9 @@ describe('Federation, health and reflection on the Exchange server', () => {
     const m = await unary<GetManifestResponse>((cb) => rsAtMk.federation.getManifest({}, cb));
     expect(m.manifestJson).toBe(await readFile(fed.identity.manifestFile, 'utf8'));
     expect(m.version).toBe(1);
-    const jwks = JSON.parse((await unary<JwksResponse>((cb) => rsAtMk.federation.jwks({ member: 'AL' }, cb))).jwksJson) as { keys: { kid: string; kty: string; wbx_member: string }[] }; // prettier-ignore
+    const jwks = JSON.parse(
+      (await unary<JwksResponse>((cb) => rsAtMk.federation.jwks({ member: 'AL' }, cb))).jwksJson,
+    ) as { keys: { kid: string; kty: string; wbx_member: string }[] };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', wbx_member: 'AL' });
   });
@@ -527,7 +752,11 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
     try {
       const items: Record<string, unknown>[] = await new Promise((resolve, reject) => {
         const out: Record<string, unknown>[] = [];
-        const stream = exchange.Query?.({ agreement_id: 'MK-RS-Q', purpose: 'risk-analysis', page_size: 5 }) as NodeJS.ReadableStream; // prettier-ignore
+        const stream = exchange.Query?.({
+          agreement_id: 'MK-RS-Q',
+          purpose: 'risk-analysis',
+          page_size: 5,
+        }) as NodeJS.ReadableStream;
         stream.on('data', (m: Record<string, unknown>) => out.push(m));
         stream.on('error', reject);
         stream.on('end', () => resolve(out));
@@ -538,7 +767,11 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
       const first = got[0] ?? { presentation: '', subject_refs: [] };
       expect(verifyPresentation(first.presentation, { manifest }).claims.iss).toBe('MK');
       const ref0 = first.subject_refs.find((r) => r !== '');
-      const hits = await call<{ hits: unknown[]; checked: number }>(exchange, 'Match', { agreement_id: 'MK-RS-Q', purpose: 'risk-analysis', subject_refs: [ref0 ?? ref()] }); // prettier-ignore
+      const hits = await call<{ hits: unknown[]; checked: number }>(exchange, 'Match', {
+        agreement_id: 'MK-RS-Q',
+        purpose: 'risk-analysis',
+        subject_refs: [ref0 ?? ref()],
+      });
       expect(hits.checked).toBe(1);
       if (ref0 !== undefined) expect(hits.hits).toHaveLength(1);
       const jwks = await call<{ jwks_json: string }>(federation, 'Jwks', {});
@@ -551,19 +784,34 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
         '..',
         'proto',
       );
-      const rpkg = loadPackageDefinition(loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [reflectionDir] })) as unknown as {
-        grpc: { reflection: { v1: { ServerReflection: new (a: string, c: ReturnType<typeof credentials.createSsl>) => Client & { serverReflectionInfo(): NodeJS.ReadWriteStream } } } };
-      }; // prettier-ignore
+      const rpkg = loadPackageDefinition(
+        loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [reflectionDir] }),
+      ) as unknown as {
+        grpc: {
+          reflection: {
+            v1: {
+              ServerReflection: new (
+                a: string,
+                c: ReturnType<typeof credentials.createSsl>,
+              ) => Client & { serverReflectionInfo(): NodeJS.ReadWriteStream };
+            };
+          };
+        };
+      };
       const reflection = new rpkg.grpc.reflection.v1.ServerReflection(address, creds);
       try {
         const stream = reflection.serverReflectionInfo();
-        const listed = await new Promise<{ listServicesResponse?: { service: { name: string }[] } }>((resolve, reject) => {
-          stream.once('data', resolve);
-          stream.once('error', reject);
-          stream.write({ listServices: '' } as unknown as string);
-        }); // prettier-ignore
+        const listed = await new Promise<{ listServicesResponse?: { service: { name: string }[] } }>(
+          (resolve, reject) => {
+            stream.once('data', resolve);
+            stream.once('error', reject);
+            stream.write({ listServices: '' } as unknown as string);
+          },
+        );
         stream.end();
-        expect(listed.listServicesResponse?.service.map((x) => x.name)).toEqual(expect.arrayContaining(['wbx.v1.Exchange', 'wbx.v1.Federation', 'grpc.health.v1.Health'])); // prettier-ignore
+        expect(listed.listServicesResponse?.service.map((x) => x.name)).toEqual(
+          expect.arrayContaining(['wbx.v1.Exchange', 'wbx.v1.Federation', 'grpc.health.v1.Health']),
+        );
       } finally {
         reflection.close();
       }
@@ -574,11 +822,27 @@ describe('a client that is not generated code (@grpc/proto-loader, dynamic)', ()
 });
 
 describe('wbx query, match and readmission (CLI over mTLS)', () => {
-  const tls = (who: string): string[] => ['--tls-ca', pki.caA, '--cert', (certs[who] as CertFiles).cert, '--key', (certs[who] as CertFiles).key]; // prettier-ignore
+  const tls = (who: string): string[] => [
+    '--tls-ca',
+    pki.caA,
+    '--cert',
+    (certs[who] as CertFiles).cert,
+    '--key',
+    (certs[who] as CertFiles).key,
+  ];
 
   it('queries page after page, verifies with --manifest, and says why a call is refused', async () => {
     const now = new Date();
-    const base = ['query', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'risk-analysis']; // prettier-ignore
+    const base = [
+      'query',
+      '--gateway',
+      mk.exchangeAddress ?? '',
+      ...tls('RS'),
+      '--agreement',
+      'MK-RS-Q',
+      '--purpose',
+      'risk-analysis',
+    ];
     const run = await wbx([...base, '--page-size', '100', '--manifest', fed.identity.manifestFile], { now });
     expect(run.code).toBe(0);
     const lines = run.stdout
@@ -594,16 +858,48 @@ describe('wbx query, match and readmission (CLI over mTLS)', () => {
     const token = /resume token: (\S+)/.exec(limited.stderr)?.[1] ?? '';
     const rest = await wbx([...base, '--resume', token], { now });
     expect(rest.stdout.trim().split('\n')).toHaveLength(crossings.length - 7);
-    const denied = await wbx(['query', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'anti-smuggling'], { now }); // prettier-ignore
+    const denied = await wbx(
+      [
+        'query',
+        '--gateway',
+        mk.exchangeAddress ?? '',
+        ...tls('RS'),
+        '--agreement',
+        'MK-RS-Q',
+        '--purpose',
+        'anti-smuggling',
+      ],
+      { now },
+    );
     expect(denied).toMatchObject({ code: 1, stdout: '' });
     expect(denied.stderr).toBe('wbx: PURPOSE_NOT_AGREED: the agreement does not name this purpose\n');
   });
 
   it('matches references and runs a readmission request from submit to status', async () => {
     const now = new Date();
-    const { events } = await query(rsAtMk.exchange, { agreementId: 'MK-RS-Q', purpose: 'risk-analysis', pageSize: 50 }); // prettier-ignore
+    const { events } = await query(rsAtMk.exchange, {
+      agreementId: 'MK-RS-Q',
+      purpose: 'risk-analysis',
+      pageSize: 50,
+    });
     const known = events.flatMap((e) => e.subjectRefs).find((r) => r !== '') ?? '';
-    const m = await wbx(['match', '--gateway', mk.exchangeAddress ?? '', ...tls('RS'), '--agreement', 'MK-RS-Q', '--purpose', 'risk-analysis', '--ref', known, '--ref', ref()], { now }); // prettier-ignore
+    const m = await wbx(
+      [
+        'match',
+        '--gateway',
+        mk.exchangeAddress ?? '',
+        ...tls('RS'),
+        '--agreement',
+        'MK-RS-Q',
+        '--purpose',
+        'risk-analysis',
+        '--ref',
+        known,
+        '--ref',
+        ref(),
+      ],
+      { now },
+    );
     expect(m.code).toBe(0);
     expect(
       (JSON.parse(m.stdout) as { hits: { subjectRef: string }[] }).hits.map((h) => h.subjectRef),
@@ -612,26 +908,86 @@ describe('wbx query, match and readmission (CLI over mTLS)', () => {
     const file = `${fed.dir}/request.json`;
     const id = uuidV7(now.getTime());
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(file, JSON.stringify({
-      eventId: id, origin: 'MK', type: 'readmission.request', schemaVersion: 1, occurredAt: now.toISOString(), recordedAt: now.toISOString(),
-      readmissionRequest: { requestRef: 'MK-RA-2026-000100', requestingState: 'MK', requestedState: 'AL', person: { citizenship: 'ALB', sex: 'F', ageBand: '35-64', unaccompaniedMinor: false }, evidence: ['entry-stamp'], deadline: new Date(now.getTime() + HOUR).toISOString() },
-    })); // prettier-ignore
-    const at = (who: string): string[] => ['--gateway', al.exchangeAddress ?? '', ...tls(who), '--agreement', 'AL-MK-RA']; // prettier-ignore
-    const submitted = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('MK'), '--file', file, '--keep-at', mk.grpcAddress, '--keep-insecure'], { now }); // prettier-ignore
+    await writeFile(
+      file,
+      JSON.stringify({
+        eventId: id,
+        origin: 'MK',
+        type: 'readmission.request',
+        schemaVersion: 1,
+        occurredAt: now.toISOString(),
+        recordedAt: now.toISOString(),
+        readmissionRequest: {
+          requestRef: 'MK-RA-2026-000100',
+          requestingState: 'MK',
+          requestedState: 'AL',
+          person: { citizenship: 'ALB', sex: 'F', ageBand: '35-64', unaccompaniedMinor: false },
+          evidence: ['entry-stamp'],
+          deadline: new Date(now.getTime() + HOUR).toISOString(),
+        },
+      }),
+    );
+    const at = (who: string): string[] => [
+      '--gateway',
+      al.exchangeAddress ?? '',
+      ...tls(who),
+      '--agreement',
+      'AL-MK-RA',
+    ];
+    const submitted = await wbx(
+      [
+        'readmission',
+        'submit',
+        ...at('MK'),
+        '--seal-key',
+        fed.identity.keyFile('MK'),
+        '--file',
+        file,
+        '--keep-at',
+        mk.grpcAddress,
+        '--keep-insecure',
+      ],
+      { now },
+    );
     expect(submitted.code).toBe(0);
     expect(JSON.parse(submitted.stdout)).toMatchObject({ requestId: id, state: 'pending', answered: false });
     // MK kept its request too: sealed by its own gateway, in its WBX_EVENTS.
     expect(submitted.stderr).toMatch(new RegExp(`kept at ${mk.grpcAddress}: ${id} seq \\d+`));
-    const kept = await (await jetstreamManager(mk.nats)).streams.getMessage('WBX_EVENTS', { last_by_subj: 'wbx.evt.MK.readmission.request' }); // prettier-ignore
+    const kept = await (
+      await jetstreamManager(mk.nats)
+    ).streams.getMessage('WBX_EVENTS', { last_by_subj: 'wbx.evt.MK.readmission.request' });
     expect(readOwnSealedEvent(kept?.string() ?? '').claims).toMatchObject({
       jti: id,
       requestRef: 'MK-RA-2026-000100',
     });
-    const answered = await wbx(['readmission', 'answer', ...at('AL'), '--request', id, '--outcome', 'rejected', '--reason', 'not-national'], { now }); // prettier-ignore
+    const answered = await wbx(
+      [
+        'readmission',
+        'answer',
+        ...at('AL'),
+        '--request',
+        id,
+        '--outcome',
+        'rejected',
+        '--reason',
+        'not-national',
+      ],
+      { now },
+    );
     expect(JSON.parse(answered.stdout)).toMatchObject({ state: 'rejected', reason: 'not-national' });
-    const st = await wbx(['readmission', 'status', ...at('MK'), '--request', id, '--manifest', fed.identity.manifestFile], { now }); // prettier-ignore
-    expect(JSON.parse(st.stdout)).toMatchObject({ state: 'rejected', request: { iss: 'MK', requestRef: 'MK-RA-2026-000100' }, response: { iss: 'AL', outcome: 'rejected', reason: 'not-national' } }); // prettier-ignore
-    const wrongKey = await wbx(['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('RS'), '--file', file], { now }); // prettier-ignore
+    const st = await wbx(
+      ['readmission', 'status', ...at('MK'), '--request', id, '--manifest', fed.identity.manifestFile],
+      { now },
+    );
+    expect(JSON.parse(st.stdout)).toMatchObject({
+      state: 'rejected',
+      request: { iss: 'MK', requestRef: 'MK-RA-2026-000100' },
+      response: { iss: 'AL', outcome: 'rejected', reason: 'not-national' },
+    });
+    const wrongKey = await wbx(
+      ['readmission', 'submit', ...at('MK'), '--seal-key', fed.identity.keyFile('RS'), '--file', file],
+      { now },
+    );
     expect(wrongKey.code).not.toBe(0);
     expect(wrongKey.stderr).toMatch(/readmission.request of RS/);
   });
@@ -659,7 +1015,9 @@ describe('Match limits', () => {
       subjectRefs: [ref()],
     });
     expect(rs).toMatchObject({ hits: [], checked: 1 });
-    const refused = (await auditEntries(mk)).flatMap((a) => (a.kind === 'disclosure' && a.mode === 'denied' && a.eventType === 'exchange.match' ? [a.reason] : [])); // prettier-ignore
+    const refused = (await auditEntries(mk)).flatMap((a) =>
+      a.kind === 'disclosure' && a.mode === 'denied' && a.eventType === 'exchange.match' ? [a.reason] : [],
+    );
     expect(refused).toEqual(expect.arrayContaining(['INVALID_REQUEST', 'RATE_LIMITED']));
   });
 });

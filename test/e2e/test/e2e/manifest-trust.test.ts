@@ -115,12 +115,24 @@ beforeAll(async () => {
   const at = (minutes: number): string => new Date(since.getTime() + minutes * 60_000).toISOString();
   v2 = await signManifest(addMember(body1, member(xk, 'XK'), at(10)), mkKey.privateJwk, mkKey.kid);
   v2SelfAdded = await signManifest(addMember(body1, member(xk, 'XK'), at(10)), xk.privateJwk, xk.kid);
-  v2Fork = await signManifest(addMember(body1, member(xk, 'XK', 'Kosovo*'), at(11)), mkKey.privateJwk, mkKey.kid);
+  v2Fork = await signManifest(
+    addMember(body1, member(xk, 'XK', 'Kosovo*'), at(11)),
+    mkKey.privateJwk,
+    mkKey.kid,
+  );
   const al = generateSigningKey('AL', since);
-  const v3 = await signManifest(addMember(verifyRootManifest(v2), member(al, 'AL'), at(20)), mkKey.privateJwk, mkKey.kid);
+  const v3 = await signManifest(
+    addMember(verifyRootManifest(v2), member(al, 'AL'), at(20)),
+    mkKey.privateJwk,
+    mkKey.kid,
+  );
   const ba = generateSigningKey('BA', since);
-  v4 = await signManifest(addMember(verifyRootManifest(v3), member(ba, 'BA'), at(30)), mkKey.privateJwk, mkKey.kid);
-}, 30_000); // prettier-ignore
+  v4 = await signManifest(
+    addMember(verifyRootManifest(v3), member(ba, 'BA'), at(30)),
+    mkKey.privateJwk,
+    mkKey.kid,
+  );
+}, 30_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -104,7 +104,8 @@ describe('test PKI', () => {
       ].map(x509),
     );
     const now = Date.now();
-    const validNow = (c: X509Certificate): boolean => c.validFromDate.getTime() <= now && now < c.validToDate.getTime(); // prettier-ignore
+    const validNow = (c: X509Certificate): boolean =>
+      c.validFromDate.getTime() <= now && now < c.validToDate.getTime();
     expect(server!.verify(a!.publicKey) && server!.checkIP('127.0.0.1') !== undefined).toBe(true);
     expect(server!.checkHost('localhost')).toBe('localhost');
     expect(client!.verify(a!.publicKey) && validNow(client!)).toBe(true);

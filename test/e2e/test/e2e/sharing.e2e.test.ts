@@ -146,7 +146,9 @@ afterAll(async () => {
 describe('sharing under bilateral agreements (three partners, three nats-servers)', () => {
   it("delivers to RS's inbox exactly the agreed events with exactly the agreed fields", async () => {
     const expected = events.filter((e) => RS_TYPES.includes(e.type));
-    await until('RS inbox', async () => ((await count(rs, 'WBX_INBOX')) >= expected.length ? true : undefined));
+    await until('RS inbox', async () =>
+      (await count(rs, 'WBX_INBOX')) >= expected.length ? true : undefined,
+    );
     const inbox = await tokens(await jetstreamManager(rs.nats), 'WBX_INBOX');
     expect(inbox).toHaveLength(expected.length);
     const byId = new Map(expected.map((e) => [e.eventId, e]));
@@ -156,12 +158,20 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
       expect(event).toBeDefined();
       for (const p of disclosed) expect(RS_FIELDS.some((f) => f === p || f.startsWith(`${p}.`))).toBe(true);
       const { iss, jti, iat, wbx_type, wbx_v, ...body } = claims;
-      expect(Object.keys(body).every((k) => ['occurredAt', 'routeSegment', 'persons', 'migrantsCount'].includes(k))).toBe(true);
+      expect(
+        Object.keys(body).every((k) =>
+          ['occurredAt', 'routeSegment', 'persons', 'migrantsCount'].includes(k),
+        ),
+      ).toBe(true);
       for (const p of (body.persons ?? []) as Record<string, unknown>[]) {
         expect(Object.keys(p).sort()).toEqual(['ageBand', 'citizenship']);
       }
       expect({ iss, jti, wbx_type, wbx_v, iatType: typeof iat }).toEqual({
-        iss: 'MK', jti: event?.eventId, wbx_type: event?.type, wbx_v: 1, iatType: 'number',
+        iss: 'MK',
+        jti: event?.eventId,
+        wbx_type: event?.type,
+        wbx_v: 1,
+        iatType: 'number',
       });
     }
   });
@@ -203,27 +213,63 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     const persons = crossings.reduce((n, e) => n + (e.crossingIrregular?.persons.length ?? 0), 0);
     expect(total).toBeGreaterThan(0);
     expect(total).toBeLessThanOrEqual(persons);
-    expect(inbox.some((t) => (readOwnSealedEvent(t).claims.cells as { suppressed: boolean }[]).some((c) => c.suppressed))).toBe(true);
+    expect(
+      inbox.some((t) =>
+        (readOwnSealedEvent(t).claims.cells as { suppressed: boolean }[]).some((c) => c.suppressed),
+      ),
+    ).toBe(true);
   });
 
   it("lets MK's operator verify the audit chain with wbx audit verify, authenticated by the gateway's nkey", async () => {
     const r = await wbx(
-      ['audit', 'verify', '--nats', mk.natsUrl, '--manifest', fed.identity.manifestFile, '--partner', 'MK', '--nkey', join(mk.accessDir ?? '', 'gateway.nkey')],
+      [
+        'audit',
+        'verify',
+        '--nats',
+        mk.natsUrl,
+        '--manifest',
+        fed.identity.manifestFile,
+        '--partner',
+        'MK',
+        '--nkey',
+        join(mk.accessDir ?? '', 'gateway.nkey'),
+      ],
       { now: new Date() },
     );
     expect(r.stderr).not.toContain('UNREACHABLE');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^OK/);
-    const anonymous = await wbx(['audit', 'verify', '--nats', mk.natsUrl, '--manifest', fed.identity.manifestFile, '--partner', 'MK'], { now: new Date() });
+    const anonymous = await wbx(
+      ['audit', 'verify', '--nats', mk.natsUrl, '--manifest', fed.identity.manifestFile, '--partner', 'MK'],
+      { now: new Date() },
+    );
     expect(anonymous.code).toBe(1);
   });
 
-  it('audits every disclosure in MK\'s WBX_AUDIT', async () => {
-    const entries = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { kind: string; recipient?: string; mode?: string; eventId?: string; eventIds?: string[] });
+  it("audits every disclosure in MK's WBX_AUDIT", async () => {
+    const entries = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map(
+      (t) =>
+        JSON.parse(t) as {
+          kind: string;
+          recipient?: string;
+          mode?: string;
+          eventId?: string;
+          eventIds?: string[];
+        },
+    );
     // Records shared in the same turn share an entry that lists their ids; each is listed exactly once.
-    const toRs = entries.filter((e) => e.kind === 'disclosure' && e.recipient === 'RS' && e.mode === 'records').flatMap((e) => e.eventIds ?? [e.eventId]);
-    expect(toRs.sort()).toEqual(events.filter((e) => RS_TYPES.includes(e.type)).map((e) => e.eventId).sort());
-    expect(entries.filter((e) => e.recipient === 'RS' && e.mode === 'records').length).toBeLessThan(toRs.length);
+    const toRs = entries
+      .filter((e) => e.kind === 'disclosure' && e.recipient === 'RS' && e.mode === 'records')
+      .flatMap((e) => e.eventIds ?? [e.eventId]);
+    expect(toRs.sort()).toEqual(
+      events
+        .filter((e) => RS_TYPES.includes(e.type))
+        .map((e) => e.eventId)
+        .sort(),
+    );
+    expect(entries.filter((e) => e.recipient === 'RS' && e.mode === 'records').length).toBeLessThan(
+      toRs.length,
+    );
     expect(entries.some((e) => e.kind === 'disclosure' && e.recipient === 'AL')).toBe(true);
   });
 
@@ -232,7 +278,9 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     const names: string[] = [];
     for await (const n of (await jetstreamManager(mk.nats)).streams.names()) names.push(n);
     expect(names).not.toContain('WBX_SHARE_XK');
-    const audit = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map((t) => JSON.parse(t) as { recipient?: string });
+    const audit = (await tokens(await jetstreamManager(mk.nats), 'WBX_AUDIT')).map(
+      (t) => JSON.parse(t) as { recipient?: string },
+    );
     expect(audit.some((e) => e.recipient === 'XK')).toBe(false);
   });
 
@@ -252,7 +300,9 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     const js = (await import('@nats-io/jetstream')).jetstream(mk.nats);
     await js.publish('wbx.share.RS.MK.crossing.irregular', tampered);
     await js.publish('wbx.share.RS.MK.crossing.irregular', forged);
-    await until('quarantine', async () => ((await count(rs, 'WBX_QUARANTINE')) >= quarantined + 2 ? true : undefined));
+    await until('quarantine', async () =>
+      (await count(rs, 'WBX_QUARANTINE')) >= quarantined + 2 ? true : undefined,
+    );
     expect(await count(rs, 'WBX_INBOX')).toBe(inbox);
     const rsm = await jetstreamManager(rs.nats);
     const last = await rsm.streams.getMessage('WBX_QUARANTINE', { last_by_subj: 'wbx.quarantine.MK' });
@@ -283,4 +333,4 @@ describe('sharing under bilateral agreements (three partners, three nats-servers
     expect(await count(me, 'WBX_INBOX')).toBe(capacity.length);
     expect(await count(mk, 'WBX_SHARE_ME')).toBe(0);
   });
-}); // prettier-ignore
+});

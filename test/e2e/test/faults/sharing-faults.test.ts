@@ -144,7 +144,8 @@ describe('sharing under faults', () => {
   it("kill -9 the recipient's gateway and restart the origin's nats-server during sharing: afterwards every shared event is in the inbox exactly once", async () => {
     const rs1 = await spawnGateway(configFile);
     const mkm = await jetstreamManager(mk.nats);
-    const probe = await jetstreamManager(mk.nats, { timeout: 1_000 }); // short requests while MK's NATS is down
+    // Short requests while MK's NATS is down.
+    const probe = await jetstreamManager(mk.nats, { timeout: 1_000 });
     const rsConsumer = (): Promise<ConsumerInfo> => mkm.consumers.info('WBX_SHARE_RS', 'RS');
 
     const ingest = submitAll(mk.grpcAddress, events, 64, Date.now() + 60_000);

@@ -41,12 +41,17 @@ async function submit(list: readonly ValidEvent[]): Promise<void> {
   const client = new IngestClient(mk.grpcAddress, credentials.createInsecure());
   try {
     await Promise.all(
-      list.map((e) => new Promise<void>((resolve, reject) => client.submit(Event.fromJSON(e), (err) => (err ? reject(err) : resolve())))),
+      list.map(
+        (e) =>
+          new Promise<void>((resolve, reject) =>
+            client.submit(Event.fromJSON(e), (err) => (err ? reject(err) : resolve())),
+          ),
+      ),
     );
   } finally {
     client.close();
   }
-} // prettier-ignore
+}
 
 beforeAll(async () => {
   pki = await makeTestPki();
@@ -63,13 +68,56 @@ beforeAll(async () => {
     validUntil: new Date(Date.now() + 30 * 86_400_000).toISOString(),
   };
   // occurredAt withheld.
-  await fed.agree({ ...base, id: 'MK-RS-NT', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['routeSegment', 'direction', 'persons.citizenship', 'persons.subjectRef'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-NT',
+    purposes: ['risk-analysis'],
+    terms: [
+      {
+        ...records,
+        types: ['crossing.irregular'],
+        fields: ['routeSegment', 'direction', 'persons.citizenship', 'persons.subjectRef'],
+      },
+    ],
+  });
   // occurredAt (and references) only for entries; exits get their direction alone.
-  await fed.agree({ ...base, id: 'MK-RS-MIX', purposes: ['anti-smuggling'], terms: [{ ...records, types: ['crossing.irregular'], where: { direction: ['entry'] }, fields: ['occurredAt', 'direction', 'persons.subjectRef'] }, { ...records, types: ['crossing.irregular'], fields: ['direction'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-MIX',
+    purposes: ['anti-smuggling'],
+    terms: [
+      {
+        ...records,
+        types: ['crossing.irregular'],
+        where: { direction: ['entry'] },
+        fields: ['occurredAt', 'direction', 'persons.subjectRef'],
+      },
+      { ...records, types: ['crossing.irregular'], fields: ['direction'] },
+    ],
+  });
   // occurredAt disclosed for one type, withheld for the other.
-  await fed.agree({ ...base, id: 'MK-RS-2T', purposes: ['risk-analysis'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['occurredAt', 'routeSegment'] }, { ...records, types: ['smuggling.incident'], fields: ['routeSegment'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-2T',
+    purposes: ['risk-analysis'],
+    terms: [
+      { ...records, types: ['crossing.irregular'], fields: ['occurredAt', 'routeSegment'] },
+      { ...records, types: ['smuggling.incident'], fields: ['routeSegment'] },
+    ],
+  });
   // Everything a time bound needs.
-  await fed.agree({ ...base, id: 'MK-RS-T', purposes: ['border-management'], terms: [{ ...records, types: ['crossing.irregular'], fields: ['occurredAt', 'routeSegment', 'persons.subjectRef'] }] }); // prettier-ignore
+  await fed.agree({
+    ...base,
+    id: 'MK-RS-T',
+    purposes: ['border-management'],
+    terms: [
+      {
+        ...records,
+        types: ['crossing.irregular'],
+        fields: ['occurredAt', 'routeSegment', 'persons.subjectRef'],
+      },
+    ],
+  });
   mk = await fed.start('MK', {
     settings: {
       'exchange.listen': '127.0.0.1:0',
@@ -80,11 +128,19 @@ beforeAll(async () => {
       'exchange.matchBurst': 100,
     },
   });
-  const events = [...generateEvents({ partner: 'MK', count: 400, seed: 'oracles', from: new Date('2023-09-01'), to: new Date('2023-09-08') })].map((e) => {
+  const events = [
+    ...generateEvents({
+      partner: 'MK',
+      count: 400,
+      seed: 'oracles',
+      from: new Date('2023-09-01'),
+      to: new Date('2023-09-08'),
+    }),
+  ].map((e) => {
     const r = validateEvent(JSON.parse(JSON.stringify(e)));
     if (!r.ok) throw new Error('invalid generated event');
     return r.event;
-  }); // prettier-ignore
+  });
   crossings = events.filter((e) => e.type === 'crossing.irregular');
   const rest = events.filter((e) => e.type !== 'crossing.irregular');
   heldBack = rest.filter((e) => e.type === 'asylum.application' || e.type === 'return.decision');
@@ -128,7 +184,12 @@ async function recoverOccurredAt(agreementId: string, purpose: string, eventId: 
   let hi = Date.parse('2024-01-01T00:00:00Z');
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    const { events } = await query(rs.exchange, { agreementId, purpose, from: new Date(lo).toISOString(), to: new Date(mid).toISOString() }); // prettier-ignore
+    const { events } = await query(rs.exchange, {
+      agreementId,
+      purpose,
+      from: new Date(lo).toISOString(),
+      to: new Date(mid).toISOString(),
+    });
     if (events.some((e) => e.eventId === eventId)) hi = mid;
     else lo = mid;
   }
@@ -148,11 +209,32 @@ describe('Exchange.Query time bounds', () => {
   it('refuses from/to when the agreement withholds occurredAt: binary search recovers nothing', async () => {
     const target = crossings[7] as ValidEvent;
     const result = await outcome(recoverOccurredAt('MK-RS-NT', 'risk-analysis', target.eventId));
-    expect(result).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['from', 'to'] }); // prettier-ignore
+    expect(result).toEqual({
+      code: status.PERMISSION_DENIED,
+      reason: 'TIME_BOUND_NOT_DISCLOSED',
+      fields: ['from', 'to'],
+    });
     // Either bound alone is refused, naming it; the refusal is audited.
     const before = await denials('TIME_BOUND_NOT_DISCLOSED');
-    expect(await outcome(query(rs.exchange, { agreementId: 'MK-RS-NT', purpose: 'risk-analysis', from: '2023-09-03T00:00:00Z' }))).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['from'] }); // prettier-ignore
-    expect(await outcome(query(rs.exchange, { agreementId: 'MK-RS-NT', purpose: 'risk-analysis', types: ['crossing.irregular'], to: '2023-09-03T00:00:00Z' }))).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['to'] }); // prettier-ignore
+    expect(
+      await outcome(
+        query(rs.exchange, {
+          agreementId: 'MK-RS-NT',
+          purpose: 'risk-analysis',
+          from: '2023-09-03T00:00:00Z',
+        }),
+      ),
+    ).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['from'] });
+    expect(
+      await outcome(
+        query(rs.exchange, {
+          agreementId: 'MK-RS-NT',
+          purpose: 'risk-analysis',
+          types: ['crossing.irregular'],
+          to: '2023-09-03T00:00:00Z',
+        }),
+      ),
+    ).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['to'] });
     expect(await denials('TIME_BOUND_NOT_DISCLOSED')).toBe(before + 2);
     // Without bounds the same agreement answers as before.
     const { events } = await query(rs.exchange, { agreementId: 'MK-RS-NT', purpose: 'risk-analysis' });
@@ -161,9 +243,25 @@ describe('Exchange.Query time bounds', () => {
 
   it('refuses a bound when one type of the query has occurredAt withheld, and allows it for the other alone', async () => {
     const to = '2023-09-04T00:00:00.000Z';
-    expect(await outcome(query(rs.exchange, { agreementId: 'MK-RS-2T', purpose: 'risk-analysis', to }))).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['to'] }); // prettier-ignore
-    expect(await outcome(query(rs.exchange, { agreementId: 'MK-RS-2T', purpose: 'risk-analysis', types: ['smuggling.incident'], to }))).toMatchObject({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED' }); // prettier-ignore
-    const { events } = await query(rs.exchange, { agreementId: 'MK-RS-2T', purpose: 'risk-analysis', types: ['crossing.irregular'], to }); // prettier-ignore
+    expect(
+      await outcome(query(rs.exchange, { agreementId: 'MK-RS-2T', purpose: 'risk-analysis', to })),
+    ).toEqual({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED', fields: ['to'] });
+    expect(
+      await outcome(
+        query(rs.exchange, {
+          agreementId: 'MK-RS-2T',
+          purpose: 'risk-analysis',
+          types: ['smuggling.incident'],
+          to,
+        }),
+      ),
+    ).toMatchObject({ code: status.PERMISSION_DENIED, reason: 'TIME_BOUND_NOT_DISCLOSED' });
+    const { events } = await query(rs.exchange, {
+      agreementId: 'MK-RS-2T',
+      purpose: 'risk-analysis',
+      types: ['crossing.irregular'],
+      to,
+    });
     expect(ids(events)).toEqual(ids(crossings.filter((e) => e.occurredAt < to)));
   });
 
@@ -182,7 +280,11 @@ describe('Exchange.Query time bounds', () => {
     const some = await query(rs.exchange, { ...req, from, to });
     expect(ids(some.events)).toEqual(ids(entries.filter((e) => e.occurredAt >= from && e.occurredAt < to)));
     // A bound around the exit's own instant finds nothing of it.
-    const around = await query(rs.exchange, { ...req, from: exit.occurredAt, to: new Date(Date.parse(exit.occurredAt) + 1).toISOString() }); // prettier-ignore
+    const around = await query(rs.exchange, {
+      ...req,
+      from: exit.occurredAt,
+      to: new Date(Date.parse(exit.occurredAt) + 1).toISOString(),
+    });
     expect(around.events.map((e) => e.eventId)).not.toContain(exit.eventId);
     // Unbounded, the exit is there (with its direction): it is the bound that must not find it.
     const unbounded = await query(rs.exchange, req);
@@ -207,16 +309,25 @@ async function snapshot(agreementId: string, purpose: string, pageSize: number) 
 
 /** The resume token the code before this fix made: `<sequence>.<hash of the request>`, base64url. */
 function legacyToken(seq: number, agreementId: string, purpose: string, types: string[]): string {
-  const hash = createHash('sha256').update(JSON.stringify([agreementId, purpose, types, '', '', {}])).digest('base64url').slice(0, 22); // prettier-ignore
+  const hash = createHash('sha256')
+    .update(JSON.stringify([agreementId, purpose, types, '', '', {}]))
+    .digest('base64url')
+    .slice(0, 22);
   return Buffer.from(`${seq}.${hash}`).toString('base64url');
 }
 
 describe('Exchange.Query pages and resume tokens', () => {
   it('gives the same answer, byte for byte, whether or not the origin holds events RS may not see', async () => {
-    const before = [await snapshot('MK-RS-T', 'border-management', crossings.length), await snapshot('MK-RS-T', 'border-management', 7)]; // prettier-ignore
+    const before = [
+      await snapshot('MK-RS-T', 'border-management', crossings.length),
+      await snapshot('MK-RS-T', 'border-management', 7),
+    ];
     expect(before[0]?.pages[0]?.events).toHaveLength(crossings.length);
     await submit(heldBack);
-    const after = [await snapshot('MK-RS-T', 'border-management', crossings.length), await snapshot('MK-RS-T', 'border-management', 7)]; // prettier-ignore
+    const after = [
+      await snapshot('MK-RS-T', 'border-management', crossings.length),
+      await snapshot('MK-RS-T', 'border-management', 7),
+    ];
     expect(after).toEqual(before);
     // Paging still returns every event once.
     const walked = (before[1]?.pages ?? []).flatMap((p) => p.events);
@@ -224,7 +335,11 @@ describe('Exchange.Query pages and resume tokens', () => {
   });
 
   it('hands out tokens that carry no sequence number', async () => {
-    const { events, end } = await query(rs.exchange, { agreementId: 'MK-RS-T', purpose: 'border-management', pageSize: 50 }); // prettier-ignore
+    const { events, end } = await query(rs.exchange, {
+      agreementId: 'MK-RS-T',
+      purpose: 'border-management',
+      pageSize: 50,
+    });
     for (const token of [...events.map((e) => e.resumeToken), end.resumeToken]) {
       expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/);
       expect(Buffer.from(token, 'base64url').toString('latin1')).not.toMatch(/^\d+\./);
@@ -235,28 +350,85 @@ describe('Exchange.Query pages and resume tokens', () => {
   it('refuses a token made up to start the scan at a chosen sequence, and a token of another agreement', async () => {
     const req = { agreementId: 'MK-RS-T', purpose: 'border-management', pageSize: 1 };
     const forged = legacyToken(others.length, 'MK-RS-T', 'border-management', ['crossing.irregular']);
-    expect(await outcome(query(rs.exchange, { ...req, resumeToken: forged }))).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_RESUME_TOKEN', fields: ['resumeToken'] }); // prettier-ignore
+    expect(await outcome(query(rs.exchange, { ...req, resumeToken: forged }))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      reason: 'BAD_RESUME_TOKEN',
+      fields: ['resumeToken'],
+    });
     const { end } = await query(rs.exchange, {
       agreementId: 'MK-RS-NT',
       purpose: 'risk-analysis',
       pageSize: 1,
     });
-    expect(await outcome(query(rs.exchange, { ...req, resumeToken: end.resumeToken }))).toEqual({ code: status.INVALID_ARGUMENT, reason: 'BAD_RESUME_TOKEN', fields: ['resumeToken'] }); // prettier-ignore
+    expect(await outcome(query(rs.exchange, { ...req, resumeToken: end.resumeToken }))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      reason: 'BAD_RESUME_TOKEN',
+      fields: ['resumeToken'],
+    });
     const flipped = Buffer.from(end.resumeToken, 'base64url');
     flipped[0] = (flipped[0] ?? 0) ^ 1;
-    expect(await outcome(query(rs.exchange, { agreementId: 'MK-RS-NT', purpose: 'risk-analysis', pageSize: 1, resumeToken: flipped.toString('base64url') }))).toMatchObject({ reason: 'BAD_RESUME_TOKEN' }); // prettier-ignore
+    expect(
+      await outcome(
+        query(rs.exchange, {
+          agreementId: 'MK-RS-NT',
+          purpose: 'risk-analysis',
+          pageSize: 1,
+          resumeToken: flipped.toString('base64url'),
+        }),
+      ),
+    ).toMatchObject({ reason: 'BAD_RESUME_TOKEN' });
   });
 });
 
 describe('Exchange.Query conditions and sizes', () => {
   const rows: [string, Record<string, unknown>, Refused][] = [
-    ['a condition on a person attribute the agreement discloses', { agreementId: 'MK-RS-NT', purpose: 'risk-analysis', where: { 'persons.citizenship': { values: ['PAK'] } } }, { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] }],
-    ['a condition on a subject reference', { agreementId: 'MK-RS-T', purpose: 'border-management', where: { 'persons.subjectRef': { values: ['0'.repeat(64)] } } }, { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] }],
-    ['a condition on occurredAt itself', { agreementId: 'MK-RS-T', purpose: 'border-management', where: { occurredAt: { values: ['2023-09-03T00:00:00Z'] } } }, { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] }],
-    ['a condition on a withheld field', { agreementId: 'MK-RS-NT', purpose: 'risk-analysis', where: { detectionMethod: { values: ['surveillance'] } } }, { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] }],
-    ['a type the agreement does not cover', { agreementId: 'MK-RS-T', purpose: 'border-management', types: ['asylum.application'] }, { code: status.PERMISSION_DENIED, reason: 'TYPE_NOT_AGREED', fields: [] }],
-    ['a page over the maximum', { agreementId: 'MK-RS-T', purpose: 'border-management', pageSize: QUERY_PAGE_MAX + 1 }, { code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', fields: ['pageSize'] }],
-  ]; // prettier-ignore
+    [
+      'a condition on a person attribute the agreement discloses',
+      {
+        agreementId: 'MK-RS-NT',
+        purpose: 'risk-analysis',
+        where: { 'persons.citizenship': { values: ['PAK'] } },
+      },
+      { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] },
+    ],
+    [
+      'a condition on a subject reference',
+      {
+        agreementId: 'MK-RS-T',
+        purpose: 'border-management',
+        where: { 'persons.subjectRef': { values: ['0'.repeat(64)] } },
+      },
+      { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] },
+    ],
+    [
+      'a condition on occurredAt itself',
+      {
+        agreementId: 'MK-RS-T',
+        purpose: 'border-management',
+        where: { occurredAt: { values: ['2023-09-03T00:00:00Z'] } },
+      },
+      { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] },
+    ],
+    [
+      'a condition on a withheld field',
+      {
+        agreementId: 'MK-RS-NT',
+        purpose: 'risk-analysis',
+        where: { detectionMethod: { values: ['surveillance'] } },
+      },
+      { code: status.PERMISSION_DENIED, reason: 'WHERE_FIELD_NOT_DISCLOSED', fields: [] },
+    ],
+    [
+      'a type the agreement does not cover',
+      { agreementId: 'MK-RS-T', purpose: 'border-management', types: ['asylum.application'] },
+      { code: status.PERMISSION_DENIED, reason: 'TYPE_NOT_AGREED', fields: [] },
+    ],
+    [
+      'a page over the maximum',
+      { agreementId: 'MK-RS-T', purpose: 'border-management', pageSize: QUERY_PAGE_MAX + 1 },
+      { code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', fields: ['pageSize'] },
+    ],
+  ];
   it.each(rows)('refuses %s', async (_name, req, expected) => {
     expect(await outcome(query(rs.exchange, req))).toEqual(expected);
   });
@@ -267,7 +439,9 @@ describe('Exchange.Match on references of events the agreement does not cover', 
   const keyedAs = async (agreementId: string, ref: string): Promise<string> =>
     (await Pseudonyms.open(join(mk.config.data, 'exchange', 'subject-ref.secret'))).keyed(agreementId, ref);
   const refsOf = (e: ValidEvent): string[] =>
-    subjectRefsOf((e as unknown as Record<string, Record<string, unknown>>)[bodyKey(e.type)] ?? {}).filter((r) => r !== ''); // prettier-ignore
+    subjectRefsOf((e as unknown as Record<string, Record<string, unknown>>)[bodyKey(e.type)] ?? {}).filter(
+      (r) => r !== '',
+    );
   const bodyKey = (type: string): string => type.replace(/\.(\w)/, (_m, c: string) => c.toUpperCase());
 
   it('hits only with the covered events of a person who also appears in others', async () => {
@@ -275,7 +449,11 @@ describe('Exchange.Match on references of events the agreement does not cover', 
     const shared = crossings.flatMap(refsOf).find((r) => inOthers.has(r));
     if (shared === undefined)
       throw new Error('the test data has no person in a crossing and in another event');
-    const res = await match(rs.exchange, { agreementId: 'MK-RS-T', purpose: 'border-management', subjectRefs: [await keyedAs('MK-RS-T', shared)] }); // prettier-ignore
+    const res = await match(rs.exchange, {
+      agreementId: 'MK-RS-T',
+      purpose: 'border-management',
+      subjectRefs: [await keyedAs('MK-RS-T', shared)],
+    });
     expect(res.hits).toHaveLength(1);
     expect(ids(res.hits[0]?.events ?? [])).toEqual(ids(crossings.filter((e) => refsOf(e).includes(shared))));
   });
@@ -286,18 +464,31 @@ describe('Exchange.Match on references of events the agreement does not cover', 
     expect(outside.length).toBeGreaterThan(0);
     const inside = crossings.flatMap(refsOf)[0] ?? '';
     const refs = await Promise.all([inside, ...outside.slice(0, 50)].map((r) => keyedAs('MK-RS-T', r)));
-    const res = await match(rs.exchange, { agreementId: 'MK-RS-T', purpose: 'border-management', subjectRefs: refs }); // prettier-ignore
+    const res = await match(rs.exchange, {
+      agreementId: 'MK-RS-T',
+      purpose: 'border-management',
+      subjectRefs: refs,
+    });
     // The keying is right (the crossing's person hits); none of the others does.
     expect(res.hits.map((h) => h.subjectRef)).toEqual([refs[0]]);
   });
 
   it('gives no hit for a person only in events whose grant withholds the reference', async () => {
-    const entryRefs = new Set(crossings.filter((e) => e.crossingIrregular?.direction === 'entry').flatMap(refsOf)); // prettier-ignore
-    const exitOnly = crossings.filter((e) => e.crossingIrregular?.direction === 'exit').flatMap(refsOf).filter((r) => !entryRefs.has(r)); // prettier-ignore
+    const entryRefs = new Set(
+      crossings.filter((e) => e.crossingIrregular?.direction === 'entry').flatMap(refsOf),
+    );
+    const exitOnly = crossings
+      .filter((e) => e.crossingIrregular?.direction === 'exit')
+      .flatMap(refsOf)
+      .filter((r) => !entryRefs.has(r));
     expect(exitOnly.length).toBeGreaterThan(0);
     const entry = [...entryRefs][0] ?? '';
     const refs = await Promise.all([entry, ...exitOnly.slice(0, 50)].map((r) => keyedAs('MK-RS-MIX', r)));
-    const res = await match(rs.exchange, { agreementId: 'MK-RS-MIX', purpose: 'anti-smuggling', subjectRefs: refs }); // prettier-ignore
+    const res = await match(rs.exchange, {
+      agreementId: 'MK-RS-MIX',
+      purpose: 'anti-smuggling',
+      subjectRefs: refs,
+    });
     expect(res.hits.map((h) => h.subjectRef)).toEqual([refs[0]]);
   });
 });

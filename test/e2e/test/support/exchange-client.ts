@@ -24,7 +24,12 @@ export interface Clients {
 }
 
 /** Exchange and Federation clients over mTLS with `cert`, trusting the PKI's CA A. */
-export async function exchangeClients(pki: TestPki, address: string, cert: CertFiles, ca = pki.caA): Promise<Clients> {
+export async function exchangeClients(
+  pki: TestPki,
+  address: string,
+  cert: CertFiles,
+  ca = pki.caA,
+): Promise<Clients> {
   const { cert: c, key } = await pki.pem(cert);
   const { readFile } = await import('node:fs/promises');
   const creds = credentials.createSsl(await readFile(ca), key, c);
@@ -38,17 +43,28 @@ export async function exchangeClients(pki: TestPki, address: string, cert: CertF
       federation.close();
     },
   };
-} // prettier-ignore
+}
 
 /** The gateway cuts Query batches at about 1 MiB of presentations, one event past it at most (≤ 64 KiB). */
 const MAX_BATCH_BYTES = 1024 * 1024 + 64 * 1024;
 
 /** Runs a Query to its end: the events and the closing message. Fails on a message over MAX_BATCH_BYTES. */
-export function query(client: ExchangeClient, req: Partial<QueryRequest>): Promise<{ events: QueryEvent[]; end: QueryEnd }> {
+export function query(
+  client: ExchangeClient,
+  req: Partial<QueryRequest>,
+): Promise<{ events: QueryEvent[]; end: QueryEnd }> {
   return new Promise((resolve, reject) => {
     const events: QueryEvent[] = [];
     let end: QueryEnd | undefined;
-    const call = client.query({ agreementId: '', purpose: '', types: [], where: {}, pageSize: 0, resumeToken: '', ...req });
+    const call = client.query({
+      agreementId: '',
+      purpose: '',
+      types: [],
+      where: {},
+      pageSize: 0,
+      resumeToken: '',
+      ...req,
+    });
     call.on('data', (m: QueryResponse) => {
       const bytes = m.events.reduce((n, e) => n + e.presentation.length, 0);
       if (bytes > MAX_BATCH_BYTES) reject(new Error(`a Query message of ${bytes} bytes of presentations`));
@@ -56,9 +72,11 @@ export function query(client: ExchangeClient, req: Partial<QueryRequest>): Promi
       if (m.end !== undefined) end = m.end;
     });
     call.on('error', reject);
-    call.on('end', () => (end === undefined ? reject(new Error('no end message')) : resolve({ events, end })));
+    call.on('end', () =>
+      end === undefined ? reject(new Error('no end message')) : resolve({ events, end }),
+    );
   });
-} // prettier-ignore
+}
 
 export const match = (c: ExchangeClient, req: MatchRequest): Promise<MatchResponse> =>
   unary<MatchResponse>((cb) => c.match(req, cb));

@@ -104,8 +104,18 @@ export const GatewayConfigSchema = z.strictObject({
       publishTimeout: duration.default(10_000),
       /** The gateway's nkey seed file for an external NATS (the embedded one uses its own). */
       nkeyFile: z.string().min(1).optional(),
+      /**
+       * The embedded nats-server's client port (loopback); default: the one it took at its first start,
+       * kept in `<data>/nats/port`, so that recipients find it again after a restart.
+       */
+      port: z.number().int().min(1).max(65_535).optional(),
+      /**
+       * A partner this one receives from whose NATS cannot be reached for longer than this is reported:
+       * a warning, and `wbx_receive_origin_reachable{origin}` 0.
+       */
+      originUnreachableAfter: duration.default(60_000),
     })
-    .default({ binary: 'nats-server', publishTimeout: 10_000 }),
+    .default({ binary: 'nats-server', publishTimeout: 10_000, originUnreachableAfter: 60_000 }),
   /** Directory of signed bilateral agreements (JSON); changes take effect at run time. */
   agreements: z.string().min(1).optional(),
   /**
@@ -302,6 +312,8 @@ const ENV_PATHS = [
   'nats.binary',
   'nats.publishTimeout',
   'nats.nkeyFile',
+  'nats.port',
+  'nats.originUnreachableAfter',
   'agreements',
   'access',
   'share.aggregateGrace',

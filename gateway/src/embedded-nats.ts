@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -11,6 +12,7 @@ import {
 } from '@wbx/nats-server';
 import type { Logger } from 'pino';
 
+import { ConfigError } from './config.js';
 import { ORIGIN_ACCOUNT } from './nats-layout.js';
 
 export interface EmbeddedNatsOptions {
@@ -20,6 +22,8 @@ export interface EmbeddedNatsOptions {
   readonly log: Logger;
   /** Extra nats-server configuration text (authorization, TLS) to start with, appended verbatim. */
   readonly extraConfig?: string;
+  /** The client port (`nats.port`); default: the one kept in `<data>/nats/port`, else a free one. */
+  readonly port?: number;
 }
 
 /** How long a start may take until the server accepts clients, and a stop until it has exited. */
@@ -47,6 +51,15 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** Whether nothing listens on this loopback port now (the server can take it). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '127.0.0.1', port }, () => probe.close(() => resolve(true)));
+  });
+}
+
 /** The accounts a configuration text declares (`NAME: {` inside `accounts {`). */
 function accountsOf(config: string): Set<string> {
   return new Set([...config.matchAll(/^ {2}([A-Za-z0-9_$]+): \{/gm)].map((m) => m[1] ?? ''));
@@ -54,7 +67,9 @@ function accountsOf(config: string): Set<string> {
 
 /**
  * The gateway's own nats-server (JetStream, file storage under the data directory), for a partner that
- * runs no NATS of its own. Started on a free loopback port, then kept on that port across restarts; if
+ * runs no NATS of its own. Started on the configured port (`nats.port`), else on the one it took at its
+ * first start (kept in `<data>/nats/port`), else on a free loopback port that is then kept: recipients
+ * find it at the same URL after any restart, of the server or of the gateway. If
  * it dies it is restarted; a server left behind by a gateway that was killed is stopped first, so two
  * servers never share one store.
  */
@@ -79,12 +94,36 @@ export class EmbeddedNats {
     return join(this.dir, 'nats-server.pid');
   }
 
+  private get portFile(): string {
+    return join(this.dir, 'port');
+  }
+
   async start(): Promise<string> {
     await mkdir(join(this.dir, 'store'), { recursive: true });
     await this.stopLeftover();
     await this.migrateGlobalAccount();
+    this.port = this.options.port ?? (await this.keptPort()) ?? -1; // -1: any free port
+    if (this.port !== -1 && !(await portFree(this.port))) {
+      const kept = this.options.port === undefined ? ` (kept in ${this.portFile} since its first start)` : '';
+      throw new ConfigError([
+        {
+          path: 'nats.port',
+          message: `port ${String(this.port)}${kept} of the embedded nats-server is taken by another process`,
+        },
+      ]);
+    }
     await this.spawnServer();
+    await writeFile(this.portFile, `${String(this.port)}\n`);
     return this.url;
+  }
+
+  /** The port the server took at an earlier start, if any. */
+  private async keptPort(): Promise<number | undefined> {
+    if (!existsSync(this.portFile)) return undefined;
+    const text = (await readFile(this.portFile, 'utf8')).trim();
+    const port = Number(text);
+    if (Number.isInteger(port) && port > 0 && port <= 65_535) return port;
+    throw new ConfigError([{ path: 'nats.port', message: `${this.portFile} holds no port: ${text}` }]);
   }
 
   /**

@@ -102,9 +102,10 @@ export class Gateway {
   }
 
   /**
-   * Starts a partner's gateway from its configuration: NATS (embedded or the partner's), Ingest, the HTTP
-   * endpoints, sharing and receiving, and Exchange when configured. Whatever was started before a failure
-   * is stopped again, so nothing is left running.
+   * Starts a partner's gateway from its configuration: the HTTP endpoints (not ready until the rest
+   * runs), NATS (embedded or the partner's, waited for while it cannot be reached), Ingest, sharing and
+   * receiving, and Exchange when configured. Whatever was started before a failure is stopped again, so
+   * nothing is left running.
    */
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
     const log = options.log ?? createLogger(config.log.level, config.partner);
@@ -122,6 +123,27 @@ export class Gateway {
     // The embedded server starts with the recipients' users; a partner's own NATS gets its files
     // rewritten once agreements name a recipient, and at every change.
     const written = embedded || agreements.length > 0 ? await access?.write(watcher.current) : undefined;
+    // The HTTP endpoints answer first: /readyz says what is not there yet (NATS may take a while to come).
+    const opened: { nats?: StartedNats; probe?: StreamsProbe; sharing?: StartedSharing } = {};
+    const http = await startHttpServer(
+      config.http.listen,
+      metrics,
+      () => {
+        const { nats, probe } = opened;
+        const reasons = (probe?.missing ?? []).map((stream) => `stream ${stream} missing`);
+        if (nats === undefined) reasons.push('NATS unreachable');
+        else if (!nats.state.connected) reasons.push('NATS disconnected');
+        if (nats?.state.eventsStream === false) reasons.push(`${EVENTS_STREAM} missing`);
+        const { problem } = watcher.current;
+        if (problem !== undefined) reasons.push(`agreements unreadable (${problem}): sharing paused`);
+        const failure = opened.sharing?.audit.failure;
+        if (failure !== undefined) reasons.push(`audit chain broken (${failure.code}): sharing stopped`);
+        if (opened.sharing === undefined && reasons.length === 0) reasons.push('starting');
+        return { ready: reasons.length === 0, reasons };
+      },
+      guard,
+    );
+    stack.defer(() => new Promise<void>((resolve) => http.server.close(() => resolve())));
     const nats = stack.use(
       await startNats(
         config,
@@ -133,6 +155,7 @@ export class Gateway {
         metrics,
       ),
     );
+    opened.nats = nats;
     if (access !== undefined) stack.use(access.follow(watcher, nats.embedded));
     const ingest = stack.use(
       await startIngest({ config, nats, signer, log, metrics, guard, drainMs, now: options.now }),
@@ -149,23 +172,7 @@ export class Gateway {
         ...(config.exchange === undefined ? [] : [bucketStream(READMISSION_BUCKET)]),
       ],
     });
-    const opened: { sharing?: StartedSharing } = {}; // /readyz may be asked before sharing runs
-    const http = await startHttpServer(
-      config.http.listen,
-      metrics,
-      () => {
-        const reasons = probe.missing.map((stream) => `stream ${stream} missing`);
-        if (!nats.state.connected) reasons.push('NATS disconnected');
-        if (!nats.state.eventsStream) reasons.push(`${EVENTS_STREAM} missing`);
-        const { problem } = watcher.current;
-        if (problem !== undefined) reasons.push(`agreements unreadable (${problem}): sharing paused`);
-        const failure = opened.sharing?.audit.failure;
-        if (failure !== undefined) reasons.push(`audit chain broken (${failure.code}): sharing stopped`);
-        return { ready: reasons.length === 0, reasons };
-      },
-      guard,
-    );
-    stack.defer(() => new Promise<void>((resolve) => http.server.close(() => resolve())));
+    opened.probe = probe;
     const sharing = stack.use(
       await startSharing({
         config,

@@ -61,6 +61,12 @@ export class GatewayMetrics {
     labelNames: ['origin'] as const,
     registers: [this.registry],
   });
+  readonly receiveOriginReachable = new Gauge({
+    name: 'wbx_receive_origin_reachable',
+    help: 'Whether a partner this one receives from can be reached: 0 once it could not for nats.originUnreachableAfter',
+    labelNames: ['origin'] as const,
+    registers: [this.registry],
+  });
   readonly streamFill = new Gauge({
     name: 'wbx_stream_fill_ratio',
     help: 'How full a bounded stream (WBX_INBOX, WBX_QUARANTINE) is: stored / limit, per limit',

@@ -77,6 +77,11 @@ export interface ReceiveWorkerOptions {
   /** JetStream replicas of the inbox, the quarantine and the inbox's memory of stored events. */
   readonly replicas?: number;
   readonly metrics?: GatewayMetrics;
+  /**
+   * An origin that cannot be reached (not connected, or its share consumer not there) for longer than
+   * this (ms, default 60 s) is reported: a warning, and `wbx_receive_origin_reachable{origin}` 0.
+   */
+  readonly unreachableAfter?: number;
 }
 
 /** A stream's limits, as the configuration gives them: ms (0: forever), bytes and messages (-1: none). */
@@ -128,6 +133,15 @@ const AGREEMENT_DELIVERIES = 3;
 /** JetStream's code for a message a stream cannot store (full, with DiscardNew). */
 const STREAM_STORE_FAILED = 10077;
 
+/** An unreachable origin is reported again this often while it stays unreachable. */
+const UNREACHABLE_REPEAT_MS = 300_000;
+
+/** Since when an origin cannot be reached (undefined: it can), and when that was last reported. */
+interface Reach {
+  since: number | undefined;
+  reported: number | undefined;
+}
+
 /** How many presentations of one origin are in flight (verified, stored, acknowledged) at once. */
 const RECEIVE_WINDOW = 512;
 
@@ -166,6 +180,8 @@ export class ReceiveWorker {
   private seen: InboxSeen | undefined;
   private fill: StreamFillMonitor | undefined;
   private fullWarned = 0;
+  private readonly reach = new Map<string, Reach>();
+  private reachTimer: NodeJS.Timeout | undefined;
   /** Presentations of one turn: to the verify pool when there is a backlog, here for a trickle. */
   private readonly batcher = new TurnBatcher<string, PoolResult>({
     maxBatch: VERIFY_BATCH,
@@ -236,7 +252,68 @@ export class ReceiveWorker {
       ...(this.options.inbox?.checkEvery === undefined ? {} : { everyMs: this.options.inbox.checkEvery }),
     });
     this.fill.start();
+    const started = Date.now();
+    for (const { partner } of this.options.sources) {
+      this.reach.set(partner, { since: started, reported: undefined });
+      this.options.metrics?.receiveOriginReachable.set({ origin: partner }, 1);
+    }
+    const after = this.unreachableAfter();
+    this.reachTimer = setInterval(() => this.checkReach(), Math.max(100, Math.min(5_000, after / 4)));
+    this.reachTimer.unref();
     for (const source of this.options.sources) this.loops.push(this.receive(source));
+  }
+
+  private unreachableAfter(): number {
+    return this.options.unreachableAfter ?? 60_000;
+  }
+
+  /** The origin can be reached (again): consuming from it. */
+  private reachable(origin: string): void {
+    const reach = this.reach.get(origin);
+    if (reach === undefined) return;
+    if (reach.reported !== undefined && reach.since !== undefined) {
+      const seconds = Math.round((Date.now() - reach.since) / 1_000);
+      this.options.log.info(
+        { origin, seconds },
+        `origin ${origin} reachable again after ${String(seconds)} s`,
+      );
+    }
+    reach.since = undefined;
+    reach.reported = undefined;
+    this.options.metrics?.receiveOriginReachable.set({ origin }, 1);
+  }
+
+  /** The origin cannot be reached now (disconnected, or not connected yet). */
+  private unreachable(origin: string): void {
+    const reach = this.reach.get(origin);
+    if (reach !== undefined && reach.since === undefined) reach.since = Date.now();
+  }
+
+  /** Reports each origin unreachable for longer than `unreachableAfter`, again every few minutes. */
+  private checkReach(): void {
+    const now = Date.now();
+    for (const [origin, reach] of this.reach) {
+      if (reach.since === undefined || now - reach.since < this.unreachableAfter()) continue;
+      this.options.metrics?.receiveOriginReachable.set({ origin }, 0);
+      if (reach.reported !== undefined && now - reach.reported < UNREACHABLE_REPEAT_MS) continue;
+      reach.reported = now;
+      const seconds = Math.round((now - reach.since) / 1_000);
+      const url = this.options.sources.find((s) => s.partner === origin)?.url;
+      this.options.log.warn(
+        { origin, url, seconds },
+        `origin ${origin} unreachable for ${String(seconds)} s`,
+      );
+    }
+  }
+
+  /** Follows a connection to an origin: a disconnect makes it unreachable, a reconnect reachable. */
+  private followReach(origin: string, nc: NatsConnection): void {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.unreachable(origin);
+        else if (s.type === 'reconnect') this.reachable(origin);
+      }
+    })().catch(() => undefined);
   }
 
   private isStopping(): boolean {
@@ -261,10 +338,12 @@ export class ReceiveWorker {
           ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
         });
         this.connections.add(nc);
+        this.followReach(source.partner, nc);
         const api = jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX });
         const consumer = await api.consumers.get(shareStream(me), shareConsumer(me));
         const messages = await consumer.consume({ max_messages: RECEIVE_WINDOW });
         this.consumers.add(messages);
+        this.reachable(source.partner);
         log.info({ origin: source.partner, url: source.url }, 'receiving');
         attempt = 0;
         const window = new Window(RECEIVE_WINDOW);
@@ -300,6 +379,7 @@ export class ReceiveWorker {
           `not receiving from ${source.partner}; retrying`,
         );
       } finally {
+        this.unreachable(source.partner);
         if (nc !== undefined) {
           this.connections.delete(nc);
           await nc.close().catch(() => undefined);
@@ -401,6 +481,7 @@ export class ReceiveWorker {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.reachTimer);
     for (const m of this.consumers) await m.close().catch(() => undefined);
     for (const nc of this.connections) await nc.close().catch(() => undefined);
     await Promise.all(this.loops);

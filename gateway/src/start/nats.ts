@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { AuthorizationError, connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
 import { ConfigError, type GatewayConfig } from '../config.js';
@@ -33,7 +34,9 @@ export interface StartedNats extends AsyncDisposable {
 
 /**
  * Starts the embedded nats-server when no NATS is configured, connects (reconnecting for ever), and
- * ensures WBX_EVENTS. Disposing drains the connection and stops the embedded server.
+ * ensures WBX_EVENTS. A configured NATS that cannot be reached yet is waited for: the first connection is
+ * retried with back-off (250 ms, doubling, at most 5 s) and a warning now and then, until it comes.
+ * Disposing drains the connection and stops the embedded server.
  */
 export async function startNats(
   config: GatewayConfig,
@@ -50,12 +53,13 @@ export async function startNats(
       binary: config.nats.binary,
       log,
       extraConfig: access.accessConfig,
+      ...(config.nats.port === undefined ? {} : { port: config.nats.port }),
     });
     stack.defer(() => server.stop());
     url = await server.start();
     embedded = server;
   }
-  const nc = await connectGateway(config, url, access.nkeyFile);
+  const nc = await connectGateway(config, url, access.nkeyFile, log);
   stack.defer(() => nc.drain().catch((e: unknown) => log.warn({ err: e }, 'NATS drain failed')));
   const jsm = await jetstreamManager(nc);
   const streamConfig = eventsStreamConfig(config.partner, config.streams);
@@ -101,27 +105,58 @@ export async function startNats(
   };
 }
 
+/** The first connection is retried after 250 ms, then twice as long each time, at most this long. */
+const CONNECT_RETRY_MAX_MS = 5_000;
+/** While NATS cannot be reached at start, a warning is logged at most this often. */
+const CONNECT_LOG_EVERY_MS = 5_000;
+
+/**
+ * Connects to the partner's NATS, waiting for it while it cannot be reached. An nkey file that cannot be
+ * read or credentials the server refuses are configuration errors: they do not mend by waiting.
+ */
 async function connectGateway(
   config: GatewayConfig,
   url: string,
   nkeyFile: string | undefined,
+  log: Logger,
 ): Promise<NatsConnection> {
+  let seed: string | undefined;
   try {
-    const seed = nkeyFile === undefined ? undefined : (await readFile(nkeyFile, 'utf8')).trim();
-    return await connect({
-      servers: url,
-      name: `wbx-gateway-${config.partner}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 10_000,
-      // No stack trace captured per request: it cost 6 % of the ingest path's CPU.
-      noAsyncTraces: true,
-      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
-    });
+    seed = nkeyFile === undefined ? undefined : (await readFile(nkeyFile, 'utf8')).trim();
   } catch (e) {
-    throw new ConfigError(
-      [{ path: 'nats.url', message: `cannot connect to ${url}: ${(e as Error).message}` }],
-      { cause: e },
-    );
+    throw new ConfigError([{ path: 'nats.nkeyFile', message: `cannot read ${String(nkeyFile)}` }], {
+      cause: e,
+    });
+  }
+  let logged = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const nc = await connect({
+        servers: url,
+        name: `wbx-gateway-${config.partner}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 10_000,
+        // No stack trace captured per request: it cost 6 % of the ingest path's CPU.
+        noAsyncTraces: true,
+        ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) }),
+      });
+      if (attempt > 1) log.info({ url, attempts: attempt }, 'NATS reachable; connected');
+      return nc;
+    } catch (e) {
+      if (e instanceof AuthorizationError) {
+        throw new ConfigError(
+          [{ path: 'nats.url', message: `${url} refused the gateway's credentials: ${e.message}` }],
+          { cause: e },
+        );
+      }
+      const retryMs = Math.min(CONNECT_RETRY_MAX_MS, 250 * 2 ** Math.min(attempt - 1, 5));
+      if (Date.now() - logged >= CONNECT_LOG_EVERY_MS) {
+        logged = Date.now();
+        const message = (e as Error).message;
+        log.warn({ url, attempt, retryMs, err: message }, 'NATS unreachable; not ready, retrying');
+      }
+      await sleep(retryMs);
+    }
   }
 }

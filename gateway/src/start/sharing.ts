@@ -92,6 +92,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     replicas: config.streams.replicas,
     inbox: { ...config.inbox, duplicateWindow: config.streams.duplicateWindow },
     quarantine: config.quarantine,
+    unreachableAfter: config.nats.originUnreachableAfter,
   });
   stack.defer(() => receive.stop());
   await receive.start();

@@ -63,7 +63,7 @@ export class GatewayMetrics {
   });
   readonly receiveOriginReachable = new Gauge({
     name: 'wbx_receive_origin_reachable',
-    help: 'Whether a partner this one receives from can be reached: 0 once it could not for nats.originUnreachableAfter',
+    help: 'Whether an origin this partner receives from is reachable: 0 after nats.originUnreachableAfter without',
     labelNames: ['origin'] as const,
     registers: [this.registry],
   });

@@ -63,7 +63,7 @@ export class GatewayMetrics {
   });
   readonly receiveOriginReachable = new Gauge({
     name: 'wbx_receive_origin_reachable',
-    help: 'Whether an origin this partner receives from is reachable (0: not for nats.originUnreachableAfter)',
+    help: 'Whether an origin received from is reachable (0: not for nats.originUnreachableAfter)',
     labelNames: ['origin'] as const,
     registers: [this.registry],
   });

@@ -93,10 +93,16 @@ export const GatewayConfigSchema = z.strictObject({
   data: z.string().min(1).default('./wbx-data'),
   nats: z
     .strictObject({
-      /** The partner's NATS; when absent, the gateway runs and supervises its own nats-server. */
+      /**
+       * The partner's NATS (a cluster: its nodes' URLs, comma-separated); when absent, the gateway runs
+       * and supervises its own nats-server.
+       */
       url: z
         .string()
-        .regex(/^(nats|tls):\/\/.+/, 'must be a nats:// or tls:// URL')
+        .regex(
+          /^(nats|tls):\/\/[^,]+(,(nats|tls):\/\/[^,]+)*$/,
+          'must be nats:// or tls:// URLs, comma-separated',
+        )
         .optional(),
       /** Path of the nats-server binary for the embedded server. */
       binary: z.string().min(1).default('nats-server'),

@@ -32,8 +32,12 @@ export class InboxSeen {
       ttl: options.ttlMs,
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     });
-    // An existing bucket keeps its settings on create: bring its age limit in line with the inbox's.
-    await ensureStream(jsm, { name: bucketStream(INBOX_SEEN_BUCKET), max_age: ms(options.ttlMs) });
+    // An existing bucket keeps its settings on create: bring its age limit (and replicas) in line.
+    await ensureStream(jsm, {
+      name: bucketStream(INBOX_SEEN_BUCKET),
+      max_age: ms(options.ttlMs),
+      ...(options.replicas === undefined ? {} : { num_replicas: options.replicas }),
+    });
     return new InboxSeen(kv);
   }
 

@@ -38,6 +38,8 @@ export interface ShareWorkerOptions {
   readonly now?: () => Date;
   /** How often closed aggregate periods are published; default 5 s. */
   readonly flushEveryMs?: number;
+  /** JetStream replicas of the share streams (their consumers inherit them); default: the server's, 1. */
+  readonly replicas?: number;
 }
 
 /** How many events are shared at once. */
@@ -198,6 +200,7 @@ export class ShareWorker {
         storage: StorageType.File,
         max_age: days * DAY_NS,
         duplicate_window: Math.min(days * DAY_NS, DAY_NS),
+        ...(this.options.replicas === undefined ? {} : { num_replicas: this.options.replicas }),
       };
       await ensureStream(jsm, config);
       await ensureConsumer(jsm, config.name, {

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import {
   DiscardPolicy,
   JetStreamApiCodes,
@@ -6,11 +8,15 @@ import {
   StorageType,
   type ConsumerConfig,
   type JetStreamManager,
+  type ClusterInfo,
   type StreamConfig,
+  type StreamInfo,
+  type JetStreamClient,
 } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
 
 import type { GatewayConfig } from './config.js';
-import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, subjectsUnder } from './nats-layout.js';
+import { bucketStream, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, subjectsUnder } from './nats-layout.js';
 
 const ms = (n: number): number => n * 1_000_000;
 
@@ -35,16 +41,86 @@ export function eventsStreamConfig(
 /** A stream's wanted configuration: its name and the settings WBX cares about. */
 export type StreamConfigInput = Partial<StreamConfig> & { name: string };
 
-/** Creates the stream, or updates it to the configuration when it exists; safe to run at every start. */
+/**
+ * Creates the stream, or updates it to the configuration when it exists; safe to run at every start. A
+ * change of replicas (e.g. a stream made with one, now on a cluster with `streams.replicas: 3`) is waited
+ * for: the stream and its consumers have a leader and every replica is current, since until then
+ * publishes to it may go unanswered.
+ */
 export async function ensureStream(jsm: JetStreamManager, wanted: StreamConfigInput): Promise<void> {
   const name = wanted.name;
+  let info: StreamInfo;
   try {
-    const info = await jsm.streams.info(name);
-    await jsm.streams.update(name, { ...info.config, ...wanted });
+    info = await jsm.streams.info(name);
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
     await jsm.streams.add(wanted);
+    return;
   }
+  await jsm.streams.update(name, { ...info.config, ...wanted });
+  const replicas = wanted.num_replicas;
+  if (replicas !== undefined && replicas !== info.config.num_replicas) await settled(jsm, name, replicas);
+}
+
+/**
+ * Brings an existing stream to `replicas` (and waits for it to settle, see {@link ensureStream}); a stream
+ * that does not exist is left to its owner to create. For streams whose configuration another package
+ * owns (the audit log's), before that package opens it.
+ */
+export async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+  try {
+    await jsm.streams.info(stream);
+  } catch (e) {
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return;
+    throw e;
+  }
+  await ensureStream(jsm, { name: stream, num_replicas: replicas });
+}
+
+/** How long a change of a stream's replicas may take to settle. */
+const REPLICAS_SETTLE_MS = 30_000;
+
+/** Whether a stream's or consumer's cluster has a leader and `replicas - 1` other current replicas. */
+function settledCluster(cluster: ClusterInfo | undefined, replicas: number): boolean {
+  if (cluster === undefined) return replicas === 1;
+  const others = cluster.replicas ?? [];
+  return (cluster.leader ?? '') !== '' && others.length === replicas - 1 && others.every((r) => r.current);
+}
+
+/** Waits until the stream and each of its consumers has `replicas` replicas, all current, and a leader. */
+async function settled(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+  const deadline = Date.now() + REPLICAS_SETTLE_MS;
+  const wait = async (what: string, probe: () => Promise<boolean>): Promise<void> => {
+    while (!(await probe())) {
+      if (Date.now() > deadline) throw new Error(`${what} did not settle on ${replicas} replicas`);
+      await sleep(50);
+    }
+  };
+  await wait(stream, async () => settledCluster((await jsm.streams.info(stream)).cluster, replicas));
+  for await (const consumer of jsm.consumers.list(stream)) {
+    // A consumer with replicas of its own (num_replicas > 0) keeps them; the others follow the stream.
+    const own = consumer.config.num_replicas ?? 0;
+    const want = own > 0 ? own : replicas;
+    const durable = consumer.name;
+    await wait(`${stream} > ${durable}`, async () =>
+      settledCluster((await jsm.consumers.info(stream, durable)).cluster, want),
+    );
+  }
+}
+
+/**
+ * Opens the KV bucket, creating it with `options` when it does not exist; an existing bucket (which
+ * keeps its settings on create) is brought to `options.replicas` through its stream `KV_<bucket>`.
+ */
+export async function openBucket(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  bucket: string,
+  options: Partial<KvOptions> & { replicas: number },
+): Promise<KV> {
+  const kv = await new Kvm(js).create(bucket, options);
+  await ensureStream(jsm, { name: bucketStream(bucket), num_replicas: options.replicas });
+  return kv;
 }
 
 /** JetStream's codes for a create that found the consumer there with another configuration. */

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 
-import { Kvm } from '@nats-io/kv';
 import type { AuditLog } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
@@ -13,6 +12,7 @@ import { READMISSION_BUCKET } from '../nats-layout.js';
 import { startExchangeServer, type StartedExchange } from '../exchange/server.js';
 import { stopGrpcServer } from '../grpc-server.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
+import { openBucket } from '../streams.js';
 import type { StartedNats } from './nats.js';
 
 export interface ExchangeParts {
@@ -58,7 +58,7 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
       js: nats.js,
       jsm: nats.jsm,
       pipeline: parts.pipeline,
-      readmissionKv: await new Kvm(nats.js).create(READMISSION_BUCKET, {
+      readmissionKv: await openBucket(nats.js, nats.jsm, READMISSION_BUCKET, {
         replicas: parts.replicas,
         history: 5,
       }),

@@ -132,7 +132,7 @@ async function connectGateway(
   for (let attempt = 1; ; attempt++) {
     try {
       const nc = await connect({
-        servers: url,
+        servers: url.split(','),
         name: `wbx-gateway-${config.partner}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,

@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
 
-import { Kvm } from '@nats-io/kv';
 import { AuditLog } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
 import type { Sealer } from '@wbx/seal';
@@ -13,7 +12,8 @@ import type { GatewayConfig } from '../config.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { ReceiveWorker } from '../receive-worker.js';
 import { ShareWorker } from '../share-worker.js';
-import { STATE_BUCKET } from '../nats-layout.js';
+import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
+import { ensureReplicas, openBucket } from '../streams.js';
 import type { StartedNats } from './nats.js';
 
 export interface SharingParts {
@@ -43,6 +43,8 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   const { config, nats, watcher, log } = parts;
   const { js, jsm } = nats;
   await using stack = new AsyncDisposableStack();
+  // @wbx/audit updates the replicas of an existing audit stream but does not wait for them to settle.
+  await ensureReplicas(jsm, AUDIT_STREAM, config.streams.replicas);
   const audit = await AuditLog.open({
     js,
     jsm,
@@ -57,7 +59,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   stack.defer(async () => {
     await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));
   });
-  const state = await new Kvm(js).create(STATE_BUCKET);
+  const state = await openBucket(js, jsm, STATE_BUCKET, { replicas: config.streams.replicas });
   const aggregator = new Aggregator({
     partner: config.partner,
     js,
@@ -77,6 +79,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     aggregator,
     log,
     flushEveryMs: config.share.flushEvery,
+    replicas: config.streams.replicas,
   });
   await share.start();
   stack.defer(() => share.stop());

@@ -174,10 +174,18 @@ describe('loadGatewayConfig', () => {
     ['log.level', 'verbose'],
     ['partner', 'ZZ'],
     ['nats.url', 'http://nats:4222'],
+    ['nats.url', 'nats://n1:4222,http://n2:4222'],
+    ['nats.url', 'nats://n1:4222,'],
   ])('refuses %s = %j with an issue at that path', async (path, value) => {
     const e = await configError(undefined, {}, { ...plaintext, [path]: value });
     expect(e.issues.map((i) => i.path)).toContain(path);
     expect(e.message).toContain(path);
+  });
+
+  it("takes a cluster's nodes in nats.url, comma-separated", async () => {
+    const url = 'nats://n1:4222,tls://n2:4222,nats://n3:4222';
+    const config = await loadGatewayConfig(undefined, {}, { ...plaintext, 'nats.url': url });
+    expect(config.nats.url).toBe(url);
   });
 
   it('says what a duration or a size must look like', async () => {

@@ -203,7 +203,7 @@ export async function federationDemo(
       `Agreements, each signed by both parties: ${bodies.map((b) => `${b.id} (${b.terms[0]?.mode})`).join(', ')}\n`,
     );
 
-    const log = pino({ level: 'silent' });
+    const log = pino({ level: process.env.WBX_DEMO_LOG ?? 'silent' });
     for (const p of PARTNERS) {
       const mk = gateways.get('MK');
       await mkdir(join(dir, 'agreements', p), { recursive: true });

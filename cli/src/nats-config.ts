@@ -57,7 +57,9 @@ export async function natsConfigCommand(io: CliIo, options: NatsConfigOptions): 
     options.tlsCert !== undefined && options.tlsKey !== undefined
       ? { cert: options.tlsCert, key: options.tlsKey }
       : undefined;
-  const files = await writeAccessFiles(options.out, recipients, tls);
+  // Every other member's account is declared now, so that a later agreement only adds a user (a reload).
+  const standby = manifest.members.map((m) => m.id).filter((id) => id !== options.partner);
+  const files = await writeAccessFiles(options.out, recipients, tls, { standby });
   await write(
     io.stdout,
     `wrote ${files.configFile} (include it in ${options.partner}'s nats-server configuration)\n`,

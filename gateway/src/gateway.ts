@@ -119,7 +119,8 @@ export class Gateway {
     const watcher = new AgreementsWatcher(config, identity.manifest, log);
     const { agreements } = await watcher.load();
     const accessDir = natsAccessDir(config);
-    const access = accessDir === undefined ? undefined : new NatsAccessWriter(accessDir);
+    const others = identity.manifest.members.map((m) => m.id).filter((id) => id !== config.partner);
+    const access = accessDir === undefined ? undefined : new NatsAccessWriter(accessDir, others);
     // The embedded server starts with the recipients' users; a partner's own NATS gets its files
     // rewritten once agreements name a recipient, and at every change.
     const written = embedded || agreements.length > 0 ? await access?.write(watcher.current) : undefined;
@@ -186,8 +187,6 @@ export class Gateway {
       }),
     );
     opened.sharing = sharing;
-    await probe.start();
-    stack.defer(() => probe.stop());
     const exchange =
       config.exchange === undefined
         ? undefined
@@ -209,6 +208,9 @@ export class Gateway {
               now: options.now ?? (() => new Date()),
             }),
           );
+    // Every stream and bucket exists now (Exchange created its own): from here a missing one is a loss.
+    await probe.start();
+    stack.defer(() => probe.stop());
     const gateway = new Gateway({
       config,
       log,

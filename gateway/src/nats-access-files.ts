@@ -41,8 +41,11 @@ export async function writeAccessFiles(
   dir: string,
   recipients: readonly string[],
   tls?: { readonly cert: string; readonly key: string },
-  /** `prune: false` keeps the nkey files of recipients not listed (while the agreements cannot be read). */
-  options: { readonly prune?: boolean } = {},
+  /**
+   * `prune: false` keeps the nkey files of recipients not listed (while the agreements cannot be read);
+   * `standby`: partners whose accounts are declared without a user (see renderAccessConfig).
+   */
+  options: { readonly prune?: boolean; readonly standby?: readonly string[] } = {},
 ): Promise<AccessFiles> {
   await mkdir(dir, { recursive: true });
   const gateway = await loadOrCreate(join(dir, GATEWAY_NKEY_FILE));
@@ -63,6 +66,7 @@ export async function writeAccessFiles(
   const text = renderAccessConfig({
     gateway: gateway.publicKey,
     recipients: users,
+    ...(options.standby === undefined ? {} : { standby: options.standby }),
     ...(tls === undefined ? {} : { tls }),
   });
   const tmp = `${configFile}.${process.pid}.tmp`;
@@ -95,13 +99,20 @@ export class NatsAccessWriter {
   private applied: readonly string[] = [];
   private last: AccessWrite | undefined;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Every partner that may become a recipient (the manifest's other members). */
+    private readonly standby: readonly string[] = [],
+  ) {}
 
   async write(snapshot: AgreementsSnapshot): Promise<AccessWrite> {
     const paused = snapshot.problem !== undefined;
     if (paused && this.last !== undefined) return this.last;
     const recipients = paused ? this.applied : snapshot.policy.recipients(new Date()).map((r) => r.recipient);
-    const files = await writeAccessFiles(this.dir, recipients, undefined, { prune: !paused });
+    const files = await writeAccessFiles(this.dir, recipients, undefined, {
+      prune: !paused,
+      standby: this.standby,
+    });
     this.applied = recipients;
     this.last = { files, text: await readFile(files.configFile, 'utf8') };
     return this.last;

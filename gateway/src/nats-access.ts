@@ -76,6 +76,12 @@ export interface AccessConfigInput {
   readonly gateway: string;
   /** One nkey user per recipient, each in an account of its own. */
   readonly recipients: readonly { readonly id: string; readonly publicKey: string }[];
+  /**
+   * Partners that may become recipients (the manifest's other members): their accounts and imports are
+   * declared now, without a user, so that an agreement that starts later only adds a user — nats-server
+   * does not wire the imports of an account that a reload adds.
+   */
+  readonly standby?: readonly string[];
   /** Server TLS (PEM paths); recipients connect over TLS. */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -107,7 +113,13 @@ const list = (items: readonly string[]): string => `[${items.map(q).join(', ')}]
  * no `no_auth_user`.
  */
 export function renderAccessConfig(input: AccessConfigInput): string {
-  const recipients = [...input.recipients].sort((a, b) => a.id.localeCompare(b.id));
+  const withUser = new Set(input.recipients.map((r) => r.id));
+  const recipients = [
+    ...input.recipients,
+    ...[...new Set(input.standby ?? [])]
+      .filter((id) => !withUser.has(id))
+      .map((id) => ({ id, publicKey: undefined })),
+  ].sort((a, b) => a.id.localeCompare(b.id));
   const exports = recipients.flatMap((r) => {
     const s = consumerSubjects(r.id);
     const to = list([recipientAccount(r.id)]);
@@ -133,10 +145,14 @@ export function renderAccessConfig(input: AccessConfigInput): string {
     return [
       `  ${recipientAccount(r.id)}: {`,
       `    limits: { max_connections: ${RECIPIENT_LIMITS.connections}, max_subscriptions: ${RECIPIENT_LIMITS.subscriptions}, max_payload: ${RECIPIENT_LIMITS.payload} }`,
-      `    users: [ { nkey: ${q(r.publicKey)}, permissions: {`,
-      `      publish: { allow: ${list(p.publish)} }`,
-      `      subscribe: { allow: ${list(p.subscribe)} }`,
-      `    } } ]`,
+      ...(r.publicKey === undefined
+        ? [`    users: []  # no agreement in force: nobody can sign in`]
+        : [
+            `    users: [ { nkey: ${q(r.publicKey)}, permissions: {`,
+            `      publish: { allow: ${list(p.publish)} }`,
+            `      subscribe: { allow: ${list(p.subscribe)} }`,
+            `    } } ]`,
+          ]),
       `    imports: [`,
       imp(s.info),
       imp(s.next),

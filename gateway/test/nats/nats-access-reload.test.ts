@@ -76,4 +76,59 @@ describe('EmbeddedNats with recipients that come and go', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('takes a recipient whose account was declared in standby by a reload alone, without a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wbx-reload-'));
+    const gatewayKey = newUserNkey();
+    const rs = newUserNkey();
+    const al = newUserNkey();
+    const access = (recipients: { id: string; publicKey: string }[]): string =>
+      renderAccessConfig({ gateway: gatewayKey.publicKey, recipients, standby: ['RS', 'AL'] });
+    const server = new EmbeddedNats({
+      dataDir: dir,
+      binary: process.env.WBX_NATS_SERVER ?? 'nats-server',
+      log: pino({ level: 'silent' }),
+      extraConfig: access([{ id: 'RS', publicKey: rs.publicKey }]),
+    });
+    const url = await server.start();
+    const as = (who: NkeyIdentity, id: string): Promise<NatsConnection> =>
+      connect({
+        servers: url,
+        authenticator: nkeyAuthenticator(new TextEncoder().encode(who.seed)),
+        inboxPrefix: recipientInboxPrefix(id),
+        reconnect: false,
+        timeout: 2_000,
+      });
+    try {
+      // A connection that does not reconnect: it survives only if the server is not restarted.
+      const gw = await as(gatewayKey, 'GW');
+      const jsm = await jetstreamManager(gw);
+      await jsm.streams.add({ name: shareStream('AL'), subjects: ['wbx.share.AL.>'] });
+      await jsm.consumers.add(shareStream('AL'), { durable_name: 'AL', ack_policy: AckPolicy.Explicit });
+      await expect(as(al, 'AL')).rejects.toThrow();
+      await server.reload(
+        access([
+          { id: 'RS', publicKey: rs.publicKey },
+          { id: 'AL', publicKey: al.publicKey },
+        ]),
+      );
+      let name: string | undefined;
+      for (let i = 0; name === undefined; i++) {
+        try {
+          await using nc = await as(al, 'AL');
+          const js = jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX });
+          name = (await (await js.consumers.get(shareStream('AL'), 'AL')).info()).name;
+        } catch (e) {
+          if (i > 50) throw e;
+          await sleep(100);
+        }
+      }
+      expect(name).toBe('AL');
+      expect(gw.isClosed()).toBe(false);
+      await gw.close();
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

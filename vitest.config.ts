@@ -9,6 +9,7 @@ const packageDirs = [
   'services/schema',
   'services/synth',
   'services/jws',
+  'services/turn',
   'services/registry',
   'services/seal',
   'services/agreements',

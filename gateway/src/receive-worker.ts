@@ -16,10 +16,10 @@ import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-
 import { AGGREGATE_CLAIMS, CATEGORICAL_FIELDS } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import { tryVerifyPresentation, type EventEnvelope } from '@wbx/seal';
+import { TurnBatcher } from '@wbx/turn';
 import type { Logger } from 'pino';
 
 import type { AgreementsSource } from './agreements-watcher.js';
-import { TurnBatcher } from './workers/turn-batcher.js';
 import { VerifyPool, type PoolResult } from './workers/verify-pool.js';
 import { InboxSeen } from './inbox-seen.js';
 import type { GatewayMetrics } from './metrics.js';

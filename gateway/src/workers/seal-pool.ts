@@ -2,8 +2,8 @@ import type { KeyObject } from 'node:crypto';
 
 import type { ValidEvent } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
+import { TurnBatcher } from '@wbx/turn';
 
-import { TurnBatcher } from './turn-batcher.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A token sealed on a worker, or why the worker could not seal it. */

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
+import { TurnBatcher } from '@wbx/turn';
+
 import { MAX_EVENT_IDS, type DisclosureRecord } from './entry.js';
 import type { AuditError } from './errors.js';
 
@@ -35,12 +37,6 @@ export interface AuditBatcherOptions {
   readonly prefix?: string;
 }
 
-interface Group {
-  readonly record: DisclosureRecord;
-  readonly eventIds: string[];
-  readonly waiters: { resolve: () => void; reject: (e: unknown) => void }[];
-}
-
 /**
  * Records disclosures of single events in as few audit entries as keeps every one of them: the
  * disclosures of one turn of the event loop that have the same recipient, agreement, type, paths, mode,
@@ -53,15 +49,19 @@ interface Group {
  * A record that already lists its events (`eventIds`) is one call's and goes to {@link appendCovering}.
  */
 export class AuditBatcher implements AuditSink {
-  private readonly groups = new Map<string, Group>();
-  private scheduled = false;
   private readonly prefix: string;
+  private readonly turn: TurnBatcher<DisclosureRecord, undefined>;
 
   constructor(
     private readonly sink: AuditSink,
     options: AuditBatcherOptions = {},
   ) {
     this.prefix = options.prefix ?? 'batch';
+    this.turn = new TurnBatcher<DisclosureRecord, undefined>({
+      maxBatch: MAX_EVENT_IDS,
+      minBatch: 1,
+      pooled: (records) => this.write(records),
+    });
   }
 
   /** The sink's failure: see {@link AuditSink.failure}. */
@@ -70,47 +70,39 @@ export class AuditBatcher implements AuditSink {
   }
 
   append(record: DisclosureRecord): Promise<void> {
-    const { recipient, agreementId, eventType, mode, purpose, reason, paths, eventIds } = record;
-    if (eventIds !== undefined) return appendCovering(this.sink, { ...record, eventIds });
-    const key = [recipient, agreementId, eventType, mode, purpose, reason, ...paths].join('\u0000');
-    let group = this.groups.get(key);
-    if (group === undefined) {
-      group = { record, eventIds: [], waiters: [] };
-      this.groups.set(key, group);
-    }
-    group.eventIds.push(record.eventId);
-    const done = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
-    if (group.eventIds.length >= MAX_EVENT_IDS) {
-      this.groups.delete(key);
-      this.write(group);
-    } else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
-    return done;
+    if (record.eventIds !== undefined)
+      return appendCovering(this.sink, { ...record, eventIds: record.eventIds });
+    return this.turn.add(record);
   }
 
-  /** Appends every group now (in the order they began). */
+  /** Appends what is waiting now. */
   flush(): void {
-    this.scheduled = false;
-    const groups = [...this.groups.values()];
-    this.groups.clear();
-    for (const g of groups) this.write(g);
+    this.turn.flush();
   }
 
-  private write(g: Group): void {
-    const { record, eventIds, waiters } = g;
-    const entry: DisclosureRecord =
-      eventIds.length === 1
-        ? record
-        : { ...record, eventId: `${this.prefix}-${randomUUID()}`, eventIds: [...new Set(eventIds)] };
-    this.sink.append(entry).then(
-      () => {
-        for (const w of waiters) w.resolve();
-      },
-      (e: unknown) => {
-        for (const w of waiters) w.reject(e);
-      },
+  /** One turn's disclosures, grouped (in the order the groups began) and written one entry a group. */
+  private async write(records: readonly DisclosureRecord[]): Promise<undefined[]> {
+    const groups = new Map<string, DisclosureRecord[]>();
+    for (const r of records) {
+      const key = [r.recipient, r.agreementId, r.eventType, r.mode, r.purpose, r.reason, ...r.paths].join(
+        '\u0000',
+      );
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, [r]);
+      else group.push(r);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const [first] = group;
+        if (first === undefined) return;
+        if (group.length === 1) {
+          await this.sink.append(first);
+          return;
+        }
+        const eventIds = [...new Set(group.map((r) => r.eventId))];
+        await appendCovering(this.sink, { ...first, eventId: `${this.prefix}-${randomUUID()}`, eventIds });
+      }),
     );
+    return records.map(() => undefined);
   }
 }

@@ -4,8 +4,8 @@ export interface TurnBatcherOptions<In, Out> {
   readonly maxBatch: number;
   /** Fewer items than this in a turn go one by one to `here`: handing them over costs more. */
   readonly minBatch: number;
-  /** One item on the calling thread; may throw (that item fails). */
-  readonly here: (item: In) => Out;
+  /** One item on the calling thread; may throw (that item fails). Without it, every batch is pooled. */
+  readonly here?: (item: In) => Out;
   /** A batch elsewhere (a worker pool); results in the batch's order. A rejection fails the batch. */
   readonly pooled: (items: In[]) => Promise<Out[]>;
 }
@@ -19,7 +19,8 @@ interface Waiting<In, Out> {
 /**
  * Gathers the calls made in one turn of the event loop and hands them over together: a backlog (a bulk
  * ingest, a consumer catching up) goes to the worker threads in batches, while a trickle is done right
- * here, which adds no hand-over latency. The seal pool and the receive worker's verification use it.
+ * here, which adds no hand-over latency. The seal pool, the receive worker's verification and the audit
+ * log's batching (@wbx/audit's AuditBatcher) use it.
  */
 export class TurnBatcher<In, Out> {
   private waiting: Waiting<In, Out>[] = [];
@@ -44,10 +45,11 @@ export class TurnBatcher<In, Out> {
     const batch = this.waiting;
     this.waiting = [];
     if (batch.length === 0) return;
-    if (batch.length < this.options.minBatch) {
+    const here = this.options.here;
+    if (here !== undefined && batch.length < this.options.minBatch) {
       for (const w of batch) {
         try {
-          w.resolve(this.options.here(w.item));
+          w.resolve(here(w.item));
         } catch (e) {
           w.reject(e);
         }

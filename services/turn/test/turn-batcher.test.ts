@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { TurnBatcher } from '../../src/workers/turn-batcher.js';
+import { TurnBatcher } from '../src/turn-batcher.js';
 
 function batcher(pooled: (items: number[]) => Promise<string[]>) {
   const batches: number[][] = [];

@@ -1,0 +1,1 @@
+export { TurnBatcher, type TurnBatcherOptions } from './turn-batcher.js';

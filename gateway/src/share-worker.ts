@@ -7,6 +7,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { inForce } from '@wbx/agreements';
 import { AuditBatcher, type AuditSink, type DisclosureRecord } from '@wbx/audit';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
@@ -164,12 +165,25 @@ export class ShareWorker {
 
   /**
    * After a restart: counts again, for aggregate terms, the events the share consumer had already
-   * acknowledged (its ack floor), so that periods still open lose nothing.
+   * acknowledged (its ack floor), so that periods still open lose nothing. This is a read-only pass
+   * (an ordered consumer; nothing is shared or audited again — sharing resumes from the durable
+   * consumer's ack floor) and it runs only when an agreement in force has an aggregate term: without
+   * one there is nothing to count, and WBX_EVENTS is not read again from its first sequence.
    */
   private async rebuildAggregates(): Promise<void> {
-    const { jsm, js, partner } = this.options;
-    const floor = (await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER)).ack_floor.stream_seq;
-    if (floor === 0) return;
+    const { jsm, js, partner, log } = this.options;
+    const { agreements, problem } = this.options.agreements.current;
+    const now = this.now().getTime();
+    const counting = agreements.some(
+      (a) => inForce(a, now) && a.body.terms.some((t) => t.mode === 'aggregate'),
+    );
+    const info = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
+    const floor = info.ack_floor.stream_seq;
+    log.info(
+      { consumer: SHARE_CONSUMER, ackFloor: floor, pending: info.num_pending, rebuild: counting },
+      'sharing resumes from the share consumer',
+    );
+    if (floor === 0 || problem !== undefined || !counting) return;
     const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
     const messages = await ordered.consume();
     for await (const m of messages) {

@@ -146,6 +146,39 @@ describe('ShareWorker', () => {
     expect(disclosures.flatMap((e) => e.eventIds ?? [e.eventId])).toEqual([event!.eventId]);
   });
 
+  it('resumes from the share consumer after a restart: nothing shared or audited again, new events shared', async () => {
+    const fields = { types: ['crossing.irregular'], mode: 'records', fields: RS_FIELDS, retentionDays: 30 };
+    const agreements = [agreement({ id: 'MK-RS-3', provider: 'MK', recipient: 'RS', terms: [fields] })];
+    await startWorker(agreements);
+    const [first, second, third] = eventsOf('crossing.irregular', 3, 'share-restart');
+    await ingest(first!);
+    await acknowledged(await ingest(second!));
+    const disclosed = async () =>
+      (await auditEntries(jsm))
+        .filter((e) => e.kind === 'disclosure')
+        .flatMap((e) => e.eventIds ?? [e.eventId]);
+    expect(await messages(jsm, shareStream('RS'))).toBe(2);
+    const before = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
+    const entries = (await auditEntries(jsm)).length;
+
+    await worker!.stop();
+    await startWorker(agreements);
+    // The durable consumer delivered nothing again; the share stream and the audit log are unchanged.
+    const after = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
+    expect(after.delivered.consumer_seq).toBe(before.delivered.consumer_seq);
+    expect(after.ack_floor.stream_seq).toBe(before.ack_floor.stream_seq);
+    expect(after.num_redelivered).toBe(0);
+    expect(await messages(jsm, shareStream('RS'))).toBe(2);
+    expect((await auditEntries(jsm)).length).toBe(entries);
+
+    await acknowledged(await ingest(third!));
+    expect(await messages(jsm, shareStream('RS'))).toBe(3);
+    expect((await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER)).delivered.consumer_seq).toBe(
+      before.delivered.consumer_seq + 1,
+    );
+    expect((await disclosed()).sort()).toEqual([first!.eventId, second!.eventId, third!.eventId].sort());
+  });
+
   it('acknowledges an event no agreement grants, and neither shares nor audits it', async () => {
     const smuggling = {
       types: ['smuggling.incident'],

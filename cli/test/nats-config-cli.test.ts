@@ -7,6 +7,7 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { revokeAgreement, type SignedAgreement } from '@wbx/agreements';
 import { makeFederation, type FederationDir } from '@wbx/fixtures';
 import { startNatsServer } from '@wbx/test-helpers';
+import { fromSeed } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { wbx } from '../src/run-captured.js';
@@ -39,6 +40,11 @@ const args = (): string[] => [
   ...['--agreements', fed.agreementsDir('MK'), '--out', join(dir, 'access')],
 ];
 
+/** The public key (U…) of an nkey seed file's text. */
+function nkeyPublicKey(seedText: string): string {
+  return fromSeed(new TextEncoder().encode(seedText.trim())).getPublicKey();
+}
+
 describe('wbx nats-config', () => {
   it('writes a user per recipient with an active agreement, and credentials to hand over', async () => {
     const r = await wbx(args(), { now: new Date() });
@@ -67,6 +73,7 @@ describe('wbx nats-config', () => {
 
   it('keeps handed-over credentials on a re-run, and removes them when the agreement is revoked', async () => {
     const before = await readFile(join(dir, 'access', 'RS.nkey'), 'utf8');
+    const rsUser = nkeyPublicKey(before);
     expect((await wbx(args(), { now: new Date() })).code).toBe(0);
     expect(await readFile(join(dir, 'access', 'RS.nkey'), 'utf8')).toBe(before);
     const k = fed.key('RS');
@@ -74,6 +81,9 @@ describe('wbx nats-config', () => {
     const r = await wbx(args(), { now: new Date(Date.now() + 1_000) });
     expect(r.stdout).toContain('no active agreement');
     expect(existsSync(join(dir, 'access', 'RS.nkey'))).toBe(false);
-    expect(await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8')).not.toContain('WBX_SHARE_RS');
+    // RS's account stays declared (standby: an agreement that starts later is a reload), without a user.
+    const conf = await readFile(join(dir, 'access', 'nats-access.conf'), 'utf8');
+    expect(conf).not.toContain(rsUser);
+    expect(conf).toMatch(/RECIPIENT_RS: \{\n[^\n]*\n {4}users: \[\]/);
   });
 });

@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
 
-import type { JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiCodes, type JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { aggregate, periodBounds, type AggregateGrant, type PolicyEvent } from '@wbx/agreements';
+import {
+  aggregate,
+  periodBounds,
+  type AggregateGrant,
+  type AggregateTerm,
+  type PolicyEvent,
+} from '@wbx/agreements';
 import type { AuditSink } from '@wbx/audit';
 import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
@@ -10,20 +16,58 @@ import type { Logger } from 'pino';
 
 import { shareStream, shareSubject } from './nats-layout.js';
 
-interface Bucket {
-  readonly grant: AggregateGrant;
+/**
+ * The counted events of a period are spread over this many shard documents (by event id), so that no
+ * document outgrows a KV value and replicas rarely update the same one at once.
+ */
+const SHARDS = 16;
+/** A vintage claimed but not marked published after this long is published again by any replica. */
+const CLAIM_LEASE_MS = 60_000;
+/** Besides the periods this replica counted into, all periods in `wbx_state` are looked at this often. */
+const FULL_SCAN_MS = 60_000;
+
+/** What identifies a period of an aggregate term, stored in each of its documents. */
+interface PeriodRef {
+  readonly recipient: string;
+  readonly agreementId: string;
+  readonly termIndex: number;
+  readonly term: AggregateTerm;
   readonly sourceType: EventType;
   readonly period: string;
-  readonly start: Date;
-  readonly end: Date;
-  readonly events: PolicyEvent[];
-  lastAdded: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * One shard of a period (`agg.<period hash>.s<n>`): the counts per cell of the events whose ids it holds.
+ * Counts and ids change together in one compare-and-set, so they cannot disagree.
+ */
+interface ShardDoc extends PeriodRef {
+  /** Count per cell, by the JSON of the cell's values. */
+  readonly counts: Record<string, number>;
+  /** The ids of the events counted here. */
+  readonly ids: string[];
+  /** When an event was last counted here (ms). */
+  readonly lastAdded: number;
+}
+
+/** The published vintages of a period (`agg.<period hash>.pub`). */
+interface PubDoc {
+  /** The vintage claimed last: 1 for the first publication, 2… for revisions after late events. */
+  readonly vintage: number;
+  /** How many events it counts. */
+  readonly events: number;
+  readonly eventId: string;
+  /** Its body, so that any replica can finish a publication whose claimer died. */
+  readonly body: unknown;
+  readonly claimedAt: number;
+  readonly done: boolean;
 }
 
 export interface AggregatorOptions {
   readonly partner: string;
   readonly js: JetStreamClient;
-  /** Which periods were published already (`wbx_state`). */
+  /** The running counts and the published vintages (`wbx_state`, keys `agg.<…>`). */
   readonly state: KV;
   readonly sealer: Sealer;
   readonly audit: AuditSink;
@@ -37,43 +81,115 @@ export interface AggregatorOptions {
   readonly settleMs?: number;
 }
 
-/** A UUIDv7 that is the same for the same aggregate, so that publishing it again is a duplicate. */
+/** A UUIDv7 that is the same for the same aggregate vintage, so that publishing it again is a duplicate. */
 function aggregateId(key: string, at: number): string {
   const h = createHash('sha256').update(key).digest('hex');
   return uuidV7(at, `${h.slice(0, 3)}${h.slice(15, 16)}${h.slice(3, 18)}`);
 }
 
+const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** A compare-and-set that lost: the key changed since it was read (JetStream "wrong last sequence"). */
+function isStaleRevision(e: unknown): boolean {
+  // Checked by code, not class: the KV client may hold its own copy of the JetStream module.
+  const code = (e as { code?: unknown } | null)?.code;
+  return (
+    code === JetStreamApiCodes.StreamWrongLastSequence ||
+    code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+  );
+}
+
+function compareValues(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const [x, y] = [a[i] ?? '', b[i] ?? ''];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
 /**
- * Aggregate terms: counts the events each covers, per period, and when a period has closed publishes
- * one sealed `stats.aggregate` event per (agreement, term, event type, period) to the recipient's share
- * stream, cells below minCell suppressed — each audited before it is published. Published periods are
- * remembered in `wbx_state`.
+ * Aggregate terms: counts the events each covers, per (agreement, term, event type, period) and cell, in
+ * `wbx_state` with compare-and-set, and when a period has closed publishes one sealed `stats.aggregate`
+ * event for it to the recipient's share stream, cells below minCell suppressed — audited before it is
+ * published. Each event is counted once however often it is delivered and whichever replica handles it
+ * (its id is recorded with the count in one update); a period is published by one replica (the one whose
+ * claim of the vintage succeeds); an event counted after publication yields a revised vintage, a new
+ * `stats.aggregate` under a new event id, and a warning in the log.
  */
 export class Aggregator {
-  private readonly buckets = new Map<string, Bucket>();
+  /** Periods this replica counted into since their last look at flush, by period hash. */
+  private readonly dirty = new Set<string>();
   /** Aggregates audited whose publish has not succeeded yet: a retry does not audit them again. */
   private readonly audited = new Set<string>();
+  private lastFullScan = Number.NEGATIVE_INFINITY;
   private flushing: Promise<number> | undefined;
 
   constructor(private readonly options: AggregatorOptions) {}
 
-  add(event: PolicyEvent, grants: readonly AggregateGrant[]): void {
+  /** Counts event `eventId` under each grant, once; resolves when the counts are stored. */
+  async add(eventId: string, event: PolicyEvent, grants: readonly AggregateGrant[]): Promise<void> {
     const occurred = Date.parse(String(event.claims.occurredAt));
     if (Number.isNaN(occurred)) return;
-    for (const grant of grants) {
-      const { period, start, end } = periodBounds(new Date(occurred), grant.term.period);
-      const key = `${grant.agreementId}.${grant.termIndex}.${event.type}.${period}`;
-      let bucket = this.buckets.get(key);
-      if (bucket === undefined) {
-        bucket = { grant, sourceType: event.type as EventType, period, start, end, events: [], lastAdded: 0 };
-        this.buckets.set(key, bucket);
+    await Promise.all(grants.map((grant) => this.addOne(eventId, event, grant, occurred)));
+  }
+
+  private async addOne(eventId: string, event: PolicyEvent, grant: AggregateGrant, occurred: number) {
+    const { term } = grant;
+    if (!(term.types as readonly string[]).includes(event.type)) return;
+    const { period, start, end } = periodBounds(new Date(occurred), term.period);
+    // This event's cells, unsuppressed (minCell 0): none when the term's where-conditions exclude it.
+    const cells = aggregate({ ...term, minCell: 0 }, event.type as EventType, [event], start).cells;
+    if (cells.length === 0) return;
+    const ref: PeriodRef = {
+      recipient: grant.recipient,
+      agreementId: grant.agreementId,
+      termIndex: grant.termIndex,
+      term,
+      sourceType: event.type as EventType,
+      period,
+      start: start.getTime(),
+      end: end.getTime(),
+    };
+    const id = this.periodHash(ref);
+    const shard = parseInt(hash(eventId).slice(0, 8), 16) % SHARDS;
+    await this.cas<ShardDoc>(`agg.${id}.s${shard}`, (doc) => {
+      if (doc?.ids.includes(eventId) === true) return undefined;
+      const counts = { ...doc?.counts };
+      for (const c of cells) {
+        const k = JSON.stringify(c.values);
+        counts[k] = (counts[k] ?? 0) + c.count;
       }
-      bucket.events.push(event);
-      bucket.lastAdded = Date.now();
+      return { ...ref, counts, ids: [...(doc?.ids ?? []), eventId], lastAdded: Date.now() };
+    });
+    this.dirty.add(id);
+  }
+
+  private periodHash(r: PeriodRef): string {
+    return hash(`${r.agreementId}\u0000${r.termIndex}\u0000${r.sourceType}\u0000${r.period}`).slice(0, 24);
+  }
+
+  /** Reads `key`, applies `next` and writes it back if nobody wrote in between; else again. */
+  private async cas<T>(key: string, next: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+    const { state, log } = this.options;
+    for (;;) {
+      const entry = await state.get(key);
+      const live = entry !== null && entry.operation === 'PUT';
+      const current = live ? entry.json<T>() : undefined;
+      const value = next(current);
+      if (value === undefined) return current;
+      const data = JSON.stringify(value);
+      try {
+        if (live) await state.update(key, data, entry.revision);
+        else await state.create(key, data);
+        return value;
+      } catch (e) {
+        if (!isStaleRevision(e)) throw e;
+        log.debug({ key }, 'aggregate state changed meanwhile; compare-and-set again');
+      }
     }
   }
 
-  /** Publishes every period that has closed (and settled) by `now`; one flush at a time. */
+  /** Publishes every period that has closed (and settled) by `now`, and revisions; one flush at a time. */
   flush(now: Date): Promise<number> {
     this.flushing ??= this.flushClosed(now).finally(() => {
       this.flushing = undefined;
@@ -82,48 +198,126 @@ export class Aggregator {
   }
 
   private async flushClosed(now: Date): Promise<number> {
-    const grace = this.options.graceMs ?? 3_600_000;
-    const settle = this.options.settleMs ?? 2_000;
-    let published = 0;
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.end.getTime() + grace > now.getTime() || Date.now() - bucket.lastAdded < settle) continue;
-      if ((await this.options.state.get(`agg.${key}`)) === null) {
-        await this.publish(key, bucket, now);
-        published += 1;
+    let ids: Set<string>;
+    if (Date.now() - this.lastFullScan >= FULL_SCAN_MS) {
+      ids = new Set();
+      for await (const key of await this.options.state.keys('agg.>')) {
+        const [, id] = key.split('.');
+        if (id !== undefined) ids.add(id);
       }
-      this.buckets.delete(key);
+      this.lastFullScan = Date.now();
+    } else ids = new Set(this.dirty);
+    let published = 0;
+    for (const id of ids) {
+      const open = await this.flushPeriod(id, now);
+      if (open === 'published') published += 1;
+      if (open !== 'open') this.dirty.delete(id);
     }
     return published;
   }
 
-  private async publish(key: string, b: Bucket, now: Date): Promise<void> {
-    const { partner, js, sealer, audit, state, log } = this.options;
-    const body = aggregate(b.grant.term, b.sourceType, b.events, b.start);
-    const occurredAt = new Date(Math.min(b.end.getTime() - 1, now.getTime())).toISOString();
+  /** Publishes period `id` (a new vintage) if it closed and counts more than its last vintage. */
+  private async flushPeriod(id: string, now: Date): Promise<'open' | 'published' | 'settled'> {
+    const { state, log } = this.options;
+    const grace = this.options.graceMs ?? 3_600_000;
+    const settle = this.options.settleMs ?? 2_000;
+    const shards: ShardDoc[] = [];
+    for (let s = 0; s < SHARDS; s++) {
+      const e = await state.get(`agg.${id}.s${s}`);
+      if (e !== null && e.operation === 'PUT') shards.push(e.json<ShardDoc>());
+    }
+    const [ref] = shards;
+    if (ref === undefined) return 'settled';
+    const lastAdded = Math.max(...shards.map((s) => s.lastAdded));
+    if (ref.end + grace > now.getTime() || Date.now() - lastAdded < settle) return 'open';
+    const events = shards.reduce((n, s) => n + s.ids.length, 0);
+    const pubKey = `agg.${id}.pub`;
+    const before = await this.readPub(pubKey);
+    let claimed: PubDoc | undefined;
+    if (before === undefined || before.events < events) {
+      const counts = new Map<string, number>();
+      for (const s of shards)
+        for (const [k, n] of Object.entries(s.counts)) counts.set(k, (counts.get(k) ?? 0) + n);
+      const minCell = ref.term.minCell;
+      const cells = [...counts]
+        .map(([k, count]) => ({ values: JSON.parse(k) as string[], count }))
+        .sort((a, b) => compareValues(a.values, b.values))
+        .map(({ values, count }) =>
+          count < minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false },
+        );
+      const body = {
+        period: ref.period,
+        sourceType: ref.sourceType,
+        dimensions: [...ref.term.dimensions],
+        cells,
+        minCell,
+      };
+      const vintage = (before?.vintage ?? 0) + 1;
+      const mine: PubDoc = {
+        vintage,
+        events,
+        eventId: aggregateId(`${ref.recipient}.${id}.${vintage}`, ref.end),
+        body,
+        claimedAt: Date.now(),
+        done: false,
+      };
+      // One replica wins the vintage: the others see it claimed (or counted as many) and leave it.
+      const after = await this.cas<PubDoc>(pubKey, (cur) =>
+        cur === undefined || (cur.events < events && cur.vintage < vintage) ? mine : undefined,
+      );
+      if (after !== mine) return 'settled';
+      claimed = mine;
+      if (vintage > 1) {
+        log.warn(
+          { recipient: ref.recipient, agreement: ref.agreementId, period: ref.period, vintage, events },
+          `events counted after period ${ref.period} was published: revised vintage ${vintage} issued`,
+        );
+      }
+    } else if (!before.done && Date.now() - before.claimedAt > CLAIM_LEASE_MS) {
+      claimed = before; // its claimer died before publishing it
+    } else return 'settled';
+    await this.publish(ref, claimed, now);
+    await this.cas<PubDoc>(pubKey, (cur) =>
+      cur?.eventId === claimed.eventId && !cur.done ? { ...cur, done: true } : undefined,
+    );
+    return 'published';
+  }
+
+  private async readPub(key: string): Promise<PubDoc | undefined> {
+    const e = await this.options.state.get(key);
+    return e !== null && e.operation === 'PUT' ? e.json<PubDoc>() : undefined;
+  }
+
+  private async publish(ref: PeriodRef, pub: PubDoc, now: Date): Promise<void> {
+    const { partner, js, sealer, audit, log } = this.options;
+    const occurredAt = new Date(Math.min(ref.end - 1, now.getTime())).toISOString();
     const event = {
-      eventId: aggregateId(key, b.end.getTime()),
+      eventId: pub.eventId,
       origin: partner,
       type: 'stats.aggregate',
       schemaVersion: 1,
       occurredAt,
       recordedAt: now.toISOString(),
-      statsAggregate: body,
+      statsAggregate: pub.body,
     };
     const valid = validateEvent(JSON.parse(JSON.stringify(event)), { now });
     if (!valid.ok) {
-      log.error({ key, violations: valid.violations }, 'an aggregate failed validation; not published');
+      log.error(
+        { period: ref.period, violations: valid.violations },
+        'an aggregate failed validation; not published',
+      );
       return;
     }
     const token = sealer.seal(valid.event, { now });
-    const recipient = b.grant.recipient;
+    const { recipient } = ref;
     // Audited first: the aggregate leaves only once its entry is durably stored.
     if (!this.audited.has(event.eventId)) {
       await audit.append({
         recipient,
-        agreementId: b.grant.agreementId,
+        agreementId: ref.agreementId,
         eventId: event.eventId,
         eventType: 'stats.aggregate',
-        paths: [...b.grant.term.dimensions].sort(),
+        paths: [...ref.term.dimensions].sort(),
         mode: 'aggregate',
       });
       this.audited.add(event.eventId);
@@ -133,9 +327,8 @@ export class Aggregator {
       expect: { streamName: shareStream(recipient) },
     });
     this.audited.delete(event.eventId);
-    await state.put(`agg.${key}`, event.eventId);
     log.info(
-      { recipient, agreement: b.grant.agreementId, period: b.period, events: b.events.length },
+      { recipient, agreement: ref.agreementId, period: ref.period, vintage: pub.vintage, events: pub.events },
       'aggregate shared',
     );
   }

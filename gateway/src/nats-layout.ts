@@ -11,7 +11,7 @@
  * | `WBX_INBOX`       | stream                       | `wbx.in.<origin>.<type>`: verified presentations in  |
  * | `WBX_QUARANTINE`  | stream                       | `wbx.quarantine.<origin>`: received but refused      |
  * | `WBX_AUDIT`       | stream (named by @wbx/audit) | `wbx.audit.<origin>`: the hash-chained audit log     |
- * | `wbx_state`       | KV                           | `agg.<…>`: aggregate periods already published       |
+ * | `wbx_state`       | KV                           | `agg.<period>.<shard|pub>`: counts, vintages         |
  * | `wbx_readmission` | KV                           | `<requestId>`: readmission requests, their answers   |
  * | `wbx_inbox_seen`  | KV                           | `<origin>.<eventId>`: what WBX_INBOX stored          |
  *

@@ -187,10 +187,10 @@ export class ShareWorker {
     const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
     const messages = await ordered.consume();
     for await (const m of messages) {
-      const { claims, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+      const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
       const event = { type, origin: partner, claims };
       for (const g of this.options.agreements.current.policy.grants(event, this.now())) {
-        this.options.aggregator.add(event, g.aggregates);
+        await this.options.aggregator.add(eventId, event, g.aggregates);
       }
       if (m.seq >= floor) break;
     }
@@ -267,7 +267,7 @@ export class ShareWorker {
     const grants = policy.grants({ type, origin: partner, claims }, now);
     const shared = grants.map(async (grant) => {
       if (grant.aggregates.length > 0)
-        this.options.aggregator.add({ type, origin: partner, claims }, grant.aggregates);
+        await this.options.aggregator.add(eventId, { type, origin: partner, claims }, grant.aggregates);
       if (grant.paths.length === 0) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
       const presentation = own.present(grant.paths);

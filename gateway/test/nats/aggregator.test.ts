@@ -3,6 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { partnerPolicy, type PolicyEvent } from '@wbx/agreements';
 import type { AuditLog } from '@wbx/audit';
+import { uuidV7 } from '@wbx/schema';
 import { verifyPresentation } from '@wbx/seal';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -64,7 +65,7 @@ afterEach(async () => {
   await nats[Symbol.asyncDispose]();
 });
 
-/** MK's aggregator; periods close as soon as they end (no grace, no settling). */
+/** MK's aggregator (one replica); periods close as soon as they end (no grace, no settling). */
 const aggregator = (): Aggregator =>
   new Aggregator({
     partner: 'MK',
@@ -77,17 +78,35 @@ const aggregator = (): Aggregator =>
     settleMs: 0,
   });
 
-/** Counts `n` incidents on `routeSegment` that occurred `hours` into the week starting at `week`. */
-function add(to: Aggregator, week: number, routeSegment: string, n: number, hours = 12): void {
+/** The incidents counted so far, each with its own event id. */
+let counter = 0;
+
+/** `n` incidents on `routeSegment` that occurred `hours` into the week starting at `week`, with their ids. */
+function incidents(week: number, routeSegment: string, n: number, hours = 12): [string, PolicyEvent][] {
   const occurredAt = new Date(week + hours * 3_600_000).toISOString();
-  for (let i = 0; i < n; i++) {
+  return Array.from({ length: n }, () => {
+    counter += 1;
     const event: PolicyEvent = {
       type: 'smuggling.incident',
       origin: 'MK',
       claims: { occurredAt, routeSegment },
     };
-    for (const g of policy.grants(event, new Date())) to.add(event, g.aggregates);
-  }
+    return [uuidV7(week, counter.toString(16).padStart(19, '0')), event];
+  });
+}
+
+/** Counts the incidents with `to`, all at once (as the share worker does, up to its ack window). */
+async function count(to: Aggregator, events: [string, PolicyEvent][]): Promise<void> {
+  await Promise.all(
+    events.flatMap(([id, event]) =>
+      policy.grants(event, new Date()).map((g) => to.add(id, event, g.aggregates)),
+    ),
+  );
+}
+
+/** Counts `n` new incidents on `routeSegment` that occurred `hours` into the week starting at `week`. */
+async function add(to: Aggregator, week: number, routeSegment: string, n: number, hours = 12): Promise<void> {
+  await count(to, incidents(week, routeSegment, n, hours));
 }
 
 /** The aggregates in AL's share stream, verified against the manifest, oldest first. */
@@ -104,9 +123,9 @@ async function shared(): Promise<Record<string, unknown>[]> {
 describe('Aggregator', () => {
   it('counts per period and cell, suppresses cells below minCell, and publishes closed periods', async () => {
     const agg = aggregator();
-    add(agg, WEEK_36, 'GR-MK', 4);
-    add(agg, WEEK_36, 'RS-HU', 2);
-    add(agg, WEEK_37, 'GR-MK', 3);
+    await add(agg, WEEK_36, 'GR-MK', 4);
+    await add(agg, WEEK_36, 'RS-HU', 2);
+    await add(agg, WEEK_37, 'GR-MK', 3);
 
     // Week 36 has closed, week 37 has not.
     expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
@@ -145,15 +164,62 @@ describe('Aggregator', () => {
 
   it('publishes a period once: not at the next flush, nor after a restart that counts it again', async () => {
     const first = aggregator();
-    add(first, WEEK_36, 'GR-MK', 5);
+    const events = incidents(WEEK_36, 'GR-MK', 5);
+    await count(first, events);
     expect(await first.flush(new Date(WEEK_37 + 1))).toBe(1);
     expect(await first.flush(new Date(WEEK_37 + 2))).toBe(0);
 
     // A restarted gateway counts the period again from WBX_EVENTS; wbx_state says it was published.
     const again = aggregator();
-    add(again, WEEK_36, 'GR-MK', 5);
+    await count(again, events);
     expect(await again.flush(new Date(WEEK_37 + 1))).toBe(0);
     expect(await messages(jsm, shareStream('AL'))).toBe(1);
     expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(1);
+  });
+
+  it('counts an event delivered twice once', async () => {
+    const agg = aggregator();
+    const events = incidents(WEEK_36, 'GR-MK', 3);
+    await count(agg, events);
+    await count(agg, events); // redelivered
+    await count(agg, events.slice(0, 1)); // and once more
+    expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
+    const [week36] = await shared();
+    expect(week36).toMatchObject({ cells: [{ values: ['GR-MK'], count: 3, suppressed: false }] });
+  });
+
+  it('two replicas on one bucket count disjoint halves exactly and publish the period once', async () => {
+    const [a, b] = [aggregator(), aggregator()];
+    const events = [...incidents(WEEK_36, 'GR-MK', 40), ...incidents(WEEK_36, 'RS-HU', 21)];
+    const half = Math.floor(events.length / 2);
+    // At the same time, as two gateways would; each also sees a few of the other's (redelivered).
+    await Promise.all([count(a, events.slice(0, half + 3)), count(b, events.slice(half - 3))]);
+    const published = await Promise.all([a.flush(new Date(WEEK_37 + 1)), b.flush(new Date(WEEK_37 + 1))]);
+    expect(published[0] + published[1]).toBe(1);
+    expect(await shared()).toMatchObject([
+      {
+        period: '2023-W36',
+        cells: [
+          { values: ['GR-MK'], count: 40, suppressed: false },
+          { values: ['RS-HU'], count: 21, suppressed: false },
+        ],
+      },
+    ]);
+    expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(1);
+  });
+
+  it('re-issues a period counted after it was published as a revised vintage under a new id', async () => {
+    const agg = aggregator();
+    await add(agg, WEEK_36, 'GR-MK', 3);
+    expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
+    await add(agg, WEEK_36, 'GR-MK', 2, 30); // late
+    expect(await agg.flush(new Date(WEEK_37 + 2))).toBe(1);
+    const [first, revised] = await shared();
+    expect(first).toMatchObject({ period: '2023-W36', cells: [{ values: ['GR-MK'], count: 3 }] });
+    expect(revised).toMatchObject({ period: '2023-W36', cells: [{ values: ['GR-MK'], count: 5 }] });
+    expect(revised?.jti).not.toBe(first?.jti);
+    // Nothing new: no third vintage.
+    expect(await agg.flush(new Date(WEEK_37 + 3))).toBe(0);
+    expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(2);
   });
 });

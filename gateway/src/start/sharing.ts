@@ -55,6 +55,8 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     anchor: fileAuditAnchor(auditAnchorPath(config.data)),
     manifest: parts.manifest,
     onError: (e) => log.error({ err: e }, 'audit log error (checkpoint, anchor or broken chain)'),
+    onConflict: (c) =>
+      log.warn(c, 'audit chain conflict: another writer appended first; rebuilt on the new head and retried'),
   });
   stack.defer(async () => {
     await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));

@@ -14,11 +14,13 @@ import {
   type DisclosureRecord,
 } from './entry.js';
 import { AuditError } from './errors.js';
-import { ChainWriter, type ChainEnd } from './internal/chain-writer.js';
+import { ChainWriter, type ChainConflict, type ChainEnd } from './internal/chain-writer.js';
 import { signCheckpoint } from './internal/checkpoint-signature.js';
 import { loadHead, type Head } from './internal/head.js';
 import { checkChainAtOpen, checkGenesis, checkpointKeys } from './internal/open-check.js';
 import { ensureAuditStream } from './stream.js';
+
+export type { ChainConflict } from './internal/chain-writer.js';
 
 /** The partner's signing key for checkpoints; `kid` must be one of the origin's (`<origin>#…`). */
 export interface AuditSigner {
@@ -44,6 +46,11 @@ export interface AuditLogOptions {
    * anchor, and — once — the CHAIN_BROKEN that fails the log (see {@link AuditLog.failure}).
    */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Told of each conflict with another writer of the same origin (another replica appended first): the
+   * append is rebuilt on the new head and retried; nothing is lost or forked. Default: nothing.
+   */
+  readonly onConflict?: (conflict: ChainConflict) => void;
   /**
    * Where the latest checkpoint this log stored is kept, outside the stream. At open, a stream that
    * does not hold the anchored checkpoint is refused (ANCHOR_MISMATCH), and an empty one is not
@@ -111,6 +118,7 @@ export class AuditLog {
         this.#disarm();
         this.#onError(e);
       },
+      ...(options.onConflict === undefined ? {} : { onConflict: options.onConflict }),
     });
   }
 

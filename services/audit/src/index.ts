@@ -6,7 +6,7 @@ export {
   type AuditSink,
   type CoveringRecord,
 } from './audit-batcher.js';
-export { AuditLog, type AuditLogOptions, type AuditSigner } from './audit-log.js';
+export { AuditLog, type AuditLogOptions, type AuditSigner, type ChainConflict } from './audit-log.js';
 export {
   AUDIT_STREAM,
   auditSubject,

@@ -33,6 +33,27 @@ export interface ChainWriterOptions {
   readonly onEntryStored?: (entry: AuditEntry, hash: string, streamSeq: number) => void;
   /** Called once, when the writer finds the chain broken and fails for good (see `ChainWriter.failure`). */
   readonly onFailure?: (error: AuditError) => void;
+  /** Called for each conflict: another writer extended the chain; the entries not stored are rebuilt. */
+  readonly onConflict?: (conflict: ChainConflict) => void;
+}
+
+/**
+ * A lost compare-and-set: the chain's head was not the one this writer built on, because another writer
+ * (same origin, same subject) stored entries first. The writer's entries not stored are rebuilt on the
+ * new head and written again.
+ */
+export interface ChainConflict {
+  readonly subject: string;
+  /** The chain seq and stream seq of the head this writer had built on (its last entry stored). */
+  readonly expectedSeq: number;
+  readonly expectedStreamSeq: number;
+  /** The chain seq and stream seq of the head found in the stream. */
+  readonly foundSeq: number;
+  readonly foundStreamSeq: number;
+  /** How many writes are rebuilt on the new head and retried. */
+  readonly retried: number;
+  /** Conflicts in a row (reset when an entry of this writer is stored). */
+  readonly inARow: number;
 }
 
 /** How long an entry keeps being rewritten while other writers keep extending the chain (or the stream
@@ -116,6 +137,14 @@ function after(end: ChainEnd, entry: AuditEntry, hash: string): ChainEnd {
  * refused publish makes its successors fail, and a second writer (or a message of another subject in
  * the stream) makes the next publish fail, never fork the chain.
  *
+ * This is a compare-and-set on the subject's last sequence, decided by the stream's leader, one publish
+ * at a time: of two writers that build entry n on the same head, exactly one is stored, the other is
+ * refused (guard failure). The loser rereads the head, rebuilds its entry as n+1 on the winner's, and
+ * retries; each such conflict is reported to `onConflict` (the two heads' sequences). Several writers
+ * of one origin therefore never fork the chain; they only take turns (jittered backoff). It relies on the
+ * server serialising the expected-last-subject-sequence check also in a cluster: nats-server 2.9.21 and
+ * later (2.9.10, Debian 12's, does not, and R3 writers can fork there).
+ *
  * After any failure, issuing stops until the publishes in flight have settled; then the writer reads
  * the stream: entries whose ack was lost are recognised by their hash, the head is reloaded, and what is
  * not stored is rebuilt on it and written again, in the original order. A write resolves only once its
@@ -137,6 +166,7 @@ export class ChainWriter {
   readonly #onStored: () => void;
   readonly #onEntryStored: (entry: AuditEntry, hash: string, streamSeq: number) => void;
   readonly #onFailure: (error: AuditError) => void;
+  readonly #onConflict: (conflict: ChainConflict) => void;
   #failure: AuditError | undefined;
   #head: Head;
   #tip: Tip;
@@ -159,6 +189,7 @@ export class ChainWriter {
     this.#onStored = options.onStored ?? (() => undefined);
     this.#onEntryStored = options.onEntryStored ?? (() => undefined);
     this.#onFailure = options.onFailure ?? (() => undefined);
+    this.#onConflict = options.onConflict ?? (() => undefined);
     this.#head = options.head;
     this.#tip = tipOf(options.head);
   }
@@ -410,6 +441,17 @@ export class ChainWriter {
     }
     this.#inflight = [];
     this.#jobs.unshift(...again);
+    if (conflict) {
+      this.#onConflict({
+        subject: this.#subject,
+        expectedSeq: this.#head.seq,
+        expectedStreamSeq: this.#head.streamSeq,
+        foundSeq: loaded.seq,
+        foundStreamSeq: loaded.streamSeq,
+        retried: again.length,
+        inARow: this.#conflicts + 1,
+      });
+    }
     this.#head = loaded;
     this.#tip = tipOf(loaded);
     this.#limit = 1;

@@ -15,6 +15,7 @@ import {
   bucketStream,
   EVENTS_STREAM,
   INBOX_STREAM,
+  MATCH_BUCKET,
   READMISSION_BUCKET,
   shareStream,
   STATE_BUCKET,
@@ -170,7 +171,9 @@ export class Gateway {
         bucketStream(STATE_BUCKET),
         ...watcher.current.policy.recipients(new Date()).map((r) => shareStream(r.recipient)),
         ...(config.receive.length === 0 ? [] : [INBOX_STREAM]),
-        ...(config.exchange === undefined ? [] : [bucketStream(READMISSION_BUCKET)]),
+        ...(config.exchange === undefined
+          ? []
+          : [bucketStream(READMISSION_BUCKET), bucketStream(MATCH_BUCKET)]),
       ],
     });
     opened.probe = probe;

@@ -14,6 +14,7 @@
  * | `wbx_state`       | KV                           | `agg.<period>.<shard|pub>`: counts, vintages         |
  * | `wbx_readmission` | KV                           | `<requestId>`: readmission requests, their answers   |
  * | `wbx_inbox_seen`  | KV                           | `<origin>.<eventId>`: what WBX_INBOX stored          |
+ * | `wbx_match`       | KV                           | `r.<a>.<keyed ref>`, `c.<a>`: the Match index        |
  *
  * Accounts (docs/access-model.md): the origin's streams and buckets live in the account `WBX`; recipient
  * R has an account of its own, `RECIPIENT_<R>`, connects with the inbox prefix `_INBOX_<R>` and reaches
@@ -101,6 +102,8 @@ export const STATE_BUCKET = 'wbx_state';
 export const READMISSION_BUCKET = 'wbx_readmission';
 /** Which events WBX_INBOX stored, by origin and event id, beyond its duplicate window. */
 export const INBOX_SEEN_BUCKET = 'wbx_inbox_seen';
+/** The Match index: per agreement, the events each keyed subject reference appears in (exchange/match.ts). */
+export const MATCH_BUCKET = 'wbx_match';
 
 /** The stream JetStream keeps a KV bucket in. */
 export function bucketStream(bucket: string): string {

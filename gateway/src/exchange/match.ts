@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { grantUnder, type Purpose } from '@wbx/agreements';
 import { appendCovering } from '@wbx/audit';
 import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
@@ -19,84 +20,177 @@ interface Indexed {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
+/** One event a keyed reference appears in, as the bucket keeps it: stream sequence, event id, type. */
+interface Entry {
+  readonly s: number;
+  readonly e: string;
+  readonly t: string;
+}
+
+/** JetStream's code for a write whose expected revision was not the key's last (another writer won). */
+const WRONG_LAST_SEQUENCE = 10_071;
+/** Events read from WBX_EVENTS before their keys are written and the cursor moves. */
+const BATCH = 1_024;
+/** KV requests in flight at once. */
+const WRITES = 128;
+
+/** The bucket's short tag for an agreement (its id may hold characters a key may not). */
+function agreementTag(agreementId: string): string {
+  return createHash('sha256').update(agreementId).digest('hex').slice(0, 32);
+}
+
+function refKey(agreementId: string, keyedRef: string): string {
+  return `r.${agreementTag(agreementId)}.${keyedRef}`;
+}
+
+function cursorKey(agreementId: string): string {
+  return `c.${agreementTag(agreementId)}`;
+}
+
+function isConflict(e: unknown): boolean {
+  return e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE;
+}
+
 /**
- * Which of this partner's events each subject reference appears in, kept in memory and brought up to
- * date from WBX_EVENTS before each match; and, per agreement, the keyed form of every reference.
+ * Which of this partner's events each subject reference appears in, kept in the KV bucket `wbx_match`
+ * (shared by replicas, kept across restarts). Per agreement, the key is the reference keyed for that
+ * agreement (HMAC with the node's secret, as Match takes it), so the bucket holds no readable reference;
+ * the value lists the events' stream sequences, ids and types. A cursor key per agreement says up to
+ * which WBX_EVENTS sequence its entries are complete: a new agreement is back-filled once, then each
+ * match (and the start) only adds what was stored since. Writes are compare-and-set merges that skip an
+ * event already listed, so two replicas, or one re-reading after a crash, never list an event twice.
  */
 export class MatchIndex {
-  private readonly byRef = new Map<string, Indexed[]>();
-  private readonly refs: string[] = [];
-  private readonly keyed = new Map<string, { done: number; map: Map<string, string> }>();
-  private upTo = 0;
-  private updating: Promise<void> | undefined;
+  private readonly updating = new Map<string, Promise<void>>();
+  /** How many events this instance read from WBX_EVENTS to index them (none when the bucket was up to date). */
+  eventsRead = 0;
 
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    private readonly kv: KV,
     private readonly pseudonyms: Pseudonyms,
+    private readonly agreementIds: () => readonly string[],
   ) {}
 
-  /** Reads what WBX_EVENTS gained since the last call (one reader at a time). */
-  async update(): Promise<void> {
-    while (this.updating !== undefined) await this.updating;
-    this.updating = this.read().finally(() => {
-      this.updating = undefined;
-    });
-    await this.updating;
+  /** Brings the index of `agreementId` (default: of every agreement) up to WBX_EVENTS' last event. */
+  async update(agreementId?: string): Promise<void> {
+    for (const id of agreementId === undefined ? this.agreementIds() : [agreementId]) {
+      // One reader per agreement at a time; a caller arriving meanwhile reads after it.
+      for (let p = this.updating.get(id); p !== undefined; p = this.updating.get(id)) await p;
+      const p = this.read(id).finally(() => this.updating.delete(id));
+      this.updating.set(id, p);
+      await p;
+    }
   }
 
-  private async read(): Promise<void> {
+  private async read(agreementId: string): Promise<void> {
     const { state } = await this.jsm.streams.info(EVENTS_STREAM);
     const last = state.last_seq;
-    if (last <= this.upTo || state.messages === 0) return;
-    const start = Math.max(this.upTo + 1, state.first_seq);
+    const done = await this.cursor(agreementId);
+    if (last <= done.seq || state.messages === 0) return;
+    const start = Math.max(done.seq + 1, state.first_seq);
     const consumer = await this.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 2_048 });
+    let batch = new Map<string, Entry[]>();
+    let count = 0;
+    let upTo = done.seq;
+    const flush = async (): Promise<void> => {
+      await this.merge(batch);
+      await this.advance(agreementId, upTo);
+      batch = new Map();
+      count = 0;
+    };
     try {
       for await (const m of messages) {
-        this.upTo = m.seq;
-        this.add(m.string());
-        if (m.seq >= last || m.info.pending === 0) break;
+        upTo = m.seq;
+        this.eventsRead += 1;
+        const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+        for (const ref of new Set(subjectRefsOf(claims).filter((r) => r !== ''))) {
+          const key = refKey(agreementId, this.pseudonyms.keyed(agreementId, ref));
+          const list = batch.get(key) ?? [];
+          list.push({ s: m.seq, e: eventId, t: type });
+          batch.set(key, list);
+        }
+        count += 1;
+        const end = m.seq >= last || m.info.pending === 0;
+        if (count >= BATCH || end) await flush();
+        if (end) break;
       }
     } finally {
       await messages.close().catch(() => undefined);
     }
   }
 
-  /** Indexes one sealed event by the subject references of its persons. */
-  private add(token: string): void {
-    const { claims, eventId, type } = holdToken(token, Number.MAX_SAFE_INTEGER);
-    const refs = subjectRefsOf(claims).filter((r) => r !== '');
-    if (refs.length === 0) return;
-    // Kept small: what the policy engine reads (where-conditions test top-level values only).
-    const kept: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(claims))
-      if (typeof v === 'string' || typeof v === 'boolean') kept[k] = v;
-    const event = { eventId, type, claims: kept };
-    for (const ref of new Set(refs)) {
-      let list = this.byRef.get(ref);
-      if (list === undefined) {
-        list = [];
-        this.byRef.set(ref, list);
-        this.refs.push(ref);
+  /** The sequence up to which `agreementId`'s entries are complete (0: none yet). */
+  private async cursor(agreementId: string): Promise<{ seq: number; revision: number }> {
+    const e = await this.kv.get(cursorKey(agreementId));
+    if (e === null || e.operation !== 'PUT') return { seq: 0, revision: e?.revision ?? 0 };
+    return { seq: Number(e.string()) || 0, revision: e.revision };
+  }
+
+  /** Moves the cursor forward to `seq` (never back: another replica may be ahead). */
+  private async advance(agreementId: string, seq: number): Promise<void> {
+    for (;;) {
+      const c = await this.cursor(agreementId);
+      if (c.seq >= seq) return;
+      try {
+        await this.write(cursorKey(agreementId), String(seq), c.revision);
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
       }
-      list.push(event);
     }
   }
 
+  /** Adds each key's events to what the bucket lists for it, skipping those already there. */
+  private async merge(batch: ReadonlyMap<string, readonly Entry[]>): Promise<void> {
+    const keys = [...batch.keys()];
+    for (let i = 0; i < keys.length; i += WRITES) {
+      await Promise.all(keys.slice(i, i + WRITES).map((k) => this.mergeOne(k, batch.get(k) ?? [])));
+    }
+  }
+
+  private async mergeOne(key: string, entries: readonly Entry[]): Promise<void> {
+    for (;;) {
+      const current = await this.kv.get(key);
+      const listed = current === null || current.operation !== 'PUT' ? [] : current.json<Entry[]>();
+      const have = new Set(listed.map((x) => x.e));
+      const added: Entry[] = [];
+      for (const x of entries) {
+        if (have.has(x.e)) continue;
+        have.add(x.e);
+        added.push(x);
+      }
+      if (added.length === 0) return;
+      try {
+        await this.write(key, JSON.stringify([...listed, ...added]), current?.revision ?? 0);
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
+  }
+
+  /** Writes `value` if the key's last revision is still `revision` (0: the key must not exist). */
+  private async write(key: string, value: string, revision: number): Promise<void> {
+    if (revision === 0) await this.kv.create(key, value);
+    else await this.kv.update(key, value, revision);
+  }
+
   /** The events of the origin's reference behind `keyedRef` under `agreementId` (none if unknown). */
-  lookup(agreementId: string, keyedRef: string): readonly Indexed[] {
-    let k = this.keyed.get(agreementId);
-    if (k === undefined) {
-      k = { done: 0, map: new Map() };
-      this.keyed.set(agreementId, k);
-    }
-    for (; k.done < this.refs.length; k.done += 1) {
-      const ref = this.refs[k.done] ?? '';
-      k.map.set(this.pseudonyms.keyed(agreementId, ref), ref);
-    }
-    const ref = k.map.get(keyedRef);
-    return ref === undefined ? [] : (this.byRef.get(ref) ?? []);
+  async lookup(agreementId: string, keyedRef: string): Promise<readonly Indexed[]> {
+    const e = await this.kv.get(refKey(agreementId, keyedRef));
+    if (e === null || e.operation !== 'PUT') return [];
+    const events = await Promise.all(
+      e.json<Entry[]>().map(async (x) => {
+        const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq: x.s }).catch(() => null);
+        if (m === null) return undefined; // no longer stored
+        const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+        return eventId === x.e ? { eventId, type, claims } : undefined;
+      }),
+    );
+    return events.filter((x) => x !== undefined);
   }
 }
 
@@ -166,13 +260,19 @@ export async function runMatch(
   purpose: Purpose,
   req: MatchRequest,
 ): Promise<MatchResponse> {
-  await index.update();
+  await index.update(agreement.body.id);
   const now = ctx.now();
   const hits: MatchHit[] = [];
   const seen = new Set<string>();
-  for (const ref of new Set(req.subjectRefs)) {
+  const refs = [...new Set(req.subjectRefs)];
+  const found: (readonly Indexed[])[] = [];
+  for (let i = 0; i < refs.length; i += WRITES) {
+    const part = refs.slice(i, i + WRITES);
+    found.push(...(await Promise.all(part.map((ref) => index.lookup(agreement.body.id, ref)))));
+  }
+  for (const [i, ref] of refs.entries()) {
     // A hit only where the agreement gives this caller the person's (keyed) reference for that event.
-    const events = index.lookup(agreement.body.id, ref).filter((e) => {
+    const events = (found[i] ?? []).filter((e) => {
       const event = { type: e.type, origin: ctx.partner, claims: e.claims };
       return presentationPaths(grantUnder(agreement, event, purpose, now)?.paths ?? []).keyRefs;
     });

@@ -33,6 +33,8 @@ export interface ExchangeDeps {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly readmissionKv: KV;
+  /** The Match index's bucket (`wbx_match`). */
+  readonly matchKv: KV;
   readonly pipeline: IngestPipeline;
   readonly pseudonyms: Pseudonyms;
   /** The signed manifest document as this gateway trusts it (for Federation.GetManifest). */
@@ -60,7 +62,9 @@ function summary(a: LoadedAgreement): AgreementSummary {
 
 /** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
 function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
-  const index = new MatchIndex(deps.js, deps.jsm, deps.pseudonyms);
+  const index = new MatchIndex(deps.js, deps.jsm, deps.matchKv, deps.pseudonyms, () =>
+    ctx.agreements().flatMap((a) => (a.body.provider === ctx.partner ? [a.body.id] : [])),
+  );
   // Built in the background from the start, so that the first Match does not wait for it.
   index
     .update()

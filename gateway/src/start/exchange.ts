@@ -8,7 +8,7 @@ import type { AgreementsWatcher } from '../agreements-watcher.js';
 import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
 import { Pseudonyms } from '../exchange/pseudonyms.js';
-import { READMISSION_BUCKET } from '../nats-layout.js';
+import { MATCH_BUCKET, READMISSION_BUCKET } from '../nats-layout.js';
 import { startExchangeServer, type StartedExchange } from '../exchange/server.js';
 import { stopGrpcServer } from '../grpc-server.js';
 import type { IngestPipeline } from '../ingest-pipeline.js';
@@ -62,6 +62,7 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
         replicas: parts.replicas,
         history: 5,
       }),
+      matchKv: await openBucket(nats.js, nats.jsm, MATCH_BUCKET, { replicas: parts.replicas, history: 1 }),
       pseudonyms: await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret')),
       manifestJson: parts.manifestJson,
     },

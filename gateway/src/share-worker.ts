@@ -7,7 +7,6 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { inForce } from '@wbx/agreements';
 import { AuditBatcher, type AuditSink, type DisclosureRecord } from '@wbx/audit';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
@@ -96,7 +95,7 @@ export class ShareWorker {
     });
     this.following = this.options.agreements.subscribe((snapshot) => this.syncRecipients(snapshot));
     await this.syncRecipients();
-    await this.rebuildAggregates();
+    await this.logResume();
     const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
     this.messages = await consumer.consume({ max_messages: 256 });
     const messages = this.messages;
@@ -164,37 +163,16 @@ export class ShareWorker {
   }
 
   /**
-   * After a restart: counts again, for aggregate terms, the events the share consumer had already
-   * acknowledged (its ack floor), so that periods still open lose nothing. This is a read-only pass
-   * (an ordered consumer; nothing is shared or audited again — sharing resumes from the durable
-   * consumer's ack floor) and it runs only when an agreement in force has an aggregate term: without
-   * one there is nothing to count, and WBX_EVENTS is not read again from its first sequence.
+   * Says where sharing resumes: the durable consumer's ack floor. Nothing before it is read again — the
+   * events it acknowledged were shared, audited and counted (the aggregator's running counts are in
+   * `wbx_state`, each event once) before their ack.
    */
-  private async rebuildAggregates(): Promise<void> {
-    const { jsm, js, partner, log } = this.options;
-    const { agreements, problem } = this.options.agreements.current;
-    const now = this.now().getTime();
-    const counting = agreements.some(
-      (a) => inForce(a, now) && a.body.terms.some((t) => t.mode === 'aggregate'),
-    );
-    const info = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
-    const floor = info.ack_floor.stream_seq;
-    log.info(
-      { consumer: SHARE_CONSUMER, ackFloor: floor, pending: info.num_pending, rebuild: counting },
+  private async logResume(): Promise<void> {
+    const info = await this.options.jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
+    this.options.log.info(
+      { consumer: SHARE_CONSUMER, ackFloor: info.ack_floor.stream_seq, pending: info.num_pending },
       'sharing resumes from the share consumer',
     );
-    if (floor === 0 || problem !== undefined || !counting) return;
-    const ordered = await js.consumers.get(EVENTS_STREAM, { opt_start_seq: 1 });
-    const messages = await ordered.consume();
-    for await (const m of messages) {
-      const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-      const event = { type, origin: partner, claims };
-      for (const g of this.options.agreements.current.policy.grants(event, this.now())) {
-        await this.options.aggregator.add(eventId, event, g.aggregates);
-      }
-      if (m.seq >= floor) break;
-    }
-    await messages.close();
   }
 
   /**

@@ -148,8 +148,25 @@ describe('ShareWorker', () => {
 
   it('resumes from the share consumer after a restart: nothing shared or audited again, new events shared', async () => {
     const fields = { types: ['crossing.irregular'], mode: 'records', fields: RS_FIELDS, retentionDays: 30 };
-    const agreements = [agreement({ id: 'MK-RS-3', provider: 'MK', recipient: 'RS', terms: [fields] })];
+    const counts = {
+      types: ['crossing.irregular'],
+      mode: 'aggregate',
+      dimensions: ['routeSegment'],
+      period: 'week',
+      minCell: 3,
+      retentionDays: 30,
+    };
+    const agreements = [
+      agreement({ id: 'MK-RS-3', provider: 'MK', recipient: 'RS', terms: [fields, counts] }),
+    ];
     await startWorker(agreements);
+    /** The running counts in wbx_state: each key at its revision. */
+    const state = async (): Promise<string[]> => {
+      const kv = await new Kvm(js).open(STATE_BUCKET);
+      const out: string[] = [];
+      for await (const k of await kv.keys()) out.push(`${k}@${(await kv.get(k))?.revision}`);
+      return out.sort();
+    };
     const [first, second, third] = eventsOf('crossing.irregular', 3, 'share-restart');
     await ingest(first!);
     await acknowledged(await ingest(second!));
@@ -160,6 +177,8 @@ describe('ShareWorker', () => {
     expect(await messages(jsm, shareStream('RS'))).toBe(2);
     const before = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
     const entries = (await auditEntries(jsm)).length;
+    const counted = await state();
+    expect(counted.length).toBeGreaterThan(0);
 
     await worker!.stop();
     await startWorker(agreements);
@@ -170,6 +189,11 @@ describe('ShareWorker', () => {
     expect(after.num_redelivered).toBe(0);
     expect(await messages(jsm, shareStream('RS'))).toBe(2);
     expect((await auditEntries(jsm)).length).toBe(entries);
+    // WBX_EVENTS is not read again: no other consumer on it, and no count touched.
+    const readers: string[] = [];
+    for await (const c of jsm.consumers.list(EVENTS_STREAM)) readers.push(c.name);
+    expect(readers).toEqual([SHARE_CONSUMER]);
+    expect(await state()).toEqual(counted);
 
     await acknowledged(await ingest(third!));
     expect(await messages(jsm, shareStream('RS'))).toBe(3);

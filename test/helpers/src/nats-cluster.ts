@@ -24,6 +24,8 @@ export interface NodeJetStreamView {
   readonly metaLeader: string | undefined;
   /** Messages of `stream` in this node's own copy (in any account); undefined if it holds none. */
   readonly messages: number | undefined;
+  /** On the meta leader: how many other peers are current (0 elsewhere). */
+  readonly currentPeers: number;
 }
 
 /** n real nats-server processes routed into one JetStream cluster; `await using` it. */
@@ -86,7 +88,11 @@ function clusterBlock(name: string, routePorts: number[], i: number, monitorPort
 }
 
 interface Jsz {
-  meta_cluster?: { leader?: string };
+  meta_cluster?: {
+    leader?: string;
+    /** On the leader: the other peers, and whether each is current. */
+    replicas?: { name: string; current?: boolean; offline?: boolean }[];
+  };
   account_details?: { stream_detail?: { name: string; state?: { messages?: number } }[] }[];
 }
 
@@ -174,9 +180,11 @@ class RunningNatsCluster implements NatsCluster {
     const leader = jsz.meta_cluster?.leader;
     const details = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
     const own = stream === undefined ? undefined : details.find((s) => s.name === stream);
+    const peers = jsz.meta_cluster?.replicas ?? [];
     return {
       metaLeader: leader === undefined || leader === '' ? undefined : leader,
       messages: own === undefined ? undefined : (own.state?.messages ?? 0),
+      currentPeers: peers.filter((r) => r.current === true && r.offline !== true).length,
     };
   }
 
@@ -187,7 +195,11 @@ class RunningNatsCluster implements NatsCluster {
         const running = this.servers.map((s, i) => [s, i] as const).filter(([s]) => s.running);
         const views = await Promise.all(running.map(([, i]) => this.jetStreamView(i).catch(() => undefined)));
         const leaders = new Set(views.map((v) => v?.metaLeader));
-        return leaders.size === 1 && !leaders.has(undefined);
+        if (leaders.size !== 1 || leaders.has(undefined)) return false;
+        // Every running peer known and current to the leader: before that, an R3 stream may find "no
+        // suitable peers for placement".
+        const mostCurrent = Math.max(...views.map((v) => v?.currentPeers ?? 0));
+        return mostCurrent >= running.length - 1;
       },
       timeoutMs,
       100,

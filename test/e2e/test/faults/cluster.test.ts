@@ -170,7 +170,8 @@ describe('an MK gateway on a three-node JetStream cluster', () => {
     expect(victim).toBeGreaterThanOrEqual(0);
     await cluster.kill(victim);
     await submitAll(mk.grpcAddress, events.slice(2 * BATCH), Date.now() + 90_000);
-    const jsm = await jetstreamManager(mk.nats);
+    // Right after the kill the cluster elects new leaders: requests may time out until it has.
+    const jsm = await jetstreamManager(mk.nats, { checkAPI: false });
     await until(
       'every event shared to RS',
       async () => {
@@ -180,9 +181,11 @@ describe('an MK gateway on a three-node JetStream cluster', () => {
       90_000,
     );
     const ids = events.map((e) => e.eventId).sort();
-    const stored = await msgIds(jsm, 'WBX_EVENTS');
+    const settled = (stream: string): Promise<string[]> =>
+      until(`the ids in ${stream}`, () => msgIds(jsm, stream).catch(() => undefined), 30_000);
+    const stored = await settled('WBX_EVENTS');
     expect(stored.toSorted()).toEqual(ids);
-    const shared = await msgIds(jsm, 'WBX_SHARE_RS');
+    const shared = await settled('WBX_SHARE_RS');
     expect(shared.toSorted()).toEqual(ids);
     await cluster.restart(victim);
   }, 180_000);

@@ -24,8 +24,8 @@ export interface NodeJetStreamView {
   readonly metaLeader: string | undefined;
   /** Messages of `stream` in this node's own copy (in any account); undefined if it holds none. */
   readonly messages: number | undefined;
-  /** On the meta leader: how many other peers are current (0 elsewhere). */
-  readonly currentPeers: number;
+  /** On the meta leader: how many other peers it knows and does not mark offline (0 elsewhere). */
+  readonly knownPeers: number;
 }
 
 /** n real nats-server processes routed into one JetStream cluster; `await using` it. */
@@ -51,7 +51,7 @@ export interface NatsCluster extends AsyncDisposable {
   jetStreamView(i: number, stream?: string): Promise<NodeJetStreamView>;
 }
 
-const DEFAULT_START_TIMEOUT_MS = 20_000;
+const DEFAULT_START_TIMEOUT_MS = 60_000;
 
 /** Ports free on 127.0.0.1 now: each bound to port 0 (all at once, so they differ) and closed again. */
 async function freePorts(count: number): Promise<number[]> {
@@ -184,7 +184,7 @@ class RunningNatsCluster implements NatsCluster {
     return {
       metaLeader: leader === undefined || leader === '' ? undefined : leader,
       messages: own === undefined ? undefined : (own.state?.messages ?? 0),
-      currentPeers: peers.filter((r) => r.current === true && r.offline !== true).length,
+      knownPeers: peers.filter((r) => r.offline !== true).length,
     };
   }
 
@@ -196,10 +196,10 @@ class RunningNatsCluster implements NatsCluster {
         const views = await Promise.all(running.map(([, i]) => this.jetStreamView(i).catch(() => undefined)));
         const leaders = new Set(views.map((v) => v?.metaLeader));
         if (leaders.size !== 1 || leaders.has(undefined)) return false;
-        // Every running peer known and current to the leader: before that, an R3 stream may find "no
-        // suitable peers for placement".
-        const mostCurrent = Math.max(...views.map((v) => v?.currentPeers ?? 0));
-        return mostCurrent >= running.length - 1;
+        // Every running peer known to the leader: before that, an R3 stream may find "no suitable peers
+        // for placement".
+        const known = Math.max(...views.map((v) => v?.knownPeers ?? 0));
+        return known >= running.length - 1;
       },
       timeoutMs,
       100,

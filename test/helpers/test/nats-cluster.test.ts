@@ -61,7 +61,7 @@ describe('startNatsCluster', () => {
       return replicas.length === 2 && replicas.every((r) => r.current) ? info : undefined;
     });
     expect(healed.state.messages).toBe(2);
-  });
+  }, 120_000);
 
   it('starts nodes with JetStream in their own store dirs and fixed cluster ports', async () => {
     await using cluster = await startNatsCluster(3);
@@ -70,5 +70,5 @@ describe('startNatsCluster', () => {
     const leaders = new Set(views.map((v) => v.metaLeader));
     expect(leaders.size).toBe(1);
     expect(['n0', 'n1', 'n2']).toContain([...leaders][0]);
-  });
+  }, 120_000);
 });

@@ -103,7 +103,7 @@ beforeAll(async () => {
     if (events.length === 3 * BATCH) break;
   }
   if (events.length !== 3 * BATCH) throw new Error(`only ${events.length} events of the agreed types`);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await fed[Symbol.asyncDispose]();

@@ -7,10 +7,8 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { draftAndSign, revokeAgreement, type SignedAgreement } from '@wbx/agreements';
-import { Event, IngestClient } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 import { pino } from 'pino';
@@ -24,6 +22,7 @@ import { REVOKED_DIR } from '@wbx/gateway';
 import { wbx, wbxBinary } from '@wbx/cli';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { startGatewayProcess, until } from '@wbx/test-helpers';
+import { submitAll } from '../support/submit.js';
 
 const WBX = wbxBinary();
 
@@ -124,22 +123,6 @@ function crossings(count: number, seed: string): ValidEvent[] {
     if (out.length === count) break;
   }
   return out;
-}
-
-async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<void> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<void>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err) => (err ? reject(err) : resolve())),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
 }
 
 const messages = async (g: Gateway, stream: string): Promise<number> =>

@@ -7,7 +7,6 @@ import { dirname, join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { decodeAuditEntry, readAudit } from '@wbx/audit';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { importPrivateJwk, verifyRootManifest, type ManifestBody, type SignedManifest } from '@wbx/registry';
 import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
 import { createSealer, readOwnSealedEvent, verifyPresentation } from '@wbx/seal';
@@ -36,6 +35,7 @@ import {
   type ReadmissionCase,
 } from '../support/exchange-client.js';
 import { startFederation, type Federation } from '@wbx/fixtures';
+import { submitAll } from '../support/submit.js';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.subjectRef'];
 const HOUR = 3_600_000;
@@ -49,22 +49,6 @@ let alClockOffset = 0;
 const certs: Record<string, CertFiles> = {};
 let crossings: ValidEvent[];
 let rsAtMk: Clients;
-
-async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
-}
 
 const exchangeSettings = (): Record<string, unknown> => ({
   'exchange.listen': '127.0.0.1:0',

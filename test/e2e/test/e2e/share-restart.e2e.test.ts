@@ -1,10 +1,8 @@
 // MK's gateway is stopped and started again on the same data directory: sharing resumes from the
 // durable consumer wbx-share (its ack floor), so nothing is published to WBX_SHARE_RS or audited again,
 // and the events ingested after the restart are shared.
-import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { decodeAuditEntry, readAudit } from '@wbx/audit';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 import { describe, expect, it } from 'vitest';
@@ -12,24 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { Gateway } from '@wbx/gateway';
 import { startFederation } from '@wbx/fixtures';
 import { until } from '@wbx/test-helpers';
+import { submitAll } from '../support/submit.js';
 
 const TYPES = ['crossing.irregular', 'smuggling.incident'];
-
-async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
-}
 
 /** WBX_SHARE_RS's message count, wbx-share's cursor, and the event ids of MK's disclosure entries. */
 async function observe(g: Gateway) {

@@ -1,10 +1,8 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { revokeAgreement, type SignedAgreement } from '@wbx/agreements';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
@@ -14,6 +12,7 @@ import type { Gateway } from '@wbx/gateway';
 import { wbx } from '@wbx/cli';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { until } from '@wbx/test-helpers';
+import { submitAll } from '../support/submit.js';
 
 const RS_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship', 'persons.ageBand', 'migrantsCount'];
 const RS_TYPES = ['crossing.irregular', 'smuggling.incident'];
@@ -26,22 +25,6 @@ let al: Gateway;
 let me: Gateway;
 let meAgreement: SignedAgreement;
 let events: ValidEvent[];
-
-async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
-}
 
 async function tokens(jsm: JetStreamManager, stream: string): Promise<string[]> {
   const info = await jsm.streams.info(stream);

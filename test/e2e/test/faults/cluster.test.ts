@@ -2,11 +2,9 @@
 // then again with 3, every WBX stream and bucket (and the durable consumers) has three replicas; MK shares
 // records with RS while the cluster node the gateway is connected to is killed -9, and afterwards
 // WBX_EVENTS and WBX_SHARE_RS hold every event exactly once.
-import { setTimeout as sleep } from 'node:timers/promises';
 
-import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Event, IngestClient } from '@wbx/proto';
+import { Event } from '@wbx/proto';
 import { validateEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { startNatsCluster, until, type NatsCluster } from '@wbx/test-helpers';
+import { submitRetrying } from '../support/submit.js';
 
 const TYPES = ['crossing.irregular', 'smuggling.incident'];
 const FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship'];
@@ -24,34 +23,6 @@ let fed: Federation;
 let events: Event[];
 
 /** Unary Submit of each event; a failed call is retried with the same eventId until `deadline` (epoch ms). */
-async function submitAll(address: string, list: readonly Event[], deadline: number): Promise<void> {
-  const client = new IngestClient(address, credentials.createInsecure());
-  const submit = (e: Event): Promise<void> =>
-    new Promise((resolve, reject) => {
-      client.submit(e, (err) => (err ? reject(err) : resolve()));
-    });
-  let next = 0;
-  try {
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < list.length) {
-          const e = list[next++]!;
-          for (;;) {
-            try {
-              await submit(e);
-              break;
-            } catch (err) {
-              if (Date.now() > deadline) throw err;
-              await sleep(200);
-            }
-          }
-        }
-      }),
-    );
-  } finally {
-    client.close();
-  }
-}
 
 /** The Nats-Msg-Id (the eventId) of every message in the stream, in order. */
 async function msgIds(jsm: JetStreamManager, stream: string): Promise<string[]> {
@@ -116,7 +87,7 @@ describe('an MK gateway on a three-node JetStream cluster', () => {
   it('brings every stream, bucket and durable consumer made with one replica to streams.replicas', async () => {
     // First run with one replica: every stream and bucket is created R1 (and one batch is shared).
     const first = await startMk(1);
-    await submitAll(first.grpcAddress, events.slice(0, BATCH), Date.now() + 30_000);
+    await submitRetrying(first.grpcAddress, events.slice(0, BATCH), 16, Date.now() + 30_000);
     const jsm1 = await jetstreamManager(first.nats);
     await until('the first batch shared', async () => {
       const info = await jsm1.streams.info('WBX_SHARE_RS').catch(() => undefined);
@@ -164,12 +135,12 @@ describe('an MK gateway on a three-node JetStream cluster', () => {
   }, 120_000);
 
   it('stores and shares every event exactly once through a kill -9 of the node it is connected to', async () => {
-    await submitAll(mk.grpcAddress, events.slice(BATCH, 2 * BATCH), Date.now() + 30_000);
+    await submitRetrying(mk.grpcAddress, events.slice(BATCH, 2 * BATCH), 16, Date.now() + 30_000);
     const connectedTo = mk.nats.info?.server_name;
     const victim = cluster.servers.findIndex((_, i) => `n${i}` === connectedTo);
     expect(victim).toBeGreaterThanOrEqual(0);
     await cluster.kill(victim);
-    await submitAll(mk.grpcAddress, events.slice(2 * BATCH), Date.now() + 90_000);
+    await submitRetrying(mk.grpcAddress, events.slice(2 * BATCH), 16, Date.now() + 90_000);
     // Right after the kill the cluster elects new leaders: requests may time out until it has.
     const jsm = await jetstreamManager(mk.nats, { checkAPI: false });
     await until(

@@ -3,12 +3,10 @@
 // WBX_INBOX holds every shared event exactly once and MK's share consumer for RS has nothing left over.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
-import { credentials, Metadata } from '@grpc/grpc-js';
 import { jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { Event, IngestClient } from '@wbx/proto';
+import { Event } from '@wbx/proto';
 import { validateEvent } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
@@ -21,6 +19,7 @@ import { GATEWAY_NKEY_FILE } from '@wbx/gateway';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { startGatewayProcess, until, type GatewayProcess } from '@wbx/test-helpers';
 import { alive } from '@wbx/gateway';
+import { submitRetrying } from '../support/submit.js';
 
 const WBX = wbxBinary();
 const TYPES = ['crossing.irregular', 'smuggling.incident'];
@@ -45,41 +44,6 @@ function untilUp<T>(what: string, probe: () => Promise<T | undefined>, ms: numbe
  * Unary Submit of every event, `window` in flight; a failed call (e.g. while MK's NATS is down) is retried
  * with the same eventId until it is acknowledged or `deadline` (epoch ms) passes.
  */
-async function submitAll(
-  address: string,
-  events: readonly Event[],
-  window: number,
-  deadline: number,
-): Promise<void> {
-  const client = new IngestClient(address, credentials.createInsecure());
-  const submit = (e: Event): Promise<void> =>
-    new Promise((resolve, reject) => {
-      client.submit(e, new Metadata(), { deadline: Date.now() + 15_000 }, (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-  let next = 0;
-  try {
-    await Promise.all(
-      Array.from({ length: window }, async () => {
-        while (next < events.length) {
-          const e = events[next++]!;
-          for (;;) {
-            try {
-              await submit(e);
-              break;
-            } catch (err) {
-              if (Date.now() > deadline) throw err;
-              await sleep(200);
-            }
-          }
-        }
-      }),
-    );
-  } finally {
-    client.close();
-  }
-}
 
 let fed: Federation;
 let mk: Gateway;
@@ -148,7 +112,7 @@ describe('sharing under faults', () => {
     const probe = await jetstreamManager(mk.nats, { timeout: 1_000 });
     const rsConsumer = (): Promise<ConsumerInfo> => mkm.consumers.info('WBX_SHARE_RS', 'RS');
 
-    const ingest = submitAll(mk.grpcAddress, events, 64, Date.now() + 60_000);
+    const ingest = submitRetrying(mk.grpcAddress, events, 64, Date.now() + 60_000);
     ingest.catch(() => undefined);
 
     // RS is receiving: it has stored and acknowledged some, and more are on their way.

@@ -1,0 +1,63 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { credentials, Metadata } from '@grpc/grpc-js';
+import type { Gateway } from '@wbx/gateway';
+import { Event, IngestClient, type Receipt } from '@wbx/proto';
+import type { ValidEvent } from '@wbx/schema';
+
+/** Submits every event to the gateway's Ingest at once (unary calls); the receipts, in order. */
+export async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
+  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
+  try {
+    return await Promise.all(
+      list.map(
+        (e) =>
+          new Promise<Receipt>((resolve, reject) =>
+            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
+          ),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Submits every event with `window` calls in flight, retrying a failed call with the same eventId (each
+ * call given 15 s) until `deadline` (epoch ms): for faults, where the gateway or its NATS goes away.
+ */
+export async function submitRetrying(
+  address: string,
+  events: readonly Event[],
+  window: number,
+  deadline: number,
+): Promise<void> {
+  const client = new IngestClient(address, credentials.createInsecure());
+  const submit = (e: Event): Promise<void> =>
+    new Promise((resolve, reject) => {
+      client.submit(e, new Metadata(), { deadline: Date.now() + 15_000 }, (err) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: window }, async () => {
+        while (next < events.length) {
+          const e = events[next++]!;
+          for (;;) {
+            try {
+              await submit(e);
+              break;
+            } catch (err) {
+              if (Date.now() > deadline) throw err;
+              await sleep(200);
+            }
+          }
+        }
+      }),
+    );
+  } finally {
+    client.close();
+  }
+}

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { writeFileAtomic } from '@wbx/gateway';
 import {
   AgreementError,
   agreementStatus,
@@ -21,7 +22,7 @@ import type { Command } from 'commander';
 import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
-import { readJsonFile, writeFileAtomic } from './keys.js';
+import { PUBLIC_FILE, readJsonFile } from './keys.js';
 import { loadTrustedManifest } from './seal.js';
 import { renderTable } from './table.js';
 
@@ -55,7 +56,7 @@ async function readAgreement(io: CliIo, path: string): Promise<SignedAgreement> 
 
 async function writeAgreement(path: string, signed: SignedAgreement, exclusive = false): Promise<void> {
   try {
-    await writeFileAtomic(path, `${JSON.stringify(signed, null, 2)}\n`, { exclusive });
+    await writeFileAtomic(path, `${JSON.stringify(signed, null, 2)}\n`, { ...PUBLIC_FILE, exclusive });
   } catch (e) {
     if (exclusive && (e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new CliError('USAGE', `${path} exists; refusing to overwrite it (use --force)`);

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
+import { writeFileAtomic } from '@wbx/gateway';
 import { decodeManifest, generateSigningKey, importPublicJwk, type SignedManifest } from '@wbx/registry';
 import { isPartnerCode, PARTNER_CODES } from '@wbx/schema';
 import type { Command } from 'commander';
@@ -28,32 +28,8 @@ export async function readJsonFile(path: string, what: string): Promise<unknown>
   }
 }
 
-/**
- * Writes a file so that readers see the old or the new content, never a part: a temporary file in the
- * same directory (created with `mode`, then chmod'ed to it whatever the umask), then rename. With
- * `exclusive`, refuses (EEXIST) to create the file if it exists.
- */
-export async function writeFileAtomic(
-  path: string,
-  data: string,
-  options: { mode?: number; exclusive?: boolean } = {},
-): Promise<void> {
-  const mode = options.mode ?? 0o644;
-  if (options.exclusive === true) {
-    await writeFile(path, data, { mode, flag: 'wx' });
-    await chmod(path, mode);
-    return;
-  }
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, data, { mode, flag: 'wx' });
-    await chmod(temp, mode);
-    await rename(temp, path);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
-}
+/** How the CLI writes a public document: world-readable, into a directory that must exist. */
+export const PUBLIC_FILE = { mode: 0o644, mkdir: false } as const;
 
 export interface KeysGenerateOptions {
   partner: string;
@@ -107,6 +83,7 @@ export async function keysGenerateCommand(io: CliIo, options: KeysGenerateOption
     await writeFileAtomic(privatePath, `${JSON.stringify(key.privateJwk, null, 2)}\n`, {
       mode: 0o600,
       exclusive: !force,
+      mkdir: false,
     });
   } catch (e) {
     if (isErrno(e, 'EEXIST')) {
@@ -115,7 +92,7 @@ export async function keysGenerateCommand(io: CliIo, options: KeysGenerateOption
     throw new CliError('IO', `cannot write ${privatePath}: ${errorText(e)}`, { cause: e });
   }
   try {
-    await writeFileAtomic(publicPath, `${JSON.stringify(key.publicJwk, null, 2)}\n`);
+    await writeFileAtomic(publicPath, `${JSON.stringify(key.publicJwk, null, 2)}\n`, PUBLIC_FILE);
   } catch (e) {
     throw new CliError('IO', `cannot write ${publicPath}: ${errorText(e)}`, { cause: e });
   }

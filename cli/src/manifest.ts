@@ -1,3 +1,4 @@
+import { writeFileAtomic } from '@wbx/gateway';
 import {
   acceptManifestChain,
   addMember,
@@ -25,7 +26,7 @@ import type { Command } from 'commander';
 import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
-import { readJsonFile, writeFileAtomic } from './keys.js';
+import { PUBLIC_FILE, readJsonFile } from './keys.js';
 import { renderTable } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -67,7 +68,7 @@ async function readBody(path: string): Promise<ManifestBody> {
 
 async function writeManifest(path: string, signed: SignedManifest, exclusive = false): Promise<void> {
   try {
-    await writeFileAtomic(path, `${JSON.stringify(signed, null, 2)}\n`, { exclusive });
+    await writeFileAtomic(path, `${JSON.stringify(signed, null, 2)}\n`, { ...PUBLIC_FILE, exclusive });
   } catch (e) {
     if (exclusive && (e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new CliError('USAGE', `${path} exists; refusing to overwrite it`);

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { AuditError, parseAuditAnchor, type AuditAnchor, type AuditAnchorStore } from '@wbx/audit';
+
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Where the gateway keeps its audit anchor, under its data directory. */
 export function auditAnchorPath(dataDir: string): string {
@@ -51,29 +52,9 @@ export async function readAuditAnchor(path: string): Promise<AuditAnchor | undef
   }
 }
 
-/** Writes the anchor through a temporary file, fsync and rename (mode 0600), then syncs the directory. */
+/** Writes the anchor atomically (mode 0600, synced with its directory). */
 export async function writeAuditAnchor(path: string, anchor: AuditAnchor): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = join(dirname(path), `.anchor.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(anchor)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await writeFileAtomic(path, `${JSON.stringify(anchor)}\n`);
 }
 
 /**

@@ -77,3 +77,4 @@ export { SealPool, type SealPoolOptions } from './workers/seal-pool.js';
 export { GatewayMetrics } from './metrics.js';
 export { eventsStreamConfig } from './streams.js';
 export { ReceiveWorker, type ReceiveWorkerOptions } from './receive-worker.js';
+export { syncDirectory, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-file.js';

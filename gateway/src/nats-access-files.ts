@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { GatewayConfig } from './config.js';
 import { newUserNkey, nkeyFromSeed, renderAccessConfig, type NkeyIdentity } from './nats-access.js';
 
@@ -18,17 +19,10 @@ export interface AccessFiles {
   readonly recipientNkeyFiles: ReadonlyMap<string, string>;
 }
 
-async function writeSecret(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
-}
-
 async function loadOrCreate(file: string): Promise<NkeyIdentity> {
   if (existsSync(file)) return nkeyFromSeed(await readFile(file, 'utf8'));
   const id = newUserNkey();
-  await writeSecret(file, `${id.seed}\n`);
+  await writeFileAtomic(file, `${id.seed}\n`);
   return id;
 }
 
@@ -69,9 +63,7 @@ export async function writeAccessFiles(
     ...(options.standby === undefined ? {} : { standby: options.standby }),
     ...(tls === undefined ? {} : { tls }),
   });
-  const tmp = `${configFile}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, configFile);
+  await writeFileAtomic(configFile, text, { mode: 0o644 });
   return { configFile, gatewayNkeyFile: join(dir, GATEWAY_NKEY_FILE), recipientNkeyFiles: files };
 }
 

@@ -1,10 +1,10 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { AGREEMENT_ID_RE } from '@wbx/agreements';
 import type { Logger } from 'pino';
 
 import { AgreementsUnavailableError, listJsonFiles, readAgreementFile } from './agreement-file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Where a gateway keeps the revocations it has seen, under its data directory. */
 export const REVOKED_DIR = join('agreements-state', 'revoked');
@@ -106,25 +106,12 @@ export class RevocationStore {
     const present = new Set<string>();
     for (const dir of this.dirs) {
       const file = join(dir, `${id}.json`);
-      const tmp = join(dir, `.${id}.${process.pid}.tmp`);
       try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        const fh = await open(tmp, 'w', 0o600);
-        try {
-          await fh.chmod(0o600);
-          await fh.writeFile(`${JSON.stringify(signed)}\n`);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, file);
-        const handle = await open(dir, 'r');
-        await handle.sync().finally(() => handle.close());
+        await writeFileAtomic(file, `${JSON.stringify(signed)}\n`);
         present.add(dir);
         this.reported.delete(`${dir}/${id}`);
         this.log.info({ agreement: id, file }, 'revocation recorded');
       } catch (e) {
-        await rm(tmp, { force: true }).catch(() => undefined);
         this.log.error(
           { agreement: id, file, code: 'REVOCATION_NOT_PERSISTED', errno: (e as { code?: string }).code },
           'recording a revocation failed: it holds in memory and is written again at the next load',

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import {
   acceptNextManifest,
@@ -12,6 +11,7 @@ import {
 } from '@wbx/registry';
 import type { Logger } from 'pino';
 
+import { writeFileAtomic } from './atomic-file.js';
 import { ConfigError, type ConfigErrorCode } from './config.js';
 
 /** Where the gateway keeps the manifest it trusts, under its data directory. */
@@ -31,32 +31,6 @@ export interface TrustedManifest {
 function refuse(log: Logger, code: ConfigErrorCode, message: string, fields: object, cause?: unknown): never {
   log.error({ code, setting: 'manifest', ...fields }, `manifest refused: ${message}`);
   throw new ConfigError([{ path: 'manifest', message: `${code}: ${message}` }], { code, cause });
-}
-
-/** Writes `text` to `path` through a temporary file and a rename (mode 0600), synced to disk. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = join(dirname(path), `.manifest.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(text);
-      await file.chmod(0o600);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
 }
 
 /** A signed manifest and the exact text it was read from (what is persisted and served). */
@@ -167,7 +141,7 @@ export async function trustManifest(
 /** Persists the whole signed document, exactly as read (it verified), atomically and private. */
 async function persist(path: string, text: string): Promise<void> {
   try {
-    await writeAtomic(path, text);
+    await writeFileAtomic(path, text);
   } catch (e) {
     throw storeError(`cannot write ${path} (${errnoOf(e)})`, e);
   }

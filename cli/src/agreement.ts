@@ -112,6 +112,7 @@ function showText(body: AgreementBody, signed: SignedAgreement): string {
     (body.readmission === undefined
       ? ''
       : `readmission: answer within ${body.readmission.answerWithinHours} hours\n`) +
+    (body.deleteOnEnd === true ? 'on revocation or expiry: the recipient deletes what it holds\n' : '') +
     attachments(signed) +
     `\n${renderTable(header, body.terms.map(termRow))}\n`
   );

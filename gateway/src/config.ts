@@ -62,6 +62,7 @@ const INBOX_DEFAULTS = {
   maxBytes: 10 * 2 ** 30,
   maxMsgs: 10_000_000,
   checkEvery: 30_000,
+  retentionSweep: 3_600_000,
 };
 const QUARANTINE_DEFAULTS = { maxAge: 90 * DAY_MS, maxBytes: 2 ** 30, maxMsgs: 1_000_000 };
 
@@ -227,6 +228,11 @@ export const GatewayConfigSchema = z.strictObject({
       maxMsgs: msgCount.default(INBOX_DEFAULTS.maxMsgs),
       /** How often the fill of WBX_INBOX and WBX_QUARANTINE is measured (gauge; a warning above 80 %). */
       checkEvery: duration.default(INBOX_DEFAULTS.checkEvery),
+      /**
+       * How often records are deleted whose agreements no longer let this partner keep them: each term's
+       * retentionDays passed since receipt, or the agreement ended and says deleteOnEnd.
+       */
+      retentionSweep: timeout.default(INBOX_DEFAULTS.retentionSweep),
     })
     .default(INBOX_DEFAULTS),
   /** WBX_QUARANTINE: what was received but refused, with its code; when full, the oldest goes. */
@@ -350,6 +356,7 @@ const ENV_PATHS = [
   'inbox.maxBytes',
   'inbox.maxMsgs',
   'inbox.checkEvery',
+  'inbox.retentionSweep',
   'quarantine.maxAge',
   'quarantine.maxBytes',
   'quarantine.maxMsgs',

@@ -61,6 +61,12 @@ export class GatewayMetrics {
     labelNames: ['origin'] as const,
     registers: [this.registry],
   });
+  readonly inboxRetentionDeleted = new Counter({
+    name: 'wbx_inbox_retention_deleted_total',
+    help: 'Records deleted from WBX_INBOX by the retention sweep (retention passed, agreement ended or unknown)',
+    labelNames: ['origin', 'agreement'] as const,
+    registers: [this.registry],
+  });
   readonly receiveOriginReachable = new Gauge({
     name: 'wbx_receive_origin_reachable',
     help: 'Whether an origin received from is reachable (0: not for nats.originUnreachableAfter)',

@@ -10,6 +10,7 @@ import { Aggregator } from '../aggregator.js';
 import { auditAnchorPath, fileAuditAnchor } from '../audit-anchor.js';
 import type { GatewayConfig } from '../config.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { InboxRetention } from '../inbox-retention.js';
 import { ReceiveWorker } from '../receive-worker.js';
 import { ShareWorker } from '../share-worker.js';
 import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
@@ -101,6 +102,16 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   });
   stack.defer(() => receive.stop());
   await receive.start();
+  const retention = new InboxRetention({
+    partner: config.partner,
+    jsm,
+    agreements: watcher,
+    log,
+    metrics: parts.metrics,
+    everyMs: config.inbox.retentionSweep,
+  });
+  retention.start();
+  stack.defer(() => retention.stop());
   watcher.start();
   stack.defer(() => watcher.stop());
   const owned = stack.move();

@@ -61,6 +61,11 @@ export interface AgreementBody {
   /** RFC 3339 UTC: the agreement applies strictly before this instant. */
   readonly validUntil: string;
   readonly terms: readonly Term[];
+  /**
+   * When the agreement is revoked or expires, the recipient deletes what it received under it at once
+   * (its inbox's retention sweep), instead of keeping it until each term's `retentionDays` have passed.
+   */
+  readonly deleteOnEnd?: boolean;
   /** With the purpose return-readmission: the requested state answers within this many hours. */
   readonly readmission?: { readonly answerWithinHours: number };
 }
@@ -123,6 +128,7 @@ export function parseAgreementBody(input: unknown): AgreementBody {
     validFrom: b.validFrom,
     validUntil: b.validUntil,
     terms: b.terms.map(toTerm),
+    ...(b.deleteOnEnd === undefined ? {} : { deleteOnEnd: b.deleteOnEnd }),
     ...(b.readmission === undefined ? {} : { readmission: b.readmission }),
   });
 }

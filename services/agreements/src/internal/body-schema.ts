@@ -69,6 +69,8 @@ export const agreementBodySchema = z.strictObject({
   validFrom: timestamp,
   validUntil: timestamp,
   terms: z.array(termSchema).min(1).max(MAX_TERMS),
+  /** The recipient deletes what it holds under the agreement once it is revoked or expires. */
+  deleteOnEnd: z.boolean({ error: 'must be true or false' }).optional(),
   /** With the purpose return-readmission: how long the requested state has to answer a request. */
   readmission: z
     .strictObject({

@@ -5,6 +5,7 @@
 #   pnpm 12         — from the npm registry into /usr/local
 #   nats-server     — Debian/Ubuntu package (tests and the embedded gateway run the real server)
 #   openssl         — Debian/Ubuntu package (the demo's and the tests' throw-away mTLS certificates)
+#   podman, buildah, runc — Debian/Ubuntu packages (`pnpm image` and the container test, deploy/image/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/bin:$PATH"
@@ -42,6 +43,17 @@ fi
 if ! command -v openssl >/dev/null 2>&1; then
   say "installing openssl from apt (the demo and the tests make their own test certificates)"
   apt_install openssl
+fi
+
+# `pnpm image` builds the gateway image FROM scratch with podman (or buildah), no registry needed; the
+# container test runs it with podman through testcontainers. runc: the OCI runtime podman uses here.
+missing_container_tools=()
+for tool in podman buildah runc; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing_container_tools+=("$tool")
+done
+if [ "${#missing_container_tools[@]}" -gt 0 ]; then
+  say "installing ${missing_container_tools[*]} from apt (the container image and its test)"
+  apt_install "${missing_container_tools[@]}"
 fi
 
 # nats-server 2.10: Debian 12 ships only 2.9.10 (end-of-life, CVE-2023-47090, a clustered

@@ -79,7 +79,7 @@ interface Received {
   readonly cells: readonly AggregateCell[];
 }
 
-const cleanup: (() => Promise<unknown>)[] = [];
+const cleanup: (() => PromiseLike<unknown>)[] = [];
 
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();

@@ -36,7 +36,7 @@ afterEach(async () => {
 });
 
 /** Stores `count` presentations of `origin` in RS's inbox, as its receive worker does; their event ids. */
-async function receive(origin: string, count: number, seed: string): Promise<string[]> {
+async function receive(origin: 'MK' | 'AL', count: number, seed: string): Promise<string[]> {
   const js = jetstream(nc);
   const ids: string[] = [];
   for (const event of eventsOf('crossing.irregular', count, seed)) {

@@ -18,6 +18,7 @@ import { isPartnerCode } from '@wbx/schema';
 import type { Command } from 'commander';
 
 import { readAuditAnchor } from '@wbx/gateway';
+import { subjectRefOption, subjectReport } from './audit-subject.js';
 import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
@@ -42,6 +43,12 @@ export interface AuditReportOptions {
   from?: string;
   to?: string;
   json?: boolean;
+  subject?: string;
+  received?: boolean;
+  format?: string;
+  manifest?: string;
+  anchor?: string;
+  agreements?: string;
 }
 
 function partnerCode(flag: string, code: string): string {
@@ -172,6 +179,7 @@ const pathsCell = (row: AuditReportRow): string =>
 export async function auditReportCommand(io: CliIo, options: AuditReportOptions): Promise<number> {
   const origin = partnerCode('--partner', options.partner);
   const url = natsUrl(options.nats);
+  if (options.subject !== undefined) return auditSubjectCommand(io, options, origin, url, options.subject);
   const recipient =
     options.recipient === undefined ? undefined : partnerCode('--recipient', options.recipient);
   const from = options.from === undefined ? undefined : parseCliDate('--from', options.from);
@@ -220,6 +228,46 @@ export async function auditReportCommand(io: CliIo, options: AuditReportOptions)
   return 0;
 }
 
+/** `wbx audit report --subject REF` (audit-subject.ts): the flags checked, then the report. */
+async function auditSubjectCommand(
+  io: CliIo,
+  options: AuditReportOptions,
+  partner: string,
+  url: string,
+  ref: string,
+): Promise<number> {
+  const subject = subjectRefOption(ref);
+  const format = options.format ?? 'jsonl';
+  if (format !== 'jsonl' && format !== 'table') {
+    throw new CliError('USAGE', `--format: "${format}" is not jsonl or table`);
+  }
+  for (const [flag, set] of [
+    ['--recipient', options.recipient],
+    ['--from', options.from],
+    ['--to', options.to],
+    ['--json', options.json],
+  ] as const) {
+    if (set !== undefined) throw new CliError('USAGE', `${flag} does not go with --subject`);
+  }
+  const received = options.received === true;
+  if (!received && options.manifest === undefined) {
+    throw new CliError('USAGE', '--subject needs --manifest: the chain is verified before it is reported');
+  }
+  const manifest = options.manifest === undefined ? undefined : await loadTrustedManifest(options.manifest);
+  const anchor = options.anchor === undefined ? undefined : await loadAnchor(options.anchor, partner);
+  return subjectReport(io, {
+    url,
+    nkey: options.nkey,
+    partner,
+    subject,
+    format,
+    manifest,
+    anchor,
+    received,
+    agreementsDir: options.agreements,
+  });
+}
+
 /** Adds `wbx audit …` to the program. Actions store their exit status in `result.exitCode`. */
 export function registerAuditCommands(program: Command, io: CliIo, result: { exitCode: number }): void {
   const audit = program
@@ -258,6 +306,18 @@ export function registerAuditCommands(program: Command, io: CliIo, result: { exi
     .option('--from <date>', 'only disclosures at or after, YYYY-MM-DD or ISO timestamp')
     .option('--to <date>', 'only disclosures before, YYYY-MM-DD or ISO timestamp')
     .option('--json', 'one JSON object per row')
+    .option(
+      '--subject <ref>',
+      "every disclosure of the partner's events about this subject reference (64 hex), from the verified chain",
+    )
+    .option('--received', 'with --subject: what the partner received about the subject (its WBX_INBOX)')
+    .option('--format <format>', 'with --subject: jsonl (default) or table')
+    .option('--manifest <file>', 'with --subject: the signed federation manifest (checkpoint keys)')
+    .option('--anchor <file>', "with --subject: the gateway's audit anchor the chain must hold")
+    .option(
+      '--agreements <dir>',
+      'with --received: the agreements directory, to name agreements and purposes',
+    )
     .action(async (opts: AuditReportOptions) => {
       result.exitCode = await auditReportCommand(io, opts);
     });

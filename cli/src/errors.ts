@@ -15,6 +15,8 @@ export type CliErrorCode =
   | 'UNREACHABLE'
   /** What the command names does not exist there (a stream). */
   | 'NOT_FOUND'
+  /** An audit chain that does not verify: nothing is reported from it (fail closed). */
+  | 'AUDIT_CHAIN_BROKEN'
   /** Stopped by SIGINT before the end. */
   | 'INTERRUPTED'
   /** A bug: an error nobody expected. */

@@ -45,7 +45,8 @@ export interface InboxRetentionOptions {
   /** This partner: the recipient. */
   readonly partner: string;
   readonly jsm: JetStreamManager;
-  readonly agreements: Pick<AgreementsSource, 'current'>;
+  /** With `subscribe`, every new snapshot (a revocation, a removed file) also starts a sweep. */
+  readonly agreements: Pick<AgreementsSource, 'current'> & Partial<Pick<AgreementsSource, 'subscribe'>>;
   readonly log: Logger;
   readonly metrics?: GatewayMetrics;
   /** The clock the sweep decides by (tests move it ahead). */
@@ -180,6 +181,9 @@ export class InboxRetention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** A sweep was asked for while one was running: run again when it ends. */
+  private again = false;
+  private subscription: Disposable | undefined;
 
   constructor(private readonly options: InboxRetentionOptions) {}
 
@@ -187,25 +191,39 @@ export class InboxRetention {
     return this.options.now?.() ?? new Date();
   }
 
-  /** Sweeps now and then every `everyMs` (a sweep still running is not overlapped). */
+  /**
+   * Sweeps now, then every `everyMs` and whenever the agreements change (sweeps never overlap: one asked
+   * for while another runs follows it).
+   */
   start(): void {
-    const tick = (): void => {
-      if (this.stopped || this.running !== undefined) return;
-      this.running = this.sweep()
-        .catch((e: unknown) => this.options.log.warn({ err: e }, 'inbox retention sweep failed; retried'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, this.options.everyMs);
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.options.everyMs);
     this.timer.unref();
+    this.subscription = this.options.agreements.subscribe?.(() => this.tick());
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.running = this.sweep()
+      .catch((e: unknown) => this.options.log.warn({ err: e }, 'inbox retention sweep failed; retried'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.tick();
+        }
+      });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.running;
+    this.subscription?.[Symbol.dispose]();
+    while (this.running !== undefined) await this.running;
   }
 
   /** One pass over WBX_INBOX as it is when the pass starts. */

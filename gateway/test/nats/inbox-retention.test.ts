@@ -5,7 +5,12 @@ import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { LoadedAgreement } from '../../src/agreement-set.js';
-import { agreementsSnapshot, type AgreementsSnapshot } from '../../src/agreements-watcher.js';
+import {
+  agreementsSnapshot,
+  type AgreementsListener,
+  type AgreementsSnapshot,
+  type AgreementsSource,
+} from '../../src/agreements-watcher.js';
 import { InboxRetention } from '../../src/inbox-retention.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { INBOX_STREAM, inboxSubject } from '../../src/nats-layout.js';
@@ -188,6 +193,48 @@ describe('InboxRetention', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('sweeps again as soon as the agreements change: a revocation with deleteOnEnd takes effect at once', async () => {
+    const mk = await receive('MK', 2, 'change-mk');
+    const signed = agreement({
+      id: 'MK-RS-1',
+      provider: 'MK',
+      recipient: 'RS',
+      terms: crossings(365),
+      deleteOnEnd: true,
+    });
+    let current = agreementsSnapshot('RS', [signed]);
+    const listeners: AgreementsListener[] = [];
+    const source: AgreementsSource = {
+      get current() {
+        return current;
+      },
+      subscribe: (listener) => {
+        listeners.push(listener);
+        return { [Symbol.dispose]: () => listeners.splice(listeners.indexOf(listener), 1) };
+      },
+    };
+    // Once an hour: only the change can make the second sweep happen within the test.
+    const retention = new InboxRetention({
+      partner: 'RS',
+      jsm,
+      agreements: source,
+      log: quiet(),
+      everyMs: 3_600_000,
+    });
+    retention.start();
+    try {
+      await until('the first sweep', async () => ((await held()).length === mk.length ? true : undefined));
+      current = agreementsSnapshot('RS', [], {
+        inactive: [{ file: signed.file, body: signed.body, reasons: ['REVOKED:MK'] }],
+      });
+      for (const l of listeners) await l(current);
+      await until('the sweep after the revocation', async () => (await held()).length === 0);
+    } finally {
+      await retention.stop();
+    }
+    expect(listeners).toHaveLength(0);
   });
 
   it('sweeps at start and again every everyMs once started', async () => {

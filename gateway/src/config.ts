@@ -63,6 +63,7 @@ const INBOX_DEFAULTS = {
   maxMsgs: 10_000_000,
   checkEvery: 30_000,
   retentionSweep: 3_600_000,
+  deleteUncovered: false,
 };
 const QUARANTINE_DEFAULTS = { maxAge: 90 * DAY_MS, maxBytes: 2 ** 30, maxMsgs: 1_000_000 };
 
@@ -233,6 +234,12 @@ export const GatewayConfigSchema = z.strictObject({
        * retentionDays passed since receipt, or the agreement ended and says deleteOnEnd.
        */
       retentionSweep: timeout.default(INBOX_DEFAULTS.retentionSweep),
+      /**
+       * Whether the sweep also deletes records that no known agreement covers (an agreement file removed
+       * rather than revoked). Off by default: they are kept, counted and warned about, since a removed file
+       * is more often an operator's mistake than an end the partners signed.
+       */
+      deleteUncovered: z.boolean().default(INBOX_DEFAULTS.deleteUncovered),
     })
     .default(INBOX_DEFAULTS),
   /** WBX_QUARANTINE: what was received but refused, with its code; when full, the oldest goes. */
@@ -357,6 +364,7 @@ const ENV_PATHS = [
   'inbox.maxMsgs',
   'inbox.checkEvery',
   'inbox.retentionSweep',
+  'inbox.deleteUncovered',
   'quarantine.maxAge',
   'quarantine.maxBytes',
   'quarantine.maxMsgs',

@@ -19,7 +19,8 @@ const DAY_MS = 86_400_000;
  * Why a record leaves WBX_INBOX. Add new codes, never rename (they are logged).
  * - `RETENTION_PASSED`: every agreement it is held under has had its term's `retentionDays` since receipt;
  * - `AGREEMENT_ENDED`: the agreements it was held under ended (revoked or expired) and say `deleteOnEnd`;
- * - `NO_AGREEMENT`: no agreement known now covers it (its agreement was removed, or never held).
+ * - `NO_AGREEMENT`: no agreement known now covers it (its agreement file was removed, or never held);
+ *   deleted only with `inbox.deleteUncovered`, otherwise kept and counted as uncovered.
  * (A later withdrawal by the origin deletes through the same path with a code of its own.)
  */
 export type InboxDeletionReason = 'RETENTION_PASSED' | 'AGREEMENT_ENDED' | 'NO_AGREEMENT';
@@ -39,6 +40,8 @@ export interface SweepResult {
   readonly deleted: number;
   /** Records that could not be read as a presentation: kept, and logged. */
   readonly unreadable: number;
+  /** Records no known agreement covers, kept because `deleteUncovered` is off (a warning names them). */
+  readonly uncovered: number;
 }
 
 export interface InboxRetentionOptions {
@@ -53,6 +56,8 @@ export interface InboxRetentionOptions {
   readonly now?: () => Date;
   /** How often the sweep runs (ms); the first runs at start. */
   readonly everyMs: number;
+  /** Delete records no known agreement covers (default false: keep them, count them, warn). */
+  readonly deleteUncovered?: boolean;
 }
 
 /** An agreement as the sweep weighs it: in force, or ended (revoked or expired) but both parties signed. */
@@ -235,32 +240,40 @@ export class InboxRetention {
         { code: snapshot.problem },
         'inbox retention: the agreements cannot be read; nothing deleted until they can',
       );
-      return { skipped: 'AGREEMENTS_UNAVAILABLE', scanned: 0, deleted: 0, unreadable: 0 };
+      return { skipped: 'AGREEMENTS_UNAVAILABLE', scanned: 0, deleted: 0, unreadable: 0, uncovered: 0 };
     }
     const now = this.now();
     const known = knownAgreements(snapshot, now);
     const last = (await jsm.streams.info(INBOX_STREAM)).state;
-    if (last.messages === 0) return { scanned: 0, deleted: 0, unreadable: 0 };
+    if (last.messages === 0) return { scanned: 0, deleted: 0, unreadable: 0, uncovered: 0 };
     const consumer = await jsm.jetstream().consumers.get(INBOX_STREAM, { deliver_policy: DeliverPolicy.All });
     const messages = await consumer.consume({ max_messages: 512 });
     let scanned = 0;
     let deleted = 0;
     let unreadable = 0;
+    let uncovered = 0;
     try {
       for await (const m of messages) {
         scanned += 1;
         const outcome = await this.judge(partner, known, m, now);
         if (outcome === 'unreadable') unreadable += 1;
         else if (outcome === 'deleted') deleted += 1;
+        else if (outcome === 'uncovered') uncovered += 1;
         if (m.seq >= last.last_seq || m.info.pending === 0) break;
       }
     } finally {
       await messages.close();
     }
-    const fields = { scanned, deleted, unreadable, at: now.toISOString() };
-    if (deleted > 0 || unreadable > 0) log.info(fields, 'inbox retention sweep');
+    const fields = { scanned, deleted, unreadable, uncovered, at: now.toISOString() };
+    if (uncovered > 0) {
+      log.warn(
+        { ...fields, code: 'INBOX_UNCOVERED' },
+        'inbox retention: records no known agreement covers are kept (an agreement file removed?); ' +
+          'restore the file, revoke the agreement, or set inbox.deleteUncovered',
+      );
+    } else if (deleted > 0 || unreadable > 0) log.info(fields, 'inbox retention sweep');
     else log.debug(fields, 'inbox retention sweep');
-    return { scanned, deleted, unreadable };
+    return { scanned, deleted, unreadable, uncovered };
   }
 
   private async judge(
@@ -268,7 +281,7 @@ export class InboxRetention {
     known: ReadonlyMap<string, Known>,
     m: JsMsg,
     now: Date,
-  ): Promise<'kept' | 'deleted' | 'unreadable'> {
+  ): Promise<'kept' | 'deleted' | 'unreadable' | 'uncovered'> {
     const { log, metrics, jsm } = this.options;
     const origin = originOf(m.subject);
     let event;
@@ -288,6 +301,7 @@ export class InboxRetention {
     const record = { ...event, origin, receivedAt };
     const verdict = retentionVerdict(partner, known, record, now);
     if (verdict.keep) return 'kept';
+    if (verdict.reason === 'NO_AGREEMENT' && this.options.deleteUncovered !== true) return 'uncovered';
     // Gone already: another replica's sweep deleted it first.
     if (!(await deleteInboxRecord(jsm, m.seq))) return 'kept';
     const agreement = verdict.agreementIds.join(',');

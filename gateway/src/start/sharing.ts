@@ -11,6 +11,7 @@ import { auditAnchorPath, fileAuditAnchor } from '../audit-anchor.js';
 import type { GatewayConfig } from '../config.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { InboxRetention } from '../inbox-retention.js';
+import { ConsumerPendingMonitor } from '../consumer-pending.js';
 import { ReceiveWorker } from '../receive-worker.js';
 import { ShareWorker } from '../share-worker.js';
 import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
@@ -109,9 +110,13 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     log,
     metrics: parts.metrics,
     everyMs: config.inbox.retentionSweep,
+    deleteUncovered: config.inbox.deleteUncovered,
   });
   retention.start();
   stack.defer(() => retention.stop());
+  const pending = new ConsumerPendingMonitor({ jsm, gauge: parts.metrics.sharePending, log });
+  pending.start();
+  stack.defer(() => pending.stop());
   watcher.start();
   stack.defer(() => watcher.stop());
   const owned = stack.move();

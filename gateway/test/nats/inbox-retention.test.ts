@@ -64,8 +64,14 @@ async function held(): Promise<string[]> {
   return ids;
 }
 
-function sweeper(snapshot: AgreementsSnapshot, now: Date, metrics?: GatewayMetrics): InboxRetention {
+function sweeper(
+  snapshot: AgreementsSnapshot,
+  now: Date,
+  metrics?: GatewayMetrics,
+  deleteUncovered?: boolean,
+): InboxRetention {
   return new InboxRetention({
+    ...(deleteUncovered === undefined ? {} : { deleteUncovered }),
     partner: 'RS',
     jsm,
     agreements: { current: snapshot },
@@ -93,6 +99,7 @@ describe('InboxRetention', () => {
       scanned: 5,
       deleted: 0,
       unreadable: 0,
+      uncovered: 0,
     });
     expect(await held()).toEqual([...mk, ...al]);
 
@@ -135,7 +142,7 @@ describe('InboxRetention', () => {
     expect(await held()).toEqual(al);
   });
 
-  it('deletes what an agreement now listed as revoked held, with deleteOnEnd, and what no agreement covers', async () => {
+  it('deletes what an agreement now listed as revoked held, with deleteOnEnd; keeps what no agreement covers unless told', async () => {
     await receive('MK', 2, 'inactive-mk');
     const al = await receive('AL', 1, 'inactive-al');
     const ended = agreement({
@@ -155,8 +162,15 @@ describe('InboxRetention', () => {
     expect(await sweeper(snapshot, new Date()).sweep()).toMatchObject({ deleted: 2 });
     expect(await held()).toEqual(al);
 
-    // With no agreement known at all (the files removed), nothing may be kept.
-    expect(await sweeper(agreementsSnapshot('RS', []), new Date()).sweep()).toMatchObject({ deleted: 1 });
+    // With no agreement known at all (the files removed): kept and counted as uncovered, by default...
+    const none = agreementsSnapshot('RS', []);
+    expect(await sweeper(none, later(4_000)).sweep()).toMatchObject({ deleted: 0, uncovered: 1 });
+    expect(await held()).toEqual(al);
+    // ...and deleted with inbox.deleteUncovered.
+    expect(await sweeper(none, new Date(), undefined, true).sweep()).toMatchObject({
+      deleted: 1,
+      uncovered: 0,
+    });
     expect(await held()).toEqual([]);
   });
 
@@ -168,6 +182,7 @@ describe('InboxRetention', () => {
       scanned: 0,
       deleted: 0,
       unreadable: 0,
+      uncovered: 0,
     });
     expect(await held()).toEqual(mk);
   });
@@ -246,6 +261,7 @@ describe('InboxRetention', () => {
       agreements: { current: snapshot },
       log: quiet(),
       everyMs: 50,
+      deleteUncovered: true,
     });
     retention.start();
     try {

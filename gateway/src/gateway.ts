@@ -25,6 +25,7 @@ import { startIngest, type StartedIngest } from './start/ingest.js';
 import { startNats, type StartedNats } from './start/nats.js';
 import { startSharing, type StartedSharing } from './start/sharing.js';
 import { StreamsProbe } from './streams-probe.js';
+import { recordExpiries } from './expiry-metrics.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
@@ -113,6 +114,7 @@ export class Gateway {
     const identity = await loadIdentity(config, new Date(), log);
     const signer = { kid: identity.sealerKid, key: identity.key };
     const metrics = new GatewayMetrics();
+    await recordExpiries(config, identity.manifest, metrics, log);
     const guard = { limits: config.limits, metrics, log };
     const drainMs = options.drainMs ?? 10_000;
     await using stack = new AsyncDisposableStack();

@@ -79,6 +79,24 @@ export class GatewayMetrics {
     labelNames: ['stream', 'limit'] as const,
     registers: [this.registry],
   });
+  readonly sharePending = new Gauge({
+    name: 'wbx_share_pending_messages',
+    help: 'Messages a share consumer has not delivered or not had acknowledged (wbx-share, each recipient)',
+    labelNames: ['stream', 'consumer'] as const,
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: 'wbx_tls_certificate_expiry_timestamp_seconds',
+    help: 'When a listener certificate (grpc, exchange) expires, Unix seconds',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  readonly signingKeyExpiry = new Gauge({
+    name: 'wbx_signing_key_expiry_timestamp_seconds',
+    help: "When one of this partner's signing keys ends (notAfter or revokedAt), Unix seconds",
+    labelNames: ['kid'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'wbx_' });

@@ -1,4 +1,4 @@
-// pnpm bench cluster [--events N]
+// pnpm bench cluster [--events N] [--records-only]
 // Ingest and share on a three-node JetStream cluster (startNatsCluster(3), every WBX stream and bucket at
 // `streams.replicas: 3`), with one and then two MK gateway replicas (`wbx gateway` processes of their own,
 // on the same cluster and streams). MK shares records with RS and weekly aggregates with FRONTEX (whose
@@ -8,6 +8,7 @@
 // nats-servers' (from /proc/<pid>/stat). Baseline, same run: raw acknowledged publishes of the same sealed
 // events into an R3 stream (pipelined, msgID set, WINDOW in flight). On 2 cores the figure that matters
 // is CPU per event: the replicas share the same two cores, so a second one cannot add throughput here.
+// --records-only: without the FRONTEX agreement, to show what the aggregates cost.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ const n = arg('events', 4_000);
 const WINDOW = 512;
 const WARM = 300;
 const DAY_NS = 86_400_000_000_000;
+const recordsOnly = process.argv.includes('--records-only');
 
 type Json = Record<string, unknown>;
 
@@ -97,7 +99,7 @@ const cluster = await startNatsCluster(3);
 try {
   const fed = await makeFederation(dir, ['MK', 'RS', 'FRONTEX']);
   await agreeRecords(fed, 'RS');
-  await agreeAggregates(fed);
+  if (!recordsOnly) await agreeAggregates(fed);
   const nc = await connect({ servers: [...cluster.urls] });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
@@ -210,7 +212,9 @@ try {
       events: n,
       nodes: 3,
       stream_replicas: 3,
-      recipients: { RS: 'records', FRONTEX: 'aggregate (week × routeSegment)' },
+      recipients: recordsOnly
+        ? { RS: 'records' }
+        : { RS: 'records', FRONTEX: 'aggregate (week × routeSegment)' },
       window: WINDOW,
       one_replica: one,
       two_replicas: two,

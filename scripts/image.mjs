@@ -1,4 +1,4 @@
-// `pnpm image [gateway] [nats] [--no-build]`: builds the container images offline, FROM scratch, with
+// `pnpm image [gateway] [nats] [--no-build] [--context-only]`: builds the container images offline, FROM scratch, with
 // Debian's podman (or buildah) and no registry. For each image it assembles a root filesystem in
 // .cache/image/<name>/rootfs — the program, the shared libraries `ldd` lists for it, /etc/passwd and
 // /etc/group with the non-root user wbx (65532) — builds deploy/image/<Containerfile> on it, tags
@@ -26,10 +26,12 @@ const UID = 65532;
 
 const args = process.argv.slice(2);
 const build = !args.includes('--no-build') && process.env['WBX_SKIP_BUILD'] !== '1';
+// --context-only: assemble the build contexts and stop (for a pipeline that builds with docker or kaniko).
+const contextOnly = args.includes('--context-only');
 const targets = args.filter((a) => !a.startsWith('--'));
 for (const t of targets) {
   if (t !== 'gateway' && t !== 'nats') {
-    console.error('usage: pnpm image [gateway] [nats] [--no-build]');
+    console.error('usage: pnpm image [gateway] [nats] [--no-build] [--context-only]');
     process.exit(2);
   }
 }
@@ -117,6 +119,12 @@ function context(name, program, at) {
   return { dir, rootfs };
 }
 
+/** The last commit's time (s), or SOURCE_DATE_EPOCH: file dates, the image's date and its created label,
+ * so that the same tree gives the same image. */
+const commitTime = Number(
+  process.env['SOURCE_DATE_EPOCH'] ?? capture('git', ['log', '-1', '--format=%ct']) ?? '0',
+);
+
 function gitRevision() {
   const rev = capture('git', ['rev-parse', 'HEAD']) ?? 'unknown';
   const dirty = capture('git', ['status', '--porcelain', '--untracked-files=no']);
@@ -127,8 +135,12 @@ function gitRevision() {
 function buildImage(tool, { image, version, dir, containerfile, buildArgs }) {
   const ref = `localhost/${image}:${version}`;
   const archive = join(out, `${image}.oci.tar`);
+  if (tool === undefined) {
+    const flags = Object.entries(buildArgs).map(([k, v]) => `--build-arg ${k}=${v}`);
+    say(`context ${dir}: build with -f deploy/image/${containerfile} ${flags.join(' ')} -t ${ref}`);
+    return { ref, context: dir };
+  }
   const previous = capture(tool, ['image', 'inspect', '--format', '{{.Id}}', ref]);
-  const commitTime = Number(capture('git', ['log', '-1', '--format=%ct']) ?? '0');
   const argv = [
     ...(tool === 'buildah' ? ['bud'] : ['build']),
     '--file',
@@ -139,7 +151,6 @@ function buildImage(tool, { image, version, dir, containerfile, buildArgs }) {
     'oci',
     '--pull=never',
     '--layers=false',
-    // File dates and the image's own date from the last commit: the same tree gives the same layers.
     '--timestamp',
     String(commitTime),
     ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
@@ -168,6 +179,10 @@ function gatewayImage(tool) {
   run('pnpm', ['--filter', '@wbx/cli', 'deploy', '--prod', '--prefer-offline', join(rootfs, 'app')], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  // pnpm's own records of the install, with the time it was made: not read at run time.
+  for (const f of ['.modules.yaml', '.pnpm-workspace-state-v1.json']) {
+    rmSync(join(rootfs, 'app', 'node_modules', f), { force: true });
+  }
   mkdirSync(join(rootfs, 'etc', 'wbx'), { recursive: true });
   const version = JSON.parse(readFileSync(join(root, 'cli', 'package.json'), 'utf8')).version;
   return buildImage(tool, {
@@ -178,7 +193,7 @@ function gatewayImage(tool) {
     buildArgs: {
       VERSION: version,
       REVISION: gitRevision(),
-      CREATED: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      CREATED: new Date(commitTime * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
       SOURCE: process.env['WBX_IMAGE_SOURCE'] ?? capture('git', ['remote', 'get-url', 'origin']) ?? '',
     },
   });
@@ -199,13 +214,13 @@ function natsImage(tool) {
   });
 }
 
-const tool = builder();
+const tool = contextOnly ? undefined : builder();
 const started = Date.now();
 const listFile = join(out, 'images.json');
 const built = existsSync(listFile) ? JSON.parse(readFileSync(listFile, 'utf8')) : {};
 mkdirSync(out, { recursive: true });
 for (const target of targets) {
   built[target] = target === 'gateway' ? gatewayImage(tool) : natsImage(tool);
-  writeFileSync(listFile, `${JSON.stringify(built, null, 2)}\n`);
+  if (!contextOnly) writeFileSync(listFile, `${JSON.stringify(built, null, 2)}\n`);
 }
 say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -16,6 +16,7 @@ import {
   EVENTS_SUBJECT_PREFIX,
   INBOX_STREAM,
   INBOX_SUBJECT_PREFIX,
+  inboxMsgId,
   shareStream,
   shareStreamRecipient,
   shareSubjectPrefix,
@@ -77,9 +78,10 @@ type Checked =
 
 /**
  * A message of a WBX stream is shown only if its token verifies against the manifest and it sits where it
- * claims to belong: the subject names the token's issuer and type, the message id is the event id.
+ * claims to belong: the subject names the token's issuer and type, the message id is the event id (in
+ * WBX_INBOX, which holds events of several origins: `<issuer>.<event id>`).
  */
-function check(m: JsMsg, manifest: ManifestBody, now: Date): Checked {
+function check(m: JsMsg, stream: string, manifest: ManifestBody, now: Date): Checked {
   let verified: VerifiedEvent;
   try {
     verified = verifyPresentation(m.string().trim(), { manifest, now });
@@ -98,8 +100,11 @@ function check(m: JsMsg, manifest: ManifestBody, now: Date): Checked {
     };
   }
   const msgId = m.headers?.get('Nats-Msg-Id');
-  if (msgId !== undefined && msgId !== '' && msgId !== verified.eventId) {
-    return { ok: false, code: 'MSG_ID_MISMATCH', detail: `Nats-Msg-Id ${msgId} is not the event id` };
+  const inbox = stream === INBOX_STREAM;
+  const expected = inbox ? inboxMsgId(verified.issuer, verified.eventId) : verified.eventId;
+  if (msgId !== undefined && msgId !== '' && msgId !== expected) {
+    const what = inbox ? '<issuer>.<event id>' : 'the event id';
+    return { ok: false, code: 'MSG_ID_MISMATCH', detail: `Nats-Msg-Id ${msgId} is not ${what}` };
   }
   return { ok: true, claims: verified.claims };
 }
@@ -187,7 +192,7 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
       }
     })();
     for await (const m of messages) {
-      const result = check(m, manifest, io.now());
+      const result = check(m, options.stream, manifest, io.now());
       if (result.ok) {
         verified += 1;
         await write(io.stdout, `${JSON.stringify({ ...result.claims, seq: m.seq })}\n`);

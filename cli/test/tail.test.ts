@@ -11,7 +11,7 @@ import { createSealer } from '@wbx/seal';
 import { spawnNode, startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { EVENTS_STREAM } from '@wbx/gateway';
+import { EVENTS_STREAM, INBOX_STREAM } from '@wbx/gateway';
 import { wbxBinary } from '../src/binary.js';
 import { wbx } from '../src/run-captured.js';
 import { startTestGateway, type TestGateway } from '@wbx/fixtures';
@@ -193,6 +193,28 @@ describe('wbx tail', () => {
     expect(r.stderr).toContain(`seq ${first + 1}: UNKNOWN_KEY`);
     expect(r.stderr).toContain(`seq ${first + 3}: SUBJECT_MISMATCH`);
     expect(r.stderr).toContain('2 verified, 3 refused');
+  });
+
+  it('in WBX_INBOX, shows an event only under the message id <issuer>.<event id>', async () => {
+    const jsm = await jetstreamManager(nc);
+    const inbox = await jsm.streams
+      .info(INBOX_STREAM)
+      .catch(async () => jsm.streams.add({ name: INBOX_STREAM, subjects: ['wbx.in.>'] }));
+    const first = inbox.state.last_seq + 1;
+    const [event] = ingested;
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, { seq: 1 });
+    const subject = `wbx.in.MK.${event!.type}`;
+    // The bare event id (as before origins were told apart), another origin's prefix, then the right one.
+    for (const msgID of [event!.eventId, `AL.${event!.eventId}`, `MK.${event!.eventId}`]) {
+      await js.publish(subject, stored!.string(), { msgID });
+    }
+
+    const r = await tail(['--stream', INBOX_STREAM, '--from-seq', String(first), '--count', '1']);
+    expect(r.code).toBe(1);
+    expect(printed(r.stdout).map((e) => [e.seq, e.jti])).toEqual([[first + 2, event!.eventId]]);
+    expect(r.stderr).toContain(`seq ${first}: MSG_ID_MISMATCH`);
+    expect(r.stderr).toContain(`seq ${first + 1}: MSG_ID_MISMATCH`);
+    expect(r.stderr).toContain('1 verified, 2 refused');
   });
 
   it('refuses a bad --type or --stream (exit 2) and reports a missing stream (exit 1)', async () => {

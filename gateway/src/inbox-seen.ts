@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
-import { bucketStream, INBOX_SEEN_BUCKET } from './nats-layout.js';
+import { bucketStream, INBOX_SEEN_BUCKET, inboxMsgId } from './nats-layout.js';
 import { ensureStream } from './streams.js';
 
 const ms = (n: number): number => n * 1_000_000;
@@ -42,7 +42,7 @@ export class InboxSeen {
   }
 
   private static key(origin: string, eventId: string): string {
-    return `${origin}.${eventId}`;
+    return inboxMsgId(origin, eventId);
   }
 
   /** Whether the inbox stored this event of this origin (within the entries' lifetime). */

@@ -17,6 +17,7 @@ export {
   INBOX_SEEN_BUCKET,
   INBOX_STREAM,
   INBOX_SUBJECT_PREFIX,
+  inboxMsgId,
   inboxSubject,
   MATCH_BUCKET,
   ORIGIN_ACCOUNT,

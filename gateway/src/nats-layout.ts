@@ -85,6 +85,15 @@ export function inboxSubject(origin: string, type: string): string {
   return `${INBOX_SUBJECT_PREFIX}.${origin}.${type}`;
 }
 
+/**
+ * What identifies a received event, in WBX_INBOX (its Nats-Msg-Id) and in `wbx_inbox_seen` (its key):
+ * the verified issuer and the event id. An event id alone is the issuer's to choose, so another origin
+ * could take it first and have the inbox drop the real event as a duplicate.
+ */
+export function inboxMsgId(origin: string, eventId: string): string {
+  return `${origin}.${eventId}`;
+}
+
 /** What was received but refused, with its code. */
 export const QUARANTINE_STREAM = 'WBX_QUARANTINE';
 /** Subjects of WBX_QUARANTINE: `wbx.quarantine.<origin>`. */

@@ -26,6 +26,7 @@ import type { GatewayMetrics } from './metrics.js';
 import {
   INBOX_STREAM,
   INBOX_SUBJECT_PREFIX,
+  inboxMsgId,
   inboxSubject,
   QUARANTINE_STREAM,
   QUARANTINE_SUBJECT_PREFIX,
@@ -161,7 +162,8 @@ const POOL_MIN_BATCH = 4;
  * Fetches from this partner's consumer on each origin's NATS, verifies every presentation against the
  * manifest, checks it against the agreements this partner holds as recipient (the policy's check: type,
  * disclosed fields, in force at its `iat`), and stores it in WBX_INBOX (`wbx.in.<origin>.<type>`,
- * Nats-Msg-Id = eventId) before it acknowledges the origin; anything refused goes to WBX_QUARANTINE with
+ * Nats-Msg-Id = `<origin>.<eventId>`, the origin being the verified issuer, so that no origin can take
+ * another's event id) before it acknowledges the origin; anything refused goes to WBX_QUARANTINE with
  * its code, never to the inbox. (An agreement refusal is delivered again twice before it is quarantined,
  * so that an agreement the origin applied a moment before this gateway does costs nothing.) An origin
  * that cannot be reached does not hold up the gateway: it is retried in the background. Restarts and
@@ -470,8 +472,9 @@ export class ReceiveWorker {
       m.ack();
       return;
     }
+    // `origin` is the verified issuer (refusal() checked it): no origin can take another's event id.
     const ack = await js.publish(inboxSubject(origin, type), token, {
-      msgID: jti,
+      msgID: inboxMsgId(origin, jti),
       expect: { streamName: INBOX_STREAM },
     });
     await seen.remember(origin, jti, ack.seq);

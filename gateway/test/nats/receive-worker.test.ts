@@ -105,7 +105,7 @@ const acknowledged = (seq: number) =>
   });
 
 describe('ReceiveWorker', () => {
-  it('verifies a presentation from the origin and stores it in WBX_INBOX under its event id', async () => {
+  it('verifies a presentation from the origin and stores it in WBX_INBOX under <origin>.<event id>', async () => {
     const [event] = eventsOf('crossing.irregular', 1, 'receive-one');
     const presentation = disclose(p.sealer('MK').seal(event!), RS_FIELDS);
     await acknowledged(await share(presentation, event!.eventId));
@@ -113,7 +113,7 @@ describe('ReceiveWorker', () => {
     expect(await messages(ownJsm, INBOX_STREAM)).toBe(1);
     const stored = await ownJsm.streams.getMessage(INBOX_STREAM, { seq: 1 });
     expect(stored?.subject).toBe('wbx.in.MK.crossing.irregular');
-    expect(stored?.header.get('Nats-Msg-Id')).toBe(event!.eventId);
+    expect(stored?.header.get('Nats-Msg-Id')).toBe(`MK.${event!.eventId}`);
     expect(stored?.string()).toBe(presentation);
     expect(await messages(ownJsm, QUARANTINE_STREAM)).toBe(0);
   });
@@ -143,5 +143,82 @@ describe('ReceiveWorker', () => {
       codes.push(`${m?.header.get('Wbx-Origin-Seq') ?? ''}:${m?.header.get('Wbx-Error-Code') ?? ''}`);
     }
     expect(codes.sort()).toEqual(['1:BAD_SIGNATURE', '2:UNKNOWN_ISSUER', '3:FIELDS_BEYOND_AGREEMENT']);
+  });
+
+  it("stores both origins' events when two origins share an event id: one cannot suppress the other's", async () => {
+    // AL shares with RS too, from its own NATS; RS receives from MK and AL. (The worker started for MK
+    // alone is stopped once it consumes: stopping one still connecting does not return cleanly.)
+    await until('RS consuming from MK', async () => {
+      const info = await originJsm.consumers.info(shareStream('RS'), shareConsumer('RS'));
+      return info.num_waiting > 0;
+    });
+    await worker?.stop();
+    const alKey = newUserNkey();
+    const rsKey = newUserNkey();
+    await writeFile(join(dir, 'RS-at-AL.nkey'), `${rsKey.seed}\n`, { mode: 0o600 });
+    await using al = await startNatsServer({
+      config: renderAccessConfig({
+        gateway: alKey.publicKey,
+        recipients: [{ id: 'RS', publicKey: rsKey.publicKey }],
+      }),
+    });
+    const alNc = await connect({
+      servers: al.url,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(alKey.seed)),
+    });
+    connections.push(alNc);
+    const alJsm = await jetstreamManager(alNc);
+    await alJsm.streams.add({ name: shareStream('RS'), subjects: ['wbx.share.RS.>'] });
+    await alJsm.consumers.add(shareStream('RS'), {
+      durable_name: shareConsumer('RS'),
+      ack_policy: AckPolicy.Explicit,
+    });
+    const terms = [{ types: ['crossing.irregular'], mode: 'records', fields: RS_FIELDS, retentionDays: 30 }];
+    worker = new ReceiveWorker({
+      partner: 'RS',
+      sources: [
+        { partner: 'MK', url: origin.url, nkeyFile: join(dir, 'RS.nkey') },
+        { partner: 'AL', url: al.url, nkeyFile: join(dir, 'RS-at-AL.nkey') },
+      ],
+      js: ownJsm.jetstream(),
+      jsm: ownJsm,
+      manifest: () => p.manifest,
+      agreements: fixedAgreements('RS', [
+        agreement({ id: 'MK-RS-1', provider: 'MK', recipient: 'RS', terms }),
+        agreement({ id: 'AL-RS-1', provider: 'AL', recipient: 'RS', terms }),
+      ]),
+      log: quiet(),
+      verifyThreads: 0,
+    });
+    await worker.start();
+
+    // AL (hostile, or by chance) issues an event under the id of MK's event, and shares it first.
+    const [event] = eventsOf('crossing.irregular', 1, 'receive-two-origins');
+    const fromAl = disclose(p.sealer('AL').seal({ ...event!, origin: 'AL' }), RS_FIELDS);
+    const alSeq = (
+      await jetstream(alNc).publish(shareSubject('RS', 'AL', 'crossing.irregular'), fromAl, {
+        msgID: event!.eventId,
+      })
+    ).seq;
+    await until(`RS's ack of AL's seq ${alSeq}`, async () => {
+      const info = await alJsm.consumers.info(shareStream('RS'), shareConsumer('RS'));
+      return info.ack_floor.stream_seq >= alSeq && info.num_ack_pending === 0;
+    });
+    const fromMk = disclose(p.sealer('MK').seal(event!), RS_FIELDS);
+    await acknowledged(await share(fromMk, event!.eventId));
+
+    expect(await messages(ownJsm, INBOX_STREAM)).toBe(2);
+    const stored = new Map<string, string>();
+    for (let seq = 1; seq <= 2; seq++) {
+      const m = await ownJsm.streams.getMessage(INBOX_STREAM, { seq });
+      stored.set(m?.header.get('Nats-Msg-Id') ?? '', `${m?.subject ?? ''} ${m?.string() ?? ''}`);
+    }
+    expect(stored).toEqual(
+      new Map([
+        [`AL.${event!.eventId}`, `wbx.in.AL.crossing.irregular ${fromAl}`],
+        [`MK.${event!.eventId}`, `wbx.in.MK.crossing.irregular ${fromMk}`],
+      ]),
+    );
+    expect(await messages(ownJsm, QUARANTINE_STREAM)).toBe(0);
   });
 });

@@ -63,7 +63,9 @@ async function outcome(seq: number, eventId: string): Promise<{ code: string | u
     (m) => m.header.get('Wbx-Origin-Seq') === String(seq),
   );
   const code = quarantined?.header.get('Wbx-Error-Code');
-  const stored = (await messages(rsm, 'WBX_INBOX')).filter((m) => m.header.get('Nats-Msg-Id') === eventId);
+  const stored = (await messages(rsm, 'WBX_INBOX')).filter(
+    (m) => m.header.get('Nats-Msg-Id') === `MK.${eventId}`,
+  );
   return { code: code === '' ? undefined : code, stored: stored.length };
 }
 

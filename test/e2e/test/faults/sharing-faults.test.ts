@@ -164,7 +164,7 @@ describe('sharing under faults', () => {
     });
     expect(stored).toBe(COUNT);
 
-    // Every message of the inbox, by Nats-Msg-Id and by the token's jti.
+    // Every message of the inbox, by the token's jti; its Nats-Msg-Id is `<issuer>.<jti>`.
     const seen = new Map<string, number>();
     const consumer = await jetstream(rsNats).consumers.get('WBX_INBOX');
     let read = 0;
@@ -175,9 +175,10 @@ describe('sharing under faults', () => {
         got += 1;
         const id = m.headers?.get('Nats-Msg-Id') ?? '';
         const { claims } = readOwnSealedEvent(m.string());
-        expect(claims.jti).toBe(id);
+        expect(id).toBe(`MK.${String(claims.jti)}`);
         expect(claims.iss).toBe('MK');
-        seen.set(id, (seen.get(id) ?? 0) + 1);
+        const jti = String(claims.jti);
+        seen.set(jti, (seen.get(jti) ?? 0) + 1);
       }
       if (got === 0) break;
       read += got;

@@ -153,6 +153,11 @@ for p in "${partners[@]}"; do
     echo 'images:'
     echo '  - name: registry.example.invalid/wbx/gateway # your registry, and the version you built'
     echo '    newTag: 0.1.0'
+    echo 'secretGenerator:'
+    echo '  # wbx nats-config output; without a hash: a new recipient is an update and a reload, not a restart.'
+    echo '  - name: nats-access'
+    echo '    options: { disableNameSuffixHash: true }'
+    echo '    files: [nats-access.conf]'
     echo 'configMapGenerator:'
     echo '  - name: wbx-gateway-config'
     echo '    files: [gateway.yaml]'
@@ -160,15 +165,11 @@ for p in "${partners[@]}"; do
     echo "    literals: [partner=$p]"
     echo '    files: [partner.public.jwk]'
     echo '  # Without a hash: kubelet swaps the mounted directory and the gateway applies the change at run time.'
+    echo '  # Keep this list last: deploy/README.md rewrites it from the agreements directory.'
     echo '  - name: wbx-agreements'
     echo '    options: { disableNameSuffixHash: true }'
     echo '    files:'
     for f in "${files[@]}"; do echo "      - $f"; done
-    echo 'secretGenerator:'
-    echo '  # wbx nats-config output; without a hash: a new recipient is an update and a reload, not a restart.'
-    echo '  - name: nats-access'
-    echo '    options: { disableNameSuffixHash: true }'
-    echo '    files: [nats-access.conf]'
   } >"$o/kustomization.yaml"
   cat >"$o/namespace.yaml" <<NS
 apiVersion: v1

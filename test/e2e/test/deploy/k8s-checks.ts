@@ -249,9 +249,10 @@ export function manifestOf(objects: readonly K8sObject[]): ManifestBody {
 /**
  * Whether one overlay is about the partner it is named for and agrees with the manifest: the gateway's
  * configuration (validated by the gateway's own loader) names `partner`, the wbx-partner ConfigMap too,
- * its public key is the manifest's key for it, the agreements all name it and are in force, it receives
- * from exactly the partners that share with it, and the NATS access gives a user to exactly the recipients
- * of its agreements (and an account without one to every other member).
+ * its public key is the manifest's key for it, the agreements all name it (a revoked one stays, so that
+ * every replica sees the revocation), it receives from exactly the partners that share with it under an
+ * agreement in force, and the NATS access gives a user to exactly the recipients of its agreements in force
+ * (and an account without one to every other member).
  */
 export async function partnerProblems(
   objects: readonly K8sObject[],
@@ -300,10 +301,14 @@ export async function partnerProblems(
       log,
       RevocationStore.ofData(join(dir, 'data'), log),
     );
-    if (active.length !== Object.keys(files).length) {
-      problems.push(
-        `wbx-agreements: ${Object.keys(files).length} files, ${active.length} in force for ${partner}`,
-      );
+    for (const [name, text] of Object.entries(files)) {
+      const { payload } = JSON.parse(text) as { payload: string };
+      const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+      if (body.provider !== partner && body.recipient !== partner) {
+        problems.push(
+          `wbx-agreements: ${name} is between ${String(body.provider)} and ${String(body.recipient)}`,
+        );
+      }
     }
     const providers = new Set(active.filter((a) => a.body.recipient === partner).map((a) => a.body.provider));
     const receives = new Set((config?.receive ?? []).map((r) => r.partner));

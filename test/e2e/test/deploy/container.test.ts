@@ -134,11 +134,16 @@ describe.skipIf(!podman.available)('the gateway image (podman via testcontainers
         'grpc:',
         '  listen: 0.0.0.0:7443',
         '  tls: { cert: /etc/wbx/server.pem, key: /etc/wbx/server.key, clientCa: /etc/wbx/clients-ca.pem }',
+        'exchange:',
+        '  listen: 0.0.0.0:8443',
+        '  tls: { cert: /etc/wbx/server.pem, key: /etc/wbx/server.key, clientCa: /etc/wbx/clients-ca.pem }',
         'http: { listen: 0.0.0.0:9464 }',
+        'agreements: /etc/wbx/agreements',
         '',
       ].join('\n'),
     );
-    for (const name of [...Object.keys(files), 'gateway.yaml']) await handOver(join(etc, name));
+    await mkdir(join(etc, 'agreements'));
+    for (const name of [...Object.keys(files), 'gateway.yaml', 'agreements']) await handOver(join(etc, name));
     await handOver(etc);
     await handOver(data);
     await writeFile(
@@ -219,6 +224,7 @@ describe.skipIf(!podman.available)('the gateway image (podman via testcontainers
     expect(JSON.parse(await readFile(join(data, 'trust', 'manifest.json'), 'utf8'))).toEqual(
       JSON.parse(await readFile(identity.manifestFile, 'utf8')),
     );
+    expect((await readFile(join(data, 'exchange', 'subject-ref.secret'), 'utf8')).trim()).not.toBe('');
     const probe = await gateway.exec(['/usr/local/bin/node', '-e', PROBE]);
     expect(JSON.parse(probe.output)).toEqual({
       write: 'EROFS',

@@ -22,7 +22,9 @@ export type SealErrorCode =
   | 'CLAIM_CONFLICT'
   | 'SCHEMA_VIOLATION'
   | 'UNKNOWN_PATH'
-  | 'INVALID_EVENT';
+  | 'INVALID_EVENT'
+  /** A reference binding that is not for this presentation, or whose references do not fit it. */
+  | 'BAD_REF_BINDING';
 
 /**
  * A refused token or a refused seal/disclose request. `message` is short and safe to show to a remote

@@ -55,12 +55,16 @@ function malformed(detail: string): SealError {
 /**
  * Parses an SD-JWT for its holder (the origin's gateway sharing or answering from its own WBX_EVENTS, or
  * `wbx disclose`). Refuses, with a SealError, a token over `maxBytes`, one that is not
- * `<jwt>~<disclosure>~…~`, a payload that is not a JSON object or lacks the always-visible claims
+ * `<jwt>~<disclosure>~…~` (a presentation with a reference binding too), a payload that is not a JSON object or lacks the always-visible claims
  * (`iss`, `jti`, `iat`, `wbx_type`, `wbx_v`), and a disclosure that is not `[salt, name, value]` or that
  * names `__proto__`.
  */
 export function holdToken(token: string, maxBytes?: number): HeldToken {
   const { parts, decoded } = splitAndDecode(token, maxBytes);
+  if (parts.binding !== undefined) {
+    // Its binding holds for these disclosures only: a holder cannot present fewer and keep it.
+    throw new SealError('MALFORMED_TOKEN', 'token rejected', 'a presentation with a reference binding');
+  }
   const payload = jsonFromB64u(parts.payload);
   if (!isJsonObject(payload)) {
     throw new SealError('MALFORMED_PAYLOAD', 'token rejected', 'the payload is not a JSON object');

@@ -12,6 +12,7 @@ export {
 } from './verify.js';
 export { createDisclosure, digestOf, type Disclosure } from './disclosure.js';
 export { splitToken, type TokenParts } from './token.js';
+export { bindRefs, REF_BINDING_TYP, type RefBinding, type RefBindingSigner } from './ref-binding.js';
 export { SealError, type SealErrorCode } from './errors.js';
 export {
   ALWAYS_VISIBLE,

@@ -9,6 +9,12 @@ import { fromB64u, jsonFromB64u } from './internal/base64url.js';
 import { envelopeOf, type Envelope } from './internal/envelope.js';
 import { disclosureJson, isJsonObject, type Json } from './internal/json.js';
 import { ALWAYS_VISIBLE, DEFAULT_IAT_SKEW_S, SD_ALG, SEAL_ALG, SEAL_TYP } from './profile.js';
+import {
+  applyRefBinding,
+  parseRefBinding,
+  refBindingSignatureValid,
+  type ParsedRefBinding,
+} from './ref-binding.js';
 import { splitAndDecode, type TokenParts } from './token.js';
 
 export interface VerifyOptions {
@@ -41,6 +47,12 @@ export interface VerifiedEvent extends EventEnvelope {
   readonly claims: Readonly<Record<string, unknown>>;
   /** The disclosed paths (`routeSegment`, `persons.citizenship`, …), sorted. */
   readonly disclosed: readonly string[];
+  /**
+   * When the presentation carries the origin's reference binding: the agreement its subject references
+   * are keyed for. They stand in `claims` as the persons' `subjectRef` (and `disclosed` lists
+   * `<field>.subjectRef`), in place of the origin's own references, which the presentation withholds.
+   */
+  readonly refAgreement?: string;
 }
 
 const UUID_V7_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -242,6 +254,7 @@ function disclosedClaims(
   parts: TokenParts,
   decoded: readonly string[] | undefined,
   payload: Json,
+  binding?: ParsedRefBinding,
 ): { claims: Json; disclosed: string[] } {
   const ctx: Walk = {
     byDigest: parseDisclosures(parts.disclosures, decoded),
@@ -256,24 +269,48 @@ function disclosedClaims(
       `${ctx.byDigest.size - ctx.used} disclosure(s) match no digest in the token`,
     );
   }
+  if (binding !== undefined) applyRefBinding(binding, claims, ctx.disclosed);
   return { claims, disclosed: [...ctx.disclosed].sort() };
+}
+
+/** The reference binding of a presentation split into `parts`, parsed and checked against it. */
+function bindingOf(token: string, parts: TokenParts, iss: string, jti: string): ParsedRefBinding | undefined {
+  const { binding } = parts;
+  if (binding === undefined) return undefined;
+  return parseRefBinding(binding, token.slice(0, token.length - binding.length), iss, jti);
 }
 
 /**
  * The claims of a sealed event read back from the origin's own WBX_EVENTS, which only its gateway
- * writes: the structure and digests are checked, the signature is not. Never use it on anything received.
+ * writes, or from a recipient's WBX_INBOX, which holds only what its gateway verified: the structure and
+ * digests are checked (and a reference binding applied), no signature is. Never use it on anything
+ * received.
  */
 export function readOwnSealedEvent(token: string): VerifiedEvent {
   const { parts, decoded } = splitAndDecode(token, Number.MAX_SAFE_INTEGER);
   const { kid, payload, iss, jti, iat, type } = parseJwt(parts);
-  const { claims, disclosed } = disclosedClaims(parts, decoded, payload);
-  return { eventId: jti, type, issuer: iss, issuedAt: new Date(iat * 1000), kid, claims, disclosed };
+  const binding = bindingOf(token, parts, iss, jti);
+  const { claims, disclosed } = disclosedClaims(parts, decoded, payload, binding);
+  const issuedAt = new Date(iat * 1000);
+  return {
+    eventId: jti,
+    type,
+    issuer: iss,
+    issuedAt,
+    kid,
+    claims,
+    disclosed,
+    ...(binding === undefined ? {} : { refAgreement: binding.agreementId }),
+  };
 }
 
 /**
  * Verifies a sealed event or a presentation of it: known origin, its key valid at `iat` and not
  * revoked, EdDSA signature, every disclosure's digest referenced exactly once, then the disclosed claims
- * against the schema. Throws a SealError with a code; its message is generic, its `detail` precise.
+ * against the schema. A reference binding after the last `~` (`ref-binding.ts`) must be the origin's, by
+ * a key of the origin valid at the binding's `iat`, over this very presentation; its keyed references
+ * become the persons' `subjectRef` claims. Throws a SealError with a code; its message is generic, its
+ * `detail` precise.
  */
 export function verifyPresentation(token: string, options: VerifyOptions): VerifiedEvent {
   const { parts, decoded } = splitAndDecode(token, options.maxBytes);
@@ -290,7 +327,17 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     throw refuse('ISSUED_IN_FUTURE', `iat ${issuedAt.toISOString()} is in the future`);
   }
 
-  const { claims, disclosed } = disclosedClaims(parts, decoded, payload);
+  const binding = bindingOf(token, parts, iss, jti);
+  if (binding !== undefined) {
+    const bindingKey = resolveKey(options.manifest, iss, binding.kid, binding.issuedAt);
+    if (!refBindingSignatureValid(binding, bindingKey)) {
+      throw refuse('BAD_SIGNATURE', `reference binding by ${binding.kid} does not verify`);
+    }
+    if (binding.issuedAt.getTime() > now + (options.iatSkewSeconds ?? DEFAULT_IAT_SKEW_S) * 1000) {
+      throw refuse('ISSUED_IN_FUTURE', `binding iat ${binding.issuedAt.toISOString()} is in the future`);
+    }
+  }
+  const { claims, disclosed } = disclosedClaims(parts, decoded, payload, binding);
   const body: Json = {};
   for (const k in claims) if (!ALWAYS_VISIBLE_SET.has(k)) body[k] = claims[k];
   const violations = validateDisclosedClaims(type, body);
@@ -304,7 +351,16 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     const detail = violations.map((v) => `${v.path} ${v.code}`).join('; ');
     throw new SealError('SCHEMA_VIOLATION', 'disclosed claims violate the schema', detail);
   }
-  return { eventId: jti, type, issuer: iss, issuedAt, kid, claims, disclosed };
+  return {
+    eventId: jti,
+    type,
+    issuer: iss,
+    issuedAt,
+    kid,
+    claims,
+    disclosed,
+    ...(binding === undefined ? {} : { refAgreement: binding.agreementId }),
+  };
 }
 
 /** What `tryVerifyPresentation` gives: the verified event, or the refusal's code and detail. */

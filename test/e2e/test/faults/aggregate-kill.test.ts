@@ -5,9 +5,9 @@
 // ingested again: the events stored before the kill come back as duplicates. Meanwhile the gateway runs
 // with a long aggregateSettle, as for a back-fill, so that no period closes before every event has come;
 // then it is restarted with a short one and publishes. FRONTEX's aggregates (MK's share stream for
-// FRONTEX) then equal the counts computed directly from the file after suppression, each period once.
-// Late events for one published period then give exactly one revised vintage, of that period only, and
-// no vintage counts an event twice.
+// FRONTEX) then equal the counts computed directly from the file after suppression, each period once,
+// and each audited once. Late events for one published period then give exactly one revised vintage, of
+// that period only, and no vintage counts an event twice.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import {
   type AggregateTerm,
   type PolicyEvent,
 } from '@wbx/agreements';
+import { decodeAuditEntry, readAudit } from '@wbx/audit';
 import { wbxBinary } from '@wbx/cli';
 import { makeFederation } from '@wbx/fixtures';
 import { decodeManifest, type ManifestBody, type SignedManifest } from '@wbx/registry';
@@ -342,6 +343,14 @@ async function checkAggregates(bed: Bed, mk: GatewayProcess): Promise<void> {
       shown: cell.suppressed ? 'hidden' : exact,
     });
   }
+
+  // Each aggregate shared was audited once, and nothing else was disclosed to FRONTEX.
+  const audited: string[] = [];
+  for await (const m of readAudit(jsm, 'MK')) {
+    const e = decodeAuditEntry(m.data);
+    if (e.kind === 'disclosure' && e.recipient === 'FRONTEX') audited.push(...(e.eventIds ?? [e.eventId]));
+  }
+  expect(audited.toSorted()).toEqual(all.map((r) => r.eventId).toSorted());
 
   // No vintage counts an event twice: no cell shows more than the events (and persons) there are.
   const counts = aggregatesOf([...events, ...late], 0);

@@ -33,23 +33,22 @@ try { fs.writeFileSync('/app/probe', ''); } catch (e) { write = e.code; }
 const list = (d) => { try { return fs.readdirSync(d).map((f) => d + '/' + f); } catch { return []; } };
 const present = ['/bin/sh', '/bin/bash', '/usr/bin/apt-get', '/usr/bin/dpkg', '/usr/sbin/nats-server']
   .filter((f) => fs.existsSync(f));
-console.log(JSON.stringify({ write, uid: process.getuid(), tmp: [...list('/tmp'), ...list('/var/tmp')], present }));
+const tmp = [...list('/tmp'), ...list('/var/tmp')];
+console.log(JSON.stringify({ write, uid: process.getuid(), tmp, present }));
 `;
 
 const podman = await podmanAvailable();
 if (!podman.available) console.warn(`skipping the container test: podman cannot run (${podman.reason})`);
 
-/** `wbx <args>` on the host; resolves with the finished child once it exited with `code`. */
-async function wbx(args: readonly string[], code = 0): Promise<Child> {
+/** `wbx <args>` on the host; resolves with the finished child once it exited with status 0. */
+async function wbx(args: readonly string[]): Promise<Child> {
   const child = spawnNode([WBX, ...args], { env: { WBX_LOG_LEVEL: 'warn' } });
   const exit = await child.exit(120_000);
-  if (exit !== code) {
-    throw new Error(`wbx ${args[0] ?? ''} exited with ${exit}, not ${code}: ${child.stderr()}`);
-  }
+  if (exit !== 0) throw new Error(`wbx ${args[0] ?? ''} exited with ${exit}: ${child.stderr()}`);
   return child;
 }
 
-/** Files the container user must read (a Secret's defaultMode 0400 with the pod's fsGroup, in effect). */
+/** A file or directory the container's user must read (what a pod's fsGroup does for its Secrets). */
 async function handOver(path: string): Promise<void> {
   if (process.getuid?.() === 0) await chown(path, IMAGE_UID, IMAGE_UID);
   else await chmod(path, 0o755);

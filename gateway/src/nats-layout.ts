@@ -14,7 +14,7 @@
  * | `wbx_state`       | KV                           | `agg.<period>.<shard|pub>`: counts, vintages         |
  * | `wbx_readmission` | KV                           | `<requestId>`: readmission requests, their answers   |
  * | `wbx_inbox_seen`  | KV                           | `<origin>.<eventId>`: what WBX_INBOX stored          |
- * | `wbx_match`       | KV                           | `r.<a>.<keyed ref>`, `c.<a>`: the Match index        |
+ * | `wbx_match`       | KV                           | `r.<a>.<keyed ref>.<n>`, `c.<a>`: the Match index    |
  *
  * Accounts (docs/access-model.md): the origin's streams and buckets live in the account `WBX`; recipient
  * R has an account of its own, `RECIPIENT_<R>`, connects with the inbox prefix `_INBOX_<R>` and reaches

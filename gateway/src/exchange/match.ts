@@ -2,7 +2,14 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { grantUnder, type Purpose } from '@wbx/agreements';
+import {
+  grantUnder,
+  isRecordPath,
+  matchesWhere,
+  type ActiveAgreement,
+  type Purpose,
+  type RecordsTerm,
+} from '@wbx/agreements';
 import { appendCovering } from '@wbx/audit';
 import type { MatchHit, MatchRequest, MatchResponse } from '@wbx/proto';
 import { holdToken } from '@wbx/seal';
@@ -33,10 +40,17 @@ const WRONG_LAST_SEQUENCE = 10_071;
 const BATCH = 1_024;
 /** KV requests in flight at once. */
 const WRITES = 128;
+/** Events listed in one value of a reference: a reference's list is kept in chunks of this many. */
+const CHUNK = 64;
 
 /** The bucket's short tag for an agreement (its id may hold characters a key may not). */
 function agreementTag(agreementId: string): string {
   return createHash('sha256').update(agreementId).digest('hex').slice(0, 32);
+}
+
+/** The key of a reference's `n`th chunk (0 first). */
+function chunkKey(refKey: string, n: number): string {
+  return `${refKey}.${String(n)}`;
 }
 
 function refKey(agreementId: string, keyedRef: string): string {
@@ -51,14 +65,49 @@ function isConflict(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE;
 }
 
+/** The records terms of `agreement` that can give the keyed references of `type`'s persons. */
+function refTerms(agreement: ActiveAgreement, type: string): RecordsTerm[] {
+  return agreement.body.terms.flatMap((term) =>
+    term.mode === 'records' &&
+    (term.types as readonly string[]).includes(type) &&
+    presentationPaths(term.fields.filter((f) => isRecordPath(type, f))).keyRefs
+      ? [term]
+      : [],
+  );
+}
+
+/**
+ * Whether an event of `type` with `claims` can ever be a Match hit under `agreement`: a records term
+ * for its type grants its persons' references and its where-conditions hold. (Purpose, time and the
+ * special-category rule are checked per request.) Nothing else is indexed or fetched for a Match.
+ */
+function matchable(agreement: ActiveAgreement, type: string, claims: Readonly<Record<string, unknown>>) {
+  return refTerms(agreement, type).some((term) => matchesWhere(term.where, claims));
+}
+
+/** The event type of a WBX_EVENTS subject (`wbx.evt.<origin>.<type>`). */
+function subjectType(subject: string): string {
+  return subject.split('.').slice(3).join('.');
+}
+
+/** A chunk of a reference's list as read: its events and revision. */
+interface Chunk {
+  readonly entries: Entry[];
+  readonly revision: number;
+}
+
 /**
  * Which of this partner's events each subject reference appears in, kept in the KV bucket `wbx_match`
- * (shared by replicas, kept across restarts). Per agreement, the key is the reference keyed for that
- * agreement (HMAC with the node's secret, as Match takes it), so the bucket holds no readable reference;
- * the value lists the events' stream sequences, ids and types. A cursor key per agreement says up to
- * which WBX_EVENTS sequence its entries are complete: a new agreement is back-filled once, then each
- * match (and the start) only adds what was stored since. Writes are compare-and-set merges that skip an
- * event already listed, so two replicas, or one re-reading after a crash, never list an event twice.
+ * (shared by replicas, kept across restarts). Per agreement, only the events that can be a hit under
+ * it are indexed — of a type whose records term grants the persons' references, meeting its
+ * where-conditions — so a Match never reads an event the agreement does not cover. The key is the
+ * reference keyed for that agreement (HMAC with the node's secret, as Match takes it), so the bucket
+ * holds no readable reference; a reference's events (stream sequence, id, type) are listed in chunks
+ * of at most CHUNK (`r.<a>.<keyed ref>.<n>`, each full but the last), so that no value grows without
+ * bound. A cursor key per agreement says up to which WBX_EVENTS sequence its entries are complete: a
+ * new agreement is back-filled once, then each match (and the start) only adds what was stored since.
+ * Writes are compare-and-set appends to the last chunk that skip an event already listed in any chunk,
+ * so two replicas, or one re-reading after a crash, never list an event twice.
  */
 export class MatchIndex {
   private readonly updating = new Map<string, Promise<void>>();
@@ -70,21 +119,23 @@ export class MatchIndex {
     private readonly jsm: JetStreamManager,
     private readonly kv: KV,
     private readonly pseudonyms: Pseudonyms,
-    private readonly agreementIds: () => readonly string[],
+    private readonly agreements: () => readonly ActiveAgreement[],
   ) {}
 
-  /** Brings the index of `agreementId` (default: of every agreement) up to WBX_EVENTS' last event. */
-  async update(agreementId?: string): Promise<void> {
-    for (const id of agreementId === undefined ? this.agreementIds() : [agreementId]) {
+  /** Brings the index of `agreement` (default: of every agreement) up to WBX_EVENTS' last event. */
+  async update(agreement?: ActiveAgreement): Promise<void> {
+    for (const a of agreement === undefined ? this.agreements() : [agreement]) {
+      const id = a.body.id;
       // One reader per agreement at a time; a caller arriving meanwhile reads after it.
       for (let p = this.updating.get(id); p !== undefined; p = this.updating.get(id)) await p;
-      const p = this.read(id).finally(() => this.updating.delete(id));
+      const p = this.read(a).finally(() => this.updating.delete(id));
       this.updating.set(id, p);
       await p;
     }
   }
 
-  private async read(agreementId: string): Promise<void> {
+  private async read(agreement: ActiveAgreement): Promise<void> {
+    const agreementId = agreement.body.id;
     const { state } = await this.jsm.streams.info(EVENTS_STREAM);
     const last = state.last_seq;
     const done = await this.cursor(agreementId);
@@ -92,6 +143,7 @@ export class MatchIndex {
     const start = Math.max(done.seq + 1, state.first_seq);
     const consumer = await this.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 2_048 });
+    const types = new Map<string, boolean>();
     let batch = new Map<string, Entry[]>();
     let count = 0;
     let upTo = done.seq;
@@ -105,12 +157,23 @@ export class MatchIndex {
       for await (const m of messages) {
         upTo = m.seq;
         this.eventsRead += 1;
-        const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-        for (const ref of new Set(subjectRefsOf(claims).filter((r) => r !== ''))) {
-          const key = refKey(agreementId, this.pseudonyms.keyed(agreementId, ref));
-          const list = batch.get(key) ?? [];
-          list.push({ s: m.seq, e: eventId, t: type });
-          batch.set(key, list);
+        // Events of a type the agreement gives no references of are not even opened.
+        const subjectTyped = subjectType(m.subject);
+        let typed = types.get(subjectTyped);
+        if (typed === undefined) {
+          typed = refTerms(agreement, subjectTyped).length > 0;
+          types.set(subjectTyped, typed);
+        }
+        if (typed) {
+          const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+          if (matchable(agreement, type, claims)) {
+            for (const ref of new Set(subjectRefsOf(claims).filter((r) => r !== ''))) {
+              const key = refKey(agreementId, this.pseudonyms.keyed(agreementId, ref));
+              const list = batch.get(key) ?? [];
+              list.push({ s: m.seq, e: eventId, t: type });
+              batch.set(key, list);
+            }
+          }
         }
         count += 1;
         const end = m.seq >= last || m.info.pending === 0;
@@ -151,11 +214,26 @@ export class MatchIndex {
     }
   }
 
+  /** A reference's chunks, from the first up to the first one not full (or missing): all but the last full. */
+  private async chunks(key: string): Promise<Chunk[]> {
+    const lists: Chunk[] = [];
+    for (let n = 0; ; n++) {
+      const e = await this.kv.get(chunkKey(key, n));
+      if (e === null || e.operation !== 'PUT') return lists;
+      const entries = e.json<Entry[]>();
+      lists.push({ entries, revision: e.revision });
+      if (entries.length < CHUNK) return lists;
+    }
+  }
+
+  /**
+   * Appends the events not yet listed to the reference's last chunk, then to new chunks, each write a
+   * compare-and-set (a new chunk: created only if absent); a conflict rereads the chunks and starts over.
+   */
   private async mergeOne(key: string, entries: readonly Entry[]): Promise<void> {
     for (;;) {
-      const current = await this.kv.get(key);
-      const listed = current === null || current.operation !== 'PUT' ? [] : current.json<Entry[]>();
-      const have = new Set(listed.map((x) => x.e));
+      const lists = await this.chunks(key);
+      const have = new Set(lists.flatMap((l) => l.entries.map((x) => x.e)));
       const added: Entry[] = [];
       for (const x of entries) {
         if (have.has(x.e)) continue;
@@ -164,7 +242,18 @@ export class MatchIndex {
       }
       if (added.length === 0) return;
       try {
-        await this.write(key, JSON.stringify([...listed, ...added]), current?.revision ?? 0);
+        const lastChunk = lists.at(-1);
+        let n = lists.length;
+        let rest = added;
+        if (lastChunk !== undefined && lastChunk.entries.length < CHUNK) {
+          const room = CHUNK - lastChunk.entries.length;
+          const value = JSON.stringify([...lastChunk.entries, ...rest.slice(0, room)]);
+          await this.write(chunkKey(key, n - 1), value, lastChunk.revision);
+          rest = rest.slice(room);
+        }
+        for (; rest.length > 0; n++, rest = rest.slice(CHUNK)) {
+          await this.write(chunkKey(key, n), JSON.stringify(rest.slice(0, CHUNK)), 0);
+        }
         return;
       } catch (e) {
         if (!isConflict(e)) throw e;
@@ -178,12 +267,15 @@ export class MatchIndex {
     else await this.kv.update(key, value, revision);
   }
 
-  /** The events of the origin's reference behind `keyedRef` under `agreementId` (none if unknown). */
-  async lookup(agreementId: string, keyedRef: string): Promise<readonly Indexed[]> {
-    const e = await this.kv.get(refKey(agreementId, keyedRef));
-    if (e === null || e.operation !== 'PUT') return [];
+  /**
+   * The events of the origin's reference behind `keyedRef` under `agreement` (none if unknown): only
+   * those the index lists for it, which can be hits under it; the caller checks each one's grant.
+   */
+  async lookup(agreement: ActiveAgreement, keyedRef: string): Promise<readonly Indexed[]> {
+    const lists = await this.chunks(refKey(agreement.body.id, keyedRef));
+    const listed = lists.flatMap((l) => l.entries).filter((x) => refTerms(agreement, x.t).length > 0);
     const events = await Promise.all(
-      e.json<Entry[]>().map(async (x) => {
+      listed.map(async (x) => {
         const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq: x.s }).catch(() => null);
         if (m === null) return undefined; // no longer stored
         const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
@@ -260,7 +352,7 @@ export async function runMatch(
   purpose: Purpose,
   req: MatchRequest,
 ): Promise<MatchResponse> {
-  await index.update(agreement.body.id);
+  await index.update(agreement);
   const now = ctx.now();
   const hits: MatchHit[] = [];
   const seen = new Set<string>();
@@ -268,7 +360,7 @@ export async function runMatch(
   const found: (readonly Indexed[])[] = [];
   for (let i = 0; i < refs.length; i += WRITES) {
     const part = refs.slice(i, i + WRITES);
-    found.push(...(await Promise.all(part.map((ref) => index.lookup(agreement.body.id, ref)))));
+    found.push(...(await Promise.all(part.map((ref) => index.lookup(agreement, ref)))));
   }
   for (const [i, ref] of refs.entries()) {
     // A hit only where the agreement gives this caller the person's (keyed) reference for that event.

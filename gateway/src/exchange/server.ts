@@ -63,7 +63,7 @@ function summary(a: LoadedAgreement): AgreementSummary {
 /** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
 function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
   const index = new MatchIndex(deps.js, deps.jsm, deps.matchKv, deps.pseudonyms, () =>
-    ctx.agreements().flatMap((a) => (a.body.provider === ctx.partner ? [a.body.id] : [])),
+    ctx.agreements().filter((a) => a.body.provider === ctx.partner),
   );
   // Built in the background from the start, so that the first Match does not wait for it.
   index

@@ -73,7 +73,7 @@ async function replica(): Promise<Replica> {
     eventsStreamConfig('MK', { maxAge: 0, maxBytes: -1, duplicateWindow: 60_000, replicas: 1 }),
   );
   const kv = await openBucket(js, jsm, MATCH_BUCKET, { replicas: 1, history: 1 });
-  const index = new MatchIndex(js, jsm, kv, new Pseudonyms(secret), () => [AGREEMENT.body.id]);
+  const index = new MatchIndex(js, jsm, kv, new Pseudonyms(secret), () => [AGREEMENT]);
   const audit = await openAudit(js, jsm, p);
   audits.push(audit);
   const ctx: ExchangeContext = {
@@ -89,9 +89,9 @@ async function replica(): Promise<Replica> {
 }
 
 /** Seals and stores events [from, to) of EVENTS in WBX_EVENTS, noting the references they mention. */
-async function store(r: Replica, from: number, to: number): Promise<void> {
+async function store(r: Replica, from: number, to: number, events = EVENTS): Promise<void> {
   const sealer = p.sealer('MK');
-  for (const e of EVENTS.slice(from, to)) {
+  for (const e of events.slice(from, to)) {
     const token = sealer.seal(e);
     await r.js.publish(`wbx.evt.MK.${e.type}`, token, { msgID: e.eventId });
     for (const ref of subjectRefsOf(holdToken(token, Number.MAX_SAFE_INTEGER).claims)) {
@@ -131,14 +131,36 @@ async function match(r: Replica): Promise<MatchResponse> {
   return runMatch(r.ctx, r.index, 'RS', AGREEMENT, 'border-management', request());
 }
 
-/** Every event id listed under every reference key of the bucket (duplicates kept). */
+/** Every event id listed for every reference in the bucket, by reference key (duplicates kept). */
 async function listed(kv: KV): Promise<string[][]> {
-  const out: string[][] = [];
+  const byKey = new Map<string, string[]>();
   for await (const key of await kv.keys('r.>')) {
+    const ref = key.split('.').slice(0, 3).join('.');
     const e = await kv.get(key);
-    out.push((e?.json<{ e: string }[]>() ?? []).map((x) => x.e));
+    byKey.set(ref, [...(byKey.get(ref) ?? []), ...(e?.json<{ e: string }[]>() ?? []).map((x) => x.e)]);
   }
-  return out;
+  return [...byKey.keys()].sort().map((k) => byKey.get(k) ?? []);
+}
+
+/** Counts the reads of single messages of WBX_EVENTS (plain or direct get) on the server. */
+async function countEventReads(): Promise<{ count: () => Promise<number> }> {
+  const nc = await connect({ servers: nats.url });
+  open.push(nc);
+  let n = 0;
+  const subjects = [
+    `$JS.API.STREAM.MSG.GET.${EVENTS_STREAM}`,
+    `$JS.API.DIRECT.GET.${EVENTS_STREAM}`,
+    `$JS.API.DIRECT.GET.${EVENTS_STREAM}.>`,
+  ];
+  for (const subject of subjects)
+    nc.subscribe(subject, {
+      callback: () => {
+        n += 1;
+      },
+    });
+  await nc.flush();
+  // Everything the server received before the flush's PONG has been delivered here.
+  return { count: async () => (await nc.flush(), n) };
 }
 
 describe('the Match index in the wbx_match bucket', () => {
@@ -192,5 +214,59 @@ describe('the Match index in the wbx_match bucket', () => {
     const text = raw.join('\n');
     for (const ref of byRef.keys()) expect(text).not.toContain(ref);
     expect((await a.jsm.streams.info(EVENTS_STREAM)).state.messages).toBe(60);
+  });
+
+  it('neither indexes nor fetches events of types the agreement does not give references of', async () => {
+    const a = await replica();
+    await store(a, 0, 60);
+    const covered = new Set(byRef.keys());
+    const coveredIds = new Set([...byRef.values()].flatMap((ids) => [...ids]));
+    // Asylum applications: a type the agreement does not cover; their persons' references are new.
+    const others = eventsOf('asylum.application', 40, 'match-other-types');
+    await store(a, 0, others.length, others);
+    const outside = [...byRef.keys()].filter((r) => !covered.has(r));
+    expect(outside.length).toBeGreaterThan(0);
+    const otherIds = new Set(others.map((e) => e.eventId));
+    const keyed = new Pseudonyms(secret);
+    const reads = await countEventReads();
+
+    const res = await runMatch(a.ctx, a.index, 'RS', AGREEMENT, 'border-management', {
+      agreementId: AGREEMENT.body.id,
+      purpose: 'border-management',
+      subjectRefs: outside.map((r) => keyed.keyed(AGREEMENT.body.id, r)),
+    });
+    expect(res.hits).toEqual([]);
+    expect(await reads.count()).toBe(0);
+    expect((await listed(a.kv)).flat().filter((id) => otherIds.has(id))).toEqual([]);
+
+    // The covered references still hit, and only their events are read.
+    const hit = await runMatch(a.ctx, a.index, 'RS', AGREEMENT, 'border-management', {
+      agreementId: AGREEMENT.body.id,
+      purpose: 'border-management',
+      subjectRefs: [...covered].map((r) => keyed.keyed(AGREEMENT.body.id, r)),
+    });
+    const hitIds = hit.hits.flatMap((h) => h.events.map((e) => e.eventId));
+    expect(new Set(hitIds)).toEqual(coveredIds);
+    expect(await reads.count()).toBe(hitIds.length);
+  });
+
+  it("keeps a reference's events in bounded values, and finds them all, when it appears in many", async () => {
+    const a = await replica();
+    const b = await replica();
+    // One person in each of 150 events.
+    const person = EVENTS.flatMap((e) => e.crossingIrregular?.persons ?? []).find((x) => x.subjectRef)!;
+    const many = EVENTS.slice(0, 150).map((e) => ({
+      ...e,
+      crossingIrregular: { ...e.crossingIrregular!, persons: [person] },
+    }));
+    await store(a, 0, many.length, many);
+    await Promise.all([a.index.update(), b.index.update()]);
+    for await (const key of await a.kv.keys('r.>')) {
+      expect((await a.kv.get(key))?.json<unknown[]>().length).toBeLessThanOrEqual(64);
+    }
+    const once = await listed(a.kv);
+    expect(once).toHaveLength(1);
+    expect([...once[0]!].sort()).toEqual(many.map((e) => e.eventId).sort());
+    expect(answer(await match(b))).toEqual(expected());
   });
 });

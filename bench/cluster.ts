@@ -82,16 +82,20 @@ async function submitStream(grpc: string, list: readonly Json[]): Promise<void> 
 
 /** Whether everything in WBX_EVENTS is shared with RS and acknowledged by the share consumer. */
 async function allShared(jsm: JetStreamManager, total: number): Promise<boolean> {
-  const events = await jsm.streams.info('WBX_EVENTS');
-  const rs = await jsm.streams.info('WBX_SHARE_RS');
-  const c = await jsm.consumers.info('WBX_EVENTS', 'wbx-share');
-  return (
-    events.state.messages === total &&
-    rs.state.messages === total &&
-    c.ack_floor.stream_seq === events.state.last_seq &&
-    c.num_pending === 0 &&
-    c.num_ack_pending === 0
-  );
+  try {
+    const events = await jsm.streams.info('WBX_EVENTS');
+    const rs = await jsm.streams.info('WBX_SHARE_RS');
+    const c = await jsm.consumers.info('WBX_EVENTS', 'wbx-share');
+    return (
+      events.state.messages === total &&
+      rs.state.messages === total &&
+      c.ack_floor.stream_seq === events.state.last_seq &&
+      c.num_pending === 0 &&
+      c.num_ack_pending === 0
+    );
+  } catch {
+    return false; // a request timed out while the cluster was busy: asked again
+  }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-cluster-'));

@@ -1,7 +1,5 @@
-export { containerRuntimeAvailable, startNatsContainer } from './containers.js';
-export type { ContainerRuntimeStatus, NatsContainerOptions, StartedNats } from './containers.js';
 export { podmanAvailable, startPodmanService, wbxImages } from './podman.js';
-export type { PodmanService, WbxImages } from './podman.js';
+export type { ContainerRuntimeStatus, PodmanService, WbxImages } from './podman.js';
 export { NatsServerError, type NatsServerErrorCode } from '@wbx/nats-server';
 export { startNatsServer } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';

@@ -6,7 +6,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import type { ContainerRuntimeStatus } from './containers.js';
 import { trackChild } from './internal/exit-cleanup.js';
 import { until } from './until.js';
 
@@ -15,6 +14,9 @@ const run = promisify(execFile);
 /** The checkout's root (this file is in test/helpers/src or test/helpers/dist). */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const IMAGES_FILE = join(ROOT, '.cache', 'image', 'images.json');
+
+/** Whether a container runtime can be used; `reason` says why not. */
+export type ContainerRuntimeStatus = { available: true } | { available: false; reason: string };
 
 /** podman's Docker-compatible API, for testcontainers (`DOCKER_HOST`). */
 export interface PodmanService extends AsyncDisposable {

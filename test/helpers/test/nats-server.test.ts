@@ -10,12 +10,7 @@ import { AuthorizationError, ConnectionError, connect } from '@nats-io/transport
 import type { NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 
-import {
-  NatsServerError,
-  containerRuntimeAvailable,
-  startNatsContainer,
-  startNatsServer,
-} from '../src/index.js';
+import { NatsServerError, startNatsServer } from '../src/index.js';
 import type { NatsServerErrorCode } from '../src/index.js';
 
 const uid = (): string => randomUUID().replaceAll('-', '').slice(0, 12);
@@ -285,22 +280,4 @@ describe('startNatsServer', () => {
       'NATS_BINARY_NOT_FOUND',
     );
   });
-});
-
-const runtime = await containerRuntimeAvailable();
-if (!runtime.available) {
-  console.warn(`skipping NATS container tests: no container runtime (${runtime.reason})`);
-}
-
-describe.skipIf(!runtime.available)('startNatsContainer', () => {
-  it('publishes to JetStream in a NATS container and reads the message back', async () => {
-    await using container = await startNatsContainer();
-    await using nc = await open(container.url, { user: container.user, pass: container.pass });
-    const jsm = await jetstreamManager(nc);
-    const stream = uniqueStream('CTR');
-    await jsm.streams.add({ name: stream.name, subjects: [stream.filter] });
-    const payloads = [new TextEncoder().encode('hello from a container')];
-    await publishAll(nc, stream, payloads);
-    await expectIntact(jsm, stream, payloads);
-  }, 180_000);
 });

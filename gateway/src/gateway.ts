@@ -206,6 +206,7 @@ export class Gateway {
               manifestJson: identity.manifestJson,
               watcher,
               audit: sharing.audit,
+              pseudonyms: sharing.pseudonyms,
               pipeline: ingest.pipeline,
               log,
               guard,

@@ -25,6 +25,8 @@ export interface ExchangeParts {
   readonly manifestJson: string;
   readonly watcher: AgreementsWatcher;
   readonly audit: AuditLog;
+  /** The node's keyed subject references, as sharing keys them (default: opened from `dataDir`). */
+  readonly pseudonyms?: Pseudonyms;
   readonly pipeline: IngestPipeline;
   readonly log: Logger;
   readonly guard: GuardContext;
@@ -63,7 +65,8 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
         history: 5,
       }),
       matchKv: await openBucket(nats.js, nats.jsm, MATCH_BUCKET, { replicas: parts.replicas, history: 1 }),
-      pseudonyms: await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret')),
+      pseudonyms:
+        parts.pseudonyms ?? (await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret'))),
       manifestJson: parts.manifestJson,
     },
     parts.guard,

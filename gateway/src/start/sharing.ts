@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 
 import { AuditLog } from '@wbx/audit';
 import type { ManifestBody } from '@wbx/registry';
@@ -12,6 +13,7 @@ import type { GatewayConfig } from '../config.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { InboxRetention } from '../inbox-retention.js';
 import { ConsumerPendingMonitor } from '../consumer-pending.js';
+import { Pseudonyms } from '../exchange/pseudonyms.js';
 import { ReceiveWorker } from '../receive-worker.js';
 import { ShareWorker } from '../share-worker.js';
 import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
@@ -33,6 +35,8 @@ export interface StartedSharing extends AsyncDisposable {
   readonly audit: AuditLog;
   readonly share: ShareWorker;
   readonly receive: ReceiveWorker;
+  /** The node's keyed subject references (`<data>/exchange/subject-ref.secret`), shared with Exchange. */
+  readonly pseudonyms: Pseudonyms;
 }
 
 /**
@@ -74,8 +78,10 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     graceMs: config.share.aggregateGrace,
     settleMs: config.share.aggregateSettle,
   });
+  const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
   const share = new ShareWorker({
     partner: config.partner,
+    refs: { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } },
     js,
     jsm,
     agreements: watcher,
@@ -120,5 +126,5 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   watcher.start();
   stack.defer(() => watcher.stop());
   const owned = stack.move();
-  return { audit, share, receive, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+  return { audit, share, receive, pseudonyms, [Symbol.asyncDispose]: () => owned.disposeAsync() };
 }

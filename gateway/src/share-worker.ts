@@ -24,6 +24,7 @@ import {
 } from './nats-layout.js';
 import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
 import { ensureConsumer, ensureStream, SHARE_CONSUMER_LIMITS } from './streams.js';
+import { presentRecord, type StreamRefs } from './stream-refs.js';
 import { Window } from './window.js';
 
 export interface ShareWorkerOptions {
@@ -40,6 +41,11 @@ export interface ShareWorkerOptions {
   readonly flushEveryMs?: number;
   /** JetStream replicas of the share streams (their consumers inherit them); default: the server's, 1. */
   readonly replicas?: number;
+  /**
+   * Keys persons' subject references per agreement and signs them into each presentation (see
+   * `presentRecord`); the gateway always gives it. Without it the origin's own references go out.
+   */
+  readonly refs?: StreamRefs;
 }
 
 /** How many events are shared at once. */
@@ -248,7 +254,7 @@ export class ShareWorker {
         await this.options.aggregator.add(eventId, { type, origin: partner, claims }, grant.aggregates);
       if (grant.paths.length === 0) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
-      const presentation = own.present(grant.paths);
+      const presentation = presentRecord(own, grant, policy, this.options.refs, now);
       const paths = [...grant.paths].sort();
       // Audited first: no presentation leaves without its entry durably stored.
       await Promise.all(

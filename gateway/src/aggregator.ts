@@ -4,10 +4,15 @@ import { JetStreamApiCodes, type JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
   aggregate,
+  basisOf,
+  firstVintage,
   periodBounds,
+  reviseVintage,
   type AggregateGrant,
   type AggregateTerm,
+  type AggregateVintage,
   type PolicyEvent,
+  type StatsAggregateBody,
 } from '@wbx/agreements';
 import type { AuditSink } from '@wbx/audit';
 import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
@@ -55,11 +60,16 @@ interface ShardDoc extends PeriodRef {
 interface PubDoc {
   /** The vintage claimed last: 1 for the first publication, 2… for revisions after late events. */
   readonly vintage: number;
-  /** How many events it counts. */
+  /**
+   * How many events were counted when it was last looked at: those of the vintage, and any counted
+   * late whose changes were too small to show (no new vintage for them).
+   */
   readonly events: number;
   readonly eventId: string;
   /** Its body, so that any replica can finish a publication whose claimer died. */
-  readonly body: unknown;
+  readonly body: StatsAggregateBody;
+  /** Per cell, the true count its published cell was made from (absent: written before there was one). */
+  readonly basis?: Record<string, number>;
   readonly claimedAt: number;
   readonly done: boolean;
 }
@@ -99,22 +109,17 @@ function isStaleRevision(e: unknown): boolean {
   );
 }
 
-function compareValues(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const [x, y] = [a[i] ?? '', b[i] ?? ''];
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}
-
 /**
  * Aggregate terms: counts the events each covers, per (agreement, term, event type, period) and cell, in
  * `wbx_state` with compare-and-set, and when a period has closed publishes one sealed `stats.aggregate`
  * event for it to the recipient's share stream, cells below minCell suppressed — audited before it is
  * published. Each event is counted once however often it is delivered and whichever replica handles it
  * (its id is recorded with the count in one update); a period is published by one replica (the one whose
- * claim of the vintage succeeds); an event counted after publication yields a revised vintage, a new
- * `stats.aggregate` under a new event id, and a warning in the log.
+ * claim of the vintage succeeds). Events counted after publication yield a revised vintage, a new
+ * `stats.aggregate` under a new event id, and a warning in the log — but in it a cell shows a new count
+ * only where its true count moved by at least minCell since the count it was published from
+ * (`reviseVintage`): else two vintages would tell apart changes that minCell hides (10 → 11: one person).
+ * Where no cell would change, no vintage is issued; the late events wait until, with others, they do.
  */
 export class Aggregator {
   /** Periods this replica counted into since their last look at flush, by period hash. */
@@ -238,18 +243,34 @@ export class Aggregator {
       const counts = new Map<string, number>();
       for (const s of shards)
         for (const [k, n] of Object.entries(s.counts)) counts.set(k, (counts.get(k) ?? 0) + n);
+      const counted = [...counts].map(([k, count]) => ({ values: JSON.parse(k) as string[], count }));
       const minCell = ref.term.minCell;
-      const cells = [...counts]
-        .map(([k, count]) => ({ values: JSON.parse(k) as string[], count }))
-        .sort((a, b) => compareValues(a.values, b.values))
-        .map(({ values, count }) =>
-          count < minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false },
-        );
-      const body = {
+      let next: AggregateVintage;
+      if (before === undefined) next = firstVintage(counted, minCell);
+      else {
+        const previous = {
+          cells: before.body.cells,
+          basis: before.basis ?? basisOf(before.body.cells, minCell),
+        };
+        const revised = reviseVintage(previous, counted, minCell);
+        if (!revised.changed) {
+          // Nothing would show: no vintage. The events are noted as looked at (the basis stays).
+          await this.cas<PubDoc>(pubKey, (cur) =>
+            cur?.vintage === before.vintage && cur.events < events ? { ...cur, events } : undefined,
+          );
+          log.info(
+            { recipient: ref.recipient, agreement: ref.agreementId, period: ref.period, events },
+            `late events of period ${ref.period} move no cell by minCell: no new vintage`,
+          );
+          return 'settled';
+        }
+        next = revised;
+      }
+      const body: StatsAggregateBody = {
         period: ref.period,
         sourceType: ref.sourceType,
         dimensions: [...ref.term.dimensions],
-        cells,
+        cells: next.cells,
         minCell,
       };
       const vintage = (before?.vintage ?? 0) + 1;
@@ -258,6 +279,7 @@ export class Aggregator {
         events,
         eventId: aggregateId(`${ref.recipient}.${id}.${vintage}`, ref.end),
         body,
+        basis: { ...next.basis },
         claimedAt: Date.now(),
         done: false,
       };

@@ -212,14 +212,58 @@ describe('Aggregator', () => {
     const agg = aggregator();
     await add(agg, WEEK_36, 'GR-MK', 3);
     expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
-    await add(agg, WEEK_36, 'GR-MK', 2, 30); // late
+    await add(agg, WEEK_36, 'GR-MK', 3, 30); // late, as many as minCell
     expect(await agg.flush(new Date(WEEK_37 + 2))).toBe(1);
     const [first, revised] = await shared();
     expect(first).toMatchObject({ period: '2023-W36', cells: [{ values: ['GR-MK'], count: 3 }] });
-    expect(revised).toMatchObject({ period: '2023-W36', cells: [{ values: ['GR-MK'], count: 5 }] });
+    expect(revised).toMatchObject({ period: '2023-W36', cells: [{ values: ['GR-MK'], count: 6 }] });
     expect(revised?.jti).not.toBe(first?.jti);
     // Nothing new: no third vintage.
     expect(await agg.flush(new Date(WEEK_37 + 3))).toBe(0);
     expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(2);
+  });
+
+  it('shows in a revised vintage no change of a cell smaller than minCell', async () => {
+    const agg = aggregator();
+    await add(agg, WEEK_36, 'GR-MK', 10);
+    await add(agg, WEEK_36, 'RS-HU', 4);
+    await add(agg, WEEK_36, 'AL-GR', 1);
+    expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
+
+    // One late incident: 10 → 11 would tell AL of that one incident. No vintage.
+    await add(agg, WEEK_36, 'GR-MK', 1, 30);
+    expect(await agg.flush(new Date(WEEK_37 + 2))).toBe(0);
+    expect(await messages(jsm, shareStream('AL'))).toBe(1);
+
+    // More late ones: RS-HU moves by minCell (4 → 7) and shows it; GR-MK (12, published from 10) and
+    // the suppressed AL-GR (1 → 2) keep what they showed; a new cell below minCell stays out.
+    await add(agg, WEEK_36, 'RS-HU', 3, 30);
+    await add(agg, WEEK_36, 'GR-MK', 1, 30);
+    await add(agg, WEEK_36, 'AL-GR', 1, 30);
+    await add(agg, WEEK_36, 'XK-RS', 2, 30);
+    expect(await agg.flush(new Date(WEEK_37 + 3))).toBe(1);
+    // GR-MK reaches 13: three more than it was published from.
+    await add(agg, WEEK_36, 'GR-MK', 1, 30);
+    expect(await agg.flush(new Date(WEEK_37 + 4))).toBe(1);
+
+    const vintages = (await shared()).map((v) => v.cells);
+    expect(vintages).toEqual([
+      [
+        { values: ['AL-GR'], count: 0, suppressed: true },
+        { values: ['GR-MK'], count: 10, suppressed: false },
+        { values: ['RS-HU'], count: 4, suppressed: false },
+      ],
+      [
+        { values: ['AL-GR'], count: 0, suppressed: true },
+        { values: ['GR-MK'], count: 10, suppressed: false },
+        { values: ['RS-HU'], count: 7, suppressed: false },
+      ],
+      [
+        { values: ['AL-GR'], count: 0, suppressed: true },
+        { values: ['GR-MK'], count: 13, suppressed: false },
+        { values: ['RS-HU'], count: 7, suppressed: false },
+      ],
+    ]);
+    expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(3);
   });
 });

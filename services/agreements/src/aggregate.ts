@@ -81,12 +81,26 @@ export function aggregate(
       for (const person of personsOf(sourceType, event.claims))
         add(term.dimensions.map((d) => valueOf(d, person)));
   }
-  const cells = [...counts.values()]
-    .sort((a, b) => compareValues(a.values, b.values))
-    .map(({ values, count }) =>
-      count < term.minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false },
-    );
+  const cells = suppressCells(counts.values(), term.minCell);
   return { period, sourceType, dimensions: [...term.dimensions], cells, minCell: term.minCell };
+}
+
+/** A cell as published: its count, or, below `minCell`, suppressed (count 0). */
+export function suppressCell(values: readonly string[], count: number, minCell: number): AggregateCell {
+  return count < minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false };
+}
+
+/** The published cells of counted ones: sorted by their values, those below `minCell` suppressed. */
+export function suppressCells(
+  counted: Iterable<{ readonly values: readonly string[]; readonly count: number }>,
+  minCell: number,
+): AggregateCell[] {
+  return sortCells([...counted]).map(({ values, count }) => suppressCell(values, count, minCell));
+}
+
+/** Cells sorted by their values, as every aggregate lists them. */
+export function sortCells<C extends { readonly values: readonly string[] }>(cells: readonly C[]): C[] {
+  return [...cells].sort((a, b) => compareValues(a.values, b.values));
 }
 
 function compareValues(a: readonly string[], b: readonly string[]): number {

@@ -52,6 +52,14 @@ export {
   type ReceiveVerdict,
 } from './receive.js';
 export { aggregate, MISSING_VALUE, type AggregateCell, type StatsAggregateBody } from './aggregate.js';
+export {
+  basisOf,
+  firstVintage,
+  reviseVintage,
+  type AggregateVintage,
+  type CountedCell,
+  type RevisedVintage,
+} from './vintage.js';
 export { periodBounds, periodOf, type PeriodBounds } from './period.js';
 export {
   CATEGORICAL_FIELDS,

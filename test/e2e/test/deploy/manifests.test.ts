@@ -5,14 +5,8 @@ import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { GatewayMetrics } from '@wbx/gateway';
-import {
-  kubectlAvailable,
-  partnerProblems,
-  policyProblems,
-  render,
-  schemaProblems,
-  type K8sObject,
-} from './k8s-checks.js';
+import { kubectlAvailable, policyProblems, render, schemaProblems, type K8sObject } from './k8s-checks.js';
+import { partnerProblems } from './partner-checks.js';
 
 const K8S = fileURLToPath(new URL('../../../../deploy/k8s/', import.meta.url));
 const OVERLAYS = ['al', 'ba', 'me', 'mk', 'rs', 'xk', 'frontex'] as const;

@@ -8,13 +8,8 @@ import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 
-import {
-  kubectlAvailable,
-  partnerProblems,
-  policyProblems,
-  schemaProblems,
-  type K8sObject,
-} from './k8s-checks.js';
+import { kubectlAvailable, policyProblems, schemaProblems, type K8sObject } from './k8s-checks.js';
+import { partnerProblems } from './partner-checks.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));

@@ -32,6 +32,8 @@ let rsAtMk: Clients;
 let crossings: ValidEvent[];
 /** The subject the report is about, and the events (ids) that mention it. */
 const subject = randomBytes(32).toString('hex');
+/** The subject's reference keyed for MK-RS-S: what RS received, on its stream and through Exchange. */
+let keyedSubject: string;
 let about: string[];
 
 interface Row {
@@ -135,6 +137,7 @@ beforeAll(async () => {
   });
   const keyed = answered.find((e) => e.eventId === about[0])?.subjectRefs[0] ?? '';
   expect(keyed).toMatch(/^[0-9a-f]{64}$/);
+  keyedSubject = keyed;
   const hits = await match(rsAtMk.exchange, {
     agreementId: 'MK-RS-S',
     purpose: 'risk-analysis',
@@ -197,10 +200,14 @@ describe('wbx audit report --subject', () => {
   });
 
   it('lists what the recipient received about the subject, under which agreement and purpose', async () => {
+    // RS holds the subject under its reference keyed for the agreement, never under MK's own.
+    const own = await report(rs, '--subject', subject, '--received', '--manifest', fed.identity.manifestFile);
+    expect(own.code).toBe(0);
+    expect(own.stdout).toBe('');
     const run = await report(
       rs,
       '--subject',
-      subject,
+      keyedSubject,
       '--received',
       '--manifest',
       fed.identity.manifestFile,

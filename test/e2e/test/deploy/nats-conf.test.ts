@@ -106,7 +106,9 @@ describe('deploy/k8s/base/nats/nats.conf on a 3-node cluster', () => {
         NATS_ROUTE_TLS_KEY: join(dir, 'tls.key'),
         NATS_ROUTE_TLS_CA: join(dir, 'ca.crt'),
       };
-      const child = spawn(NATS_SERVER, ['--config', join(dir, 'nats.conf')], { env, stdio: 'ignore' });
+      // The StatefulSet's arguments, with this directory's paths.
+      const args = ['--config', join(dir, 'nats.conf'), '--pid', join(dir, `nats-${i}.pid`)];
+      const child = spawn(NATS_SERVER, args, { env, stdio: 'ignore' });
       nodes.push(child);
     }
     // As the StatefulSet's startup probe: /healthz on every node (JetStream up, the meta group formed).
@@ -188,6 +190,24 @@ describe('deploy/k8s/base/nats/nats.conf on a 3-node cluster', () => {
       }),
     ).rejects.toThrow();
   }, 150_000);
+
+  it('reloads on the runbook’s signal (a new recipient’s user) and stays healthy', async () => {
+    await run(NATS_SERVER, ['--signal', `reload=${join(dir, 'nats-0.pid')}`]);
+    const reloaded = await until(
+      'the reload seen in /varz',
+      async () => {
+        const varz = (await (await fetch(`http://127.0.0.1:${monitorPorts[0]}/varz`)).json()) as {
+          config_load_time: string;
+          start: string;
+        };
+        return varz.config_load_time !== varz.start && varz;
+      },
+      30_000,
+      100,
+    );
+    expect(Date.parse(reloaded.config_load_time)).toBeGreaterThan(Date.parse(reloaded.start));
+    expect((await fetch(`http://127.0.0.1:${monitorPorts[0]}/healthz?js-enabled-only=true`)).ok).toBe(true);
+  });
 
   it('reports in /varz the deploy settings: its pod name, TLS, the cluster, the payload and JetStream limits', async () => {
     const varz = (await (await fetch(`http://127.0.0.1:${monitorPorts[0]}/varz`)).json()) as {

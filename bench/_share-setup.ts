@@ -45,8 +45,15 @@ export const RECIPIENT_FIELDS: Readonly<Record<string, Readonly<Record<string, r
   },
 };
 
-/** MK → recipient: a records agreement (the recipient's field sets), signed by both, in both directories. */
-export async function agreeRecords(fed: FederationDir, recipient: string): Promise<void> {
+/**
+ * MK → recipient: a records agreement (the recipient's field sets, plus `extra` fields per type), signed by
+ * both, in both directories.
+ */
+export async function agreeRecords(
+  fed: FederationDir,
+  recipient: string,
+  extra: Readonly<Record<string, readonly string[]>> = {},
+): Promise<void> {
   const fields = RECIPIENT_FIELDS[recipient];
   if (fields === undefined) throw new Error(`no field set for ${recipient}`);
   await fed.agree({
@@ -60,7 +67,7 @@ export async function agreeRecords(fed: FederationDir, recipient: string): Promi
     terms: Object.entries(fields).map(([type, f]) => ({
       types: [type],
       mode: 'records',
-      fields: f,
+      fields: [...f, ...(extra[type] ?? [])],
       retentionDays: 30,
     })),
   });

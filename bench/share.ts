@@ -6,6 +6,11 @@
 // presentation bytes the worker stored, into three streams of the same kind (pipelined, msgID set,
 // WINDOW in flight). Also, to show which stage dominates, the worker's stages one at a time: deriving the
 // presentations (read, policy, disclose; pure CPU), an acknowledged publish, an audit append.
+// Subject references (issue 16): deriving with and without the per-agreement reference binding (keyed
+// references signed into each presentation that carries persons' references), and verifying both kinds.
+// `--subject-refs` grants persons.subjectRef to all three recipients, so the measured run makes a binding
+// for every crossing and recipient; without it the agreements grant no reference, as before.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +19,9 @@ import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from 
 import { partnerPolicy } from '@wbx/agreements';
 import { AuditLog } from '@wbx/audit';
 import { makeFederation } from '@wbx/fixtures';
-import { generateSigningKey, importPrivateJwk } from '@wbx/registry';
-import { holdToken } from '@wbx/seal';
+import { presentRecord, Pseudonyms, type StreamRefs } from '@wbx/gateway';
+import { decodeManifest, generateSigningKey, importPrivateJwk, type SignedManifest } from '@wbx/registry';
+import { holdToken, verifyPresentation } from '@wbx/seal';
 
 import { arg, cpuSeconds, machine, pipelined, round } from './_common.ts';
 import {
@@ -33,6 +39,8 @@ const WARM = 1_000;
 const RECIPIENTS = ['RS', 'AL', 'FRONTEX'] as const;
 const DAY_NS = 86_400_000_000_000;
 const STAGE_SAMPLE = 2_000;
+const SUBJECT_REFS = process.argv.includes('--subject-refs');
+const REF = 'persons.subjectRef';
 
 const messages = async (jsm: JetStreamManager, stream: string): Promise<number> =>
   (await jsm.streams.info(stream)).state.messages;
@@ -40,7 +48,7 @@ const messages = async (jsm: JetStreamManager, stream: string): Promise<number> 
 const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-share-'));
 try {
   const fed = await makeFederation(dir, ['MK', ...RECIPIENTS]);
-  for (const r of RECIPIENTS) await agreeRecords(fed, r);
+  for (const r of RECIPIENTS) await agreeRecords(fed, r, SUBJECT_REFS ? { 'crossing.irregular': [REF] } : {});
   const warm = sealAll(fed, sharedEvents(WARM, 'warm'));
   const sealed = sealAll(fed, sharedEvents(n, 'measured'));
   const avgTokenBytes = sealed.reduce((s, e) => s + e.token.length, 0) / n;
@@ -159,6 +167,59 @@ try {
       `derive (one parse + policy + 3 presentations), pure CPU: ${round(deriveUs, 1)} µs per event`,
     );
 
+    // The reference binding's cost: the same derivation with persons.subjectRef granted to every
+    // recipient (each crossing's presentations then withhold MK's references and carry the keyed ones,
+    // signed), against the plain one with it withheld; and verifying each kind as a recipient does.
+    const mkKey = importPrivateJwk(JSON.parse(readFileSync(fed.identity.keyFile('MK'), 'utf8')));
+    const refs: StreamRefs = {
+      pseudonyms: new Pseudonyms(randomBytes(32)),
+      signer: { kid: mkKey.kid, privateKey: mkKey.key },
+    };
+    const now = new Date();
+    const bound: string[] = [];
+    let bindings = 0;
+    const deriveRefs = (e: SealedEvent, withBinding: boolean, keep: boolean): void => {
+      const held = holdToken(e.token);
+      for (const g of policy.grants({ type: e.type, origin: 'MK', claims: held.claims }, now)) {
+        const paths = g.paths.filter((p) => p !== REF);
+        let p: string;
+        if (withBinding) {
+          p = presentRecord(held, { ...g, paths: [...paths, REF] }, policy, refs, now);
+          if (keep && p.at(-1) !== '~') bindings += 1;
+        } else p = held.present(paths);
+        if (keep && withBinding && bound.length < STAGE_SAMPLE) bound.push(p);
+      }
+    };
+    const timeDerive = (withBinding: boolean): number => {
+      for (const e of warm) deriveRefs(e, withBinding, false);
+      const t0 = performance.now();
+      for (const e of sealed) deriveRefs(e, withBinding, true);
+      return ((performance.now() - t0) / n) * 1000;
+    };
+    const withoutBindingUs = timeDerive(false);
+    const withBindingUs = timeDerive(true);
+    const bindingsPerEvent = bindings / n;
+    const signedManifest = JSON.parse(readFileSync(fed.identity.manifestFile, 'utf8')) as SignedManifest;
+    const manifest = decodeManifest(signedManifest);
+    const timeVerify = (list: readonly string[]): number => {
+      for (const t of list.slice(0, 200)) verifyPresentation(t, { manifest, now });
+      const t0 = performance.now();
+      for (const t of list) verifyPresentation(t, { manifest, now });
+      return ((performance.now() - t0) / list.length) * 1000;
+    };
+    // The same presentations with and without their binding (the disclosures are the same).
+    const boundOnly = bound.filter((t) => t.at(-1) !== '~');
+    const verifyPlainUs = timeVerify(boundOnly.map((t) => t.slice(0, t.lastIndexOf('~') + 1)));
+    const verifyBoundUs = timeVerify(boundOnly);
+    const perBindingUs = bindingsPerEvent > 0 ? (withBindingUs - withoutBindingUs) / bindingsPerEvent : 0;
+    console.log(
+      `reference binding: derive ${round(withoutBindingUs, 1)} µs per event without, ` +
+        `${round(withBindingUs, 1)} µs with (${round(bindingsPerEvent, 2)} bindings per event, ` +
+        `≈ ${round(perBindingUs, 1)} µs each); a recipient verifies a presentation in ` +
+        `${round(verifyPlainUs, 1)} µs without, ${round(verifyBoundUs, 1)} µs with its binding` +
+        (SUBJECT_REFS ? '; the measured run above made them' : '; the measured run above made none'),
+    );
+
     // The worker's other two stages, one call at a time as it makes them: for each of the three grants an
     // acknowledged publish of the presentation, then an audit append (another origin's chain, same stream).
     const sample = raw.slice(0, 3 * Math.min(n, STAGE_SAMPLE));
@@ -215,6 +276,15 @@ try {
           share_publishes_one_at_a_time: round(3 * seqPublishUs),
           audit_appends_one_at_a_time: round(3 * auditAppendUs),
           measured: round(perEventUs),
+        },
+        ref_binding: {
+          granted_in_measured_run: SUBJECT_REFS,
+          derive_us_per_event_without: round(withoutBindingUs, 1),
+          derive_us_per_event_with: round(withBindingUs, 1),
+          bindings_per_event: round(bindingsPerEvent, 2),
+          us_per_binding: round(perBindingUs, 1),
+          verify_us_without: round(verifyPlainUs, 1),
+          verify_us_with: round(verifyBoundUs, 1),
         },
         avg_token_bytes: round(avgTokenBytes),
         avg_presentation_bytes: round(avgPresentationBytes),

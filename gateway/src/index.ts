@@ -67,6 +67,7 @@ export {
 } from './grpc-status-details.js';
 export { QUERY_PAGE_MAX } from './exchange/query.js';
 export { Pseudonyms, subjectRefsOf } from './exchange/pseudonyms.js';
+export { presentRecord, refAgreement, type StreamRefs } from './stream-refs.js';
 
 // Worker pools (the CLI verifies with the same pool).
 export { VerifyPool, type PoolResult, type VerifyPoolOptions } from './workers/verify-pool.js';

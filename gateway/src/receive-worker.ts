@@ -340,11 +340,14 @@ export class ReceiveWorker {
           ...(source.tlsCa === undefined ? {} : { tls: { caFile: source.tlsCa } }),
         });
         this.connections.add(nc);
+        // Stopped while connecting: stop() closed the connections it found, not this one.
+        if (this.isStopping()) return;
         this.followReach(source.partner, nc);
         const api = jetstream(nc, { apiPrefix: RECIPIENT_API_PREFIX });
         const consumer = await api.consumers.get(shareStream(me), shareConsumer(me));
         const messages = await consumer.consume({ max_messages: RECEIVE_WINDOW });
         this.consumers.add(messages);
+        if (this.isStopping()) messages.stop();
         this.reachable(source.partner);
         log.info({ origin: source.partner, url: source.url }, 'receiving');
         attempt = 0;

@@ -146,12 +146,7 @@ describe('ReceiveWorker', () => {
   });
 
   it("stores both origins' events when two origins share an event id: one cannot suppress the other's", async () => {
-    // AL shares with RS too, from its own NATS; RS receives from MK and AL. (The worker started for MK
-    // alone is stopped once it consumes: stopping one still connecting does not return cleanly.)
-    await until('RS consuming from MK', async () => {
-      const info = await originJsm.consumers.info(shareStream('RS'), shareConsumer('RS'));
-      return info.num_waiting > 0;
-    });
+    // AL shares with RS too, from its own NATS; RS receives from MK and AL.
     await worker?.stop();
     const alKey = newUserNkey();
     const rsKey = newUserNkey();
@@ -220,5 +215,19 @@ describe('ReceiveWorker', () => {
       ]),
     );
     expect(await messages(ownJsm, QUARANTINE_STREAM)).toBe(0);
+  });
+
+  it('stops while it is still connecting to an origin', async () => {
+    // The worker has just started: it is still reading its nkey and connecting to MK.
+    await worker?.stop();
+    worker = undefined;
+    // Nothing of it consumes any more: what MK shares now waits there.
+    const seq = await share(
+      disclose(p.sealer('MK').seal(eventsOf('crossing.irregular', 1, 'stop')[0]!), RS_FIELDS),
+    );
+    const info = await originJsm.consumers.info(shareStream('RS'), shareConsumer('RS'));
+    expect(info.num_pending + info.num_ack_pending).toBeGreaterThan(0);
+    expect(info.ack_floor.stream_seq).toBeLessThan(seq);
+    expect(await messages(ownJsm, INBOX_STREAM)).toBe(0);
   });
 });

@@ -55,9 +55,9 @@ function malformed(detail: string): SealError {
 /**
  * Parses an SD-JWT for its holder (the origin's gateway sharing or answering from its own WBX_EVENTS, or
  * `wbx disclose`). Refuses, with a SealError, a token over `maxBytes`, one that is not
- * `<jwt>~<disclosure>~…~` (a presentation with a reference binding too), a payload that is not a JSON object or lacks the always-visible claims
- * (`iss`, `jti`, `iat`, `wbx_type`, `wbx_v`), and a disclosure that is not `[salt, name, value]` or that
- * names `__proto__`.
+ * `<jwt>~<disclosure>~…~` (a presentation with a reference binding too), a payload that is not a JSON
+ * object or lacks the always-visible claims (`iss`, `jti`, `iat`, `wbx_type`, `wbx_v`), and a disclosure
+ * that is not `[salt, name, value]` or that names `__proto__`.
  */
 export function holdToken(token: string, maxBytes?: number): HeldToken {
   const { parts, decoded } = splitAndDecode(token, maxBytes);

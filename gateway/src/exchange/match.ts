@@ -43,9 +43,19 @@ const WRITES = 128;
 /** Events listed in one value of a reference: a reference's list is kept in chunks of this many. */
 const CHUNK = 64;
 
+/**
+ * The layout of the bucket's keys and values. An index written in another layout (the first one listed
+ * a reference's events of every type in one growing value) is not read: its tags differ, so each
+ * agreement is indexed again from the start.
+ */
+const LAYOUT = 2;
+
 /** The bucket's short tag for an agreement (its id may hold characters a key may not). */
 function agreementTag(agreementId: string): string {
-  return createHash('sha256').update(agreementId).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`${String(LAYOUT)}\u0000${agreementId}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** The key of a reference's `n`th chunk (0 first). */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
@@ -268,5 +268,17 @@ describe('the Match index in the wbx_match bucket', () => {
     expect(once).toHaveLength(1);
     expect([...once[0]!].sort()).toEqual(many.map((e) => e.eventId).sort());
     expect(answer(await match(b))).toEqual(expected());
+  });
+
+  it('indexes again an agreement whose index was written in the first layout', async () => {
+    const a = await replica();
+    await store(a, 0, 60);
+    // The first layout: `c.<tag>` says complete up to the last event, `r.<tag>.<ref>` lists nothing.
+    const tag = createHash('sha256').update(AGREEMENT.body.id).digest('hex').slice(0, 32);
+    await a.kv.put(`c.${tag}`, '60');
+    const keyed = new Pseudonyms(secret);
+    for (const ref of byRef.keys()) await a.kv.put(`r.${tag}.${keyed.keyed(AGREEMENT.body.id, ref)}`, '[]');
+    expect(answer(await match(a))).toEqual(expected());
+    expect(a.index.eventsRead).toBe(60);
   });
 });

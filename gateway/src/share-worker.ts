@@ -12,6 +12,7 @@ import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
 import type { Aggregator } from './aggregator.js';
+import { AuditedDisclosures, disclosureKey } from './audited-disclosures.js';
 import {
   EVENTS_STREAM,
   SHARE_CONSUMER,
@@ -77,6 +78,8 @@ export class ShareWorker {
    * does not audit them again. Oldest first; bounded.
    */
   private readonly audited = new Map<string, Set<string>>();
+  /** For an event delivered again: what the chain already lists (another replica may have audited it). */
+  private readonly chain: AuditedDisclosures;
   /** Set once sharing stopped because the audit log failed. */
   private halted = false;
   /** Following the agreements' snapshots (recipients' streams), while started. */
@@ -84,6 +87,7 @@ export class ShareWorker {
 
   constructor(private readonly options: ShareWorkerOptions) {
     this.audit = new AuditBatcher(options.audit, { prefix: 'share' });
+    this.chain = new AuditedDisclosures(options.jsm, options.partner);
   }
 
   private now(): Date {
@@ -153,11 +157,17 @@ export class ShareWorker {
     return true;
   }
 
-  /** Appends `record` unless this event's redelivery already audited it. */
-  private async auditOnce(record: DisclosureRecord): Promise<void> {
-    const key = [record.recipient, record.agreementId, record.eventType, ...record.paths].join('\u0000');
+  /**
+   * Appends `record` unless it was audited before: by this replica for an earlier delivery, or — for an
+   * event delivered again — by anyone, as the audit chain says (a replica that audited it may have died or
+   * lost its acknowledgement).
+   */
+  private async auditOnce(record: DisclosureRecord, m: JsMsg): Promise<void> {
+    const key = disclosureKey(record);
     if (this.audited.get(record.eventId)?.has(key) === true) return;
-    await this.audit.append(record);
+    const storedAt = Math.floor(m.info.timestampNanos / 1e6);
+    const before = m.info.redelivered && (await this.chain.has(record.eventId, key, storedAt));
+    if (!before) await this.audit.append(record);
     let done = this.audited.get(record.eventId);
     if (done === undefined) {
       if (this.audited.size >= MAX_AUDITED_PENDING)
@@ -259,14 +269,17 @@ export class ShareWorker {
       // Audited first: no presentation leaves without its entry durably stored.
       await Promise.all(
         grant.agreementIds.map((agreementId) =>
-          this.auditOnce({
-            recipient: grant.recipient,
-            agreementId,
-            eventId,
-            eventType: type,
-            paths,
-            mode: 'records',
-          }),
+          this.auditOnce(
+            {
+              recipient: grant.recipient,
+              agreementId,
+              eventId,
+              eventType: type,
+              paths,
+              mode: 'records',
+            },
+            m,
+          ),
         ),
       );
       await js.publish(shareSubject(grant.recipient, partner, type), presentation, {

@@ -1,4 +1,11 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { AuditLog, AuditSink, DisclosureRecord } from '@wbx/audit';
@@ -201,6 +208,43 @@ describe('ShareWorker', () => {
       before.delivered.consumer_seq + 1,
     );
     expect((await disclosed()).sort()).toEqual([first!.eventId, second!.eventId, third!.eventId].sort());
+  });
+
+  it('does not audit again an event another replica audited before it died: redelivered, it is shared once', async () => {
+    const fields = { types: ['crossing.irregular'], mode: 'records', fields: RS_FIELDS, retentionDays: 30 };
+    const agreements = [agreement({ id: 'MK-RS-4', provider: 'MK', recipient: 'RS', terms: [fields] })];
+    // Replica A (by hand): takes both events from wbx-share, audits the first, and dies before publishing
+    // either; both come back after ack_wait (here: at once, as a nak).
+    await jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: SHARE_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: 1_024,
+      ack_wait: 30_000_000_000,
+    });
+    const [audited, notAudited] = eventsOf('crossing.irregular', 2, 'share-redelivered');
+    await ingest(audited!);
+    const last = await ingest(notAudited!);
+    const replicaA = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
+    const taken = [await replicaA.next(), await replicaA.next()];
+    await audit.append({
+      recipient: 'RS',
+      agreementId: 'MK-RS-4',
+      eventId: audited!.eventId,
+      eventType: 'crossing.irregular',
+      paths: [...RS_FIELDS].sort(),
+      mode: 'records',
+    });
+    for (const m of taken) m?.nak();
+
+    // Replica B: gets them again, shares both, and audits only the one the chain does not list.
+    await startWorker(agreements);
+    await acknowledged(last);
+    expect(await messages(jsm, shareStream('RS'))).toBe(2);
+    const disclosed = (await auditEntries(jsm))
+      .filter((e) => e.kind === 'disclosure')
+      .flatMap((e) => e.eventIds ?? [e.eventId]);
+    expect(disclosed.toSorted()).toEqual([audited!.eventId, notAudited!.eventId].toSorted());
   });
 
   it('acknowledges an event no agreement grants, and neither shares nor audits it', async () => {

@@ -400,7 +400,7 @@ export class ReceiveWorker {
     m: JsMsg,
     verified: Extract<PoolResult, { ok: true }>,
   ): { code: string; detail: string; retry?: boolean; wait?: boolean } | undefined {
-    const { issuer, issuedAt, type, claims, disclosed } = verified;
+    const { issuer, issuedAt, type, claims, disclosed, refAgreement } = verified;
     if (issuer !== origin) {
       return { code: 'UNKNOWN_ISSUER', detail: `${issuer}'s event in ${origin}'s share stream` };
     }
@@ -409,7 +409,7 @@ export class ReceiveWorker {
       const issued = issuedAt.toISOString();
       return { code: 'STALE_PRESENTATION', detail: `issued ${issued}, before what ${INBOX_STREAM} keeps` };
     }
-    const presentation = { origin, type, iat: issuedAt.getTime() / 1000, claims, disclosed };
+    const presentation = { origin, type, iat: issuedAt.getTime() / 1000, claims, disclosed, refAgreement };
     const { policy, problem } = this.options.agreements.current;
     if (problem !== undefined)
       return { code: 'AGREEMENTS_UNAVAILABLE', detail: 'agreements cannot be read', wait: true };

@@ -21,7 +21,9 @@ export type ReceiveRefusalCode =
   /** A disclosed path that none of the covering records terms lists. */
   | 'FIELDS_BEYOND_AGREEMENT'
   /** A `stats.aggregate` whose dimensions, period, minCell or cells no covering aggregate term allows. */
-  | 'AGGREGATE_BEYOND_AGREEMENT';
+  | 'AGGREGATE_BEYOND_AGREEMENT'
+  /** Subject references keyed for an agreement that is not one of those covering the presentation. */
+  | 'REF_AGREEMENT_NOT_HELD';
 
 /** A verified presentation as the receiver checks it against its agreements. */
 export interface ReceivedPresentation {
@@ -33,6 +35,8 @@ export interface ReceivedPresentation {
   readonly claims: Readonly<Record<string, unknown>>;
   /** The disclosed paths (`routeSegment`, `persons`, `persons.citizenship`, …). */
   readonly disclosed: readonly string[];
+  /** The agreement the origin keyed the subject references for (its reference binding), if any. */
+  readonly refAgreement?: string;
 }
 
 export type ReceiveVerdict =
@@ -97,7 +101,8 @@ function aggregateMisfit(term: AggregateTerm, claims: Readonly<Record<string, un
  * presentation's origin is the provider and `recipient` the recipient, active now (`agreements` holds
  * only those), in force at the token's `iat` (validity and revocation), with a term for its type whose
  * where-conditions the disclosed values meet; for records, every disclosed path within the fields of
- * those terms (as the sharer cuts them, `isAllowed`); a `stats.aggregate` only under an aggregate term
+ * those terms (as the sharer cuts them, `isAllowed`), subject references keyed (`refAgreement`) for one of
+ * those agreements; a `stats.aggregate` only under an aggregate term
  * for its source type with its dimensions, period kind and minCell, small cells suppressed. Pure; deny
  * by default (no agreements: nothing is kept).
  */
@@ -158,5 +163,10 @@ export function checkReceived(
   if (beyond.length > 0) {
     return refuse('FIELDS_BEYOND_AGREEMENT', `disclosed beyond the agreed fields: ${beyond.join(', ')}`);
   }
-  return { ok: true, agreementIds: ids(applicable) };
+  const agreementIds = ids(applicable);
+  // References keyed for another's agreement could be linked with that other's: never kept.
+  if (p.refAgreement !== undefined && !agreementIds.includes(p.refAgreement)) {
+    return refuse('REF_AGREEMENT_NOT_HELD', `references keyed for ${p.refAgreement}, not for ${what} held`);
+  }
+  return { ok: true, agreementIds };
 }

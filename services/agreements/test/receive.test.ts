@@ -84,6 +84,22 @@ describe('checkReceived', () => {
     expect(verdict).toEqual({ ok: true, agreementIds: ['MK-RS-1'] });
   });
 
+  it('keeps subject references keyed for an agreement of its own that covers the record, no other', () => {
+    const refs = agreement(
+      [{ types: ['crossing.irregular'], mode: 'records', fields: ['persons.subjectRef'], retentionDays: 30 }],
+      { id: 'MK-RS-2' },
+    );
+    const p = (refAgreement: string) => ({ ...crossing(['persons', 'persons.subjectRef']), refAgreement });
+    expect(checkReceived([records, refs], 'RS', p('MK-RS-2'))).toMatchObject({ ok: true });
+    // Keyed for another recipient's agreement, or one it does not hold: it could be linked with others'.
+    for (const other of ['MK-AL-1', 'MK-RS-9']) {
+      expect(checkReceived([records, refs], 'RS', p(other))).toMatchObject({
+        ok: false,
+        code: 'REF_AGREEMENT_NOT_HELD',
+      });
+    }
+  });
+
   it('refuses everything when no agreement is held (fail closed), or none with that origin', () => {
     expect(checkReceived([], 'RS', crossing(['routeSegment']))).toMatchObject({
       ok: false,

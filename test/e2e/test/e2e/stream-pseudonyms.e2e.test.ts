@@ -9,13 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { wbx } from '@wbx/cli';
 import type { Gateway } from '@wbx/gateway';
-import {
-  certSha256,
-  makeTestPki,
-  startFederation,
-  type Federation,
-  type TestPki,
-} from '@wbx/fixtures';
+import { certSha256, makeTestPki, startFederation, type Federation, type TestPki } from '@wbx/fixtures';
 import { until } from '@wbx/test-helpers';
 import { exchangeClients, match, type Clients } from '../support/exchange-client.js';
 import { submitAll } from '../support/submit.js';

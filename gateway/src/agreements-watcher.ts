@@ -1,12 +1,12 @@
-import { watch, type FSWatcher } from 'node:fs';
-
 import { partnerPolicy, type PartnerPolicy } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
 import { AgreementsUnavailableError, directoryFingerprint } from './agreement-file.js';
 import { AgreementSet, type InactiveAgreement, type LoadedAgreement } from './agreement-set.js';
+import { ChangeWatch } from './change-watch.js';
 import type { GatewayConfig } from './config.js';
+import type { ManifestSource } from './manifest-watcher.js';
 import { RevocationStore } from './revocation-store.js';
 
 /** Why the agreements cannot be read: the directory, or the revocation store in the data directory. */
@@ -91,30 +91,34 @@ export class AgreementsWatcher implements AgreementsSource {
   private readonly listeners = new Set<AgreementsListener>();
   /** The current snapshot has not reached every listener yet (one failed): delivered again. */
   private undelivered = false;
-  private readonly set: AgreementSet | undefined;
+  private set: AgreementSet | undefined;
+  private readonly store: RevocationStore;
   private fingerprint = '';
   private lastLoad = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private watcher: FSWatcher | undefined;
-  private watchWarned = false;
-  private stopped = false;
+  private changes: ChangeWatch | undefined;
+  /** A newer manifest the agreements are to be checked against from the next load on. */
+  private nextManifest: ManifestBody | undefined;
+  private following: Disposable | undefined;
 
+  /**
+   * `manifest`: the manifest the agreements' signatures are checked against; a source (the gateway's
+   * manifest watcher) has them checked again against each newer manifest it accepts.
+   */
   constructor(
     private readonly config: AgreementsWatcherConfig,
-    manifest: ManifestBody,
+    private readonly manifest: ManifestBody | ManifestSource,
     private readonly log: Logger,
   ) {
     this.#current = agreementsSnapshot(config.partner, []);
-    if (config.agreements !== undefined) {
-      this.set = new AgreementSet({
-        dir: config.agreements,
-        manifest,
-        partner: config.partner,
-        log,
-        store: RevocationStore.ofData(config.data, log),
-      });
-    }
+    this.store = RevocationStore.ofData(config.data, log);
+    this.set = this.agreementSet('subscribe' in manifest ? manifest.current.body : manifest);
+  }
+
+  /** A fresh set (nothing remembered as last good) checked against `manifest`. */
+  private agreementSet(manifest: ManifestBody): AgreementSet | undefined {
+    const { agreements: dir, partner } = this.config;
+    if (dir === undefined) return undefined;
+    return new AgreementSet({ dir, manifest, partner, log: this.log, store: this.store });
   }
 
   get current(): AgreementsSnapshot {
@@ -153,8 +157,14 @@ export class AgreementsWatcher implements AgreementsSource {
 
   /** A snapshot of what the directory holds now, or undefined when nothing could have changed. */
   private async read(): Promise<AgreementsSnapshot | undefined> {
+    if (this.nextManifest !== undefined) {
+      this.set = this.agreementSet(this.nextManifest);
+      this.nextManifest = undefined;
+      this.fingerprint = '';
+    }
+    const { set } = this;
     const dir = this.config.agreements;
-    if (dir === undefined || this.set === undefined) return undefined;
+    if (dir === undefined || set === undefined) return undefined;
     const { partner } = this.config;
     const now = new Date();
     const wasProblem = this.#current.problem;
@@ -164,12 +174,11 @@ export class AgreementsWatcher implements AgreementsSource {
       if (fresh && wasProblem === undefined) return undefined;
       this.fingerprint = fingerprint;
       this.lastLoad = now.getTime();
-      const view = await this.set.load(now);
+      const view = await set.load(now);
       if (wasProblem !== undefined) {
         this.log.info({ dir }, 'the agreements can be read again: sharing resumes');
         // A watch on a directory that was removed and created again sees nothing any more.
-        this.watcher?.close();
-        this.watcher = undefined;
+        this.changes?.unwatch();
       }
       return agreementsSnapshot(partner, view.agreements, { inactive: view.inactive });
     } catch (e) {
@@ -197,62 +206,38 @@ export class AgreementsWatcher implements AgreementsSource {
     }
   }
 
-  /** Reloads on every change the file system reports, and polls as a fallback. */
+  /**
+   * Reloads on every change the file system reports, and polls as a fallback; with a manifest source,
+   * also whenever it accepts a newer manifest (every agreement is checked again against it).
+   */
   start(): void {
     const dir = this.config.agreements;
-    if (dir === undefined) return;
-    let again = false;
-    const check = (): void => {
-      if (this.stopped) return;
-      if (this.running !== undefined) {
-        again = true;
-        return;
-      }
-      this.running = this.load()
-        .then(() => this.watch(dir, check))
-        .catch((e: unknown) => {
-          this.fingerprint = '';
-          this.log.warn({ err: e }, 'loading the agreements failed; retrying');
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (again) {
-            again = false;
-            check();
-          }
-        });
-    };
-    this.timer = setInterval(check, this.config.share.agreementsPoll);
-    this.watch(dir, check);
-  }
-
-  /** Watches the directory when it can be read and is not watched yet; polling covers the rest. */
-  private watch(dir: string, check: () => void): void {
-    if (this.watcher !== undefined || this.stopped || this.#current.problem !== undefined) return;
-    try {
-      const watcher = watch(dir, check);
-      watcher.on('error', (e: NodeJS.ErrnoException) => {
-        this.log.warn({ code: e.code }, 'watching the agreements directory failed; polling');
-        watcher.close();
-        if (this.watcher === watcher) this.watcher = undefined;
+    if (dir === undefined || this.changes !== undefined) return;
+    const changes = new ChangeWatch({
+      dir,
+      pollMs: this.config.share.agreementsPoll,
+      what: 'the agreements directory',
+      log: this.log,
+      check: () => this.load().then(() => undefined),
+      onError: (e) => {
+        this.fingerprint = '';
+        this.log.warn({ err: e }, 'loading the agreements failed; retrying');
+      },
+      watchable: () => this.#current.problem === undefined,
+    });
+    this.changes = changes;
+    if ('subscribe' in this.manifest) {
+      this.following = this.manifest.subscribe((m) => {
+        // Taken up by the next check (never by a load running now).
+        this.nextManifest = m.body;
+        changes.trigger();
       });
-      this.watcher = watcher;
-      this.watchWarned = false;
-    } catch (e) {
-      if (!this.watchWarned) {
-        this.log.warn(
-          { code: (e as NodeJS.ErrnoException).code },
-          'cannot watch the agreements directory; polling',
-        );
-      }
-      this.watchWarned = true;
     }
+    changes.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    this.watcher?.close();
-    await this.running;
+    this.following?.[Symbol.dispose]();
+    await this.changes?.stop();
   }
 }

@@ -32,7 +32,20 @@ export async function recordExpiries(
       log.warn({ err: e, listener }, 'cannot read the certificate to report its expiry');
     }
   }
-  const member = manifest.members.find((m) => m.id === config.partner);
+  recordSigningKeyExpiries(config.partner, manifest, metrics);
+}
+
+/**
+ * Sets when `partner`'s signing keys in `manifest` stop being valid, replacing what an earlier manifest
+ * said (a newer one may end, revoke or add keys).
+ */
+export function recordSigningKeyExpiries(
+  partner: string,
+  manifest: ManifestBody,
+  metrics: Pick<GatewayMetrics, 'signingKeyExpiry'>,
+): void {
+  metrics.signingKeyExpiry.reset();
+  const member = manifest.members.find((m) => m.id === partner);
   for (const key of member?.signingKeys ?? []) {
     const ends = [key.notAfter, key.revokedAt].flatMap((t) => (t === undefined ? [] : [Date.parse(t)]));
     if (ends.length > 0) metrics.signingKeyExpiry.set({ kid: key.kid }, Math.min(...ends) / 1000);

@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config.js';
 import { startHttpServer, type HttpEndpoints } from './http-server.js';
 import { loadIdentity } from './identity.js';
 import { createLogger } from './logger.js';
+import { ManifestWatcher, type ManifestSource } from './manifest-watcher.js';
 import { GatewayMetrics } from './metrics.js';
 import { natsAccessDir, NatsAccessWriter } from './nats-access-files.js';
 import {
@@ -25,7 +26,7 @@ import { startIngest, type StartedIngest } from './start/ingest.js';
 import { startNats, type StartedNats } from './start/nats.js';
 import { startSharing, type StartedSharing } from './start/sharing.js';
 import { StreamsProbe } from './streams-probe.js';
-import { recordExpiries } from './expiry-metrics.js';
+import { recordExpiries, recordSigningKeyExpiries } from './expiry-metrics.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
@@ -38,7 +39,7 @@ export interface GatewayOptions {
 interface GatewayParts {
   readonly config: GatewayConfig;
   readonly log: Logger;
-  readonly manifest: ManifestBody;
+  readonly manifests: ManifestSource;
   readonly nats: StartedNats;
   readonly ingest: StartedIngest;
   readonly http: HttpEndpoints;
@@ -67,8 +68,14 @@ export class Gateway {
     return this.parts.log;
   }
 
+  /** The manifest this gateway runs with now (a newer trusted version is taken up while it runs). */
   get manifest(): ManifestBody {
-    return this.parts.manifest;
+    return this.parts.manifests.current.body;
+  }
+
+  /** The manifest now, and each newer version as it is accepted. */
+  get manifests(): ManifestSource {
+    return this.parts.manifests;
   }
 
   get natsUrl(): string {
@@ -119,7 +126,13 @@ export class Gateway {
     const drainMs = options.drainMs ?? 10_000;
     await using stack = new AsyncDisposableStack();
     const embedded = config.nats.url === undefined;
-    const watcher = new AgreementsWatcher(config, identity.manifest, log);
+    const manifests = new ManifestWatcher(
+      config,
+      { body: identity.manifest, json: identity.manifestJson },
+      identity.sealerKid,
+      log,
+    );
+    const watcher = new AgreementsWatcher(config, manifests, log);
     const { agreements } = await watcher.load();
     const accessDir = natsAccessDir(config);
     const others = identity.manifest.members.map((m) => m.id).filter((id) => id !== config.partner);
@@ -160,7 +173,9 @@ export class Gateway {
       ),
     );
     opened.nats = nats;
-    if (access !== undefined) stack.use(access.follow(watcher, nats.embedded));
+    if (access !== undefined) {
+      stack.use(access.follow(watcher, nats.embedded, { manifests, partner: config.partner, log }));
+    }
     const ingest = stack.use(
       await startIngest({ config, nats, signer, log, metrics, guard, drainMs, now: options.now }),
     );
@@ -183,7 +198,7 @@ export class Gateway {
       await startSharing({
         config,
         nats,
-        manifest: identity.manifest,
+        manifests,
         signer,
         sealer: ingest.sealer,
         watcher,
@@ -202,8 +217,7 @@ export class Gateway {
               dataDir: config.data,
               replicas: config.streams.replicas,
               nats,
-              manifest: identity.manifest,
-              manifestJson: identity.manifestJson,
+              manifests,
               watcher,
               audit: sharing.audit,
               pseudonyms: sharing.pseudonyms,
@@ -217,10 +231,20 @@ export class Gateway {
     // Every stream and bucket exists now (Exchange created its own): from here a missing one is a loss.
     await probe.start();
     stack.defer(() => probe.stop());
+    // From here a newer manifest is taken up while running (everything above reads `manifests`).
+    metrics.manifestVersion.set(manifests.current.body.version);
+    stack.use(
+      manifests.subscribe(({ body }) => {
+        recordSigningKeyExpiries(config.partner, body, metrics);
+        metrics.manifestVersion.set(body.version);
+      }),
+    );
+    manifests.start();
+    stack.defer(() => manifests.stop());
     const gateway = new Gateway({
       config,
       log,
-      manifest: identity.manifest,
+      manifests,
       nats,
       ingest,
       http,

@@ -38,7 +38,7 @@ export {
   subjectsUnder,
 } from './nats-layout.js';
 export { consumerSubjects, RECIPIENT_LIMITS, recipientPermissions } from './nats-access.js';
-export { GATEWAY_NKEY_FILE, writeAccessFiles } from './nats-access-files.js';
+export { ACCESS_CONFIG_FILE, GATEWAY_NKEY_FILE, writeAccessFiles } from './nats-access-files.js';
 export { alive, EmbeddedNatsError } from './embedded-nats.js';
 
 // Agreements as the node loads them (wbx nats-config uses the same; the policy is @wbx/agreements').
@@ -55,6 +55,12 @@ export { RevocationStore, REVOKED_DIR } from './revocation-store.js';
 // State the node keeps in its data directory.
 export { auditAnchorPath, fileAuditAnchor, readAuditAnchor } from './audit-anchor.js';
 export { trustedManifestPath } from './trusted-manifest.js';
+export {
+  fixedManifest,
+  type ManifestListener,
+  type ManifestSnapshot,
+  type ManifestSource,
+} from './manifest-watcher.js';
 
 // Exchange and Ingest, as clients see them.
 export {

@@ -97,6 +97,11 @@ export class GatewayMetrics {
     labelNames: ['kid'] as const,
     registers: [this.registry],
   });
+  readonly manifestVersion = new Gauge({
+    name: 'wbx_manifest_version',
+    help: 'The version of the federation manifest this gateway runs with (newer ones are taken up live)',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'wbx_' });

@@ -2,9 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { Logger } from 'pino';
+
 import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { GatewayConfig } from './config.js';
+import type { ManifestSource } from './manifest-watcher.js';
 import { newUserNkey, nkeyFromSeed, renderAccessConfig, type NkeyIdentity } from './nats-access.js';
 
 export const ACCESS_CONFIG_FILE = 'nats-access.conf';
@@ -94,7 +97,7 @@ export class NatsAccessWriter {
   constructor(
     readonly dir: string,
     /** Every partner that may become a recipient (the manifest's other members). */
-    private readonly standby: readonly string[] = [],
+    private standby: readonly string[] = [],
   ) {}
 
   async write(snapshot: AgreementsSnapshot): Promise<AccessWrite> {
@@ -112,18 +115,50 @@ export class NatsAccessWriter {
 
   /**
    * Writes the files for every later snapshot of `source`; `server` (the embedded nats-server, started
-   * with the text of the last write) reloads when its users changed. Disposing stops following.
+   * with the text of the last write) reloads when its users changed. With `members`, also for every newer
+   * manifest: each of its other members gets a standby account (see renderAccessConfig). nats-server does
+   * not wire the imports of an account that a reload adds, so a new member's account is logged
+   * (NATS_RESTART_NEEDED): it receives shares only after the nats-server (embedded: the gateway) restarts.
+   * Disposing stops following.
    */
   follow(
     source: AgreementsSource,
     server: { reload(config: string): Promise<void> } | undefined,
+    members?: { readonly manifests: ManifestSource; readonly partner: string; readonly log: Logger },
   ): Disposable {
     let loaded = this.last?.text;
-    return source.subscribe(async (snapshot) => {
+    /** The accounts the running nats-server was started with (only those have working imports). */
+    const started = new Set(this.standby);
+    const apply = async (snapshot: AgreementsSnapshot): Promise<void> => {
       const { text } = await this.write(snapshot);
       if (server === undefined || text === loaded) return;
       await server.reload(text);
       loaded = text;
+    };
+    const agreements = source.subscribe(apply);
+    const manifests = members?.manifests.subscribe(async ({ body }) => {
+      const others = body.members.map((m) => m.id).filter((id) => id !== members.partner);
+      if (others.join() === this.standby.join()) return;
+      this.standby = others;
+      this.last = undefined;
+      await apply(source.current);
+      const added = others.filter((id) => !started.has(id));
+      if (added.length > 0) {
+        members.log.warn(
+          { code: 'NATS_RESTART_NEEDED', members: added, version: body.version },
+          server === undefined
+            ? 'new members: their NATS accounts are in the access files; restart the nats-server ' +
+                '(a reload does not wire their imports) before an agreement shares with them'
+            : 'new members: their NATS accounts are declared; restart this gateway (the embedded ' +
+                'nats-server does not wire the imports of accounts a reload adds) before sharing with them',
+        );
+      }
     });
+    return {
+      [Symbol.dispose]: () => {
+        agreements[Symbol.dispose]();
+        manifests?.[Symbol.dispose]();
+      },
+    };
   }
 }

@@ -37,8 +37,8 @@ export interface ExchangeDeps {
   readonly matchKv: KV;
   readonly pipeline: IngestPipeline;
   readonly pseudonyms: Pseudonyms;
-  /** The signed manifest document as this gateway trusts it (for Federation.GetManifest). */
-  readonly manifestJson: string;
+  /** The signed manifest document as this gateway trusts it now (for Federation.GetManifest). */
+  readonly manifestJson: () => string;
 }
 
 type ExchangeConfig = NonNullable<GatewayConfig['exchange']>;
@@ -226,10 +226,10 @@ function readmissionPurpose(purpose: string): string {
   return purpose === '' ? READMISSION_PURPOSE : purpose;
 }
 
-function federationServer(manifest: () => ManifestBody, manifestJson: string): FederationServer {
+function federationServer(manifest: () => ManifestBody, manifestJson: () => string): FederationServer {
   return {
     getManifest(_call, callback): void {
-      callback(null, { version: manifest().version, manifestJson });
+      callback(null, { version: manifest().version, manifestJson: manifestJson() });
     },
     jwks(call, callback): void {
       const keys = manifest()

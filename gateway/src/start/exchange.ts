@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 
 import type { AuditLog } from '@wbx/audit';
-import type { ManifestBody } from '@wbx/registry';
 import type { Logger } from 'pino';
 
 import type { AgreementsWatcher } from '../agreements-watcher.js';
 import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
+import type { ManifestSource } from '../manifest-watcher.js';
 import { Pseudonyms } from '../exchange/pseudonyms.js';
 import { MATCH_BUCKET, READMISSION_BUCKET } from '../nats-layout.js';
 import { startExchangeServer, type StartedExchange } from '../exchange/server.js';
@@ -21,8 +21,8 @@ export interface ExchangeParts {
   readonly dataDir: string;
   readonly replicas: number;
   readonly nats: StartedNats;
-  readonly manifest: ManifestBody;
-  readonly manifestJson: string;
+  /** The manifest now (callers' pinned certificates, keys, GetManifest) and each newer one. */
+  readonly manifests: ManifestSource;
   readonly watcher: AgreementsWatcher;
   readonly audit: AuditLog;
   /** The node's keyed subject references, as sharing keys them (default: opened from `dataDir`). */
@@ -49,7 +49,7 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
     parts.config,
     {
       partner: parts.partner,
-      manifest: () => parts.manifest,
+      manifest: () => parts.manifests.current.body,
       agreements: () => watcher.current.agreements,
       inactive: () => watcher.current.inactive,
       audit: parts.audit,
@@ -67,7 +67,7 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
       matchKv: await openBucket(nats.js, nats.jsm, MATCH_BUCKET, { replicas: parts.replicas, history: 1 }),
       pseudonyms:
         parts.pseudonyms ?? (await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret'))),
-      manifestJson: parts.manifestJson,
+      manifestJson: () => parts.manifests.current.json,
     },
     parts.guard,
   );

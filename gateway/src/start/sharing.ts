@@ -2,7 +2,6 @@ import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 
 import { AuditLog } from '@wbx/audit';
-import type { ManifestBody } from '@wbx/registry';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -10,6 +9,7 @@ import type { AgreementsWatcher } from '../agreements-watcher.js';
 import { Aggregator } from '../aggregator.js';
 import { auditAnchorPath, fileAuditAnchor } from '../audit-anchor.js';
 import type { GatewayConfig } from '../config.js';
+import type { ManifestSource } from '../manifest-watcher.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { InboxRetention } from '../inbox-retention.js';
 import { ConsumerPendingMonitor } from '../consumer-pending.js';
@@ -23,7 +23,8 @@ import type { StartedNats } from './nats.js';
 export interface SharingParts {
   readonly config: GatewayConfig;
   readonly nats: StartedNats;
-  readonly manifest: ManifestBody;
+  /** The manifest now and each newer one: the receive worker verifies against the current one. */
+  readonly manifests: ManifestSource;
   readonly signer: { readonly kid: string; readonly key: KeyObject };
   readonly sealer: Sealer;
   readonly watcher: AgreementsWatcher;
@@ -59,7 +60,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     checkpointEvery: { entries: config.audit.checkpointEntries, ms: config.audit.checkpointInterval },
     replicas: config.streams.replicas,
     anchor: fileAuditAnchor(auditAnchorPath(config.data)),
-    manifest: parts.manifest,
+    manifest: parts.manifests.current.body,
     onError: (e) => log.error({ err: e }, 'audit log error (checkpoint, anchor or broken chain)'),
     onConflict: (c) =>
       log.warn(c, 'audit chain conflict: another writer appended first; rebuilt on the new head and retried'),
@@ -98,7 +99,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     sources: config.receive,
     js,
     jsm,
-    manifest: () => parts.manifest,
+    manifest: () => parts.manifests.current.body,
     log,
     agreements: watcher,
     metrics: parts.metrics,

@@ -11,6 +11,8 @@ export type CliErrorCode =
   | 'IO'
   /** An input (file, document) is not what the command needs. */
   | 'INVALID_INPUT'
+  /** A certificate file holds no usable X.509 certificate (not PEM or DER, a CA's, …). */
+  | 'INVALID_CERTIFICATE'
   /** A server (a gateway, NATS) cannot be reached. */
   | 'UNREACHABLE'
   /** What the command names does not exist there (a stream). */

@@ -1,4 +1,8 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+
 import { writeFileAtomic } from '@wbx/gateway';
+import { certPin } from '@wbx/pki';
 import {
   acceptManifestChain,
   addMember,
@@ -11,6 +15,7 @@ import {
   revokeKey,
   ROLES,
   rotateKey,
+  setTlsPins,
   signatureKids,
   signManifest,
   verifyRootManifest,
@@ -86,6 +91,60 @@ async function signingKeyFile(code: string, path: string, notBefore: string): Pr
   if (memberId !== code)
     throw new CliError('INVALID_INPUT', `public key ${path}: ${kid} is not a key of ${code}`);
   return { kid, jwk, notBefore };
+}
+
+/** An Exchange client certificate as the manifest pins it. */
+interface CertificatePin {
+  /** SHA-256 of the DER certificate, lowercase hex (what the gateway compares with the caller's). */
+  readonly sha256: string;
+  readonly subject: string;
+  readonly validTo: string;
+}
+
+/**
+ * The pin of the certificate in `path` (PEM, its first certificate, or DER): IO when the file cannot be
+ * read; INVALID_CERTIFICATE when it holds no certificate or a CA's (a partner's Exchange presents its own
+ * leaf certificate, and a CA certificate is never one).
+ */
+async function certificatePin(path: string): Promise<CertificatePin> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError('IO', `cannot read the certificate ${path} (${code})`, { cause: e });
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(bytes);
+  } catch (e) {
+    throw new CliError('INVALID_CERTIFICATE', `${path} holds no X.509 certificate (PEM or DER)`, {
+      cause: e,
+    });
+  }
+  if (cert.ca) {
+    throw new CliError(
+      'INVALID_CERTIFICATE',
+      `${path} is a CA certificate, not a partner's Exchange certificate`,
+    );
+  }
+  return {
+    sha256: certPin(cert.raw),
+    subject: cert.subject.replaceAll('\n', ', '),
+    validTo: new Date(cert.validTo).toISOString(),
+  };
+}
+
+/** The pins of `files`, with a line on stderr for each (and a warning for one that has expired). */
+async function certificatePins(io: CliIo, files: readonly string[]): Promise<string[]> {
+  const pins: string[] = [];
+  for (const file of files) {
+    const pin = await certificatePin(file);
+    const expired = Date.parse(pin.validTo) <= io.now().getTime() ? ' — EXPIRED' : '';
+    await write(io.stderr, `pin ${pin.sha256} (${pin.subject}, valid to ${pin.validTo}${expired})\n`);
+    if (!pins.includes(pin.sha256)) pins.push(pin.sha256);
+  }
+  return pins;
 }
 
 const isRole = (r: string): r is Role => (ROLES as readonly string[]).includes(r);
@@ -289,12 +348,14 @@ export function registerManifestCommands(program: Command, io: CliIo, result: { 
       .description('propose the next version with a new member')
       .requiredOption('--manifest <file>', 'current manifest')
       .requiredOption('--member <code=file>', 'the new member and its public key file', collect, [])
+      .option('--tls-cert <file>', 'pin its Exchange client certificate (PEM; repeatable)', collect, [])
       .option('--out <file>', 'write the proposal here (default: stdout)'),
-  ).action(async (o: MemberFlags & { manifest: string; out?: string }) => {
+  ).action(async (o: MemberFlags & { manifest: string; tlsCert: string[]; out?: string }) => {
     const body = await readBody(o.manifest);
     const members = await membersFromFlags(o, now());
-    const [member] = members;
-    if (member === undefined || members.length > 1) throw new CliError('USAGE', '--member: give exactly one');
+    const [first] = members;
+    if (first === undefined || members.length > 1) throw new CliError('USAGE', '--member: give exactly one');
+    const member = { ...first, tlsCertSha256: await certificatePins(io, o.tlsCert) };
     const proposal = await registry('cannot add member', () => addMember(body, member, now()));
     result.exitCode = await emitProposal(io, proposal, `add ${member.id}`, o.out);
   });
@@ -316,6 +377,26 @@ export function registerManifestCommands(program: Command, io: CliIo, result: { 
         rotateKey(body, o.partner, key, now(), retireOldAt === undefined ? {} : { retireOldAt }),
       );
       result.exitCode = await emitProposal(io, proposal, `rotate ${o.partner} to ${key.kid}`, o.out);
+    });
+
+  manifest
+    .command('set-tls')
+    .description('propose the next version pinning a member’s Exchange client certificates')
+    .requiredOption('--manifest <file>', 'current manifest')
+    .requiredOption('--member <code>', 'the member')
+    .requiredOption('--cert <file>', 'its Exchange certificate (PEM; repeatable)', collect, [])
+    .option('--keep', 'keep its current pins too (while its Exchange certificate is being replaced)')
+    .option('--out <file>', 'write the proposal here (default: stdout)')
+    .action(async (o: { manifest: string; member: string; cert: string[]; keep?: boolean; out?: string }) => {
+      const body = await readBody(o.manifest);
+      const current = body.members.find((m) => m.id === o.member)?.tlsCertSha256 ?? [];
+      const pins = await certificatePins(io, o.cert);
+      const all = o.keep === true ? [...current, ...pins.filter((p) => !current.includes(p))] : pins;
+      const proposal = await registry('cannot pin certificates', () =>
+        setTlsPins(body, o.member, all, now()),
+      );
+      const what = `pin ${all.length} Exchange certificate${all.length === 1 ? '' : 's'} of ${o.member}`;
+      result.exitCode = await emitProposal(io, proposal, what, o.out);
     });
 
   manifest

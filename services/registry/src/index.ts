@@ -28,7 +28,15 @@ export {
   type ManifestSignature,
   type SignedManifest,
 } from './manifest.js';
-export { addMember, removeMember, revokeKey, rotateKey, setThreshold, type Instant } from './propose.js';
+export {
+  addMember,
+  removeMember,
+  revokeKey,
+  rotateKey,
+  setThreshold,
+  setTlsPins,
+  type Instant,
+} from './propose.js';
 export { ROLES, type Role } from './roles.js';
 export { signManifest, type PrivateJwk } from './sign.js';
 export { acceptManifestChain, acceptNextManifest, verifyRootManifest } from './verify.js';

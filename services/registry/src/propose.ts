@@ -125,6 +125,21 @@ export function revokeKey(
   return propose(body, issuedAt, replaceMember(body, { ...member, signingKeys: keys }));
 }
 
+/**
+ * Proposes the next version in which `memberId`'s Exchange client certificates are pinned by `sha256s`
+ * (SHA-256 of each DER certificate, lowercase hex), replacing its pins. Throws NOT_A_MEMBER,
+ * MALFORMED_MANIFEST (a pin that is not 64 lowercase hex characters, or one given twice), …
+ */
+export function setTlsPins(
+  body: ManifestBody,
+  memberId: string,
+  sha256s: readonly string[],
+  issuedAt: Instant,
+): SignedManifest {
+  const member = memberOf(body, memberId);
+  return propose(body, issuedAt, replaceMember(body, { ...member, tlsCertSha256: [...sha256s] }));
+}
+
 /** Proposes the next version with threshold `k`. Throws THRESHOLD_INVALID, … */
 export function setThreshold(body: ManifestBody, k: number, issuedAt: Instant): SignedManifest {
   return propose(body, issuedAt, body.members, k);

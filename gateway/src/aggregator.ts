@@ -8,6 +8,7 @@ import {
   firstVintage,
   periodBounds,
   reviseVintage,
+  type AggregateCell,
   type AggregateGrant,
   type AggregateTerm,
   type AggregateVintage,
@@ -19,6 +20,7 @@ import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import { KeyedBatches } from './keyed-batches.js';
 import { shareStream, shareSubject } from './nats-layout.js';
 
 /**
@@ -50,10 +52,34 @@ interface PeriodRef {
 interface ShardDoc extends PeriodRef {
   /** Count per cell, by the JSON of the cell's values. */
   readonly counts: Record<string, number>;
-  /** The ids of the events counted here. */
+  /**
+   * The ids of the events counted here, for the period's whole life. Not trimmed after publication: an
+   * event may be delivered again at any time until its acknowledgement is stored (a replica killed after
+   * counting it, a consumer recreated, a gateway down for days), and one whose id was dropped would be
+   * counted twice; the revision of published periods and `events` rely on them too. They are read into a
+   * Set once per compare-and-set, which counts every event waiting for the shard (see `addToShard`).
+   */
   readonly ids: string[];
   /** When an event was last counted here (ms). */
   readonly lastAdded: number;
+}
+
+/** One event to count into a shard document: its cells (unsuppressed) under the period `ref`. */
+interface ShardAdd {
+  readonly ref: PeriodRef;
+  readonly periodId: string;
+  readonly eventId: string;
+  readonly cells: readonly AggregateCell[];
+}
+
+/** How the aggregator's compare-and-sets went since it started (see {@link Aggregator.casStats}). */
+export interface AggregateCasStats {
+  /** Shard and publication documents written (each one compare-and-set that succeeded). */
+  readonly writes: number;
+  /** Compare-and-sets that lost to another writer and were read and applied again. */
+  readonly conflicts: number;
+  /** Events counted into shard documents (not counting those already there). */
+  readonly counted: number;
 }
 
 /** The published vintages of a period (`agg.<period hash>.pub`). */
@@ -128,8 +154,16 @@ export class Aggregator {
   private readonly audited = new Set<string>();
   private lastFullScan = Number.NEGATIVE_INFINITY;
   private flushing: Promise<number> | undefined;
+  /** The events in flight per shard document: those waiting for one are counted in one compare-and-set. */
+  private readonly shards = new KeyedBatches<ShardAdd>((key, adds) => this.addToShard(key, adds));
+  private readonly stats = { writes: 0, conflicts: 0, counted: 0 };
 
   constructor(private readonly options: AggregatorOptions) {}
+
+  /** How many compare-and-sets this aggregator made, and lost, since it started. */
+  get casStats(): AggregateCasStats {
+    return { ...this.stats };
+  }
 
   /** Counts event `eventId` under each grant, once; resolves when the counts are stored. */
   async add(eventId: string, event: PolicyEvent, grants: readonly AggregateGrant[]): Promise<void> {
@@ -155,18 +189,39 @@ export class Aggregator {
       start: start.getTime(),
       end: end.getTime(),
     };
-    const id = this.periodHash(ref);
+    const periodId = this.periodHash(ref);
     const shard = parseInt(hash(eventId).slice(0, 8), 16) % SHARDS;
-    await this.cas<ShardDoc>(`agg.${id}.s${shard}`, (doc) => {
-      if (doc?.ids.includes(eventId) === true) return undefined;
+    await this.shards.add(`agg.${periodId}.s${shard}`, { ref, periodId, eventId, cells });
+  }
+
+  /**
+   * Counts the events waiting for shard document `key` in one compare-and-set: each whose id it does not
+   * hold yet, with its id, so that the counts and the ids still change together. Their messages are
+   * acknowledged only after this resolves; if it fails, none of them is counted and all are redelivered.
+   */
+  private async addToShard(key: string, adds: readonly ShardAdd[]): Promise<void> {
+    const last = adds.at(-1);
+    if (last === undefined) return;
+    let counted = 0;
+    await this.cas<ShardDoc>(key, (doc) => {
+      const held = new Set(doc?.ids);
       const counts = { ...doc?.counts };
-      for (const c of cells) {
-        const k = JSON.stringify(c.values);
-        counts[k] = (counts[k] ?? 0) + c.count;
+      const added: string[] = [];
+      for (const { eventId, cells } of adds) {
+        if (held.has(eventId)) continue;
+        held.add(eventId);
+        added.push(eventId);
+        for (const c of cells) {
+          const k = JSON.stringify(c.values);
+          counts[k] = (counts[k] ?? 0) + c.count;
+        }
       }
-      return { ...ref, counts, ids: [...(doc?.ids ?? []), eventId], lastAdded: Date.now() };
+      counted = added.length;
+      if (added.length === 0) return undefined;
+      return { ...last.ref, counts, ids: [...(doc?.ids ?? []), ...added], lastAdded: Date.now() };
     });
-    this.dirty.add(id);
+    this.stats.counted += counted; // of the application that was written (none if nothing was new)
+    for (const { periodId } of adds) this.dirty.add(periodId);
   }
 
   private periodHash(r: PeriodRef): string {
@@ -186,9 +241,11 @@ export class Aggregator {
       try {
         if (live) await state.update(key, data, entry.revision);
         else await state.create(key, data);
+        this.stats.writes += 1;
         return value;
       } catch (e) {
         if (!isStaleRevision(e)) throw e;
+        this.stats.conflicts += 1;
         log.debug({ key }, 'aggregate state changed meanwhile; compare-and-set again');
       }
     }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -186,6 +188,27 @@ describe('Aggregator', () => {
     expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
     const [week36] = await shared();
     expect(week36).toMatchObject({ cells: [{ values: ['GR-MK'], count: 3, suppressed: false }] });
+  });
+
+  it('counts the events in flight for one shard document in far fewer compare-and-sets than events', async () => {
+    // 200 incidents of week 36 whose ids fall into the same one of the period's 16 shard documents.
+    const shardOf = (id: string): number =>
+      parseInt(createHash('sha256').update(id).digest('hex').slice(0, 8), 16) % 16;
+    const events: [string, PolicyEvent][] = [];
+    while (events.length < 200)
+      events.push(...incidents(WEEK_36, 'GR-MK', 1).filter(([id]) => shardOf(id) === 0));
+    const agg = aggregator();
+    // All at once, as the share worker's window delivers them; a fifth of them delivered twice.
+    await count(agg, [...events, ...events.slice(0, 40)]);
+    const stats = agg.casStats;
+    expect(stats.counted).toBe(200);
+    expect(stats.writes).toBeLessThanOrEqual(20);
+    // Delivered again after they were counted: nothing new, nothing written.
+    await count(agg, events.slice(100));
+    expect(agg.casStats).toEqual(stats);
+    expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(1);
+    const [week36] = await shared();
+    expect(week36).toMatchObject({ cells: [{ values: ['GR-MK'], count: 200, suppressed: false }] });
   });
 
   it('two replicas on one bucket count disjoint halves exactly and publish the period once', async () => {

@@ -1,4 +1,4 @@
-export { Event } from './gen/wbx/v1/event.js';
+export { Event, RecordCorrection, RecordWithdrawal } from './gen/wbx/v1/event.js';
 export { GeoPoint, Person } from './gen/wbx/v1/common.js';
 export {
   AggregateCell,

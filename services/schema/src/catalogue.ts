@@ -15,6 +15,8 @@ export const CATALOGUE = {
   'reception.capacity': 'receptionCapacity',
   'assessment.route': 'assessmentRoute',
   'stats.aggregate': 'statsAggregate',
+  'record.correction': 'recordCorrection',
+  'record.withdrawal': 'recordWithdrawal',
 } as const satisfies Record<string, keyof Event>;
 
 export type EventType = keyof typeof CATALOGUE;
@@ -23,8 +25,14 @@ export type BodyKey = (typeof CATALOGUE)[EventType];
 export const EVENT_TYPES = Object.keys(CATALOGUE) as EventType[];
 export const BODY_KEYS = Object.values(CATALOGUE) as BodyKey[];
 
-/** The event types a ministry system submits; `stats.aggregate` is produced by gateways. */
-export const SOURCE_EVENT_TYPES: readonly EventType[] = EVENT_TYPES.filter((t) => t !== 'stats.aggregate');
+/**
+ * The event types a ministry system submits as records: `stats.aggregate` is produced by gateways, and
+ * `record.correction` / `record.withdrawal` change an event sealed before (they follow it, and no
+ * agreement names them).
+ */
+export const SOURCE_EVENT_TYPES: readonly EventType[] = EVENT_TYPES.filter(
+  (t) => t !== 'stats.aggregate' && !t.startsWith('record.'),
+);
 
 /** Current body schema version. */
 export const SCHEMA_VERSION = 1;

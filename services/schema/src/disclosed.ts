@@ -18,6 +18,7 @@ import {
 } from './bodies.js';
 import { isEventType, type EventType } from './catalogue.js';
 import { timestamp } from './internal/primitives.js';
+import { RecordCorrectionSchema, RecordWithdrawalSchema } from './record-changes.js';
 import { fromIssue } from './validate.js';
 import { formatPath, type Violation } from './violation.js';
 
@@ -35,6 +36,8 @@ const BODY_SHAPES: Record<EventType, Record<string, z.ZodType>> = {
   'reception.capacity': ReceptionCapacitySchema.shape,
   'assessment.route': AssessmentRouteSchema.shape,
   'stats.aggregate': StatsAggregateSchema.shape,
+  'record.correction': RecordCorrectionSchema.shape,
+  'record.withdrawal': RecordWithdrawalSchema.shape,
 };
 
 /** Event-level claims that a sealed event discloses next to its body fields. */

@@ -8,6 +8,7 @@ import type * as z from 'zod';
 
 import type * as bodies from './bodies.js';
 import type { EventSchema } from './event.js';
+import type * as changes from './record-changes.js';
 
 type OnlyIn<A, B> = Exclude<keyof A, keyof B>;
 type Conforms<S extends z.ZodType, P> = [OnlyIn<z.output<S>, P>, OnlyIn<P, z.output<S>>] extends [
@@ -37,6 +38,8 @@ export type SchemaMatchesProto = [
   Conforms<typeof bodies.AssessmentRouteSchema, proto.AssessmentRoute>,
   Conforms<typeof bodies.AggregateCellSchema, proto.AggregateCell>,
   Conforms<typeof bodies.StatsAggregateSchema, proto.StatsAggregate>,
+  Conforms<typeof changes.RecordCorrectionSchema, proto.RecordCorrection>,
+  Conforms<typeof changes.RecordWithdrawalSchema, proto.RecordWithdrawal>,
 ];
 
 type AllTrue<T extends readonly unknown[]> = T[number] extends true ? true : false;

@@ -16,6 +16,7 @@ import {
   TraffickingVictimSchema,
 } from './bodies.js';
 import { isEventType, SCHEMA_VERSION } from './catalogue.js';
+import { RecordCorrectionSchema, RecordWithdrawalSchema } from './record-changes.js';
 import { issue, partner, timestamp, uuidV7 } from './internal/primitives.js';
 
 /**
@@ -47,6 +48,8 @@ export const EventSchema = z.strictObject({
   receptionCapacity: ReceptionCapacitySchema.optional(),
   assessmentRoute: AssessmentRouteSchema.optional(),
   statsAggregate: StatsAggregateSchema.optional(),
+  recordCorrection: RecordCorrectionSchema.optional(),
+  recordWithdrawal: RecordWithdrawalSchema.optional(),
 });
 
 /** A validated event, every proto3 default filled in. */

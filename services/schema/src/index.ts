@@ -81,5 +81,14 @@ export {
   validateDisclosedClaims,
 } from './disclosed.js';
 export { formatPath, type Violation, type ViolationCode } from './violation.js';
+export {
+  CORRECTION_REASONS,
+  RECORD_CHANGE_TYPES,
+  WITHDRAWAL_REASONS,
+  isRecordChangeType,
+  type CorrectionReason,
+  type RecordChangeType,
+  type WithdrawalReason,
+} from './record-changes.js';
 export { schemaMatchesProto, type SchemaMatchesProto } from './drift.js';
 export { uuidV7 } from './uuid-v7.js';

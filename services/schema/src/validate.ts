@@ -1,6 +1,6 @@
 import type * as z from 'zod';
 
-import { BODY_KEYS, CATALOGUE, isEventType } from './catalogue.js';
+import { BODY_KEYS, CATALOGUE, isEventType, SOURCE_EVENT_TYPES } from './catalogue.js';
 import { EventSchema, type ValidEvent } from './event.js';
 import { parseDate, parsePeriodStart, parseTimestamp } from './internal/primitives.js';
 import { formatPath, type Violation, type ViolationCode } from './violation.js';
@@ -172,8 +172,52 @@ export function validateEvent(input: unknown, options: ValidateOptions = {}): Va
   bodyRules(record, violations);
   const now = (options.now ?? new Date()).getTime();
   timeRules(record, now, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS, violations);
+  const corrected = correctionRules(record, options, violations);
   if (violations.length > 0 || !parsed.success) return { ok: false, violations };
-  return { ok: true, event: parsed.data };
+  const event = parsed.data;
+  if (event.recordCorrection !== undefined && corrected !== undefined) {
+    return { ok: true, event: { ...event, recordCorrection: { ...event.recordCorrection, corrected } } };
+  }
+  return { ok: true, event };
+}
+
+/**
+ * A `record.correction`'s corrected event: a whole valid event (its violations under
+ * `recordCorrection.corrected.`), of a source type, with the original's event id and this origin.
+ * Returns it validated (proto3 defaults filled in), or undefined.
+ */
+function correctionRules(
+  input: Record<string, unknown>,
+  options: ValidateOptions,
+  out: Violation[],
+): ValidEvent | undefined {
+  const body = input.recordCorrection;
+  if (body === null || typeof body !== 'object') return undefined;
+  const { corrected, originalEventId } = body as Record<string, unknown>;
+  if (corrected === null || typeof corrected !== 'object' || Array.isArray(corrected)) return undefined;
+  const at = 'recordCorrection.corrected';
+  const nested = corrected as Record<string, unknown>;
+  const result = validateEvent(corrected, options);
+  if (!result.ok) {
+    for (const v of result.violations) out.push({ ...v, path: v.path === '' ? at : `${at}.${v.path}` });
+  }
+  if (typeof nested.type === 'string' && !(SOURCE_EVENT_TYPES as readonly string[]).includes(nested.type)) {
+    out.push({ path: `${at}.type`, code: 'INVALID_CODE', message: 'only a source event can be corrected' });
+  }
+  if (nested.eventId !== originalEventId) {
+    out.push({ path: `${at}.eventId`, code: 'INCONSISTENT', message: 'must be the original event id' });
+  }
+  if (nested.origin !== input.origin) {
+    out.push({ path: `${at}.origin`, code: 'INCONSISTENT', message: 'must be the origin of the correction' });
+  }
+  if (originalEventId !== undefined && originalEventId === input.eventId) {
+    out.push({
+      path: 'recordCorrection.originalEventId',
+      code: 'INCONSISTENT',
+      message: 'a correction names another event than itself',
+    });
+  }
+  return result.ok ? result.event : undefined;
 }
 
 /** Parses and validates one NDJSON line. */

@@ -52,7 +52,17 @@ export type ViolationCode =
   /** A value repeated where each must be unique. */
   | 'DUPLICATE_VALUE'
   /** An event of another origin submitted to this partner's gateway. */
-  | 'FOREIGN_ORIGIN';
+  | 'FOREIGN_ORIGIN'
+  /** A correction or withdrawal names an event that this gateway's WBX_EVENTS does not hold. */
+  | 'ORIGINAL_NOT_FOUND'
+  /** A correction or withdrawal names an event that another origin issued. */
+  | 'ORIGINAL_NOT_OWN'
+  /** A correction or withdrawal names an event already withdrawn. */
+  | 'ORIGINAL_WITHDRAWN'
+  /** A correction changes the type of the event it corrects. */
+  | 'ORIGINAL_TYPE_MISMATCH'
+  /** A correction or withdrawal names an event that cannot be changed (an aggregate, or a change). */
+  | 'ORIGINAL_NOT_CHANGEABLE';
 
 /** One broken rule: where (a path such as `crossingIrregular.persons[2].citizenship`) and which rule. */
 export interface Violation {

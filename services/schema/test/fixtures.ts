@@ -150,6 +150,31 @@ export function validEvents(): Record<EventType, Record<string, unknown>> {
         minCell: 5,
       },
     },
+    'record.correction': {
+      ...meta('record.correction', 14),
+      recordCorrection: {
+        originalEventId: '01900000-0000-7000-8000-000000000001',
+        reason: 'wrong-person-attributes',
+        corrected: {
+          ...meta('crossing.irregular', 1),
+          crossingIrregular: {
+            borderSection: 'MK-GR/Gevgelija',
+            routeSegment: 'GR-MK',
+            direction: 'entry',
+            persons: [{ ...person(), citizenship: 'AFG' }],
+            facilitatorSuspected: false,
+            detectionMethod: 'patrol',
+          },
+        },
+      },
+    },
+    'record.withdrawal': {
+      ...meta('record.withdrawal', 15),
+      recordWithdrawal: {
+        originalEventId: '01900000-0000-7000-8000-000000000001',
+        reason: 'recorded-in-error',
+      },
+    },
   };
 }
 

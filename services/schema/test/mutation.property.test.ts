@@ -108,6 +108,7 @@ const DOMAINS: Record<string, Mutation> = {
   ),
   occurredAt: malformedTimestamp,
   recordedAt: malformedTimestamp,
+  originalEventId: bad(fc.constantFrom('018f0000-0000-4000-8000-000000000001', 'x', ''), 'INVALID_FORMAT'),
   deadline: bad(
     fc.constantFrom('2024-06-15', 'soon', '2024-06-15T25:00:00Z', '2014-06-15T10:00:00Z'),
     'INVALID_FORMAT',

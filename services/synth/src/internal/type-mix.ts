@@ -6,7 +6,7 @@ import type { Random } from '../random.js';
 import { DAY_MS, HOUR_MS } from './calendar.js';
 
 /** The event types the generator makes: every catalogue type but stats.aggregate (gateways make those). */
-export type SourceType = Exclude<EventType, 'stats.aggregate'>;
+export type SourceType = Exclude<EventType, 'stats.aggregate' | 'record.correction' | 'record.withdrawal'>;
 
 /** When in the week a type of event happens. */
 type Clock = 'night' | 'office' | 'morning' | 'any';

@@ -55,6 +55,32 @@ export interface Event {
   receptionCapacity?: ReceptionCapacity | undefined;
   assessmentRoute?: AssessmentRoute | undefined;
   statsAggregate?: StatsAggregate | undefined;
+  recordCorrection?: RecordCorrection | undefined;
+  recordWithdrawal?: RecordWithdrawal | undefined;
+}
+
+/**
+ * record.correction — the origin corrects an event it sealed (and may have shared): every recipient that
+ * received the original gets the corrected version, with the fields it was allowed to see.
+ */
+export interface RecordCorrection {
+  /** The event corrected: one of this origin's own events, not a change itself. */
+  originalEventId: string;
+  /** wrong-value | wrong-date | wrong-person-attributes | wrong-location | other. */
+  reason: string;
+  /** The event as it should have been: the original's event id, origin and type, corrected times and body. */
+  corrected?: Event | undefined;
+}
+
+/**
+ * record.withdrawal — the origin withdraws an event it sealed (and may have shared): every recipient that
+ * received it deletes it.
+ */
+export interface RecordWithdrawal {
+  /** The event withdrawn: one of this origin's own events, not a change itself. */
+  originalEventId: string;
+  /** recorded-in-error | erasure-order | duplicate. */
+  reason: string;
 }
 
 function createBaseEvent(): Event {
@@ -78,6 +104,8 @@ function createBaseEvent(): Event {
     receptionCapacity: undefined,
     assessmentRoute: undefined,
     statsAggregate: undefined,
+    recordCorrection: undefined,
+    recordWithdrawal: undefined,
   };
 }
 
@@ -139,6 +167,12 @@ export const Event: MessageFns<Event> = {
     }
     if (message.statsAggregate !== undefined) {
       StatsAggregate.encode(message.statsAggregate, writer.uint32(178).fork()).join();
+    }
+    if (message.recordCorrection !== undefined) {
+      RecordCorrection.encode(message.recordCorrection, writer.uint32(186).fork()).join();
+    }
+    if (message.recordWithdrawal !== undefined) {
+      RecordWithdrawal.encode(message.recordWithdrawal, writer.uint32(194).fork()).join();
     }
     return writer;
   },
@@ -308,6 +342,22 @@ export const Event: MessageFns<Event> = {
             message.statsAggregate = StatsAggregate.decode(reader, reader.uint32());
             continue;
           }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.recordCorrection = RecordCorrection.decode(reader, reader.uint32());
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.recordWithdrawal = RecordWithdrawal.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -409,6 +459,16 @@ export const Event: MessageFns<Event> = {
         : isSet(object.stats_aggregate)
         ? StatsAggregate.fromJSON(object.stats_aggregate)
         : undefined,
+      recordCorrection: isSet(object.recordCorrection)
+        ? RecordCorrection.fromJSON(object.recordCorrection)
+        : isSet(object.record_correction)
+        ? RecordCorrection.fromJSON(object.record_correction)
+        : undefined,
+      recordWithdrawal: isSet(object.recordWithdrawal)
+        ? RecordWithdrawal.fromJSON(object.recordWithdrawal)
+        : isSet(object.record_withdrawal)
+        ? RecordWithdrawal.fromJSON(object.record_withdrawal)
+        : undefined,
     };
   },
 
@@ -471,6 +531,12 @@ export const Event: MessageFns<Event> = {
     if (message.statsAggregate !== undefined) {
       obj.statsAggregate = StatsAggregate.toJSON(message.statsAggregate);
     }
+    if (message.recordCorrection !== undefined) {
+      obj.recordCorrection = RecordCorrection.toJSON(message.recordCorrection);
+    }
+    if (message.recordWithdrawal !== undefined) {
+      obj.recordWithdrawal = RecordWithdrawal.toJSON(message.recordWithdrawal);
+    }
     return obj;
   },
 
@@ -525,6 +591,208 @@ export const Event: MessageFns<Event> = {
     message.statsAggregate = (object.statsAggregate !== undefined && object.statsAggregate !== null)
       ? StatsAggregate.fromPartial(object.statsAggregate)
       : undefined;
+    message.recordCorrection = (object.recordCorrection !== undefined && object.recordCorrection !== null)
+      ? RecordCorrection.fromPartial(object.recordCorrection)
+      : undefined;
+    message.recordWithdrawal = (object.recordWithdrawal !== undefined && object.recordWithdrawal !== null)
+      ? RecordWithdrawal.fromPartial(object.recordWithdrawal)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRecordCorrection(): RecordCorrection {
+  return { originalEventId: "", reason: "", corrected: undefined };
+}
+
+export const RecordCorrection: MessageFns<RecordCorrection> = {
+  encode(message: RecordCorrection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.originalEventId !== "") {
+      writer.uint32(10).string(message.originalEventId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.corrected !== undefined) {
+      Event.encode(message.corrected, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordCorrection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordCorrection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.originalEventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.corrected = Event.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordCorrection {
+    return {
+      originalEventId: isSet(object.originalEventId)
+        ? globalThis.String(object.originalEventId)
+        : isSet(object.original_event_id)
+        ? globalThis.String(object.original_event_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      corrected: isSet(object.corrected) ? Event.fromJSON(object.corrected) : undefined,
+    };
+  },
+
+  toJSON(message: RecordCorrection): unknown {
+    const obj: any = {};
+    if (message.originalEventId !== "") {
+      obj.originalEventId = message.originalEventId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.corrected !== undefined) {
+      obj.corrected = Event.toJSON(message.corrected);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordCorrection>, I>>(base?: I): RecordCorrection {
+    return RecordCorrection.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordCorrection>, I>>(object: I): RecordCorrection {
+    const message = createBaseRecordCorrection();
+    message.originalEventId = object.originalEventId ?? "";
+    message.reason = object.reason ?? "";
+    message.corrected = (object.corrected !== undefined && object.corrected !== null)
+      ? Event.fromPartial(object.corrected)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRecordWithdrawal(): RecordWithdrawal {
+  return { originalEventId: "", reason: "" };
+}
+
+export const RecordWithdrawal: MessageFns<RecordWithdrawal> = {
+  encode(message: RecordWithdrawal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.originalEventId !== "") {
+      writer.uint32(10).string(message.originalEventId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordWithdrawal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordWithdrawal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.originalEventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordWithdrawal {
+    return {
+      originalEventId: isSet(object.originalEventId)
+        ? globalThis.String(object.originalEventId)
+        : isSet(object.original_event_id)
+        ? globalThis.String(object.original_event_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RecordWithdrawal): unknown {
+    const obj: any = {};
+    if (message.originalEventId !== "") {
+      obj.originalEventId = message.originalEventId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordWithdrawal>, I>>(base?: I): RecordWithdrawal {
+    return RecordWithdrawal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordWithdrawal>, I>>(object: I): RecordWithdrawal {
+    const message = createBaseRecordWithdrawal();
+    message.originalEventId = object.originalEventId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };

@@ -14,6 +14,7 @@ const packageDirs = [
   'services/seal',
   'services/agreements',
   'services/audit',
+  'services/analytics',
   'services/pki',
   'services/nats-server',
   'gateway',

@@ -1,0 +1,402 @@
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+
+import { AnalyticsError } from './errors.js';
+import { cellKey, dimensionSetKey, type CellRef, type Figure, type Provenance } from './figure.js';
+import { SCHEMA_SQL } from './internal/schema-sql.js';
+import { unitOf, type Unit } from './units.js';
+
+/** A cell of a received `stats.aggregate` (StatsAggregateSchema), with the origin's flags if any. */
+export interface ReceivedCell {
+  readonly values: readonly string[];
+  readonly count: number;
+  readonly suppressed: boolean;
+  readonly flags?: readonly string[];
+}
+
+/** A verified presentation to keep: an aggregate (a vintage) or a record. */
+export type StoreItem =
+  | {
+      readonly kind: 'aggregate';
+      readonly provenance: Provenance;
+      readonly sourceType: string;
+      readonly period: string;
+      readonly dimensions: readonly string[];
+      readonly minCell: number;
+      readonly cells: readonly ReceivedCell[];
+      readonly token: string;
+    }
+  | {
+      readonly kind: 'record';
+      readonly provenance: Provenance;
+      readonly type: string;
+      readonly claims: Readonly<Record<string, unknown>>;
+      readonly token: string;
+    };
+
+/** Which figures: the latest vintage of each series as of `asOf` (default: now), optionally filtered. */
+export interface FigureQuery {
+  readonly asOf?: Date;
+  readonly origin?: string;
+  readonly indicator?: string;
+  readonly agreementId?: string;
+  /** A period (`2024-03`), or a prefix of one (`2024`). */
+  readonly period?: string;
+}
+
+/** A record as kept: its provenance, type and verified claims. */
+export interface StoredRecord {
+  readonly type: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly provenance: Provenance;
+}
+
+/** A sum of figures of one unit: the known part, and bounds when suppressed cells are among them. */
+export interface Total {
+  readonly unit: Unit;
+  /** The sum of the unsuppressed values. */
+  readonly known: number;
+  /** How many suppressed cells the total covers. */
+  readonly suppressedCells: number;
+  /** The total lies in [lower, upper]: each suppressed cell holds 0 … minCell − 1. */
+  readonly lower: number;
+  readonly upper: number;
+}
+
+/**
+ * Adds up figures, which must all be of one unit (persons are never added to detections): throws
+ * UNIT_MISMATCH otherwise. A suppressed cell is not 0: the total is an interval.
+ */
+export function totalOf(figures: readonly Figure[]): Total | undefined {
+  const units = [...new Set(figures.map((f) => f.unit))];
+  if (units.length > 1) {
+    throw new AnalyticsError('UNIT_MISMATCH', `cannot add figures of different units: ${units.join(', ')}`);
+  }
+  const unit = units[0];
+  if (unit === undefined) return undefined;
+  let known = 0;
+  let suppressedCells = 0;
+  let slack = 0;
+  for (const f of figures) {
+    if (f.suppressed || f.value === null) {
+      suppressedCells += 1;
+      slack += Math.max(0, f.minCell - 1);
+    } else known += f.value;
+  }
+  return { unit, known, suppressedCells, lower: known, upper: known + slack };
+}
+
+const FIGURE_COLUMNS = `v.origin, v.event_id, v.agreement_id, v.indicator, v.period, v.unit, v.min_cell, v.kid,
+  epoch_ms(v.issued_at) AS issued_ms, epoch_ms(v.verified_at) AS verified_ms, v.inbox_seq,
+  f.dimensions, f.value, f.suppressed, f.flags`;
+
+type Row = Record<string, unknown>;
+
+const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
+
+function provenanceOf(r: Row): Provenance {
+  return {
+    origin: String(r.origin),
+    eventId: String(r.event_id),
+    kid: String(r.kid),
+    agreementId: String(r.agreement_id),
+    issuedAt: iso(r.issued_ms),
+    verifiedAt: iso(r.verified_ms),
+    inboxSeq: Number(r.inbox_seq),
+  };
+}
+
+function figureOf(r: Row): Figure {
+  return {
+    origin: String(r.origin),
+    agreementId: String(r.agreement_id),
+    indicator: String(r.indicator),
+    period: String(r.period),
+    dimensions: JSON.parse(String(r.dimensions)) as Record<string, string>,
+    value: r.value === null || r.value === undefined ? null : Number(r.value),
+    unit: String(r.unit) as Unit,
+    suppressed: r.suppressed === true,
+    minCell: Number(r.min_cell),
+    flags: (r.flags as string[] | null) ?? [],
+    provenance: provenanceOf(r),
+  };
+}
+
+/** Conditions on the vintages table (alias v) for a query, with their parameters. */
+function where(q: FigureQuery, params: DuckDBValue[]): string {
+  const conditions = [
+    `v.issued_at <= to_timestamp($${params.push((q.asOf ?? new Date()).getTime())} / 1000.0)`,
+  ];
+  if (q.origin !== undefined) conditions.push(`v.origin = $${params.push(q.origin)}`);
+  if (q.indicator !== undefined) conditions.push(`v.indicator = $${params.push(q.indicator)}`);
+  if (q.agreementId !== undefined) conditions.push(`v.agreement_id = $${params.push(q.agreementId)}`);
+  if (q.period !== undefined) conditions.push(`starts_with(v.period, $${params.push(q.period)})`);
+  return conditions.join(' AND ');
+}
+
+/** The SQL of the latest vintage's figures per series as of the query's time, with its parameters. */
+export function latestFiguresSql(q: FigureQuery): { sql: string; params: DuckDBValue[] } {
+  const params: DuckDBValue[] = [];
+  const sql = `WITH latest AS (
+      SELECT * FROM wbx_vintages v WHERE ${where(q, params)}
+      QUALIFY row_number() OVER (
+        PARTITION BY origin, agreement_id, indicator, period, dimension_set
+        ORDER BY issued_at DESC, event_id DESC) = 1
+    )
+    SELECT ${FIGURE_COLUMNS} FROM latest v JOIN wbx_figures f USING (origin, event_id)
+    ORDER BY v.period, v.origin, v.indicator, v.agreement_id, f.cell`;
+  return { sql, params };
+}
+
+/**
+ * The analytics store: an embedded DuckDB database holding every verified aggregate of the inbox as a
+ * vintage (one row per cell, with its provenance), the records agreements allow, and the position of
+ * the inbox consumer, written in the same transaction as what it covers (a restart continues where
+ * the last committed batch ended; redelivered events are ignored by their (origin, event id)).
+ * Operations run one at a time.
+ */
+export class AnalyticsStore {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+  ) {}
+
+  /** Opens (or creates) the store at `path` (a file; `:memory:` for a throwaway one). */
+  static async open(path: string): Promise<AnalyticsStore> {
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path);
+    } catch (e) {
+      throw new AnalyticsError('STORE', `cannot open the analytics store ${path}`, { cause: e });
+    }
+    const db = await instance.connect();
+    for (const sql of SCHEMA_SQL) await db.run(sql);
+    return new AnalyticsStore(instance, db);
+  }
+
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async rows(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    return (await this.db.runAndReadAll(sql, params)).getRowObjectsJS();
+  }
+
+  /** The inbox sequence up to which everything was taken in (0: nothing yet). */
+  position(consumer = 'inbox'): Promise<number> {
+    return this.exclusive(async () => {
+      const [row] = await this.rows('SELECT seq FROM wbx_position WHERE consumer = $1', [consumer]);
+      return row === undefined ? 0 : Number(row.seq);
+    });
+  }
+
+  /**
+   * Keeps `items` and moves the consumer's position to `position`, in one transaction. An item whose
+   * (origin, event id) is kept already is ignored (a redelivery). Returns how many were new.
+   */
+  write(items: readonly StoreItem[], position: number, consumer = 'inbox'): Promise<number> {
+    return this.exclusive(async () => {
+      await this.db.run('BEGIN TRANSACTION');
+      try {
+        let added = 0;
+        for (const item of items) if (await this.insert(item)) added += 1;
+        await this.db.run(
+          `INSERT INTO wbx_position VALUES ($1, $2) ON CONFLICT (consumer)
+           DO UPDATE SET seq = greatest(wbx_position.seq, excluded.seq)`,
+          [consumer, position],
+        );
+        await this.db.run('COMMIT');
+        return added;
+      } catch (e) {
+        await this.db.run('ROLLBACK').catch(() => undefined);
+        throw new AnalyticsError('STORE', 'cannot write to the analytics store', { cause: e });
+      }
+    });
+  }
+
+  private async insert(item: StoreItem): Promise<boolean> {
+    const p = item.provenance;
+    const table = item.kind === 'aggregate' ? 'wbx_vintages' : 'wbx_records';
+    const seen = await this.rows(`SELECT 1 FROM ${table} WHERE origin = $1 AND event_id = $2`, [
+      p.origin,
+      p.eventId,
+    ]);
+    if (seen.length > 0) return false;
+    const issued = Date.parse(p.issuedAt);
+    const verified = Date.parse(p.verifiedAt);
+    if (item.kind === 'record') {
+      const occurredAt = item.claims.occurredAt;
+      await this.db.run(
+        `INSERT INTO wbx_records VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0),
+          to_timestamp($8 / 1000.0), $9, $10, $11)`,
+        [
+          p.origin,
+          p.eventId,
+          item.type,
+          p.agreementId,
+          p.kid,
+          typeof occurredAt === 'string' ? occurredAt : null,
+          issued,
+          verified,
+          p.inboxSeq,
+          JSON.stringify(item.claims),
+          item.token,
+        ],
+      );
+      return true;
+    }
+    await this.db.run(
+      `INSERT INTO wbx_vintages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10 / 1000.0),
+        to_timestamp($11 / 1000.0), $12, $13)`,
+      [
+        p.origin,
+        p.eventId,
+        p.agreementId,
+        item.sourceType,
+        item.period,
+        dimensionSetKey(item.dimensions),
+        unitOf(item.sourceType, item.dimensions),
+        item.minCell,
+        p.kid,
+        issued,
+        verified,
+        p.inboxSeq,
+        item.token,
+      ],
+    );
+    for (const cell of item.cells) {
+      const dimensions = Object.fromEntries(item.dimensions.map((d, i) => [d, cell.values[i] ?? '']));
+      const flags = [...(cell.suppressed ? ['suppressed'] : []), ...(cell.flags ?? [])];
+      await this.db.run(
+        `INSERT INTO wbx_figures VALUES ($1, $2, $3, $4, $5, $6, json_transform($7, '["VARCHAR"]'))`,
+        [
+          p.origin,
+          p.eventId,
+          cellKey(dimensions),
+          JSON.stringify(dimensions),
+          cell.suppressed ? null : cell.count,
+          cell.suppressed,
+          JSON.stringify([...new Set(flags)]),
+        ],
+      );
+    }
+    return true;
+  }
+
+  /** The figures of the latest vintage of each series as of `q.asOf` (default: now). */
+  figures(q: FigureQuery = {}): Promise<Figure[]> {
+    return this.exclusive(async () => {
+      const { sql, params } = latestFiguresSql(q);
+      return (await this.rows(sql, params)).map(figureOf);
+    });
+  }
+
+  /** Every vintage of one cell, oldest first. */
+  vintages(cell: CellRef): Promise<Figure[]> {
+    return this.exclusive(async () => this.cellRows(cell, undefined));
+  }
+
+  /**
+   * The cell as the latest vintage of its series issued at or before `time` shows it; undefined when
+   * there was none then, or that vintage does not list the cell.
+   */
+  valueAsOf(cell: CellRef, time: Date): Promise<Figure | undefined> {
+    return this.exclusive(async () => {
+      const params: DuckDBValue[] = [
+        cell.origin,
+        cell.agreementId,
+        cell.indicator,
+        cell.period,
+        dimensionSetKey(Object.keys(cell.dimensions)),
+        time.getTime(),
+      ];
+      const [latest] = await this.rows(
+        `SELECT event_id FROM wbx_vintages WHERE origin = $1 AND agreement_id = $2 AND indicator = $3
+          AND period = $4 AND dimension_set = $5 AND issued_at <= to_timestamp($6 / 1000.0)
+         ORDER BY issued_at DESC, event_id DESC LIMIT 1`,
+        params,
+      );
+      if (latest === undefined) return undefined;
+      const [row] = await this.rows(
+        `SELECT ${FIGURE_COLUMNS} FROM wbx_vintages v JOIN wbx_figures f USING (origin, event_id)
+         WHERE v.origin = $1 AND v.event_id = $2 AND f.cell = $3`,
+        [cell.origin, String(latest.event_id), cellKey(cell.dimensions)],
+      );
+      return row === undefined ? undefined : figureOf(row);
+    });
+  }
+
+  private async cellRows(cell: CellRef, time: Date | undefined): Promise<Figure[]> {
+    const rows = await this.rows(
+      `SELECT ${FIGURE_COLUMNS} FROM wbx_vintages v JOIN wbx_figures f USING (origin, event_id)
+       WHERE v.origin = $1 AND v.agreement_id = $2 AND v.indicator = $3 AND v.period = $4
+         AND v.dimension_set = $5 AND f.cell = $6 AND v.issued_at <= to_timestamp($7 / 1000.0)
+       ORDER BY v.issued_at, v.event_id`,
+      [
+        cell.origin,
+        cell.agreementId,
+        cell.indicator,
+        cell.period,
+        dimensionSetKey(Object.keys(cell.dimensions)),
+        cellKey(cell.dimensions),
+        (time ?? new Date(8.64e15)).getTime(),
+      ],
+    );
+    return rows.map(figureOf);
+  }
+
+  /** The records kept, optionally of one type and origin, in inbox order. */
+  records(q: { type?: string; origin?: string } = {}): Promise<StoredRecord[]> {
+    return this.exclusive(async () => {
+      const params: DuckDBValue[] = [];
+      const conditions = ['TRUE'];
+      if (q.type !== undefined) conditions.push(`type = $${params.push(q.type)}`);
+      if (q.origin !== undefined) conditions.push(`origin = $${params.push(q.origin)}`);
+      const rows = await this.rows(
+        `SELECT origin, event_id, type, agreement_id, kid, epoch_ms(issued_at) AS issued_ms,
+           epoch_ms(verified_at) AS verified_ms, inbox_seq, claims
+         FROM wbx_records WHERE ${conditions.join(' AND ')} ORDER BY inbox_seq`,
+        params,
+      );
+      return rows.map((r) => ({
+        type: String(r.type),
+        claims: JSON.parse(String(r.claims)) as Record<string, unknown>,
+        provenance: provenanceOf(r),
+      }));
+    });
+  }
+
+  /** The sealed token of an aggregate or record and its provenance, or undefined. */
+  provenance(origin: string, eventId: string): Promise<(Provenance & { token: string }) | undefined> {
+    return this.exclusive(async () => {
+      for (const table of ['wbx_vintages', 'wbx_records']) {
+        const [r] = await this.rows(
+          `SELECT origin, event_id, agreement_id, kid, epoch_ms(issued_at) AS issued_ms,
+             epoch_ms(verified_at) AS verified_ms, inbox_seq, token
+           FROM ${table} WHERE origin = $1 AND event_id = $2`,
+          [origin, eventId],
+        );
+        if (r !== undefined) return { ...provenanceOf(r), token: String(r.token) };
+      }
+      return undefined;
+    });
+  }
+
+  /** Runs a statement on the store (exports: COPY … TO). */
+  run(sql: string, params: DuckDBValue[] = []): Promise<void> {
+    return this.exclusive(async () => {
+      await this.db.run(sql, params);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(() => {
+      this.db.closeSync();
+      this.instance.closeSync();
+      return Promise.resolve();
+    });
+  }
+}

@@ -71,7 +71,7 @@ export class ShareWorker {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly streams = new Map<string, number>();
-  /** The presentations' audit entries, one per turn and group (see AuditBatcher). */
+  /** The presentations' audit entries, one per batch (group commit) and group (see AuditBatcher). */
   private readonly audit: AuditBatcher;
   /**
    * Per event not yet acknowledged, the disclosures already audited: a redelivery (the publish failed)
@@ -234,8 +234,9 @@ export class ShareWorker {
   }
 
   /**
-   * Shares one event: per grant, records its disclosure (one per agreement; the events shared in the
-   * same turn go into one audit entry per recipient, agreement, type and paths — see AuditBatcher), and
+   * Shares one event: per grant, records its disclosure (one per agreement; the events shared while
+   * the last batch was stored go into one audit entry per recipient, agreement, type and paths — see
+   * AuditBatcher), and
    * once the entry is stored publishes the presentation. All grants run at once, and the event is
    * acknowledged only when every audit entry that lists it and every presentation is stored; any failure
    * leaves it unacknowledged, so it is redelivered.

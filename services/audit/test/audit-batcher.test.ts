@@ -58,6 +58,33 @@ describe('AuditBatcher', () => {
     ]);
   });
 
+  it('lists the disclosures that come while an entry is being stored in one next entry (group commit)', async () => {
+    const appended: DisclosureRecord[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const b = new AuditBatcher({
+      append(r) {
+        appended.push(r);
+        return appended.length === 1 ? held : Promise.resolve();
+      },
+    });
+    const first = b.append(record('e1'));
+    await new Promise((r) => setImmediate(r));
+    expect(appended.map((r) => r.eventId)).toEqual(['e1']);
+    // Over several turns while e1's entry is not stored yet: nothing is written, and nothing resolves.
+    const later: Promise<void>[] = [];
+    let settled = 0;
+    for (const id of ids(3, 'later')) {
+      later.push(b.append(record(id)).then(() => void (settled += 1)));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(appended).toHaveLength(1);
+    expect(settled).toBe(0);
+    release();
+    await Promise.all([first, ...later]);
+    expect(appended.map((r) => r.eventIds)).toEqual([undefined, ['later0', 'later1', 'later2']]);
+  });
+
   it('keeps disclosures of another mode, purpose or refusal reason apart', async () => {
     const s = sink();
     const b = new AuditBatcher(s);

@@ -117,9 +117,9 @@ export class NatsAccessWriter {
    * Writes the files for every later snapshot of `source`; `server` (the embedded nats-server, started
    * with the text of the last write) reloads when its users changed. With `members`, also for every newer
    * manifest: each of its other members gets a standby account (see renderAccessConfig). nats-server does
-   * not wire the imports of an account that a reload adds, so a new member's account is logged
-   * (NATS_RESTART_NEEDED): it receives shares only after the nats-server (embedded: the gateway) restarts.
-   * Disposing stops following.
+   * not wire the imports of an account that a reload adds: the embedded server restarts on its port for
+   * it (EmbeddedNats.reload); a partner's own NATS must be restarted, which is logged
+   * (NATS_RESTART_NEEDED) with the new members. Disposing stops following.
    */
   follow(
     source: AgreementsSource,
@@ -143,15 +143,16 @@ export class NatsAccessWriter {
       this.last = undefined;
       await apply(source.current);
       const added = others.filter((id) => !started.has(id));
-      if (added.length > 0) {
+      if (added.length === 0) return;
+      if (server === undefined) {
         members.log.warn(
-          { code: 'NATS_RESTART_NEEDED', members: added, version: body.version },
-          server === undefined
-            ? 'new members: their NATS accounts are in the access files; restart the nats-server ' +
-                '(a reload does not wire their imports) before an agreement shares with them'
-            : 'new members: their NATS accounts are declared; restart this gateway (the embedded ' +
-                'nats-server does not wire the imports of accounts a reload adds) before sharing with them',
+          { code: 'NATS_RESTART_NEEDED', members: added, version: body.version, dir: this.dir },
+          "new members: their NATS accounts are in the access files; restart the partner's nats-server " +
+            '(a reload does not wire their imports) before an agreement shares with them',
         );
+      } else {
+        for (const id of added) started.add(id);
+        members.log.info({ members: added, version: body.version }, "new members' NATS accounts declared");
       }
     });
     return {

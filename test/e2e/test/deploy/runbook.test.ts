@@ -34,7 +34,7 @@ describe.skipIf(!kubectl.ok)('deploy/README.md (deploy/runbook-check.sh)', () =>
       expect(policyProblems(objects)).toEqual([]);
       // After onboarding BA, rotating MK's key, adding MK→AL and revoking MK→RS.
       expect(await partnerProblems(objects, 'MK')).toEqual([]);
-      const manifest = objects.find((o) => o.metadata.name.startsWith('wbx-manifest-'));
+      const manifest = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'wbx-manifest');
       const signed = JSON.parse((manifest?.data as Record<string, string>)['manifest.json'] ?? '{}') as {
         payload: string;
       };
@@ -42,7 +42,8 @@ describe.skipIf(!kubectl.ok)('deploy/README.md (deploy/runbook-check.sh)', () =>
         version: number;
         members: { id: string }[];
       };
-      expect(body.version).toBe(3);
+      // 2 pins MK's Exchange certificate, 3 adds BA, 4 rotates MK's key, 5 pins its new certificate.
+      expect(body.version).toBe(5);
       expect(body.members.map((m) => m.id).sort()).toEqual(['AL', 'BA', 'MK', 'RS']);
       const access = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'nats-access');
       const conf = Buffer.from((access?.data as Record<string, string>)['nats-access.conf'] ?? '', 'base64');

@@ -26,7 +26,7 @@ import { describe, expect, it } from 'vitest';
 
 import { ACCESS_CONFIG_FILE, trustedManifestPath, type Gateway } from '@wbx/gateway';
 import { startFederation, startTestGateway } from '@wbx/fixtures';
-import { until } from '@wbx/test-helpers';
+import { startNatsServer, until } from '@wbx/test-helpers';
 import { submitAll } from '../support/submit.js';
 
 const HOUR = 3_600_000;
@@ -265,9 +265,44 @@ describe('manifest hot reload', () => {
       await until('XK’s standby account written', async () =>
         (await readFile(access, 'utf8')).includes('RECIPIENT_XK'),
       );
+      // nats-server wires the imports of an account only at start: the embedded one restarts for it.
+      await until('the embedded nats-server restarted', () =>
+        lines.some((l) => l.msg === 'embedded nats-server restarted with the new accounts'),
+      );
+      await until('ready again', async () => (await fetch(`http://${g.httpAddress}/readyz`)).ok);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("with the partner's own NATS, writes a new member's account and logs that NATS needs a restart", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wbx-reload-own-'));
+    try {
+      await using nats = await startNatsServer();
+      const since = new Date(Date.now() - HOUR);
+      const founded = await foundFederation([{ id: 'MK' }, { id: 'RS' }], 1, since);
+      const identity = await writeFederation(join(dir, 'federation'), founded);
+      const { log, lines } = capture();
+      const access = join(dir, 'access');
+      await using gw = await startTestGateway({
+        identity,
+        log,
+        natsUrl: nats.url,
+        dir: join(dir, 'gateway'),
+        settings: { access },
+      });
+      const mk = founded.keys.get('MK') as GeneratedSigningKey;
+      const v2 = await signManifest(
+        addMember(decodeManifest(founded.manifest), newMember('XK', since).member, new Date()),
+        mk.privateJwk,
+        mk.kid,
+      );
+      await replace(identity.manifestFile, json(v2));
+      await until('version 2 taken up', () => gw.gateway.manifest.version === 2);
       await until('the restart the new account needs logged', () =>
         lines.some((l) => l.code === 'NATS_RESTART_NEEDED' && l.members?.includes('XK') === true),
       );
+      expect(await readFile(join(access, ACCESS_CONFIG_FILE), 'utf8')).toContain('RECIPIENT_XK');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -19,8 +19,8 @@ interface Waiting<In, Out> {
 /**
  * Gathers the calls made in one turn of the event loop and hands them over together: a backlog (a bulk
  * ingest, a consumer catching up) goes to the worker threads in batches, while a trickle is done right
- * here, which adds no hand-over latency. The seal pool, the receive worker's verification and the audit
- * log's batching (@wbx/audit's AuditBatcher) use it.
+ * here, which adds no hand-over latency. The seal pool and the receive worker's verification use it
+ * (@wbx/audit's AuditBatcher commits in groups instead: what comes while a batch is stored waits).
  */
 export class TurnBatcher<In, Out> {
   private waiting: Waiting<In, Out>[] = [];

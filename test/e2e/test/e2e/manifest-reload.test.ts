@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
+import type { ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { GetManifestResponse, ListAgreementsResponse } from '@wbx/proto';
 import {
   addMember,
   decodeManifest,
@@ -12,6 +14,7 @@ import {
   importPrivateJwk,
   revokeKey,
   rotateKey,
+  setTlsPins,
   signManifest,
   writeFederation,
   type GeneratedSigningKey,
@@ -24,9 +27,10 @@ import { generateEvents } from '@wbx/synth';
 import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 
-import { ACCESS_CONFIG_FILE, trustedManifestPath, type Gateway } from '@wbx/gateway';
-import { startFederation, startTestGateway } from '@wbx/fixtures';
+import { ACCESS_CONFIG_FILE, statusDetails, trustedManifestPath, type Gateway } from '@wbx/gateway';
+import { certSha256, makeTestPki, startFederation, startTestGateway } from '@wbx/fixtures';
 import { startNatsServer, until } from '@wbx/test-helpers';
+import { exchangeClients, unary } from '../support/exchange-client.js';
 import { submitAll } from '../support/submit.js';
 
 const HOUR = 3_600_000;
@@ -305,6 +309,42 @@ describe('manifest hot reload', () => {
       expect(await readFile(join(access, ACCESS_CONFIG_FILE), 'utf8')).toContain('RECIPIENT_XK');
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("pins a partner's Exchange certificate from the version the running gateway takes up", async () => {
+    await using pki = await makeTestPki();
+    await using fed = await startFederation(['MK', 'RS']);
+    const mk = await fed.start('MK', {
+      settings: {
+        'exchange.listen': '127.0.0.1:0',
+        'exchange.tls.cert': pki.server.cert,
+        'exchange.tls.key': pki.server.key,
+        'exchange.tls.clientCa': pki.caA,
+      },
+    });
+    const rs = await exchangeClients(pki, mk.exchangeAddress ?? '', pki.client);
+    try {
+      const list = (): Promise<ListAgreementsResponse> => unary((cb) => rs.exchange.listAgreements({}, cb));
+      const refused = await list().then(
+        () => undefined,
+        (e: unknown) => statusDetails(e as ServiceError).reason,
+      );
+      expect(refused).toBe('CERT_NOT_PINNED');
+      const mkKey = await signerOf(fed.identity.keyFile('MK'));
+      const v2 = await signManifest(
+        setTlsPins(mk.manifest, 'RS', [await certSha256(pki.client.cert)], new Date()),
+        mkKey.key,
+        mkKey.kid,
+      );
+      await replace(fed.identity.manifestFile, json(v2));
+      await until('MK on version 2', () => mk.manifest.version === 2);
+      expect((await list()).agreements).toEqual([]);
+      const served = await unary<GetManifestResponse>((cb) => rs.federation.getManifest({}, cb));
+      expect(served.version).toBe(2);
+      expect(served.manifestJson).toBe(json(v2));
+    } finally {
+      rs.close();
     }
   });
 });

@@ -291,8 +291,12 @@ function showTable(body: ManifestBody, signed: SignedManifest, now: Date): strin
     .filter((m) => m.nats !== undefined || m.grpc !== undefined)
     .map((m) => `${m.id}: nats ${m.nats ?? '-'}, grpc ${m.grpc ?? '-'}\n`)
     .join('');
+  const pins = body.members
+    .filter((m) => m.tlsCertSha256.length > 0)
+    .map((m) => `${m.id}: Exchange certificate pins ${m.tlsCertSha256.join(', ')}\n`)
+    .join('');
   const kids = kidsForDisplay(signed);
-  return `${summary(body)}signatures (unverified): ${kids}\n\n${renderTable(header, rows)}\n${endpoints}`;
+  return `${summary(body)}signatures (unverified): ${kids}\n\n${renderTable(header, rows)}\n${endpoints}${pins}`;
 }
 
 /** Adds `wbx manifest …` to the program. Actions store their exit status in `result.exitCode`. */

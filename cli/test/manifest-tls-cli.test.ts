@@ -70,6 +70,8 @@ describe('wbx manifest set-tls', () => {
     expect(r.stderr).toContain('proposed version 2');
     expect(await pinsOf(out, 'RS')).toEqual([pin]);
     expect(await pinsOf(out, 'MK')).toEqual([]);
+    const shown = await ok(['manifest', 'show', '--manifest', out]);
+    expect(shown.stdout).toContain(`RS: Exchange certificate pins ${pin}\n`);
     const unsigned = await wbx(['manifest', 'verify', '--manifest', out, '--trusted', m1]);
     expect(unsigned.code).toBe(1);
     await sign(out, 'MK');

@@ -8,6 +8,7 @@ import { generateCommand, type GenerateCommandOptions } from './generate.js';
 import { ingestCommand, type IngestCommandOptions } from './ingest.js';
 import { reportError, type CliIo } from './io.js';
 import { registerAgreementCommands } from './agreement.js';
+import { registerAnalyticsCommands } from './analytics.js';
 import { registerAuditCommands } from './audit.js';
 import { registerExchangeCommands } from './exchange.js';
 import { registerReadmissionCommands } from './readmission.js';
@@ -149,6 +150,7 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
   registerNatsConfigCommand(program, io, result);
   registerExchangeCommands(program, io, result);
   registerReadmissionCommands(program, io, result);
+  registerAnalyticsCommands(program, io, result);
 
   program
     .command('demo')

@@ -24,7 +24,9 @@ const provenance = (eventId: string, issuedAt: string, inboxSeq: number): Proven
   inboxSeq,
 });
 
-const aggregateItem = (eventId: string, issuedAt: string, seq: number, count: number): StoreItem => ({
+type AggregateItem = Extract<StoreItem, { kind: 'aggregate' }>;
+
+const aggregateItem = (eventId: string, issuedAt: string, seq: number, count: number): AggregateItem => ({
   kind: 'aggregate',
   provenance: provenance(eventId, issuedAt, seq),
   sourceType: 'crossing.irregular',
@@ -104,7 +106,7 @@ describe('AnalyticsStore', () => {
 
   it('refuses to add figures of different units with UNIT_MISMATCH', async () => {
     await store.write([aggregateItem(ID1, '2024-04-02T00:00:00.000Z', 1, 12)], 1);
-    const persons: StoreItem = {
+    const persons: AggregateItem = {
       ...aggregateItem(ID2, '2024-04-02T00:00:00.000Z', 2, 9),
       dimensions: ['persons.citizenship'],
     };

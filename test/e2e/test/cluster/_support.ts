@@ -38,7 +38,7 @@ export interface StoredMessage {
   readonly data: string;
 }
 
-/** Every message of `stream`, in order, read with one ordered consumer. */
+/** Every message of `stream` up to its last when asked, in order, read with one ordered consumer. */
 export async function readStream(nc: NatsConnection, stream: string): Promise<StoredMessage[]> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const info = await jsm.streams.info(stream);
@@ -48,7 +48,8 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<St
   const messages = await consumer.consume({ max_messages: 1_000 });
   for await (const m of messages) {
     out.push({ seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', data: m.string() });
-    if (m.info.pending === 0 || m.seq >= info.state.last_seq) break;
+    // Up to the last message when asked: not on `pending`, which an ordered consumer may see at 0 early.
+    if (m.seq >= info.state.last_seq) break;
   }
   await messages.close();
   return out;

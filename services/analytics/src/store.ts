@@ -85,8 +85,8 @@ export function totalOf(figures: readonly Figure[]): Total | undefined {
   return { unit, known, suppressedCells, lower: known, upper: known + slack };
 }
 
-const FIGURE_COLUMNS = `v.origin, v.event_id, v.agreement_id, v.indicator, v.period, v.unit, v.min_cell, v.kid,
-  epoch_ms(v.issued_at) AS issued_ms, epoch_ms(v.verified_at) AS verified_ms, v.inbox_seq,
+const FIGURE_COLUMNS = `v.origin, v.event_id, v.agreement_id, v.indicator, v.period, v.unit,
+  v.min_cell, v.kid, epoch_ms(v.issued_at) AS issued_ms, epoch_ms(v.verified_at) AS verified_ms, v.inbox_seq,
   f.dimensions, f.value, f.suppressed, f.flags`;
 
 type Row = Record<string, unknown>;

@@ -62,6 +62,8 @@ interface ShardDoc extends PeriodRef {
   readonly ids: string[];
   /** When an event was last counted here (ms). */
   readonly lastAdded: number;
+  /** The ids of the events taken out again (withdrawn, or replaced by a correction); still in `ids`. */
+  readonly out?: string[];
 }
 
 /** One event to count into a shard document: its cells (unsuppressed) under the period `ref`. */
@@ -173,12 +175,50 @@ export class Aggregator {
   }
 
   private async addOne(eventId: string, event: PolicyEvent, grant: AggregateGrant, occurred: number) {
+    const add = this.shardAdd(eventId, event, grant, occurred);
+    if (add !== undefined) await this.shards.add(add.key, add);
+  }
+
+  /**
+   * Takes event `eventId` (counted under that id) out of the counts under each grant: a withdrawal, or
+   * the version a correction replaces (record-change-share.ts). Its id stays listed, so a redelivery
+   * counts it no more, and is noted as taken out (`out`), which makes its period looked at again: a
+   * revised vintage follows where the counts moved by minCell (`reviseVintage`). Only an event counted
+   * there is taken out, once.
+   */
+  async remove(eventId: string, event: PolicyEvent, grants: readonly AggregateGrant[]): Promise<void> {
+    const occurred = Date.parse(String(event.claims.occurredAt));
+    if (Number.isNaN(occurred)) return;
+    for (const grant of grants) {
+      const add = this.shardAdd(eventId, event, grant, occurred);
+      if (add === undefined) continue;
+      await this.cas<ShardDoc>(add.key, (doc) => {
+        if (doc === undefined || !doc.ids.includes(eventId) || doc.out?.includes(eventId) === true)
+          return undefined;
+        const counts = { ...doc.counts };
+        for (const c of add.cells) {
+          const k = JSON.stringify(c.values);
+          counts[k] = Math.max(0, (counts[k] ?? 0) - c.count);
+        }
+        return { ...doc, counts, out: [...(doc.out ?? []), eventId], lastAdded: Date.now() };
+      });
+      this.dirty.add(add.periodId);
+    }
+  }
+
+  /** Where event `eventId` is counted under `grant`, and its cells; undefined when the term excludes it. */
+  private shardAdd(
+    eventId: string,
+    event: PolicyEvent,
+    grant: AggregateGrant,
+    occurred: number,
+  ): (ShardAdd & { key: string }) | undefined {
     const { term } = grant;
-    if (!(term.types as readonly string[]).includes(event.type)) return;
+    if (!(term.types as readonly string[]).includes(event.type)) return undefined;
     const { period, start, end } = periodBounds(new Date(occurred), term.period);
     // This event's cells, unsuppressed (minCell 0): none when the term's where-conditions exclude it.
     const cells = aggregate({ ...term, minCell: 0 }, event.type as EventType, [event], start).cells;
-    if (cells.length === 0) return;
+    if (cells.length === 0) return undefined;
     const ref: PeriodRef = {
       recipient: grant.recipient,
       agreementId: grant.agreementId,
@@ -191,7 +231,7 @@ export class Aggregator {
     };
     const periodId = this.periodHash(ref);
     const shard = parseInt(hash(eventId).slice(0, 8), 16) % SHARDS;
-    await this.shards.add(`agg.${periodId}.s${shard}`, { ref, periodId, eventId, cells });
+    return { key: `agg.${periodId}.s${shard}`, ref, periodId, eventId, cells };
   }
 
   /**
@@ -218,7 +258,8 @@ export class Aggregator {
       }
       counted = added.length;
       if (added.length === 0) return undefined;
-      return { ...last.ref, counts, ids: [...(doc?.ids ?? []), ...added], lastAdded: Date.now() };
+      const out = doc?.out === undefined ? {} : { out: doc.out };
+      return { ...last.ref, ...out, counts, ids: [...(doc?.ids ?? []), ...added], lastAdded: Date.now() };
     });
     this.stats.counted += counted; // of the application that was written (none if nothing was new)
     for (const { periodId } of adds) this.dirty.add(periodId);
@@ -292,7 +333,8 @@ export class Aggregator {
     if (ref === undefined) return 'settled';
     const lastAdded = Math.max(...shards.map((s) => s.lastAdded));
     if (ref.end + grace > now.getTime() || Date.now() - lastAdded < settle) return 'open';
-    const events = shards.reduce((n, s) => n + s.ids.length, 0);
+    // Counted and taken out: grows with every change, so that a withdrawal makes the period looked at.
+    const events = shards.reduce((n, s) => n + s.ids.length + (s.out?.length ?? 0), 0);
     const pubKey = `agg.${id}.pub`;
     const before = await this.readPub(pubKey);
     let claimed: PubDoc | undefined;

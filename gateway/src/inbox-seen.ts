@@ -51,6 +51,14 @@ export class InboxSeen {
     return entry !== null && entry.operation === 'PUT';
   }
 
+  /** Where the inbox stored this event of this origin (its latest version), if it did. */
+  async seq(origin: string, eventId: string): Promise<number | undefined> {
+    const entry = await this.kv.get(InboxSeen.key(origin, eventId));
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    const seq = Number(entry.string());
+    return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+  }
+
   /** Records that the inbox stored the event (at `inboxSeq`). */
   async remember(origin: string, eventId: string, inboxSeq: number): Promise<void> {
     await this.kv.put(InboxSeen.key(origin, eventId), String(inboxSeq));

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { validateEvent, type Violation } from '@wbx/schema';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { isRecordChangeType, validateEvent, type ValidEvent, type Violation } from '@wbx/schema';
 import { readOwnSealedEvent, type Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -10,6 +11,7 @@ import type { SealPool } from './workers/seal-pool.js';
 import { MalformedRequest } from './ingest-decode.js';
 import type { GatewayMetrics } from './metrics.js';
 import { EVENTS_STREAM, eventSubject } from './nats-layout.js';
+import { CORRECTED_HEADER, type RecordChanges } from './record-changes.js';
 
 export type IngestErrorCode =
   | 'INVALID_EVENT'
@@ -49,6 +51,8 @@ export interface IngestPipelineOptions {
   /** How long a submission may wait for NATS (reconnects included) before UNAVAILABLE. */
   readonly publishTimeoutMs: number;
   readonly now?: () => Date;
+  /** Corrections and withdrawals: checked against their original and recorded (record-changes.ts). */
+  readonly changes?: RecordChanges;
 }
 
 /**
@@ -94,24 +98,42 @@ export class IngestPipeline {
       throw new IngestError('INVALID_EVENT', 'the event is invalid', violations);
     }
     const event = result.event;
-    const { sealPool, sealer } = this.options;
+    const { sealPool, sealer, changes } = this.options;
     this.inFlight += 1;
     try {
+      const change = isRecordChangeType(event.type) ? await changes?.prepare(event) : undefined;
+      if (change?.ok === false) {
+        for (const v of change.violations) metrics.rejected.inc({ code: v.code });
+        throw new IngestError('INVALID_EVENT', 'the event is invalid', change.violations);
+      }
+      // validateEvent validated the corrected event whole and returns it so.
+      const corrected = event.recordCorrection?.corrected as ValidEvent | undefined;
+      if (change !== undefined && corrected !== undefined)
+        change.headers.set(CORRECTED_HEADER, sealer.seal(corrected, { now }));
       const token = sealPool === undefined ? sealer.seal(event, { now }) : await sealPool.seal(event, now);
-      return await this.publish(eventSubject(event.origin, event.type), token, event.eventId);
+      const subject = eventSubject(event.origin, event.type);
+      const receipt = await this.publish(subject, token, event.eventId, change?.headers);
+      if (change !== undefined) await changes?.record(event, receipt.seq, change.originalSeq);
+      return receipt;
     } finally {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
     }
   }
 
-  private async publish(subject: string, token: string, eventId: string): Promise<IngestReceipt> {
+  private async publish(
+    subject: string,
+    token: string,
+    eventId: string,
+    headers?: MsgHdrs,
+  ): Promise<IngestReceipt> {
     const { js, metrics, publishTimeoutMs } = this.options;
     const deadline = Date.now() + publishTimeoutMs;
     const started = performance.now();
     const ack = await this.untilDeadline(`publish to ${EVENTS_STREAM}`, eventId, deadline, (remaining) =>
       js.publish(subject, token, {
         msgID: eventId,
+        ...(headers === undefined ? {} : { headers }),
         expect: { streamName: EVENTS_STREAM },
         // Short attempts: a publish in flight when NATS went away is not resent on reconnect, and the
         // msgID makes a retry safe.

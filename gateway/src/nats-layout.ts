@@ -15,6 +15,7 @@
  * | `wbx_readmission` | KV                           | `<requestId>`: readmission requests, their answers   |
  * | `wbx_inbox_seen`  | KV                           | `<origin>.<eventId>`: what WBX_INBOX stored          |
  * | `wbx_match`       | KV                           | `r.<a>.<keyed ref>.<n>`, `c.<a>`: the Match index    |
+ * | `wbx_record_changes` | KV                        | `e.<eventId>`, `n.<R>.<changeId>`: changes, notices  |
  *
  * Accounts (docs/access-model.md): the origin's streams and buckets live in the account `WBX`; recipient
  * R has an account of its own, `RECIPIENT_<R>`, connects with the inbox prefix `_INBOX_<R>` and reaches
@@ -113,6 +114,12 @@ export const READMISSION_BUCKET = 'wbx_readmission';
 export const INBOX_SEEN_BUCKET = 'wbx_inbox_seen';
 /** The Match index: per agreement, the events each keyed subject reference appears in (exchange/match.ts). */
 export const MATCH_BUCKET = 'wbx_match';
+
+/**
+ * The origin's corrections and withdrawals: per changed event its latest change (`e.<eventId>`), per
+ * notification not yet acknowledged by its recipient `n.<recipient>.<changeId>` (record-changes.ts).
+ */
+export const RECORD_CHANGES_BUCKET = 'wbx_record_changes';
 
 /** The stream JetStream keeps a KV bucket in. */
 export function bucketStream(bucket: string): string {

@@ -15,6 +15,7 @@ import {
 import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AGGREGATE_CLAIMS, CATEGORICAL_FIELDS } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
+import { isRecordChangeType } from '@wbx/schema';
 import { tryVerifyPresentation, type EventEnvelope } from '@wbx/seal';
 import { TurnBatcher } from '@wbx/turn';
 import type { Logger } from 'pino';
@@ -37,6 +38,7 @@ import {
   shareStream,
   subjectsUnder,
 } from './nats-layout.js';
+import { applyRecordChange, type ChangeRefusal } from './record-change-apply.js';
 import { StreamFillMonitor } from './stream-fill.js';
 import { ensureStream, type StreamConfigInput } from './streams.js';
 import { Window } from './window.js';
@@ -424,7 +426,11 @@ export class ReceiveWorker {
     const verified = await this.verify(token);
     let code: string;
     let detail: string | undefined;
-    if (verified.ok) {
+    if (verified.ok && isRecordChangeType(verified.type)) {
+      const refused = await this.applyChange(origin, m, token, verified);
+      if (refused === undefined) return;
+      ({ code, detail } = refused);
+    } else if (verified.ok) {
       const refused = this.refusal(origin, m, verified);
       if (refused === undefined) {
         await this.store(origin, m, token, verified);
@@ -458,6 +464,22 @@ export class ReceiveWorker {
       expect: { streamName: QUARANTINE_STREAM },
     });
     m.ack();
+  }
+
+  /** A correction or withdrawal: applied to the inbox (record-change-apply.ts), or refused. */
+  private async applyChange(
+    origin: string,
+    m: JsMsg,
+    token: string,
+    notice: EventEnvelope,
+  ): Promise<ChangeRefusal | undefined> {
+    const { policy, problem } = this.options.agreements.current;
+    const seen = this.seen;
+    if (seen === undefined) throw new Error('the receive worker is not started');
+    if (problem !== undefined) throw new Error('agreements cannot be read; the change waits');
+    const { partner, js, jsm, log } = this.options;
+    const deps = { partner, js, jsm, seen, policy, manifest: this.options.manifest(), now: this.now(), log };
+    return applyRecordChange(deps, origin, m, token, notice);
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { AuditBatcher, type AuditSink, type DisclosureRecord } from '@wbx/audit';
+import { isRecordChangeType } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -25,6 +26,7 @@ import {
 } from './nats-layout.js';
 import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
 import { ensureConsumer, ensureStream, SHARE_CONSUMER_LIMITS } from './streams.js';
+import type { ChangeSharer } from './record-change-share.js';
 import { presentRecord, type StreamRefs } from './stream-refs.js';
 import { Window } from './window.js';
 
@@ -47,6 +49,8 @@ export interface ShareWorkerOptions {
    * `presentRecord`); the gateway always gives it. Without it the origin's own references go out.
    */
   readonly refs?: StreamRefs;
+  /** Shares corrections and withdrawals with the recipients of their originals (record-change-share.ts). */
+  readonly changes?: ChangeSharer;
 }
 
 /** How many events are shared at once. */
@@ -259,6 +263,16 @@ export class ShareWorker {
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
     const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
     const { claims, eventId, type } = own;
+    if (isRecordChangeType(type)) {
+      const ready = async (recipient: string): Promise<boolean> => {
+        if (!this.streams.has(recipient)) await this.syncRecipients();
+        return this.streams.has(recipient);
+      };
+      await this.options.changes?.share(m, own, policy, now, (r) => this.auditOnce(r, m), ready);
+      this.audited.delete(eventId);
+      m.ack();
+      return;
+    }
     const grants = policy.grants({ type, origin: partner, claims }, now);
     const shared = grants.map(async (grant) => {
       if (grant.aggregates.length > 0)

@@ -16,6 +16,7 @@ import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-set.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
+import { CORRECTED_HEADER, versionToken, type RecordChanges, type RecordState } from '../record-changes.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
 import { presentationPaths } from './query.js';
@@ -130,7 +131,13 @@ export class MatchIndex {
     private readonly kv: KV,
     private readonly pseudonyms: Pseudonyms,
     private readonly agreements: () => readonly ActiveAgreement[],
+    private readonly changes?: RecordChanges,
   ) {}
+
+  /** The events corrected or withdrawn, for `lookup` (read once per Match). */
+  async changed(): Promise<ReadonlyMap<string, RecordState>> {
+    return (await this.changes?.snapshot()) ?? new Map<string, RecordState>();
+  }
 
   /** Brings the index of `agreement` (default: of every agreement) up to WBX_EVENTS' last event. */
   async update(agreement?: ActiveAgreement): Promise<void> {
@@ -167,15 +174,20 @@ export class MatchIndex {
       for await (const m of messages) {
         upTo = m.seq;
         this.eventsRead += 1;
-        // Events of a type the agreement gives no references of are not even opened.
-        const subjectTyped = subjectType(m.subject);
+        // Events of a type the agreement gives no references of are not even opened. A correction is
+        // indexed as its corrected event (the original's id and type), at the correction's sequence.
+        const corrected = m.headers?.get(CORRECTED_HEADER) || undefined;
+        const subjectTyped =
+          corrected === undefined
+            ? subjectType(m.subject)
+            : holdToken(corrected, Number.MAX_SAFE_INTEGER).type;
         let typed = types.get(subjectTyped);
         if (typed === undefined) {
           typed = refTerms(agreement, subjectTyped).length > 0;
           types.set(subjectTyped, typed);
         }
         if (typed) {
-          const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+          const { claims, eventId, type } = holdToken(corrected ?? m.string(), Number.MAX_SAFE_INTEGER);
           if (matchable(agreement, type, claims)) {
             for (const ref of new Set(subjectRefsOf(claims).filter((r) => r !== ''))) {
               const key = refKey(agreementId, this.pseudonyms.keyed(agreementId, ref));
@@ -243,11 +255,13 @@ export class MatchIndex {
   private async mergeOne(key: string, entries: readonly Entry[]): Promise<void> {
     for (;;) {
       const lists = await this.chunks(key);
-      const have = new Set(lists.flatMap((l) => l.entries.map((x) => x.e)));
+      // An event is listed once per message it is stored in: its original, and each correction.
+      const listed = (x: Entry): string => `${x.e}@${String(x.s)}`;
+      const have = new Set(lists.flatMap((l) => l.entries.map(listed)));
       const added: Entry[] = [];
       for (const x of entries) {
-        if (have.has(x.e)) continue;
-        have.add(x.e);
+        if (have.has(listed(x))) continue;
+        have.add(listed(x));
         added.push(x);
       }
       if (added.length === 0) return;
@@ -281,14 +295,21 @@ export class MatchIndex {
    * The events of the origin's reference behind `keyedRef` under `agreement` (none if unknown): only
    * those the index lists for it, which can be hits under it; the caller checks each one's grant.
    */
-  async lookup(agreement: ActiveAgreement, keyedRef: string): Promise<readonly Indexed[]> {
+  async lookup(
+    agreement: ActiveAgreement,
+    keyedRef: string,
+    changed: ReadonlyMap<string, RecordState> = new Map(),
+  ): Promise<readonly Indexed[]> {
     const lists = await this.chunks(refKey(agreement.body.id, keyedRef));
     const listed = lists.flatMap((l) => l.entries).filter((x) => refTerms(agreement, x.t).length > 0);
     const events = await Promise.all(
       listed.map(async (x) => {
         const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq: x.s }).catch(() => null);
         if (m === null) return undefined; // no longer stored
-        const { claims, eventId, type } = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
+        const { claims, eventId, type } = holdToken(versionToken(m), Number.MAX_SAFE_INTEGER);
+        // A withdrawn event is never a hit; a corrected one only as its current version.
+        const state = changed.get(eventId);
+        if (state !== undefined && (state.state === 'withdrawn' || state.changeSeq !== x.s)) return undefined;
         return eventId === x.e ? { eventId, type, claims } : undefined;
       }),
     );
@@ -368,9 +389,10 @@ export async function runMatch(
   const seen = new Set<string>();
   const refs = [...new Set(req.subjectRefs)];
   const found: (readonly Indexed[])[] = [];
+  const changed = await index.changed();
   for (let i = 0; i < refs.length; i += WRITES) {
     const part = refs.slice(i, i + WRITES);
-    found.push(...(await Promise.all(part.map((ref) => index.lookup(agreement, ref)))));
+    found.push(...(await Promise.all(part.map((ref) => index.lookup(agreement, ref, changed)))));
   }
   for (const [i, ref] of refs.entries()) {
     // A hit only where the agreement gives this caller the person's (keyed) reference for that event.

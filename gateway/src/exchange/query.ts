@@ -19,6 +19,7 @@ import { holdToken } from '@wbx/seal';
 
 import type { LoadedAgreement } from '../agreement-set.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
+import { currentVersion, type RecordChanges, type RecordState } from '../record-changes.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
@@ -176,6 +177,8 @@ export interface QueryDeps {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly pseudonyms: Pseudonyms;
+  /** Corrections and withdrawals: a withdrawn event is never returned, a corrected one as corrected. */
+  readonly changes?: RecordChanges | undefined;
 }
 
 interface Pending {
@@ -269,10 +272,12 @@ export async function runQuery(
     const start = Math.max(scanned + 1, state.first_seq);
     const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 4_096 });
+    const changed = (await deps.changes?.snapshot()) ?? new Map<string, RecordState>();
     try {
       for await (const m of messages) {
         scanned = m.seq;
-        const event = select(selection, m.string(), m.seq);
+        const token = await currentVersion(deps.changes, changed, m);
+        const event = token === undefined ? undefined : select(selection, token, m.seq);
         if (event !== undefined) {
           resumeAfter = m.seq;
           batch.push(event);

@@ -26,6 +26,7 @@ import { ExchangeError } from './errors.js';
 import { checkRefs, MatchIndex, RateLimiter, runMatch } from './match.js';
 import type { Pseudonyms } from './pseudonyms.js';
 import { planQuery, runQuery } from './query.js';
+import type { RecordChanges } from '../record-changes.js';
 import { Readmissions } from './readmission.js';
 import { settle, type CallScope } from './refusals.js';
 
@@ -37,6 +38,8 @@ export interface ExchangeDeps {
   readonly matchKv: KV;
   readonly pipeline: IngestPipeline;
   readonly pseudonyms: Pseudonyms;
+  /** Corrections and withdrawals: Query and Match answer with the current version of each event. */
+  readonly changes?: RecordChanges;
   /** The signed manifest document as this gateway trusts it now (for Federation.GetManifest). */
   readonly manifestJson: () => string;
 }
@@ -62,8 +65,13 @@ function summary(a: LoadedAgreement): AgreementSummary {
 
 /** The Exchange handlers: identify, authorize (auditing refusals), then do the work. */
 function exchangeServer(ctx: ExchangeContext, deps: ExchangeDeps, config: ExchangeConfig): ExchangeServer {
-  const index = new MatchIndex(deps.js, deps.jsm, deps.matchKv, deps.pseudonyms, () =>
-    ctx.agreements().filter((a) => a.body.provider === ctx.partner),
+  const index = new MatchIndex(
+    deps.js,
+    deps.jsm,
+    deps.matchKv,
+    deps.pseudonyms,
+    () => ctx.agreements().filter((a) => a.body.provider === ctx.partner),
+    deps.changes,
   );
   // Built in the background from the start, so that the first Match does not wait for it.
   index

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
 import type { ManifestSource } from '../manifest-watcher.js';
 import { Pseudonyms } from '../exchange/pseudonyms.js';
+import { RecordChanges } from '../record-changes.js';
 import { MATCH_BUCKET, READMISSION_BUCKET } from '../nats-layout.js';
 import { startExchangeServer, type StartedExchange } from '../exchange/server.js';
 import { stopGrpcServer } from '../grpc-server.js';
@@ -68,6 +69,12 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
       pseudonyms:
         parts.pseudonyms ?? (await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret'))),
       manifestJson: () => parts.manifests.current.json,
+      changes: new RecordChanges({
+        partner: parts.partner,
+        js: nats.js,
+        jsm: nats.jsm,
+        replicas: parts.replicas,
+      }),
     },
     parts.guard,
   );

@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config.js';
 import type { GuardContext } from '../connection-guard.js';
 import { startGrpcServer, stopGrpcServer, type StartedGrpc } from '../grpc-server.js';
 import { IngestPipeline } from '../ingest-pipeline.js';
+import { RecordChanges } from '../record-changes.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { SealPool } from '../workers/seal-pool.js';
 import type { StartedNats } from './nats.js';
@@ -52,6 +53,12 @@ export async function startIngest(parts: IngestParts): Promise<StartedIngest> {
     log,
     publishTimeoutMs: config.nats.publishTimeout,
     ...(parts.now === undefined ? {} : { now: parts.now }),
+    changes: new RecordChanges({
+      partner: config.partner,
+      js: nats.js,
+      jsm: nats.jsm,
+      replicas: config.streams.replicas,
+    }),
   });
   stack.defer(() => pipeline.drain());
   const grpc = await startGrpcServer(config.grpc, pipeline, log, parts.guard);

@@ -15,6 +15,8 @@ import { InboxRetention } from '../inbox-retention.js';
 import { ConsumerPendingMonitor } from '../consumer-pending.js';
 import { Pseudonyms } from '../exchange/pseudonyms.js';
 import { ReceiveWorker } from '../receive-worker.js';
+import { ChangeSharer, NoticeAcks } from '../record-change-share.js';
+import { RecordChanges } from '../record-changes.js';
 import { ShareWorker } from '../share-worker.js';
 import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
 import { ensureReplicas, openBucket } from '../streams.js';
@@ -80,9 +82,12 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     settleMs: config.share.aggregateSettle,
   });
   const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
+  const refs = { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } };
+  const changes = new RecordChanges({ partner: config.partner, js, jsm, replicas: config.streams.replicas });
   const share = new ShareWorker({
     partner: config.partner,
-    refs: { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } },
+    refs,
+    changes: new ChangeSharer({ partner: config.partner, js, jsm, changes, aggregator, refs, log }),
     js,
     jsm,
     agreements: watcher,
@@ -94,6 +99,9 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   });
   await share.start();
   stack.defer(() => share.stop());
+  const acks = new NoticeAcks({ jsm, changes, audit, log });
+  acks.start();
+  stack.defer(() => acks.stop());
   const receive = new ReceiveWorker({
     partner: config.partner,
     sources: config.receive,

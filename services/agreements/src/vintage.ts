@@ -37,8 +37,8 @@ export function firstVintage(counted: Iterable<CountedCell>, minCell: number): A
  * tell what minCell hides: so a cell shows a new count only where its true count moved by at least
  * minCell since the count its published cell was made from; otherwise it keeps what it published
  * (its count, or suppressed), and a cell that was not published stays out. A cell that does change
- * therefore shows at least minCell more than it was made from, never suppressed. Counts only grow.
- * Pure.
+ * therefore shows at least minCell more, or (events withdrawn or corrected) at least minCell fewer, than it
+ * was made from; one that falls below minCell shows suppressed. Pure.
  */
 export function reviseVintage(
   previous: AggregateVintage,
@@ -52,7 +52,7 @@ export function reviseVintage(
   for (const { values, count } of counted) {
     const key = keyOf(values);
     const before = basis[key] ?? 0;
-    if (count - before < minCell) continue;
+    if (Math.abs(count - before) < minCell) continue;
     cells.set(key, suppressCell(values, count, minCell));
     basis[key] = count;
     changed = true;

@@ -11,8 +11,11 @@ export const AUDIT_STREAM = 'WBX_AUDIT';
 /** `prev` of the first entry: 32 zero bytes, base64url (43 × 'A'). */
 export const GENESIS_HASH = 'A'.repeat(43);
 
-/** How something was disclosed: presentations, aggregates, a query answer, a hit/no-hit, or refused. */
-export const DISCLOSURE_MODES = ['records', 'aggregate', 'query', 'match', 'denied'] as const;
+/**
+ * How something was disclosed: presentations, aggregates, a query answer, a hit/no-hit, or refused; or
+ * `ack`: the recipient acknowledged a correction or withdrawal (the entry's event) it was notified of.
+ */
+export const DISCLOSURE_MODES = ['records', 'aggregate', 'query', 'match', 'denied', 'ack'] as const;
 export type DisclosureMode = (typeof DISCLOSURE_MODES)[number];
 
 /** What the share worker (or Exchange) reports for one disclosure. */

@@ -1,0 +1,282 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
+import type { AggregateGrant, PartnerPolicy, PolicyEvent, RecipientGrant } from '@wbx/agreements';
+import {
+  AUDIT_STREAM,
+  auditSubject,
+  decodeAuditEntry,
+  type AuditSink,
+  type DisclosureRecord,
+} from '@wbx/audit';
+import { holdToken, type HeldToken } from '@wbx/seal';
+import type { Logger } from 'pino';
+
+import { EVENTS_STREAM, shareConsumer, shareStream, shareSubject } from './nats-layout.js';
+import {
+  CORRECTED_HEADER,
+  ORIGINAL_SEQ_HEADER,
+  PREVIOUS_COUNT_HEADER,
+  PREVIOUS_SEQ_HEADER,
+  type RecordChanges,
+} from './record-changes.js';
+import { presentRecord, type StreamRefs } from './stream-refs.js';
+
+/** What a recipient sees of a change notice: the original's id, the reason, and the change's times. */
+export const NOTICE_PATHS: readonly string[] = ['occurredAt', 'originalEventId', 'reason', 'recordedAt'];
+
+/** Read the audit chain from this long before the original was stored: the servers' clocks may differ. */
+const CLOCK_MARGIN_MS = 5_000;
+
+/** The aggregator, as a change needs it: counts a version in, and takes one out. */
+export interface ChangeCounts {
+  add(eventId: string, event: PolicyEvent, grants: readonly AggregateGrant[]): Promise<void>;
+  remove?(eventId: string, event: PolicyEvent, grants: readonly AggregateGrant[]): Promise<void>;
+}
+
+export interface ChangeSharerOptions {
+  readonly partner: string;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly changes: RecordChanges;
+  readonly aggregator: ChangeCounts;
+  readonly refs?: StreamRefs | undefined;
+  readonly log: Logger;
+}
+
+/** The recipients the audit chain says received event `eventId` as a record, with their agreements. */
+export async function recipientsOf(
+  js: JetStreamClient,
+  origin: string,
+  eventId: string,
+  since: Date,
+): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  const consumer = await js.consumers.get(AUDIT_STREAM, {
+    filter_subjects: [auditSubject(origin)],
+    opt_start_time: new Date(since.getTime() - CLOCK_MARGIN_MS).toISOString(),
+  });
+  const messages = await consumer.consume({ max_messages: 4_096 });
+  try {
+    for await (const m of messages) {
+      let entry;
+      try {
+        entry = decodeAuditEntry(m.data);
+      } catch {
+        entry = undefined; // not an entry: `wbx audit verify` reports it
+      }
+      if (entry?.kind === 'disclosure' && entry.mode === 'records') {
+        if ((entry.eventIds ?? [entry.eventId]).includes(eventId)) {
+          const ids = out.get(entry.recipient) ?? new Set<string>();
+          ids.add(entry.agreementId);
+          out.set(entry.recipient, ids);
+        }
+      }
+      if (m.info.pending === 0) break;
+    }
+  } finally {
+    await messages.close().catch(() => undefined);
+  }
+  return out;
+}
+
+/**
+ * Shares a correction or withdrawal (a message of WBX_EVENTS) with every recipient that received its
+ * original as a record — as the audit chain lists them — and with no other. Each gets the change notice
+ * (its original's id and reason; the corrected content withheld) and, for a correction, the corrected
+ * event presented under the grant its agreements give it now (keyed subject references as for any
+ * record; nothing when the corrected event is no longer covered, so the recipient deletes the old one),
+ * in the header `Wbx-Corrected`. Both are audited before they are published; the notification waits in
+ * `wbx_record_changes` until the recipient acknowledges it (NoticeAcks). The aggregates that counted the
+ * replaced version are adjusted: it is taken out, and the corrected one counted under the change's id.
+ */
+export class ChangeSharer {
+  constructor(private readonly options: ChangeSharerOptions) {}
+
+  async share(
+    m: JsMsg,
+    own: HeldToken,
+    policy: PartnerPolicy,
+    now: Date,
+    audit: (record: DisclosureRecord) => Promise<void>,
+    streamReady: (recipient: string) => Promise<boolean>,
+  ): Promise<void> {
+    const { js, jsm, partner, changes, log } = this.options;
+    const originalId = String(own.claims.originalEventId);
+    const originalSeq = Number(m.headers?.get(ORIGINAL_SEQ_HEADER));
+    const previousSeq = Number(m.headers?.get(PREVIOUS_SEQ_HEADER));
+    const previousCount = m.headers?.get(PREVIOUS_COUNT_HEADER) ?? originalId;
+    const correctedToken = m.headers?.get(CORRECTED_HEADER) ?? '';
+    const corrected = correctedToken === '' ? undefined : holdToken(correctedToken, Number.MAX_SAFE_INTEGER);
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, { seq: originalSeq }).catch(() => null);
+    if (stored === null) {
+      log.warn({ eventId: own.eventId, originalId }, 'the original of a change is gone; nobody to notify');
+      return;
+    }
+    await this.recount(previousSeq, previousCount, corrected, own.eventId, policy, now);
+    const recipients = await recipientsOf(js, partner, originalId, stored.time);
+    for (const [recipient, agreementIds] of recipients) {
+      if (!(await streamReady(recipient))) {
+        log.warn({ recipient, changeId: own.eventId }, 'no active agreement with a recipient: not notified');
+        continue;
+      }
+      const grant =
+        corrected === undefined ? undefined : grantFor(policy, corrected, partner, recipient, now);
+      const notice = own.present(NOTICE_PATHS);
+      const [agreementId = [...agreementIds][0] ?? ''] = grant?.agreementIds ?? [];
+      // Audited first: nothing leaves without its entry.
+      await audit({
+        recipient,
+        agreementId,
+        eventId: own.eventId,
+        eventType: own.type,
+        paths: [...NOTICE_PATHS],
+        mode: 'records',
+      });
+      const h = headers();
+      if (corrected !== undefined && grant !== undefined) {
+        const paths = [...grant.paths].sort();
+        for (const id of grant.agreementIds)
+          await audit({
+            recipient,
+            agreementId: id,
+            eventId: originalId,
+            eventType: corrected.type,
+            paths,
+            mode: 'records',
+          });
+        h.set(CORRECTED_HEADER, presentRecord(corrected, grant, policy, this.options.refs, now));
+      }
+      const ack = await js.publish(shareSubject(recipient, partner, own.type), notice, {
+        msgID: own.eventId,
+        headers: h,
+        expect: { streamName: shareStream(recipient) },
+      });
+      await changes.notePending({
+        recipient,
+        agreementId,
+        changeId: own.eventId,
+        changeType: own.type,
+        originalEventId: originalId,
+        shareSeq: ack.seq,
+      });
+      log.info(
+        { recipient, changeId: own.eventId, type: own.type, originalId },
+        'correction or withdrawal sent to a recipient of the original',
+      );
+    }
+  }
+
+  /** Takes the replaced version out of the aggregates, and counts the corrected one (under the change's id). */
+  private async recount(
+    previousSeq: number,
+    previousCount: string,
+    corrected: HeldToken | undefined,
+    changeId: string,
+    policy: PartnerPolicy,
+    now: Date,
+  ): Promise<void> {
+    const { aggregator, changes, partner } = this.options;
+    const remove = aggregator.remove?.bind(aggregator);
+    const previousToken = await changes.tokenAt(previousSeq);
+    if (previousToken !== undefined && remove !== undefined) {
+      const previous = holdToken(previousToken, Number.MAX_SAFE_INTEGER);
+      const event: PolicyEvent = { type: previous.type, origin: partner, claims: previous.claims };
+      const aggregates = policy.grants(event, now).flatMap((g) => g.aggregates);
+      if (aggregates.length > 0) await remove(previousCount, event, aggregates);
+    }
+    if (corrected !== undefined) {
+      const event: PolicyEvent = { type: corrected.type, origin: partner, claims: corrected.claims };
+      const aggregates = policy.grants(event, now).flatMap((g) => g.aggregates);
+      if (aggregates.length > 0) await aggregator.add(changeId, event, aggregates);
+    }
+  }
+}
+
+/** What `recipient` may receive of `own` as a record now (its grant, with paths), or undefined. */
+function grantFor(
+  policy: PartnerPolicy,
+  own: HeldToken,
+  origin: string,
+  recipient: string,
+  now: Date,
+): RecipientGrant | undefined {
+  const grant = policy
+    .grants({ type: own.type, origin, claims: own.claims }, now)
+    .find((g) => g.recipient === recipient);
+  return grant !== undefined && grant.paths.length > 0 ? grant : undefined;
+}
+
+export interface NoticeAcksOptions {
+  readonly jsm: JetStreamManager;
+  readonly changes: RecordChanges;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  /** How often the recipients' acknowledgements are looked at; default 1 s. */
+  readonly everyMs?: number;
+}
+
+/**
+ * The recipients' acknowledgements of corrections and withdrawals: a notification is acknowledged when
+ * the recipient's consumer on its share stream has acknowledged it (its ack floor reached the
+ * notification's sequence — the recipient acknowledges only after it applied the change). Each is then
+ * audited once, as an `ack` entry naming the recipient and the change (the replica whose
+ * compare-and-set takes it off the pending list writes it).
+ */
+export class NoticeAcks {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: NoticeAcksOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.check()
+        .then(() => undefined)
+        .catch((e: unknown) => this.options.log.warn({ err: e }, 'checking acknowledgements failed'))
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, this.options.everyMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Audits every pending notification its recipient has acknowledged; returns how many. */
+  async check(): Promise<number> {
+    const { jsm, changes, audit, log } = this.options;
+    if (audit.failure !== undefined) return 0;
+    const floors = new Map<string, number>();
+    let acknowledged = 0;
+    for (const { notice, key, revision } of await changes.pending()) {
+      let floor = floors.get(notice.recipient);
+      if (floor === undefined) {
+        const { recipient } = notice;
+        const info = await jsm.consumers
+          .info(shareStream(recipient), shareConsumer(recipient))
+          .catch(() => null);
+        floor = info?.ack_floor.stream_seq ?? 0;
+        floors.set(recipient, floor);
+      }
+      if (floor < notice.shareSeq) continue;
+      if (!(await changes.settle(key, revision))) continue;
+      await audit.append({
+        recipient: notice.recipient,
+        agreementId: notice.agreementId,
+        eventId: notice.changeId,
+        eventType: notice.changeType,
+        paths: [],
+        mode: 'ack',
+      });
+      acknowledged += 1;
+      log.info(
+        { recipient: notice.recipient, changeId: notice.changeId, originalId: notice.originalEventId },
+        'the recipient acknowledged a correction or withdrawal',
+      );
+    }
+    return acknowledged;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

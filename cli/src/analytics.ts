@@ -93,8 +93,9 @@ async function openStore(db: string): Promise<AnalyticsStore> {
 /**
  * `wbx analytics serve`: takes the verified aggregates and records of the gateway's WBX_INBOX into the
  * analytics store (`--db`, DuckDB) as they arrive, from where it stopped, and serves the HTTP JSON API
- * and the exports on `--listen` (loopback by default; elsewhere only with a bearer token). Runs until
- * SIGINT/SIGTERM.
+ * and the exports on `--listen` (loopback by default; elsewhere only with a bearer token). Once serving
+ * it prints one JSON line on stdout: {"ready":true,"analytics":<API URL>,"partner":…,"position":…}. Runs
+ * until SIGINT/SIGTERM.
  */
 export async function analyticsServeCommand(io: CliIo, options: AnalyticsServeOptions): Promise<number> {
   if (!isPartnerCode(options.partner)) {
@@ -169,10 +170,17 @@ export async function analyticsServeCommand(io: CliIo, options: AnalyticsServeOp
       onError: (e) => failed.resolve(e),
     });
     await ingestor.start();
+    // The ready line, as `wbx gateway` prints one: the API's address and the inbox position it starts at.
+    const ready = {
+      ready: true,
+      analytics: api.url,
+      partner: options.partner,
+      position: ingestor.stats.position,
+    };
+    await write(io.stdout, `${JSON.stringify(ready)}\n`);
     await write(
       io.stderr,
-      `analytics: ${INBOX_STREAM} from seq ${ingestor.stats.position + 1}; API on ${api.url}/api/v1/` +
-        ` (exports: ${Object.keys(EXPORT_PATHS).join(', ')})\n`,
+      `analytics: API on ${api.url}/api/v1/ (exports: ${Object.keys(EXPORT_PATHS).join(', ')})\n`,
     );
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());

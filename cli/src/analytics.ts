@@ -2,20 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { ActiveAgreement } from '@wbx/agreements';
-import {
-  AnalyticsApi,
-  AnalyticsError,
-  AnalyticsStore,
-  EXPORT_FORMATS,
-  EXPORT_PATHS,
-  exportFigures,
-  InboxIngestor,
-  isExportFormat,
-  isLoopbackHost,
-  smugglingMispEvents,
-  writeParquet,
-  type ExportOptions,
-} from '@wbx/analytics';
+import type * as Analytics from '@wbx/analytics';
+import type { AnalyticsApi, AnalyticsStore, ExportOptions, InboxIngestor } from '@wbx/analytics';
 import { INBOX_STREAM, inboxMsgId, loadAgreements } from '@wbx/gateway';
 import { isPartnerCode } from '@wbx/schema';
 import type { Command } from 'commander';
@@ -25,6 +13,15 @@ import { parseCliDate } from './dates.js';
 import { CliError } from './errors.js';
 import { write, type CliIo } from './io.js';
 import { loadTrustedManifest } from './seal.js';
+
+/**
+ * @wbx/analytics, loaded when an analytics command runs: it loads DuckDB's native library, which no other
+ * `wbx` command (the gateway among them) needs.
+ */
+const analyticsModule = (): Promise<typeof Analytics> => import('@wbx/analytics');
+
+/** What `--format` takes: the figure exports, and `misp` for the smuggling incidents. */
+const FORMATS = ['csv', 'json', 'parquet', 'sdmx-csv', 'misp'] as const;
 
 /** The analytics API's default address: loopback. */
 export const ANALYTICS_LISTEN_DEFAULT = '127.0.0.1:8470';
@@ -81,6 +78,7 @@ function hostPort(listen: string): { host: string; port: number } {
 }
 
 async function openStore(db: string): Promise<AnalyticsStore> {
+  const { AnalyticsStore } = await analyticsModule();
   try {
     return await AnalyticsStore.open(db);
   } catch (e) {
@@ -105,6 +103,8 @@ export async function analyticsServeCommand(io: CliIo, options: AnalyticsServeOp
     throw new CliError('USAGE', `--nats: "${options.nats}" must be a nats:// or tls:// URL`);
   }
   const { host, port } = hostPort(options.listen);
+  const { AnalyticsApi, AnalyticsError, EXPORT_PATHS, InboxIngestor, isLoopbackHost } =
+    await analyticsModule();
   const token = await tokenOf(io, options.tokenFile);
   if (token === undefined && !isLoopbackHost(host)) {
     throw new CliError(
@@ -217,9 +217,14 @@ function exportQuery(options: AnalyticsExportOptions): ExportOptions {
 }
 
 /** The stable URL of an export (or of the MISP events) under a running node's API. */
-function exportUrl(base: string, format: string, q: ExportOptions): string {
+function exportUrl(
+  paths: Readonly<Record<string, string>>,
+  base: string,
+  format: string,
+  q: ExportOptions,
+): string {
   const path =
-    format === 'misp' ? '/api/v1/misp.json' : Object.entries(EXPORT_PATHS).find(([, f]) => f === format)?.[0];
+    format === 'misp' ? '/api/v1/misp.json' : Object.entries(paths).find(([, f]) => f === format)?.[0];
   const url = new URL(path ?? '/', base);
   if (q.asOf !== undefined) url.searchParams.set('asOf', q.asOf.toISOString());
   for (const name of ['origin', 'indicator', 'period'] as const) {
@@ -236,12 +241,11 @@ function exportUrl(base: string, format: string, q: ExportOptions): string {
  */
 export async function analyticsExportCommand(io: CliIo, options: AnalyticsExportOptions): Promise<number> {
   const format = options.format;
-  if (!isExportFormat(format) && format !== 'misp') {
-    throw new CliError(
-      'USAGE',
-      `--format: "${format}" is not one of ${[...EXPORT_FORMATS, 'misp'].join(', ')}`,
-    );
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new CliError('USAGE', `--format: "${format}" is not one of ${FORMATS.join(', ')}`);
   }
+  const { EXPORT_PATHS, exportFigures, isExportFormat, smugglingMispEvents, writeParquet } =
+    await analyticsModule();
   if ((options.db === undefined) === (options.url === undefined)) {
     throw new CliError('USAGE', 'name the store with exactly one of --db or --url');
   }
@@ -254,7 +258,7 @@ export async function analyticsExportCommand(io: CliIo, options: AnalyticsExport
     const token = await tokenOf(io, options.tokenFile);
     let res: Response;
     try {
-      res = await fetch(exportUrl(options.url, format, q), {
+      res = await fetch(exportUrl(EXPORT_PATHS, options.url, format, q), {
         headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
       });
     } catch (e) {
@@ -273,10 +277,11 @@ export async function analyticsExportCommand(io: CliIo, options: AnalyticsExport
         await writeParquet(store, options.out, q);
         return 0;
       }
-      body =
-        format === 'misp'
-          ? `${JSON.stringify(smugglingMispEvents(await store.records({ type: 'smuggling.incident' })), null, 1)}\n`
-          : await exportFigures(store, format, q);
+      if (format === 'misp') {
+        const incidents = await store.records({ type: 'smuggling.incident' });
+        body = `${JSON.stringify(smugglingMispEvents(incidents), null, 1)}\n`;
+      } else if (isExportFormat(format)) body = await exportFigures(store, format, q);
+      else throw new CliError('USAGE', `--format: "${format}" is not one of ${FORMATS.join(', ')}`);
     } finally {
       await store.close();
     }
@@ -328,7 +333,7 @@ export function registerAnalyticsCommands(program: Command, io: CliIo, result: {
     .description(
       'the latest figures as csv, json, parquet or sdmx-csv; or smuggling incidents as MISP events (misp)',
     )
-    .requiredOption('--format <format>', [...EXPORT_FORMATS, 'misp'].join('|'))
+    .requiredOption('--format <format>', FORMATS.join('|'))
     .option('--db <file>', 'the analytics store (not while `serve` holds it: use --url)')
     .option('--url <url>', `a running node's API, e.g. http://${ANALYTICS_LISTEN_DEFAULT}`)
     .option('--token-file <file>', `the API's bearer token (or ${ANALYTICS_TOKEN_ENV})`)

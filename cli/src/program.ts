@@ -12,6 +12,7 @@ import { registerAnalyticsCommands } from './analytics.js';
 import { registerAuditCommands } from './audit.js';
 import { registerExchangeCommands } from './exchange.js';
 import { registerReadmissionCommands } from './readmission.js';
+import { correctCommand, withdrawCommand, type RecordChangeOptions } from './record-change.js';
 import { registerKeysCommands } from './keys.js';
 import { registerManifestCommands } from './manifest.js';
 import { registerNatsConfigCommand } from './nats-config.js';
@@ -126,6 +127,33 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .action(async (opts: IngestCommandOptions) => {
       result.exitCode = await ingestCommand(io, opts);
     });
+
+  for (const [name, description, run] of [
+    ['correct', 'correct an event this partner sealed (record.correction, through Ingest)', correctCommand],
+    [
+      'withdraw',
+      'withdraw an event this partner sealed (record.withdrawal, through Ingest)',
+      withdrawCommand,
+    ],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(`${description}; it follows the event to every recipient that received it`)
+      .requiredOption('--gateway <host:port>', "the gateway's gRPC address")
+      .requiredOption('--event <id>', 'the event id to ' + name)
+      .requiredOption('--reason <code>', 'why (a reason code; see the README)');
+    if (name === 'correct') command.requiredOption('--file <file>', 'the corrected event (proto3 JSON)');
+    command
+      .option('--origin <code>', "this partner's code (correct: default, the corrected event's origin)")
+      .option('--insecure', 'plaintext gRPC, to a loopback address only')
+      .option('--tls-ca <file>', 'CA certificate(s) to trust, PEM (default: the system roots)')
+      .option('--cert <file>', 'client certificate for mTLS, PEM')
+      .option('--key <file>', 'client private key for mTLS, PEM')
+      .option('--connect-timeout <duration>', 'give up connecting after this long', '10s')
+      .action(async (opts: RecordChangeOptions) => {
+        result.exitCode = await run(io, opts);
+      });
+  }
 
   program
     .command('tail')

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -7,6 +9,8 @@ import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
 import { verifyPresentation, type VerifiedEvent } from '@wbx/seal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { wbx } from '@wbx/cli';
 
 import { statusDetails, type Gateway } from '@wbx/gateway';
 import { certSha256, makeTestPki, startFederation, type Federation, type TestPki } from '@wbx/fixtures';
@@ -223,24 +227,39 @@ beforeAll(async () => {
   );
   // AL goes offline; MK corrects one crossing and withdraws another meanwhile.
   await al.stop();
-  const correction = change('record.correction', {
-    originalEventId: toCorrect.eventId,
-    reason: 'wrong-person-attributes',
-    corrected: {
-      ...JSON.parse(JSON.stringify(toCorrect)),
+  // Both through the CLI, as an operator would: `wbx correct` with the corrected event, `wbx withdraw`.
+  const correctedFile = join(fed.dir, 'corrected.json');
+  await writeFile(
+    correctedFile,
+    JSON.stringify({
+      ...toCorrect,
       crossingIrregular: {
         ...toCorrect.crossingIrregular,
         persons: toCorrect.crossingIrregular?.persons.map((p) => ({ ...p, citizenship: 'IRQ' })),
       },
-    },
-  });
-  const withdrawal = change('record.withdrawal', {
-    originalEventId: toWithdraw.eventId,
-    reason: 'recorded-in-error',
-  });
-  correctionId = correction.eventId;
-  withdrawalId = withdrawal.eventId;
-  await submitAll(mk, [correction, withdrawal]);
+    }),
+  );
+  const gateway = ['--gateway', mk.grpcAddress, '--insecure', '--event'];
+  const corrected = await wbx(
+    [
+      'correct',
+      ...gateway,
+      toCorrect.eventId,
+      '--reason',
+      'wrong-person-attributes',
+      '--file',
+      correctedFile,
+    ],
+    { now: new Date() },
+  );
+  expect(corrected.stderr).toBe('');
+  const withdrawn = await wbx(
+    ['withdraw', ...gateway, toWithdraw.eventId, '--reason', 'recorded-in-error', '--origin', 'MK'],
+    { now: new Date() },
+  );
+  expect(withdrawn.code).toBe(0);
+  correctionId = (JSON.parse(corrected.stdout) as { eventId: string }).eventId;
+  withdrawalId = (JSON.parse(withdrawn.stdout) as { eventId: string }).eventId;
   rsAtMk = await exchangeClients(pki, mk.exchangeAddress ?? '', rsCert);
 }, 180_000);
 
@@ -360,8 +379,17 @@ describe('corrections and withdrawals', () => {
   it('refuses changes of unknown, withdrawn or retyped events with their codes', async () => {
     const codes = async (event: ValidEvent) =>
       statusDetails(await submitError(mk, event)).violations.map((v) => v.reason);
-    const unknown = change('record.withdrawal', { originalEventId: uuidV7(at), reason: 'duplicate' });
-    expect(await codes(unknown)).toEqual(['ORIGINAL_NOT_FOUND']);
+    const unknown = await wbx(
+      ['withdraw', '--gateway', mk.grpcAddress, '--insecure', '--origin', 'MK'].concat([
+        '--event',
+        uuidV7(at),
+        '--reason',
+        'duplicate',
+      ]),
+      { now: new Date() },
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('recordWithdrawal.originalEventId: ORIGINAL_NOT_FOUND');
     const again = change('record.withdrawal', { originalEventId: toWithdraw.eventId, reason: 'duplicate' });
     expect(await codes(again)).toEqual(['ORIGINAL_WITHDRAWN']);
     const [other] = others;

@@ -16,6 +16,7 @@ import { pino } from 'pino';
 
 import { loadGatewayConfig } from '@wbx/gateway';
 import { EVENTS_STREAM, Gateway, INBOX_STREAM, shareStream } from '@wbx/gateway';
+import { changesDemo } from './demo-changes.js';
 import { exchangeDemo } from './demo-exchange.js';
 import { makeDemoPki } from '@wbx/pki';
 import { write, type CliIo } from './io.js';
@@ -309,6 +310,8 @@ export async function federationDemo(
       `RS never received: subjectRef, borderSection, location, facilitatorSuspected, recordedAt — nor any other event type (${mkEvents.length - forRs.length} MK events withheld)\n\n`,
     );
 
+    const changed = await changesDemo(io, mk, rs, forRs);
+
     const signed = signedAgreements.get('MK-RS-2026-001');
     const mkKey = federation.key('MK');
     if (signed === undefined) return false;
@@ -321,7 +324,7 @@ export async function federationDemo(
       5_000,
     );
     const took = Math.round(performance.now() - t0);
-    const before = rsInbox.length;
+    const before = (await messages(rs, INBOX_STREAM)).length;
     const nextDay = [
       ...generateEvents({
         partner: 'MK',
@@ -360,7 +363,7 @@ export async function federationDemo(
         ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints (${chain.unsealed} entries after the last)\n`
         : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`,
     );
-    return delivered && purged && after === before && exchanged && chain.ok;
+    return delivered && changed && purged && after === before && exchanged && chain.ok;
   } finally {
     for (const g of [...gateways.values()].reverse()) await g.stop();
     await rm(dir, { recursive: true, force: true });

@@ -143,6 +143,13 @@ describe('wbx demo', () => {
     expect(r.stdout).toMatch(/^RS\s+records\s+\d+\s+direction, migrantsCount/m);
     expect(r.stdout).toMatch(/^AL\s+aggregates\s+\d+\s+periods 2023-W35/m);
     expect(r.stdout).toMatch(/^FRONTEX\s+aggregates\s+\d+\s+periods 2023-09/m);
+    // a correction and a withdrawal follow the records to RS
+    expect(r.stdout).toMatch(
+      /MK corrects crossing \S+ .*: RS's inbox holds the corrected record after \d+ ms/,
+    );
+    expect(r.stdout).toMatch(
+      /MK withdraws crossing \S+ \(recorded-in-error\): gone from RS's inbox after \d+ ms/,
+    );
     expect(r.stdout).toMatch(/RS's share stream purged after \d+ ms/);
     expect(r.stdout).toMatch(/RS's inbox stays at (\d+) \(had \1\)/);
     expect(r.stdout).toMatch(

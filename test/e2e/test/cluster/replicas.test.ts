@@ -126,11 +126,21 @@ function rawRefs(e: ValidEvent): string[] {
 async function startReplica(i: number): Promise<GatewayProcess> {
   const r = replicas[i];
   if (r === undefined) throw new RangeError(`no replica ${i}`);
-  r.process = await startGatewayProcess(wbxBinary(), ['--config', r.config], {
-    env: { WBX_LOG_LEVEL: process.env.WBX_TEST_LOG ?? 'warn' },
-    timeoutMs: 90_000,
-  });
-  return r.process;
+  // As a supervisor would: a replica that exits while starting is started again (twice at most). On a
+  // loaded machine a NATS request at start can time out, and the gateway then exits 70 (see the report of
+  // issue #14's cluster test).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      r.process = await startGatewayProcess(wbxBinary(), ['--config', r.config], {
+        env: { WBX_LOG_LEVEL: process.env.WBX_TEST_LOG ?? 'warn' },
+        timeoutMs: 90_000,
+      });
+      return r.process;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      process.stderr.write(`[cluster] replica ${i} did not start (${String(e).slice(0, 300)}); again\n`);
+    }
+  }
 }
 
 async function writeReplicaConfig(i: number, ports: readonly number[]): Promise<void> {

@@ -6,6 +6,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { checkReceived, inForce, type ActiveAgreement, type AgreementBody } from '@wbx/agreements';
+import { isRecordChangeType } from '@wbx/schema';
 import { readOwnSealedEvent } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -297,6 +298,8 @@ export class InboxRetention {
       );
       return 'unreadable';
     }
+    // A correction's or withdrawal's notice is the record of the change: kept as long as the inbox keeps.
+    if (isRecordChangeType(event.type)) return 'kept';
     const receivedAt = new Date(Math.floor(m.info.timestampNanos / 1_000_000));
     const record = { ...event, origin, receivedAt };
     const verdict = retentionVerdict(partner, known, record, now);

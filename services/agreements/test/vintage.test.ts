@@ -75,6 +75,20 @@ describe('reviseVintage', () => {
   });
 });
 
+describe('reviseVintage after withdrawals and corrections', () => {
+  it('shows a cell that fell by at least minCell, suppressed below it, and keeps a smaller fall hidden', () => {
+    const first = firstVintage([cell('SYR', 10), cell('AFG', 8), cell('TUR', 9)], 3);
+    const next = reviseVintage(first, [cell('SYR', 7), cell('AFG', 2), cell('TUR', 8)], 3);
+    expect(next.changed).toBe(true);
+    expect(next.cells).toEqual([
+      { values: ['AFG'], count: 0, suppressed: true },
+      { values: ['SYR'], count: 7, suppressed: false },
+      { values: ['TUR'], count: 9, suppressed: false },
+    ]);
+    expect(next.basis).toEqual({ '["SYR"]': 7, '["AFG"]': 2, '["TUR"]': 9 });
+  });
+});
+
 describe('basisOf', () => {
   it('takes a published count as its basis and a suppressed cell at the most it could have been', () => {
     const v = firstVintage([cell('GR-MK', 10), cell('RS-HU', 1)], 3);

@@ -102,7 +102,8 @@ function cellRef(params: URLSearchParams): CellRef {
  * - `/api/v1/cell?origin&agreement&indicator&period&dimensions={json}&asOf`: one cell as of a time;
  * - `/api/v1/vintages?…` (as /cell): every vintage of one cell;
  * - `/api/v1/provenance/<origin>/<event id>`: the sealed aggregate or record and where it came from;
- * - `/api/v1/records?type&origin`: the records kept;
+ * - `/api/v1/records?type&origin&withdrawn=true`: the records kept (their latest version; withdrawn
+ *   ones only when asked);
  * - `/api/v1/export.{csv,json,parquet,sdmx.csv}?…` (figure filters): the exports;
  * - `/api/v1/misp.json`: the smuggling incidents held, as MISP events.
  *
@@ -195,7 +196,11 @@ async function handle(
     if (path === '/api/v1/vintages')
       return json(res, 200, { vintages: await store.vintages(cellRef(params)) });
     if (path === '/api/v1/records') {
-      const q = { type: params.get('type') ?? undefined, origin: params.get('origin') ?? undefined };
+      const q = {
+        type: params.get('type') ?? undefined,
+        origin: params.get('origin') ?? undefined,
+        withdrawn: params.get('withdrawn') === 'true' ? true : undefined,
+      };
       const clean = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined));
       return json(res, 200, { records: await store.records(clean) });
     }

@@ -6,7 +6,7 @@ import {
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGGREGATE_TYPE, checkReceived, type ActiveAgreement } from '@wbx/agreements';
+import { AGGREGATE_TYPE, checkReceived, inForce, type ActiveAgreement } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import { SealError, verifyPresentation, type SealErrorCode, type VerifiedEvent } from '@wbx/seal';
 
@@ -129,10 +129,14 @@ export class InboxIngestor {
         detail: `a ${v.type} event of ${v.issuer} on ${m.subject}`,
       };
     }
+    // A corrected version is stored under the original's id and the correction's: `<id>.<notice id>`.
     const msgId = m.headers?.get('Nats-Msg-Id');
-    if (msgId !== undefined && msgId !== '' && msgId !== this.options.msgId(v.issuer, v.eventId)) {
+    const expected = this.options.msgId(v.issuer, v.eventId);
+    if (msgId !== undefined && msgId !== '' && msgId !== expected && !msgId.startsWith(`${expected}.`)) {
       return { ok: false, code: 'MSG_ID_MISMATCH', detail: `Nats-Msg-Id ${msgId}` };
     }
+    if (v.type === 'record.correction' || v.type === 'record.withdrawal')
+      return this.change(v, m, token, now);
     const verdict = checkReceived(this.options.agreements(), this.options.partner, {
       origin: v.issuer,
       type: v.type,
@@ -168,6 +172,46 @@ export class InboxIngestor {
         dimensions: c.dimensions as string[],
         minCell: Number(c.minCell),
         cells: (c.cells ?? []) as ReceivedCell[],
+        token,
+      },
+    };
+  }
+
+  /**
+   * A correction or withdrawal notice (the gateway verified and applied it to its inbox): attributed to
+   * the first agreement, by id, in which its origin provides to this partner, in force at its `iat`.
+   */
+  private change(v: VerifiedEvent, m: JsMsg, token: string, now: Date): Outcome {
+    const iat = v.issuedAt.getTime();
+    const [agreementId] = this.options
+      .agreements()
+      .filter(
+        (a) => a.body.provider === v.issuer && a.body.recipient === this.options.partner && inForce(a, iat),
+      )
+      .map((a) => a.body.id)
+      .sort();
+    const original = v.claims.originalEventId;
+    if (agreementId === undefined || typeof original !== 'string') {
+      const detail = agreementId === undefined ? `no agreement with ${v.issuer} at iat` : 'no original';
+      return { ok: false, code: 'NO_AGREEMENT', detail };
+    }
+    const reason = v.claims.reason;
+    return {
+      ok: true,
+      item: {
+        kind: 'change',
+        provenance: {
+          origin: v.issuer,
+          eventId: v.eventId,
+          kid: v.kid,
+          agreementId,
+          issuedAt: v.issuedAt.toISOString(),
+          verifiedAt: now.toISOString(),
+          inboxSeq: m.seq,
+        },
+        type: v.type as 'record.correction' | 'record.withdrawal',
+        originalEventId: original,
+        ...(typeof reason === 'string' ? { reason } : {}),
         token,
       },
     };

@@ -26,10 +26,20 @@ export type StoreItem =
       readonly token: string;
     }
   | {
+      /** A record; a later version of one kept (a correction: same event id) replaces its claims. */
       readonly kind: 'record';
       readonly provenance: Provenance;
       readonly type: string;
       readonly claims: Readonly<Record<string, unknown>>;
+      readonly token: string;
+    }
+  | {
+      /** A `record.correction` or `record.withdrawal` notice of the origin about one of its records. */
+      readonly kind: 'change';
+      readonly provenance: Provenance;
+      readonly type: 'record.correction' | 'record.withdrawal';
+      readonly originalEventId: string;
+      readonly reason?: string;
       readonly token: string;
     };
 
@@ -43,11 +53,14 @@ export interface FigureQuery {
   readonly period?: string;
 }
 
-/** A record as kept: its provenance, type and verified claims. */
+/** A record as kept: its provenance, type and verified claims (its latest version). */
 export interface StoredRecord {
   readonly type: string;
   readonly claims: Readonly<Record<string, unknown>>;
   readonly provenance: Provenance;
+  /** The event id of the last correction or withdrawal notice applied to it. */
+  readonly changedBy?: string;
+  readonly withdrawn: boolean;
 }
 
 /** A sum of figures of one unit: the known part, and bounds when suppressed cells are among them. */
@@ -218,36 +231,16 @@ export class AnalyticsStore {
   }
 
   private async insert(item: StoreItem): Promise<boolean> {
+    if (item.kind === 'record') return this.insertRecord(item);
+    if (item.kind === 'change') return this.insertChange(item);
     const p = item.provenance;
-    const table = item.kind === 'aggregate' ? 'wbx_vintages' : 'wbx_records';
-    const seen = await this.rows(`SELECT 1 FROM ${table} WHERE origin = $1 AND event_id = $2`, [
+    const seen = await this.rows('SELECT 1 FROM wbx_vintages WHERE origin = $1 AND event_id = $2', [
       p.origin,
       p.eventId,
     ]);
     if (seen.length > 0) return false;
     const issued = Date.parse(p.issuedAt);
     const verified = Date.parse(p.verifiedAt);
-    if (item.kind === 'record') {
-      const occurredAt = item.claims.occurredAt;
-      await this.db.run(
-        `INSERT INTO wbx_records VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0),
-          to_timestamp($8 / 1000.0), $9, $10, $11)`,
-        [
-          p.origin,
-          p.eventId,
-          item.type,
-          p.agreementId,
-          p.kid,
-          typeof occurredAt === 'string' ? occurredAt : null,
-          issued,
-          verified,
-          p.inboxSeq,
-          JSON.stringify(item.claims),
-          item.token,
-        ],
-      );
-      return true;
-    }
     await this.db.run(
       `INSERT INTO wbx_vintages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10 / 1000.0),
         to_timestamp($11 / 1000.0), $12, $13)`,
@@ -283,6 +276,84 @@ export class AnalyticsStore {
         ],
       );
     }
+    return true;
+  }
+
+  /**
+   * A record, or a later version of one kept (a correction carries the original's event id, re-sealed):
+   * the newer token replaces the claims; the same token again is a redelivery.
+   */
+  private async insertRecord(item: Extract<StoreItem, { kind: 'record' }>): Promise<boolean> {
+    const p = item.provenance;
+    const [kept] = await this.rows(
+      'SELECT token, epoch_ms(issued_at) AS issued_ms FROM wbx_records WHERE origin = $1 AND event_id = $2',
+      [p.origin, p.eventId],
+    );
+    const issued = Date.parse(p.issuedAt);
+    const occurredAt = typeof item.claims.occurredAt === 'string' ? item.claims.occurredAt : null;
+    const values: DuckDBValue[] = [
+      p.origin,
+      p.eventId,
+      item.type,
+      p.agreementId,
+      p.kid,
+      occurredAt,
+      issued,
+      Date.parse(p.verifiedAt),
+      p.inboxSeq,
+      JSON.stringify(item.claims),
+      item.token,
+    ];
+    if (kept === undefined) {
+      await this.db.run(
+        `INSERT INTO wbx_records (origin, event_id, type, agreement_id, kid, occurred_at, issued_at,
+          verified_at, inbox_seq, claims, token)
+         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0), to_timestamp($8 / 1000.0), $9, $10, $11)`,
+        values,
+      );
+      return true;
+    }
+    if (kept.token === item.token || Number(kept.issued_ms) > issued) return false;
+    await this.db.run(
+      `UPDATE wbx_records SET type = $3, agreement_id = $4, kid = $5, occurred_at = $6,
+         issued_at = to_timestamp($7 / 1000.0), verified_at = to_timestamp($8 / 1000.0), inbox_seq = $9,
+         claims = $10, token = $11
+       WHERE origin = $1 AND event_id = $2`,
+      values,
+    );
+    return true;
+  }
+
+  /** A correction or withdrawal notice: kept, and the record it names marked (withdrawn, or changed). */
+  private async insertChange(item: Extract<StoreItem, { kind: 'change' }>): Promise<boolean> {
+    const p = item.provenance;
+    const seen = await this.rows('SELECT 1 FROM wbx_changes WHERE origin = $1 AND event_id = $2', [
+      p.origin,
+      p.eventId,
+    ]);
+    if (seen.length > 0) return false;
+    await this.db.run(
+      `INSERT INTO wbx_changes VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0),
+        to_timestamp($9 / 1000.0), $10, $11)`,
+      [
+        p.origin,
+        p.eventId,
+        item.type,
+        item.originalEventId,
+        item.reason ?? null,
+        p.agreementId,
+        p.kid,
+        Date.parse(p.issuedAt),
+        Date.parse(p.verifiedAt),
+        p.inboxSeq,
+        item.token,
+      ],
+    );
+    await this.db.run(
+      `UPDATE wbx_records SET changed_by = $3, withdrawn = withdrawn OR $4
+       WHERE origin = $1 AND event_id = $2`,
+      [p.origin, item.originalEventId, p.eventId, item.type === 'record.withdrawal'],
+    );
     return true;
   }
 
@@ -348,16 +419,16 @@ export class AnalyticsStore {
     return rows.map(figureOf);
   }
 
-  /** The records kept, optionally of one type and origin, in inbox order. */
-  records(q: { type?: string; origin?: string } = {}): Promise<StoredRecord[]> {
+  /** The records kept, optionally of one type and origin, in inbox order; withdrawn ones only if asked. */
+  records(q: { type?: string; origin?: string; withdrawn?: boolean } = {}): Promise<StoredRecord[]> {
     return this.exclusive(async () => {
       const params: DuckDBValue[] = [];
-      const conditions = ['TRUE'];
+      const conditions = q.withdrawn === true ? ['TRUE'] : ['NOT withdrawn'];
       if (q.type !== undefined) conditions.push(`type = $${params.push(q.type)}`);
       if (q.origin !== undefined) conditions.push(`origin = $${params.push(q.origin)}`);
       const rows = await this.rows(
         `SELECT origin, event_id, type, agreement_id, kid, epoch_ms(issued_at) AS issued_ms,
-           epoch_ms(verified_at) AS verified_ms, inbox_seq, claims
+           epoch_ms(verified_at) AS verified_ms, inbox_seq, claims, changed_by, withdrawn
          FROM wbx_records WHERE ${conditions.join(' AND ')} ORDER BY inbox_seq`,
         params,
       );
@@ -365,6 +436,8 @@ export class AnalyticsStore {
         type: String(r.type),
         claims: JSON.parse(String(r.claims)) as Record<string, unknown>,
         provenance: provenanceOf(r),
+        ...(typeof r.changed_by === 'string' ? { changedBy: r.changed_by } : {}),
+        withdrawn: r.withdrawn === true,
       }));
     });
   }
@@ -372,7 +445,7 @@ export class AnalyticsStore {
   /** The sealed token of an aggregate or record and its provenance, or undefined. */
   provenance(origin: string, eventId: string): Promise<(Provenance & { token: string }) | undefined> {
     return this.exclusive(async () => {
-      for (const table of ['wbx_vintages', 'wbx_records']) {
+      for (const table of ['wbx_vintages', 'wbx_records', 'wbx_changes']) {
         const [r] = await this.rows(
           `SELECT origin, event_id, agreement_id, kid, epoch_ms(issued_at) AS issued_ms,
              epoch_ms(verified_at) AS verified_ms, inbox_seq, token

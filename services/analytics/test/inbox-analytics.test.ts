@@ -19,11 +19,13 @@ import {
   exportFigures,
   figuresCsv,
   InboxIngestor,
+  smugglingMispEvents,
   totalOf,
   writeParquet,
   type Figure,
 } from '@wbx/analytics';
 import { inboxMsgId, INBOX_STREAM, loadAgreements, type Gateway } from '@wbx/gateway';
+import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { verifyRootManifest, type ManifestBody } from '@wbx/registry';
 import { until } from '@wbx/test-helpers';
@@ -401,4 +403,77 @@ describe('the analytics store fed from FRONTEX inbox (MK provides aggregates and
       await store.close();
     }
   });
+  it("applies MK's withdrawal and correction of incidents: the withdrawn one leaves the records and MISP", async () => {
+    const incidents = [...batch1, ...batch2].filter((e) => e.type === 'smuggling.incident');
+    const [withdrawn, corrected] = incidents;
+    if (withdrawn === undefined || corrected === undefined) throw new Error('two incidents needed');
+    const change = (type: 'record.correction' | 'record.withdrawal', body: Record<string, unknown>) => {
+      const now = Date.now();
+      const r = validateEvent({
+        eventId: uuidV7(now),
+        origin: 'MK',
+        type,
+        schemaVersion: 1,
+        occurredAt: new Date(now - 1_000).toISOString(),
+        recordedAt: new Date(now - 1_000).toISOString(),
+        ...(type === 'record.correction' ? { recordCorrection: body } : { recordWithdrawal: body }),
+      });
+      if (!r.ok) throw new Error(`invalid ${type}`);
+      return r.event;
+    };
+    const count = (corrected.smugglingIncident?.migrantsCount ?? 0) + 7;
+    const fixed = JSON.parse(JSON.stringify(corrected)) as ValidEvent & {
+      smugglingIncident: { migrantsCount: number };
+    };
+    fixed.smugglingIncident.migrantsCount = count;
+    const withdrawal = change('record.withdrawal', {
+      originalEventId: withdrawn.eventId,
+      reason: 'duplicate',
+    });
+    const correction = change('record.correction', {
+      originalEventId: corrected.eventId,
+      reason: 'wrong-value',
+      corrected: fixed,
+    });
+    await submitAll(mk, [withdrawal, correction]);
+    const store = await AnalyticsStore.open(storeFile);
+    const nc = await connectToGateway(frontex);
+    const reader = ingestor(store, nc);
+    try {
+      await reader.start();
+      const changed = await until(
+        'both changes applied',
+        async () => {
+          const all = await store.records({ withdrawn: true });
+          const w = all.find((r) => r.provenance.eventId === withdrawn.eventId);
+          const c = all.find((r) => r.provenance.eventId === corrected.eventId);
+          return w?.withdrawn === true && c?.changedBy === correction.eventId ? { w, c } : undefined;
+        },
+        60_000,
+        200,
+      );
+      expect(changed.w.changedBy).toBe(withdrawal.eventId);
+      expect(changed.c.claims.migrantsCount).toBe(count);
+      expect(changed.c.withdrawn).toBe(false);
+      expect(reader.stats.refused).toBe(0);
+      const kept = (await store.records()).map((r) => r.provenance.eventId);
+      expect(kept).not.toContain(withdrawn.eventId);
+      expect(kept.sort()).toEqual(
+        incidents
+          .filter((e) => e !== withdrawn)
+          .map((e) => e.eventId)
+          .sort(),
+      );
+      const misp = smugglingMispEvents(await store.records({ type: 'smuggling.incident' })) as {
+        response: { Event: { uuid: string } }[];
+      };
+      expect(misp.response.map((r) => r.Event.uuid).sort()).toEqual([...kept].sort());
+      const notice = await store.provenance('MK', withdrawal.eventId);
+      expect(notice?.agreementId).toBe(AGREEMENT);
+    } finally {
+      await reader.stop();
+      await nc.close();
+      await store.close();
+    }
+  }, 120_000);
 });

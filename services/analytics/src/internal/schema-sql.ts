@@ -50,6 +50,25 @@ export const SCHEMA_SQL = [
     inbox_seq UBIGINT NOT NULL,
     claims VARCHAR NOT NULL,
     token VARCHAR NOT NULL,
+    -- The last correction or withdrawal notice applied to it, and whether it was withdrawn.
+    changed_by VARCHAR,
+    withdrawn BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (origin, event_id)
+  )`,
+  // Corrections and withdrawals (record.correction / record.withdrawal notices) as received: the
+  // record they change is updated (corrected claims) or marked withdrawn, never silently dropped.
+  `CREATE TABLE IF NOT EXISTS wbx_changes (
+    origin VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    original_event_id VARCHAR NOT NULL,
+    reason VARCHAR,
+    agreement_id VARCHAR NOT NULL,
+    kid VARCHAR NOT NULL,
+    issued_at TIMESTAMPTZ NOT NULL,
+    verified_at TIMESTAMPTZ NOT NULL,
+    inbox_seq UBIGINT NOT NULL,
+    token VARCHAR NOT NULL,
     PRIMARY KEY (origin, event_id)
   )`,
 ];

@@ -11,7 +11,7 @@ import {
 import { holdToken, type HeldToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
-import { EVENTS_STREAM, shareConsumer, shareStream, shareSubject } from './nats-layout.js';
+import { EVENTS_STREAM, SHARE_CONSUMER, shareConsumer, shareStream, shareSubject } from './nats-layout.js';
 import {
   CORRECTED_HEADER,
   ORIGINAL_SEQ_HEADER,
@@ -46,11 +46,17 @@ export interface ChangeSharerOptions {
 /** The recipients the audit chain says received event `eventId` as a record, with their agreements. */
 export async function recipientsOf(
   js: JetStreamClient,
+  jsm: JetStreamManager,
   origin: string,
   eventId: string,
   since: Date,
 ): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
+  // Read up to the chain's last entry as of now: nothing after it can list the original.
+  const last = await jsm.streams
+    .getMessage(AUDIT_STREAM, { last_by_subj: auditSubject(origin) })
+    .catch(() => null);
+  if (last === null || last.time.getTime() < since.getTime() - CLOCK_MARGIN_MS) return out;
   const consumer = await js.consumers.get(AUDIT_STREAM, {
     filter_subjects: [auditSubject(origin)],
     opt_start_time: new Date(since.getTime() - CLOCK_MARGIN_MS).toISOString(),
@@ -71,7 +77,7 @@ export async function recipientsOf(
           out.set(entry.recipient, ids);
         }
       }
-      if (m.info.pending === 0) break;
+      if (m.seq >= last.seq || m.info.pending === 0) break;
     }
   } finally {
     await messages.close().catch(() => undefined);
@@ -112,8 +118,14 @@ export class ChangeSharer {
       log.warn({ eventId: own.eventId, originalId }, 'the original of a change is gone; nobody to notify');
       return;
     }
+    // The original, and the version this replaces, must have been shared, audited and counted first:
+    // sharing runs many events at once. Until then the change is delivered again.
+    const { ack_floor: floor } = await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER);
+    if (floor.stream_seq < Math.max(originalSeq, previousSeq || 0)) {
+      throw new Error('the original of a change is still being shared; the change waits');
+    }
     await this.recount(previousSeq, previousCount, corrected, own.eventId, policy, now);
-    const recipients = await recipientsOf(js, partner, originalId, stored.time);
+    const recipients = await recipientsOf(js, jsm, partner, originalId, stored.time);
     for (const [recipient, agreementIds] of recipients) {
       if (!(await streamReady(recipient))) {
         log.warn({ recipient, changeId: own.eventId }, 'no active agreement with a recipient: not notified');

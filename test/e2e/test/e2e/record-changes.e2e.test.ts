@@ -376,6 +376,27 @@ describe('corrections and withdrawals', () => {
     }
   });
 
+  it('withdraws an event at RS that MK withdraws as soon as it was stored', async () => {
+    const fleeting = crossing('TUR');
+    const withdrawal = change('record.withdrawal', {
+      originalEventId: fleeting.eventId,
+      reason: 'duplicate',
+    });
+    await submitAll(mk, [fleeting]);
+    await submitAll(mk, [withdrawal]);
+    await until(
+      'RS applied the withdrawal',
+      async () => {
+        const held = await inbox(rs);
+        return held.some((h) => h.v.eventId === withdrawal.eventId) &&
+          records(held, fleeting.eventId).length === 0
+          ? true
+          : undefined;
+      },
+      60_000,
+    );
+  });
+
   it('refuses changes of unknown, withdrawn or retyped events with their codes', async () => {
     const codes = async (event: ValidEvent) =>
       statusDetails(await submitError(mk, event)).violations.map((v) => v.reason);

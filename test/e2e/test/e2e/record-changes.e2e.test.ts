@@ -212,8 +212,11 @@ beforeAll(async () => {
     ['RS', rs],
     ['AL', al],
   ] as const) {
-    await until(`${name} holds the five crossings`, async () =>
-      (await inbox(g)).filter((h) => h.v.type === 'crossing.irregular').length === 5 ? true : undefined,
+    await until(
+      `${name} holds the five crossings`,
+      async () =>
+        (await inbox(g)).filter((h) => h.v.type === 'crossing.irregular').length === 5 ? true : undefined,
+      60_000,
     );
   }
   rsRefs = new Map(
@@ -222,8 +225,10 @@ beforeAll(async () => {
       ((h.v.claims.persons ?? []) as { subjectRef?: string }[])[0]?.subjectRef ?? '',
     ]),
   );
-  await until('RS holds the first vintage of September', async () =>
-    (await inbox(rs)).some((h) => h.v.type === 'stats.aggregate') ? true : undefined,
+  await until(
+    'RS holds the first vintage of September',
+    async () => ((await inbox(rs)).some((h) => h.v.type === 'stats.aggregate') ? true : undefined),
+    60_000,
   );
   // AL goes offline; MK corrects one crossing and withdraws another meanwhile.
   await al.stop();

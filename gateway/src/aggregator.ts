@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { JetStreamApiCodes, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiCodes, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
   aggregate,
@@ -117,6 +117,24 @@ export interface AggregatorOptions {
    * back-filled events is counted whole; default 2 s.
    */
   readonly settleMs?: number;
+  /**
+   * The durable consumer that delivers the events counted here (the share worker's `wbx-share` on
+   * WBX_EVENTS). When given, a settled period is published only once the consumer's ack floor has passed
+   * every event stored in the stream when it settled: each of them was then counted or acknowledged, and
+   * none is still held by a replica that died (redelivered only after ack_wait, after the settle time).
+   * Events stored later are late: a revised vintage. Without it nothing is waited for.
+   */
+  readonly source?: { readonly stream: string; readonly consumer: string };
+}
+
+/** Where the source consumer stood at one flush (see {@link AggregatorOptions.source}). */
+interface SourceState {
+  /** When it was read (ms): the settle point of the periods that were settled by then. */
+  readonly at: number;
+  /** The stream's last sequence then: every event stored by then has a sequence up to it. */
+  readonly last: number;
+  /** Whether every event up to stream sequence `seq` was acknowledged. */
+  readonly acked: (seq: number) => boolean;
 }
 
 /** A UUIDv7 that is the same for the same aggregate vintage, so that publishing it again is a duplicate. */
@@ -159,6 +177,9 @@ export class Aggregator {
   /** The events in flight per shard document: those waiting for one are counted in one compare-and-set. */
   private readonly shards = new KeyedBatches<ShardAdd>((key, adds) => this.addToShard(key, adds));
   private readonly stats = { writes: 0, conflicts: 0, counted: 0 };
+  /** Settled periods waiting for the source's ack floor: the stream sequence it must pass, by hash. */
+  private readonly waiting = new Map<string, number>();
+  private jsm: Promise<JetStreamManager> | undefined;
 
   constructor(private readonly options: AggregatorOptions) {}
 
@@ -311,16 +332,69 @@ export class Aggregator {
       this.lastFullScan = Date.now();
     } else ids = new Set(this.dirty);
     let published = 0;
+    let source: Promise<SourceState | undefined> | undefined;
+    const readSource = () => (source ??= this.readSource());
     for (const id of ids) {
-      const open = await this.flushPeriod(id, now);
+      const open = await this.flushPeriod(id, now, readSource);
       if (open === 'published') published += 1;
-      if (open !== 'open') this.dirty.delete(id);
+      if (open !== 'open') {
+        this.dirty.delete(id);
+        this.waiting.delete(id);
+      }
     }
     return published;
   }
 
-  /** Publishes period `id` (a new vintage) if it closed and counts more than its last vintage. */
-  private async flushPeriod(id: string, now: Date): Promise<'open' | 'published' | 'settled'> {
+  /** Where the source consumer stands: read once per flush, when a period first needs it. */
+  private async readSource(): Promise<SourceState | undefined> {
+    const { source, js } = this.options;
+    if (source === undefined) return undefined;
+    const jsm = await (this.jsm ??= js.jetstreamManager(false));
+    const at = Date.now();
+    const last = (await jsm.streams.info(source.stream)).state.last_seq;
+    // Read after the stream: its ack floor can only be further on than it was then.
+    const c = await jsm.consumers.info(source.stream, source.consumer);
+    const acked = (seq: number): boolean =>
+      c.ack_floor.stream_seq >= seq || (c.num_ack_pending === 0 && c.delivered.stream_seq >= seq);
+    return { at, last, acked };
+  }
+
+  /**
+   * Whether settled period `id` may be published: every event stored in the source's stream when it
+   * settled (the first flush that found it settled) was counted or acknowledged. Until then an event of
+   * the period may still be held by a replica that died, and come back only after ack_wait.
+   */
+  private async caughtUp(
+    id: string,
+    lastAdded: number,
+    readSource: () => Promise<SourceState | undefined>,
+  ): Promise<boolean> {
+    const source = await readSource();
+    if (source === undefined) return true;
+    let upTo = this.waiting.get(id);
+    if (upTo === undefined) {
+      // Settled before the source was read (else the next flush): its events were stored by then.
+      if (source.at - lastAdded < (this.options.settleMs ?? 2_000)) return false;
+      upTo = source.last;
+      this.waiting.set(id, upTo);
+    }
+    if (source.acked(upTo)) return true;
+    this.options.log.debug(
+      { period: id, upTo },
+      'a settled aggregate period waits until every event stored before it settled is acknowledged',
+    );
+    return false;
+  }
+
+  /**
+   * Publishes period `id` (a new vintage) if it closed, settled, and counts more than its last vintage —
+   * once every event stored before it settled was acknowledged (see {@link caughtUp}).
+   */
+  private async flushPeriod(
+    id: string,
+    now: Date,
+    readSource: () => Promise<SourceState | undefined>,
+  ): Promise<'open' | 'published' | 'settled'> {
     const { state, log } = this.options;
     const grace = this.options.graceMs ?? 3_600_000;
     const settle = this.options.settleMs ?? 2_000;
@@ -339,6 +413,7 @@ export class Aggregator {
     const before = await this.readPub(pubKey);
     let claimed: PubDoc | undefined;
     if (before === undefined || before.events < events) {
+      if (!(await this.caughtUp(id, lastAdded, readSource))) return 'open';
       const counts = new Map<string, number>();
       for (const s of shards)
         for (const [k, n] of Object.entries(s.counts)) counts.set(k, (counts.get(k) ?? 0) + n);

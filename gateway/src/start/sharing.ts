@@ -18,7 +18,7 @@ import { ReceiveWorker } from '../receive-worker.js';
 import { ChangeSharer, NoticeAcks } from '../record-change-share.js';
 import { RecordChanges } from '../record-changes.js';
 import { ShareWorker } from '../share-worker.js';
-import { AUDIT_STREAM, STATE_BUCKET } from '../nats-layout.js';
+import { AUDIT_STREAM, EVENTS_STREAM, SHARE_CONSUMER, STATE_BUCKET } from '../nats-layout.js';
 import { ensureReplicas, openBucket } from '../streams.js';
 import type { StartedNats } from './nats.js';
 
@@ -80,6 +80,8 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     log,
     graceMs: config.share.aggregateGrace,
     settleMs: config.share.aggregateSettle,
+    // A period waits until no event that may be its own is still held (by a replica that died).
+    source: { stream: EVENTS_STREAM, consumer: SHARE_CONSUMER },
   });
   const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
   const refs = { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } };

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { partnerPolicy, type PolicyEvent } from '@wbx/agreements';
@@ -10,7 +17,7 @@ import { verifyPresentation } from '@wbx/seal';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { Aggregator } from '../../src/aggregator.js';
+import { Aggregator, type AggregatorOptions } from '../../src/aggregator.js';
 import { shareStream, STATE_BUCKET } from '../../src/nats-layout.js';
 import {
   agreement,
@@ -19,6 +26,7 @@ import {
   openAudit,
   partners,
   quiet,
+  until,
   type Partners,
 } from '../support/fixtures.js';
 
@@ -68,7 +76,7 @@ afterEach(async () => {
 });
 
 /** MK's aggregator (one replica); periods close as soon as they end (no grace, no settling). */
-const aggregator = (): Aggregator =>
+const aggregator = (extra: Partial<AggregatorOptions> = {}): Aggregator =>
   new Aggregator({
     partner: 'MK',
     js,
@@ -78,6 +86,7 @@ const aggregator = (): Aggregator =>
     log: quiet(),
     graceMs: 0,
     settleMs: 0,
+    ...extra,
   });
 
 /** The incidents counted so far, each with its own event id. */
@@ -177,6 +186,56 @@ describe('Aggregator', () => {
     expect(await again.flush(new Date(WEEK_37 + 1))).toBe(0);
     expect(await messages(jsm, shareStream('AL'))).toBe(1);
     expect((await auditEntries(jsm)).filter((e) => e.kind === 'disclosure')).toHaveLength(1);
+  });
+
+  it('publishes a period only once the events delivered before it settled are acknowledged', async () => {
+    // The events as the share worker reads them: a stream and its durable consumer, shared by replicas.
+    const source = { stream: 'EVENTS_HELD', consumer: 'share' };
+    await jsm.streams.add({ name: source.stream, subjects: ['held.>'] });
+    await jsm.consumers.add(source.stream, {
+      durable_name: source.consumer,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 1_000_000_000,
+    });
+    const events = incidents(WEEK_36, 'GR-MK', 3);
+    for (const e of events) await js.publish('held.events', JSON.stringify(e));
+    const consumer = await js.consumers.get(source.stream, source.consumer);
+    const fetch = async (max: number): Promise<JsMsg[]> => {
+      const got: JsMsg[] = [];
+      for await (const m of await consumer.fetch({ max_messages: max, expires: 1_000 })) got.push(m);
+      return got;
+    };
+    const countAndAck = async (agg: Aggregator, ms: JsMsg[]): Promise<void> => {
+      await count(
+        agg,
+        ms.map((m) => m.json<[string, PolicyEvent]>()),
+      );
+      await Promise.all(ms.map((m) => m.ackAck()));
+    };
+
+    // A replica takes the first event and dies holding it: delivered, neither counted nor acknowledged.
+    expect(await fetch(1)).toHaveLength(1);
+    const agg = aggregator({ source });
+    const others = await fetch(2);
+    expect(others).toHaveLength(2);
+    await countAndAck(agg, others);
+    expect(await agg.flush(new Date(WEEK_37 + 1))).toBe(0);
+    expect(await messages(jsm, shareStream('AL'))).toBe(0);
+
+    // After ack_wait it is delivered again, counted and acknowledged: now the period is published, exact.
+    const again = await until(
+      'the held event delivered again',
+      async () => {
+        const ms = await fetch(1);
+        return ms.length > 0 ? ms : undefined;
+      },
+      30_000,
+    );
+    await countAndAck(agg, again);
+    expect(await until('the period published', () => agg.flush(new Date(WEEK_37 + 2)), 30_000)).toBe(1);
+    expect(await shared()).toMatchObject([
+      { period: '2023-W36', cells: [{ values: ['GR-MK'], count: 3, suppressed: false }] },
+    ]);
   });
 
   it('counts an event delivered twice once', async () => {

@@ -2,6 +2,7 @@ import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import {
   DeliverPolicy,
   JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
@@ -116,6 +117,13 @@ export class RecordChanges {
 
   constructor(private readonly options: RecordChangesOptions) {}
 
+  /** Opens the bucket now (at the gateway's start), so that no Query or Match is the first to. */
+  static async open(options: RecordChangesOptions): Promise<RecordChanges> {
+    const changes = new RecordChanges(options);
+    await changes.kv();
+    return changes;
+  }
+
   kv(): Promise<KV> {
     const { js, jsm, replicas } = this.options;
     this.bucket ??= openBucket(js, jsm, RECORD_CHANGES_BUCKET, { replicas, history: 1 });
@@ -144,8 +152,13 @@ export class RecordChanges {
 
   /** The sealed version stored at `seq` of WBX_EVENTS (see versionToken), or undefined if it is gone. */
   async tokenAt(seq: number): Promise<string | undefined> {
-    const m = await this.options.jsm.streams.getMessage(EVENTS_STREAM, { seq }).catch(() => null);
-    return m === null ? undefined : versionToken(m);
+    try {
+      const m = await this.options.jsm.streams.getMessage(EVENTS_STREAM, { seq });
+      return m === null ? undefined : versionToken(m);
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound) return undefined;
+      throw e;
+    }
   }
 
   /**

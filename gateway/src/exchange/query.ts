@@ -269,10 +269,10 @@ export async function runQuery(
     sending.catch(() => undefined); // a failure surfaces where it is awaited (next batch or the end)
   };
   if (scanned < last && state.messages > 0) {
+    const changed = (await deps.changes?.snapshot()) ?? new Map<string, RecordState>();
     const start = Math.max(scanned + 1, state.first_seq);
     const consumer = await deps.js.consumers.get(EVENTS_STREAM, { opt_start_seq: start });
     const messages = await consumer.consume({ max_messages: 4_096 });
-    const changed = (await deps.changes?.snapshot()) ?? new Map<string, RecordState>();
     try {
       for await (const m of messages) {
         scanned = m.seq;

@@ -69,7 +69,7 @@ export async function startExchange(parts: ExchangeParts): Promise<RunningExchan
       pseudonyms:
         parts.pseudonyms ?? (await Pseudonyms.open(join(parts.dataDir, 'exchange', 'subject-ref.secret'))),
       manifestJson: () => parts.manifests.current.json,
-      changes: new RecordChanges({
+      changes: await RecordChanges.open({
         partner: parts.partner,
         js: nats.js,
         jsm: nats.jsm,

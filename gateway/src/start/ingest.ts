@@ -53,7 +53,7 @@ export async function startIngest(parts: IngestParts): Promise<StartedIngest> {
     log,
     publishTimeoutMs: config.nats.publishTimeout,
     ...(parts.now === undefined ? {} : { now: parts.now }),
-    changes: new RecordChanges({
+    changes: await RecordChanges.open({
       partner: config.partner,
       js: nats.js,
       jsm: nats.jsm,

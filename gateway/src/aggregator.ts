@@ -20,6 +20,7 @@ import { uuidV7, validateEvent, type EventType } from '@wbx/schema';
 import type { Sealer } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import { AuditedDisclosures, disclosureKey } from './audited-disclosures.js';
 import { KeyedBatches } from './keyed-batches.js';
 import { shareStream, shareSubject } from './nats-layout.js';
 
@@ -99,6 +100,8 @@ interface PubDoc {
   /** Per cell, the true count its published cell was made from (absent: written before there was one). */
   readonly basis?: Record<string, number>;
   readonly claimedAt: number;
+  /** Its audit entry is stored: whoever publishes it, its claimer or another replica, audits it no more. */
+  readonly audited?: boolean;
   readonly done: boolean;
 }
 
@@ -125,6 +128,13 @@ export interface AggregatorOptions {
    * Events stored later are late: a revised vintage. Without it nothing is waited for.
    */
   readonly source?: { readonly stream: string; readonly consumer: string };
+  /** How long a claimed vintage may stay unpublished before any replica publishes it; default 60 s. */
+  readonly claimLeaseMs?: number;
+  /**
+   * Tests only: called when an aggregate's audit entry was appended, and when that was noted in its
+   * claim; a throw there stands for a replica that dies at that point.
+   */
+  readonly crashPoint?: (point: 'appended' | 'noted', eventId: string) => void;
 }
 
 /** Where the source consumer stood at one flush (see {@link AggregatorOptions.source}). */
@@ -161,7 +171,9 @@ function isStaleRevision(e: unknown): boolean {
  * event for it to the recipient's share stream, cells below minCell suppressed — audited before it is
  * published. Each event is counted once however often it is delivered and whichever replica handles it
  * (its id is recorded with the count in one update); a period is published by one replica (the one whose
- * claim of the vintage succeeds). Events counted after publication yield a revised vintage, a new
+ * claim of the vintage succeeds), and audited once: if its claimer dies, another replica publishes it
+ * after the claim's lease under the same event id, and audits it only if neither the claim nor the audit
+ * chain says it was. Events counted after publication yield a revised vintage, a new
  * `stats.aggregate` under a new event id, and a warning in the log — but in it a cell shows a new count
  * only where its true count moved by at least minCell since the count it was published from
  * (`reviseVintage`): else two vintages would tell apart changes that minCell hides (10 → 11: one person).
@@ -180,6 +192,8 @@ export class Aggregator {
   /** Settled periods waiting for the source's ack floor: the stream sequence it must pass, by hash. */
   private readonly waiting = new Map<string, number>();
   private jsm: Promise<JetStreamManager> | undefined;
+  /** The aggregates the audit chain lists, for vintages taken over from a claimer that died. */
+  private chain: AuditedDisclosures | undefined;
 
   constructor(private readonly options: AggregatorOptions) {}
 
@@ -412,6 +426,7 @@ export class Aggregator {
     const pubKey = `agg.${id}.pub`;
     const before = await this.readPub(pubKey);
     let claimed: PubDoc | undefined;
+    let takeover = false;
     if (before === undefined || before.events < events) {
       if (!(await this.caughtUp(id, lastAdded, readSource))) return 'open';
       const counts = new Map<string, number>();
@@ -469,14 +484,25 @@ export class Aggregator {
           `events counted after period ${ref.period} was published: revised vintage ${vintage} issued`,
         );
       }
-    } else if (!before.done && Date.now() - before.claimedAt > CLAIM_LEASE_MS) {
-      claimed = before; // its claimer died before publishing it
+    } else if (
+      !before.done &&
+      Date.now() - before.claimedAt >= (this.options.claimLeaseMs ?? CLAIM_LEASE_MS)
+    ) {
+      claimed = before; // its claimer died before publishing it (perhaps after auditing it)
+      takeover = true;
     } else return 'settled';
-    await this.publish(ref, claimed, now);
+    await this.publish(ref, claimed, now, pubKey, takeover);
     await this.cas<PubDoc>(pubKey, (cur) =>
       cur?.eventId === claimed.eventId && !cur.done ? { ...cur, done: true } : undefined,
     );
     return 'published';
+  }
+
+  /** Whether the audit chain lists disclosure `key` of aggregate `eventId`, claimed at `claimedAt` (ms). */
+  private async listed(eventId: string, key: string, claimedAt: number): Promise<boolean> {
+    const { js, partner } = this.options;
+    this.chain ??= new AuditedDisclosures(await (this.jsm ??= js.jetstreamManager(false)), partner);
+    return this.chain.has(eventId, key, claimedAt);
   }
 
   private async readPub(key: string): Promise<PubDoc | undefined> {
@@ -484,8 +510,14 @@ export class Aggregator {
     return e !== null && e.operation === 'PUT' ? e.json<PubDoc>() : undefined;
   }
 
-  private async publish(ref: PeriodRef, pub: PubDoc, now: Date): Promise<void> {
-    const { partner, js, sealer, audit, log } = this.options;
+  /**
+   * Audits and publishes vintage `pub`, each once: a vintage taken over from a claimer that died is not
+   * audited again if its claim says it was (`audited`) or the audit chain lists it (the claimer died
+   * between appending the entry and noting it); published again under its event id, it is dropped as a
+   * duplicate if the claimer had published it.
+   */
+  private async publish(ref: PeriodRef, pub: PubDoc, now: Date, pubKey: string, takeover: boolean) {
+    const { partner, js, sealer, audit, log, crashPoint } = this.options;
     const occurredAt = new Date(Math.min(ref.end - 1, now.getTime())).toISOString();
     const event = {
       eventId: pub.eventId,
@@ -507,16 +539,24 @@ export class Aggregator {
     const token = sealer.seal(valid.event, { now });
     const { recipient } = ref;
     // Audited first: the aggregate leaves only once its entry is durably stored.
-    if (!this.audited.has(event.eventId)) {
-      await audit.append({
+    if (!this.audited.has(event.eventId) && pub.audited !== true) {
+      const record = {
         recipient,
         agreementId: ref.agreementId,
         eventId: event.eventId,
         eventType: 'stats.aggregate',
         paths: [...ref.term.dimensions].sort(),
-        mode: 'aggregate',
-      });
+        mode: 'aggregate' as const,
+      };
+      if (!takeover || !(await this.listed(record.eventId, disclosureKey(record), pub.claimedAt))) {
+        await audit.append(record);
+        crashPoint?.('appended', event.eventId);
+      } else log.warn({ period: ref.period, eventId: event.eventId }, 'taken-over aggregate already audited');
       this.audited.add(event.eventId);
+      await this.cas<PubDoc>(pubKey, (cur) =>
+        cur?.eventId === event.eventId && cur.audited !== true ? { ...cur, audited: true } : undefined,
+      );
+      crashPoint?.('noted', event.eventId);
     }
     await js.publish(shareSubject(recipient, partner, 'stats.aggregate'), token, {
       msgID: event.eventId,

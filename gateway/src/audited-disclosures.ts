@@ -16,6 +16,7 @@ export function disclosureKey(
 /**
  * The records disclosures the audit chain already lists, for events delivered again: another replica, or
  * this one before a crash, may have audited the event and then failed to publish or to acknowledge it.
+ * Aggregates too (mode `aggregate`), for a vintage whose claimer died after auditing it (aggregator.ts).
  * The chain is read from the oldest such event's storage time on (no entry for an event can be older),
  * and after that only what was appended since.
  */
@@ -90,7 +91,7 @@ export class AuditedDisclosures {
     } catch {
       return; // not an entry: `wbx audit verify` reports it
     }
-    if (entry.kind !== 'disclosure' || entry.mode !== 'records') return;
+    if (entry.kind !== 'disclosure' || (entry.mode !== 'records' && entry.mode !== 'aggregate')) return;
     const key = disclosureKey(entry);
     for (const id of entry.eventIds ?? [entry.eventId]) {
       const keys = this.byEvent.get(id) ?? new Set<string>();

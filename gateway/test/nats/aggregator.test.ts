@@ -238,6 +238,30 @@ describe('Aggregator', () => {
     ]);
   });
 
+  it.each(['appended', 'noted'] as const)(
+    'audits and publishes a vintage once when its claimer dies after its audit entry was %s',
+    async (point) => {
+      const dying = aggregator({
+        crashPoint: (at) => {
+          if (at === point) throw new Error(`replica died (${at})`);
+        },
+      });
+      await add(dying, WEEK_36, 'GR-MK', 4);
+      await expect(dying.flush(new Date(WEEK_37 + 1))).rejects.toThrow('replica died');
+      expect(await messages(jsm, shareStream('AL'))).toBe(0);
+
+      // Another replica takes the vintage over once its claim's lease ran out (here at once).
+      expect(await aggregator({ claimLeaseMs: 0 }).flush(new Date(WEEK_37 + 2))).toBe(1);
+      expect(await aggregator({ claimLeaseMs: 0 }).flush(new Date(WEEK_37 + 3))).toBe(0);
+      const vintages = await shared();
+      expect(vintages).toMatchObject([
+        { period: '2023-W36', cells: [{ values: ['GR-MK'], count: 4, suppressed: false }] },
+      ]);
+      const disclosures = (await auditEntries(jsm)).filter((e) => e.kind === 'disclosure');
+      expect(disclosures.map((d) => d.eventId)).toEqual([vintages[0]?.jti]);
+    },
+  );
+
   it('counts an event delivered twice once', async () => {
     const agg = aggregator();
     const events = incidents(WEEK_36, 'GR-MK', 3);

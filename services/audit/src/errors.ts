@@ -24,7 +24,9 @@ export type AuditErrorCode =
   /** The stream does not hold the signed checkpoint the anchor (kept outside the stream) names. */
   | 'ANCHOR_MISMATCH'
   /** An anchor (file) is not an audit anchor, or is another origin's. */
-  | 'INVALID_ANCHOR';
+  | 'INVALID_ANCHOR'
+  /** A read of the chain could not reach the last entry present when it started (no progress in time). */
+  | 'READ_INCOMPLETE';
 
 /** The one error type the audit package throws; branch on `code`, never on the message. */
 export class AuditError extends Error {

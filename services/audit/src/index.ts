@@ -24,7 +24,7 @@ export {
   type DisclosureRecord,
 } from './entry.js';
 export { AuditError, type AuditErrorCode } from './errors.js';
-export { readAudit } from './read.js';
+export { readAudit, type ReadAuditOptions } from './read.js';
 export { auditReport, type AuditReportFilter, type AuditReportRow } from './report.js';
 export { auditStreamConfig, ensureAuditStream, type AuditStreamOptions } from './stream.js';
 export {

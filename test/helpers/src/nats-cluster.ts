@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
 
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
+import { withFreePorts } from './internal/free-ports.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { until } from './until.js';
 
@@ -53,28 +53,6 @@ export interface NatsCluster extends AsyncDisposable {
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
-/** Ports free on 127.0.0.1 now: each bound to port 0 (all at once, so they differ) and closed again. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    return address.port;
-  });
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
-
 function clusterBlock(name: string, routePorts: number[], i: number, monitorPort: number): string {
   const routes = routePorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
   return [
@@ -103,26 +81,33 @@ interface Jsz {
  */
 export async function startNatsCluster(n = 3, opts: NatsClusterOptions = {}): Promise<NatsCluster> {
   const name = `wbx-${randomUUID().slice(0, 8)}`;
-  const ports = await freePorts(2 * n);
-  const routePorts = ports.slice(0, n);
-  const monitorPorts = ports.slice(n);
   const timeout = opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS;
   await using stack = new AsyncDisposableStack();
-  const started = await Promise.allSettled(
-    routePorts.map((_, i) =>
-      startNatsServer({
-        ...(opts.binary === undefined ? {} : { binary: opts.binary }),
-        ...(opts.debug === undefined ? {} : { debug: opts.debug }),
-        serverName: `n${i}`,
-        startTimeout: timeout,
-        config: [clusterBlock(name, routePorts, i, monitorPorts[i] ?? 0), opts.config ?? ''].join('\n'),
-      }),
-    ),
-  );
-  const servers: NatsServer[] = [];
-  for (const result of started) if (result.status === 'fulfilled') servers.push(stack.use(result.value));
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
+  // A port picked free may be taken before its node listens: then every node starts again on new ones.
+  const { servers, monitorPorts } = await withFreePorts(2 * n, async (ports) => {
+    const routePorts = ports.slice(0, n);
+    const monitorPorts = ports.slice(n);
+    const started = await Promise.allSettled(
+      routePorts.map((_, i) =>
+        startNatsServer({
+          ...(opts.binary === undefined ? {} : { binary: opts.binary }),
+          ...(opts.debug === undefined ? {} : { debug: opts.debug }),
+          serverName: `n${i}`,
+          startTimeout: timeout,
+          config: [clusterBlock(name, routePorts, i, monitorPorts[i] ?? 0), opts.config ?? ''].join('\n'),
+        }),
+      ),
+    );
+    const servers: NatsServer[] = [];
+    for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.allSettled(servers.map((s) => s[Symbol.asyncDispose]()));
+      throw failed.reason;
+    }
+    return { servers, monitorPorts };
+  });
+  for (const server of servers) stack.use(server);
   const cluster = new RunningNatsCluster(
     name,
     servers,

@@ -39,7 +39,7 @@ export interface ChangeSharerOptions {
   readonly jsm: JetStreamManager;
   readonly changes: RecordChanges;
   readonly aggregator: ChangeCounts;
-  readonly refs?: StreamRefs | undefined;
+  readonly refs: StreamRefs;
   readonly log: Logger;
 }
 

@@ -46,9 +46,9 @@ export interface ShareWorkerOptions {
   readonly replicas?: number;
   /**
    * Keys persons' subject references per agreement and signs them into each presentation (see
-   * `presentRecord`); the gateway always gives it. Without it the origin's own references go out.
+   * `presentRecord`). Required: without it the origin's federation-wide references would go out.
    */
-  readonly refs?: StreamRefs;
+  readonly refs: StreamRefs;
   /** Shares corrections and withdrawals with the recipients of their originals (record-change-share.ts). */
   readonly changes?: ChangeSharer;
 }

@@ -40,17 +40,16 @@ export function refAgreement(
  * each person's reference keyed for the agreement (`refAgreement`) goes with the presentation instead,
  * in a binding the origin signs over the presentation (`@wbx/seal`'s `bindRefs`), so that the recipient
  * can verify it and two recipients cannot link their records. The person container stays disclosed
- * (`<field>.` keeps it, nothing of it), so the references keep their persons' order. Without `refs`, or
- * where no person has a reference, it is the plain presentation of the grant's paths.
+ * (`<field>.` keeps it, nothing of it), so the references keep their persons' order. Where no person
+ * has a reference, it is the plain presentation of the grant's paths.
  */
 export function presentRecord(
   own: HeldToken,
   grant: RecipientGrant,
   policy: PartnerPolicy,
-  refs: StreamRefs | undefined,
+  refs: StreamRefs,
   now: Date,
 ): string {
-  if (refs === undefined) return own.present(grant.paths);
   const granted = new Set(grant.paths);
   const fields = PERSON_FIELDS.filter(
     (f) => isAllowed(`${f}.subjectRef`, granted) && own.claims[f] !== undefined,

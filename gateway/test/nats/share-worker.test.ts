@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import {
   AckPolicy,
   DeliverPolicy,
@@ -24,6 +26,7 @@ import {
   shareStream,
   STATE_BUCKET,
 } from '../../src/nats-layout.js';
+import { Pseudonyms } from '../../src/exchange/pseudonyms.js';
 import { ShareWorker } from '../../src/share-worker.js';
 import { ensureStream, eventsStreamConfig } from '../../src/streams.js';
 import {
@@ -80,6 +83,7 @@ async function startWorker(agreements: LoadedAgreement[], sink: AuditSink = audi
     audit: sink,
     aggregator,
     log,
+    refs: { pseudonyms: new Pseudonyms(randomBytes(32)), signer: p.signer('MK') },
   });
   await worker.start();
   return worker;

@@ -1,6 +1,9 @@
 import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { AUDIT_STREAM, auditSubject, decodeAuditEntry, type DisclosureRecord } from '@wbx/audit';
 
+/** The entries looked up: records and aggregates shared, and recipients' acknowledgements of changes. */
+const LISTED_MODES = new Set<string>(['records', 'aggregate', 'ack']);
+
 /** A cache of the chain unused for this long is dropped: redeliveries come in bursts. */
 const IDLE_MS = 30_000;
 /** Read from this long before an event was stored: the servers' clocks may differ a little. */
@@ -16,7 +19,8 @@ export function disclosureKey(
 /**
  * The records disclosures the audit chain already lists, for events delivered again: another replica, or
  * this one before a crash, may have audited the event and then failed to publish or to acknowledge it.
- * Aggregates too (mode `aggregate`), for a vintage whose claimer died after auditing it (aggregator.ts).
+ * Aggregates too (mode `aggregate`), for a vintage whose claimer died after auditing it (aggregator.ts),
+ * and acknowledgements of corrections and withdrawals (mode `ack`, record-change-share.ts).
  * The chain is read from the oldest such event's storage time on (no entry for an event can be older),
  * and after that only what was appended since.
  */
@@ -91,7 +95,7 @@ export class AuditedDisclosures {
     } catch {
       return; // not an entry: `wbx audit verify` reports it
     }
-    if (entry.kind !== 'disclosure' || (entry.mode !== 'records' && entry.mode !== 'aggregate')) return;
+    if (entry.kind !== 'disclosure' || !LISTED_MODES.has(entry.mode)) return;
     const key = disclosureKey(entry);
     for (const id of entry.eventIds ?? [entry.eventId]) {
       const keys = this.byEvent.get(id) ?? new Set<string>();

@@ -11,6 +11,7 @@ import {
 import { holdToken, type HeldToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
+import { AuditedDisclosures, disclosureKey } from './audited-disclosures.js';
 import { EVENTS_STREAM, SHARE_CONSUMER, shareConsumer, shareStream, shareSubject } from './nats-layout.js';
 import {
   CORRECTED_HEADER,
@@ -219,22 +220,31 @@ function grantFor(
 }
 
 export interface NoticeAcksOptions {
+  /** This partner: the origin whose audit chain lists the acknowledgements. */
+  readonly partner: string;
   readonly jsm: JetStreamManager;
   readonly changes: RecordChanges;
   readonly audit: AuditSink;
   readonly log: Logger;
   /** How often the recipients' acknowledgements are looked at; default 1 s. */
   readonly everyMs?: number;
+  /** How long a replica's claim on auditing an acknowledgement holds before another takes over. */
+  readonly leaseMs?: number;
+  /** Tests only: fails the check at this point, as a crash there would. */
+  readonly crashPoint?: 'after-claim' | 'after-append';
 }
 
 /**
  * The recipients' acknowledgements of corrections and withdrawals: a notification is acknowledged when
  * the recipient's consumer on its share stream has acknowledged it (its ack floor reached the
  * notification's sequence — the recipient acknowledges only after it applied the change). Each is then
- * audited once, as an `ack` entry naming the recipient and the change (the replica whose
- * compare-and-set takes it off the pending list writes it).
+ * audited once, as an `ack` entry naming the recipient and the change: the replica whose compare-and-set
+ * claims the notice appends the entry, then takes the notice off the pending list. A claim older than
+ * the lease (its replica died) is taken over; the new claimer appends only if the chain does not list
+ * the entry yet — so a crash repeats the work, never loses or doubles the entry.
  */
 export class NoticeAcks {
+  private chain: AuditedDisclosures | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -269,15 +279,28 @@ export class NoticeAcks {
         floors.set(recipient, floor);
       }
       if (floor < notice.shareSeq) continue;
-      if (!(await changes.settle(key, revision))) continue;
-      await audit.append({
+      const now = Date.now();
+      const leaseMs = this.options.leaseMs ?? 60_000;
+      if (notice.ackLeaseAt !== undefined && now - notice.ackLeaseAt < leaseMs) continue;
+      const claimed = await changes.claim(key, revision, notice, now);
+      if (claimed === undefined) continue;
+      if (this.options.crashPoint === 'after-claim') throw new Error('crash after claim (test)');
+      const entry = {
         recipient: notice.recipient,
         agreementId: notice.agreementId,
         eventId: notice.changeId,
         eventType: notice.changeType,
         paths: [],
         mode: 'ack',
-      });
+      } as const;
+      // A notice claimed before (its claimer died) may have been audited already.
+      const taken = notice.ackClaimedAt !== undefined;
+      this.chain ??= new AuditedDisclosures(jsm, this.options.partner);
+      const listed =
+        taken && (await this.chain.has(entry.eventId, disclosureKey(entry), notice.ackClaimedAt));
+      if (!listed) await audit.append(entry);
+      if (this.options.crashPoint === 'after-append') throw new Error('crash after append (test)');
+      if (!(await changes.settle(key, claimed.revision))) continue;
       acknowledged += 1;
       log.info(
         { recipient: notice.recipient, changeId: notice.changeId, originalId: notice.originalEventId },

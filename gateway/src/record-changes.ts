@@ -57,6 +57,10 @@ export interface PendingNotice {
   readonly originalEventId: string;
   /** Its sequence in the recipient's share stream. */
   readonly shareSeq: number;
+  /** When a replica first took up auditing its acknowledgement (ms); absent until then. */
+  readonly ackClaimedAt?: number;
+  /** When the replica now auditing it took it up (ms); another takes over after a lease. */
+  readonly ackLeaseAt?: number;
 }
 
 /** What a change needs from the store before it is published: its headers, or why it is refused. */
@@ -283,6 +287,25 @@ export class RecordChanges {
         out.push({ notice: e.json<PendingNotice>(), key, revision: e.revision });
     }
     return out;
+  }
+
+  /**
+   * Takes up auditing a notification's acknowledgement, by compare-and-set on its revision: the notice
+   * as claimed and its new revision, or undefined when another replica changed it first.
+   */
+  async claim(
+    key: string,
+    revision: number,
+    notice: PendingNotice,
+    now: number,
+  ): Promise<{ notice: PendingNotice; revision: number } | undefined> {
+    const claimed = { ...notice, ackClaimedAt: notice.ackClaimedAt ?? now, ackLeaseAt: now };
+    try {
+      const next = await (await this.kv()).update(key, JSON.stringify(claimed), revision);
+      return { notice: claimed, revision: next };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Takes a notification off the pending list; false when another replica did first. */

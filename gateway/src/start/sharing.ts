@@ -99,9 +99,10 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     flushEveryMs: config.share.flushEvery,
     replicas: config.streams.replicas,
   });
-  await share.start();
+  // Stopped too if its start fails half-way (it follows the agreements from the start on).
   stack.defer(() => share.stop());
-  const acks = new NoticeAcks({ jsm, changes, audit, log });
+  await share.start();
+  const acks = new NoticeAcks({ partner: config.partner, jsm, changes, audit, log });
   acks.start();
   stack.defer(() => acks.stop());
   const receive = new ReceiveWorker({

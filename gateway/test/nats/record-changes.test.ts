@@ -1,11 +1,25 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { AuditLog } from '@wbx/audit';
 import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { eventSubject } from '../../src/nats-layout.js';
+import {
+  eventSubject,
+  shareConsumer,
+  shareStream,
+  shareSubject,
+  shareSubjectPrefix,
+} from '../../src/nats-layout.js';
+import { NoticeAcks, type NoticeAcksOptions } from '../../src/record-change-share.js';
 import {
   CORRECTED_HEADER,
   currentVersion,
@@ -14,7 +28,15 @@ import {
   RecordChanges,
 } from '../../src/record-changes.js';
 import { ensureStream, eventsStreamConfig } from '../../src/streams.js';
-import { eventsOf, partners, type Partners } from '../support/fixtures.js';
+import {
+  auditEntries,
+  eventsOf,
+  openAudit,
+  partners,
+  quiet,
+  until,
+  type Partners,
+} from '../support/fixtures.js';
 
 let nats: NatsServer;
 let nc: NatsConnection;
@@ -181,5 +203,65 @@ describe('currentVersion', () => {
     expect(corrected.eventId).toBe(first.eventId);
     expect(corrected.claims.routeSegment).toBe('MK-RS');
     expect(await at(secondSeq)).toBeUndefined();
+  });
+});
+
+describe('NoticeAcks', () => {
+  /** RS's share stream holding one notice that RS has acknowledged; MK notes it as pending. */
+  async function acknowledgedNotice(): Promise<string> {
+    await jsm.streams.add({ name: shareStream('RS'), subjects: [`${shareSubjectPrefix('RS')}.>`] });
+    await jsm.consumers.add(shareStream('RS'), {
+      durable_name: shareConsumer('RS'),
+      ack_policy: AckPolicy.Explicit,
+    });
+    const notice = withdrawal(first);
+    const { seq } = await js.publish(shareSubject('RS', 'MK', notice.type), 'notice');
+    const m = await (await js.consumers.get(shareStream('RS'), shareConsumer('RS'))).next();
+    await m?.ackAck();
+    await changes.notePending({
+      recipient: 'RS',
+      agreementId: 'MK-RS-1',
+      changeId: notice.eventId,
+      changeType: notice.type,
+      originalEventId: first?.eventId ?? '',
+      shareSeq: seq,
+    });
+    return notice.eventId;
+  }
+
+  const acks = (audit: AuditLog, options: Partial<NoticeAcksOptions> = {}) =>
+    new NoticeAcks({ partner: 'MK', jsm, changes, audit, log: quiet(), leaseMs: 100, ...options });
+
+  for (const crashPoint of ['after-claim', 'after-append'] as const) {
+    it(`audits an acknowledgement once when the replica auditing it dies ${crashPoint.replace('-', ' ')}`, async () => {
+      const changeId = await acknowledgedNotice();
+      const audit = await openAudit(js, jsm, p);
+      try {
+        await expect(acks(audit, { crashPoint }).check()).rejects.toThrow(/crash/);
+        // Within the lease nobody else takes it; after it, another replica does, once.
+        expect(await acks(audit, { leaseMs: 60_000 }).check()).toBe(0);
+        await until('the acknowledgement taken over', async () => (await acks(audit).check()) === 1);
+        expect(await changes.pending()).toEqual([]);
+        const entries = (await auditEntries(jsm)).filter((e) => e.kind === 'disclosure' && e.mode === 'ack');
+        expect(entries.map((e) => (e.kind === 'disclosure' ? [e.recipient, e.eventId] : []))).toEqual([
+          ['RS', changeId],
+        ]);
+      } finally {
+        await audit.close();
+      }
+    });
+  }
+
+  it('lets two replicas check at once: one acknowledgement entry', async () => {
+    await acknowledgedNotice();
+    const audit = await openAudit(js, jsm, p);
+    try {
+      const counts = await Promise.all([acks(audit).check(), acks(audit).check()]);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
+      const entries = (await auditEntries(jsm)).filter((e) => e.kind === 'disclosure' && e.mode === 'ack');
+      expect(entries).toHaveLength(1);
+    } finally {
+      await audit.close();
+    }
   });
 });

@@ -6,6 +6,8 @@ export {
   AsylumApplication,
   AsylumDecision,
   CrossingIrregular,
+  DocumentFraud,
+  EntryRefusal,
   ReadmissionRequest,
   ReadmissionResponse,
   ReceptionCapacity,
@@ -14,6 +16,7 @@ export {
   ReturnExecuted,
   SmugglingIncident,
   StatsAggregate,
+  StayIllegal,
   TraffickingVictim,
 } from './gen/wbx/v1/bodies.js';
 export {

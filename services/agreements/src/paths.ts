@@ -35,6 +35,14 @@ export const CATEGORICAL_FIELDS: readonly string[] = [
   'reason',
   'facilityType',
   'riskLevel',
+  'crossingPoint',
+  'borderType',
+  'ground',
+  'detectedOn',
+  'stayBasis',
+  'documentType',
+  'fraudType',
+  'documentCountry',
 ];
 
 /** Person attributes an aggregate may count by: all but the pseudonymous reference. */

@@ -20,6 +20,7 @@ import {
 } from './internal/primitives.js';
 import {
   AGE_BANDS,
+  CROSSING_POINTS,
   DECISION_INSTANCES,
   DECISION_OUTCOMES,
   DETECTION_METHODS,
@@ -62,6 +63,11 @@ export const LIMITS = {
 } as const;
 
 const BORDER_SECTION_RE = /^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$/;
+/** An origin's identifier of a border section or crossing point, e.g. `MK-GR/Gevgelija`. */
+export const borderSection = text(LIMITS.borderSectionLength).regex(
+  BORDER_SECTION_RE,
+  issue('INVALID_FORMAT', 'letters, digits, space and . _ / - only'),
+);
 
 export const PersonSchema = z
   .strictObject({
@@ -84,16 +90,14 @@ export const PersonSchema = z
 export const GeoPointSchema = geoPoint;
 
 export const CrossingIrregularSchema = z.strictObject({
-  borderSection: text(LIMITS.borderSectionLength).regex(
-    BORDER_SECTION_RE,
-    issue('INVALID_FORMAT', 'letters, digits, space and . _ / - only'),
-  ),
+  borderSection,
   routeSegment,
   direction: code(DIRECTIONS),
   location: geoPoint.optional(),
   persons: z.array(PersonSchema).min(1).max(LIMITS.personsPerCrossing),
   facilitatorSuspected: flag,
   detectionMethod: code(DETECTION_METHODS),
+  crossingPoint: code(CROSSING_POINTS).optional(),
 });
 
 export const SmugglingIncidentSchema = z.strictObject({

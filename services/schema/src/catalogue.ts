@@ -17,6 +17,9 @@ export const CATALOGUE = {
   'stats.aggregate': 'statsAggregate',
   'record.correction': 'recordCorrection',
   'record.withdrawal': 'recordWithdrawal',
+  'entry.refusal': 'entryRefusal',
+  'stay.illegal': 'stayIllegal',
+  'document.fraud': 'documentFraud',
 } as const satisfies Record<string, keyof Event>;
 
 export type EventType = keyof typeof CATALOGUE;

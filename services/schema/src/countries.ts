@@ -35,10 +35,16 @@ export const ALPHA3_CODES: ReadonlySet<string> = new Set(ALPHA2_TO_ALPHA3.values
 /** Every ISO 3166-1 alpha-2 code (plus XK). */
 export const ALPHA2_CODES: ReadonlySet<string> = new Set(ALPHA2_TO_ALPHA3.keys());
 
-/** Citizenship of an unknown or stateless person. */
+/**
+ * Citizenship unknown (ICAO Doc 9303 "unspecified nationality"). Before STATELESS_CITIZENSHIP existed it
+ * also stood for stateless persons, so older events may carry XXX for either: Eurostat's UNK.
+ */
 export const UNKNOWN_CITIZENSHIP = 'XXX';
 
-/** A citizenship: an alpha-3 code or XXX. */
+/** Citizenship of a stateless person (ICAO Doc 9303 XXA; Eurostat's STLS), kept apart from unknown. */
+export const STATELESS_CITIZENSHIP = 'XXA';
+
+/** A citizenship: an alpha-3 code (XKX for Kosovo), XXA (stateless) or XXX (unknown). */
 export function isCitizenship(code: string): boolean {
-  return code === UNKNOWN_CITIZENSHIP || ALPHA3_CODES.has(code);
+  return code === UNKNOWN_CITIZENSHIP || code === STATELESS_CITIZENSHIP || ALPHA3_CODES.has(code);
 }

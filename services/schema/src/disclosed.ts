@@ -17,6 +17,7 @@ import {
   TraffickingVictimSchema,
 } from './bodies.js';
 import { isEventType, type EventType } from './catalogue.js';
+import { DocumentFraudSchema, EntryRefusalSchema, StayIllegalSchema } from './indicator-bodies.js';
 import { timestamp } from './internal/primitives.js';
 import { RecordCorrectionSchema, RecordWithdrawalSchema } from './record-changes.js';
 import { fromIssue } from './validate.js';
@@ -38,6 +39,9 @@ const BODY_SHAPES: Record<EventType, Record<string, z.ZodType>> = {
   'stats.aggregate': StatsAggregateSchema.shape,
   'record.correction': RecordCorrectionSchema.shape,
   'record.withdrawal': RecordWithdrawalSchema.shape,
+  'entry.refusal': EntryRefusalSchema.shape,
+  'stay.illegal': StayIllegalSchema.shape,
+  'document.fraud': DocumentFraudSchema.shape,
 };
 
 /** Event-level claims that a sealed event discloses next to its body fields. */

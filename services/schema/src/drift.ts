@@ -8,6 +8,7 @@ import type * as z from 'zod';
 
 import type * as bodies from './bodies.js';
 import type { EventSchema } from './event.js';
+import type * as indicators from './indicator-bodies.js';
 import type * as changes from './record-changes.js';
 
 type OnlyIn<A, B> = Exclude<keyof A, keyof B>;
@@ -40,6 +41,9 @@ export type SchemaMatchesProto = [
   Conforms<typeof bodies.StatsAggregateSchema, proto.StatsAggregate>,
   Conforms<typeof changes.RecordCorrectionSchema, proto.RecordCorrection>,
   Conforms<typeof changes.RecordWithdrawalSchema, proto.RecordWithdrawal>,
+  Conforms<typeof indicators.EntryRefusalSchema, proto.EntryRefusal>,
+  Conforms<typeof indicators.StayIllegalSchema, proto.StayIllegal>,
+  Conforms<typeof indicators.DocumentFraudSchema, proto.DocumentFraud>,
 ];
 
 type AllTrue<T extends readonly unknown[]> = T[number] extends true ? true : false;

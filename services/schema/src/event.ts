@@ -16,6 +16,7 @@ import {
   TraffickingVictimSchema,
 } from './bodies.js';
 import { isEventType, SCHEMA_VERSION } from './catalogue.js';
+import { DocumentFraudSchema, EntryRefusalSchema, StayIllegalSchema } from './indicator-bodies.js';
 import { RecordCorrectionSchema, RecordWithdrawalSchema } from './record-changes.js';
 import { issue, partner, timestamp, uuidV7 } from './internal/primitives.js';
 
@@ -50,6 +51,9 @@ export const EventSchema = z.strictObject({
   statsAggregate: StatsAggregateSchema.optional(),
   recordCorrection: RecordCorrectionSchema.optional(),
   recordWithdrawal: RecordWithdrawalSchema.optional(),
+  entryRefusal: EntryRefusalSchema.optional(),
+  stayIllegal: StayIllegalSchema.optional(),
+  documentFraud: DocumentFraudSchema.optional(),
 });
 
 /** A validated event, every proto3 default filled in. */

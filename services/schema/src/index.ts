@@ -12,9 +12,17 @@ export {
   ALPHA2_CODES,
   ALPHA2_TO_ALPHA3,
   ALPHA3_CODES,
+  STATELESS_CITIZENSHIP,
   UNKNOWN_CITIZENSHIP,
   isCitizenship,
 } from './countries.js';
+export {
+  EUROSTAT_BORDER_TYPES,
+  EUROSTAT_CITIZEN_EXCEPTIONS,
+  REFUSAL_GROUND_LETTERS,
+  citizenshipFromEurostat,
+  eurostatCitizen,
+} from './eurostat.js';
 export {
   AGENCIES,
   EU_MEMBER_STATES,
@@ -25,23 +33,31 @@ export {
 } from './partners.js';
 export {
   AGE_BANDS,
+  BORDER_TYPES,
+  CROSSING_POINTS,
   DECISION_INSTANCES,
   DECISION_OUTCOMES,
   DETECTION_METHODS,
   DIRECTIONS,
+  DOCUMENT_TYPES,
   EVIDENCE_TYPES,
   EXPLOITATION_TYPES,
   FACILITY_TYPES,
+  FRAUD_TYPES,
   IDENTIFIED_BY,
   MINOR_AGE_BANDS,
   MODI_OPERANDI,
   PERMIT_TYPES,
+  PERSONAL_DOCUMENT_TYPES,
   READMISSION_OUTCOMES,
   READMISSION_REJECTION_REASONS,
+  REFUSAL_GROUNDS,
   RETURN_TYPES,
   RISK_INDICATORS,
   RISK_LEVELS,
   SEXES,
+  STAY_BASES,
+  STAY_DETECTED_ON,
   VEHICLE_TYPES,
 } from './vocabulary.js';
 export {
@@ -63,6 +79,7 @@ export {
   StatsAggregateSchema,
   TraffickingVictimSchema,
 } from './bodies.js';
+export { DocumentFraudSchema, EntryRefusalSchema, StayIllegalSchema } from './indicator-bodies.js';
 export { EventSchema, type ValidEvent } from './event.js';
 export { isRouteSegment, parseDate, parsePeriodStart, parseTimestamp } from './internal/primitives.js';
 export {

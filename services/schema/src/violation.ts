@@ -23,7 +23,7 @@ export type ViolationCode =
   | 'INVALID_FORMAT'
   /** A value outside its closed vocabulary (sex, age band, outcome, …). */
   | 'INVALID_CODE'
-  /** Not an ISO 3166-1 alpha-3 country code (nor XXX where allowed). */
+  /** Not an ISO 3166-1 alpha-3 country code (nor XXA / XXX where a citizenship is allowed). */
   | 'UNKNOWN_COUNTRY'
   /** Not a WBX partner code. */
   | 'UNKNOWN_PARTNER'

@@ -93,3 +93,41 @@ export const RISK_INDICATORS = [
   'facilitator-network',
   'other',
 ] as const;
+
+/** Where an irregular crossing was made (Frontex FRAN 1A between, 1B at border crossing points). */
+export const CROSSING_POINTS = ['between-bcp', 'at-bcp'] as const;
+/** Border types of Eurostat's refusals of entry (migr_eirfs BORDER: land, sea, air). */
+export const BORDER_TYPES = ['land', 'sea', 'air'] as const;
+/**
+ * Grounds for refusal of entry: Schengen Borders Code (Regulation (EU) 2016/399) Annex V Part B, points
+ * A to I in order (docs/eurostat-crosswalk.md).
+ */
+export const REFUSAL_GROUNDS = [
+  'no-valid-document',
+  'false-document',
+  'no-valid-visa',
+  'false-visa',
+  'no-purpose-justification',
+  'overstay-90-180',
+  'insufficient-means',
+  'entry-ban-alert',
+  'public-threat',
+] as const;
+/** Where an illegal stay was detected (FRAN indicator 3: inland or on exit). */
+export const STAY_DETECTED_ON = ['inland', 'exit'] as const;
+/** How a stay became illegal. */
+export const STAY_BASES = ['irregular-entry', 'overstay', 'unknown'] as const;
+/** Kinds of fraudulent document (FRAN indicator 6). */
+export const DOCUMENT_TYPES = ['passport', 'id-card', 'visa', 'residence-permit', 'stamp', 'other'] as const;
+/** Types of document fraud (Frontex / EDF-RAN terms). */
+export const FRAUD_TYPES = [
+  'counterfeit',
+  'forged',
+  'fraudulently-obtained',
+  'impostor',
+  'pseudo-document',
+  'stolen-blank',
+  'other',
+] as const;
+/** Documents that identify a holder: the only ones an impostor (a look-alike) can use. */
+export const PERSONAL_DOCUMENT_TYPES: readonly string[] = ['passport', 'id-card', 'residence-permit', 'visa'];

@@ -175,6 +175,36 @@ export function validEvents(): Record<EventType, Record<string, unknown>> {
         reason: 'recorded-in-error',
       },
     },
+    'entry.refusal': {
+      ...meta('entry.refusal', 16),
+      entryRefusal: {
+        borderSection: 'MK-GR/Bogorodica',
+        borderType: 'land',
+        person: { ...person(), citizenship: 'ALB' },
+        ground: 'no-valid-visa',
+      },
+    },
+    'stay.illegal': {
+      ...meta('stay.illegal', 17),
+      stayIllegal: {
+        person: { ...person(), citizenship: 'XXA' },
+        detectedOn: 'exit',
+        borderSection: 'MK-RS/Tabanovce',
+        stayBasis: 'irregular-entry',
+      },
+    },
+    'document.fraud': {
+      ...meta('document.fraud', 18),
+      documentFraud: {
+        borderSection: 'MK-GR/Bogorodica',
+        borderType: 'land',
+        direction: 'exit',
+        person: { ...person(), citizenship: 'TUR' },
+        documentType: 'passport',
+        fraudType: 'impostor',
+        documentCountry: 'BGR',
+      },
+    },
   };
 }
 

@@ -57,7 +57,8 @@ export const MONTHLY_SEASONALITY: readonly number[] = [
 /**
  * Citizenships of persons detected on the route. The ranking follows frontex2022 (Syria, Afghanistan,
  * Türkiye; newly frequent Tunisia, India, Burundi) and frontexMay2022 (main origins Syria, Afghanistan);
- * the weights themselves, and the other nationalities, are an assumption. XXX = unknown / stateless.
+ * the weights themselves, and the other nationalities, are an assumption. XXX = unknown, XXA = stateless
+ * (kept apart, as Eurostat's UNK and STLS).
  */
 export const CITIZENSHIP_WEIGHTS: Weighted<string> = [
   ['SYR', 30],
@@ -73,7 +74,8 @@ export const CITIZENSHIP_WEIGHTS: Weighted<string> = [
   ['IRN', 2], // assumption
   ['EGY', 1], // assumption
   ['CUB', 1], // assumption
-  ['XXX', 4], // assumption
+  ['XXX', 3], // assumption
+  ['XXA', 1], // assumption
 ];
 
 /** The nationalities frontex2022 calls newly frequent in 2022. */
@@ -161,6 +163,13 @@ export const TYPE_WEIGHTS = {
   'readmission.request': 35, // assumption
   'readmission.response': 30, // assumption
   'assessment.route': 3, // assumption: a few per week per partner
+  // The other WB-RAN indicators (refusals of entry, illegal stay, false documents) have no figure in
+  // wb-route-figures.md: assumption, one refusal per ~6 crossing records, one illegal stay per ~9, and
+  // false documents rare (a few per thousand records), each event one person. They follow the route's
+  // monthly shape like every other type (internal/timeline.ts).
+  'entry.refusal': 90, // assumption
+  'stay.illegal': 60, // assumption
+  'document.fraud': 8, // assumption
 } as const;
 
 /** Reception snapshots aim at one per facility per day, within these bounds of the event mix. // assumption */
@@ -306,4 +315,85 @@ export const RISK_WEIGHTS_LOW: Weighted<string> = [
   ['medium', 40],
   ['high', 17],
   ['critical', 3],
+];
+
+/**
+ * Refusals of entry: a share of the refused are migrants of the route's citizenship mix, the rest
+ * travellers of neighbouring and visa-required countries (never the refusing partner's own nationals).
+ * // assumption
+ */
+export const REFUSED_ROUTE_MIGRANT_SHARE = 0.4;
+export const REFUSED_TRAVELLER_CITIZENSHIPS: Weighted<string> = [
+  ['ALB', 15],
+  ['TUR', 15],
+  ['XKX', 10],
+  ['SRB', 8],
+  ['MKD', 6],
+  ['BIH', 6],
+  ['MNE', 3],
+  ['UKR', 8],
+  ['RUS', 6],
+  ['CHN', 5],
+  ['IND', 5],
+  ['MAR', 4],
+  ['XXA', 1],
+  ['XXX', 2],
+];
+/** Main grounds of refusal (REFUSAL_GROUNDS). // assumption: no visa and no justification lead */
+export const REFUSAL_GROUND_WEIGHTS: Weighted<string> = [
+  ['no-valid-document', 10],
+  ['false-document', 4],
+  ['no-valid-visa', 25],
+  ['false-visa', 2],
+  ['no-purpose-justification', 25],
+  ['overstay-90-180', 5],
+  ['insufficient-means', 14],
+  ['entry-ban-alert', 12],
+  ['public-threat', 3],
+];
+/** Border types of refusals and false documents: WB6 borders are mostly land. // assumption */
+export const BORDER_TYPE_WEIGHTS: Weighted<string> = [
+  ['land', 78],
+  ['air', 20],
+  ['sea', 2],
+];
+/** Illegal stay: detected inland or on exit, and how the stay became illegal. // assumption */
+export const STAY_EXIT_SHARE = 0.35;
+export const STAY_BASIS_WEIGHTS: Weighted<string> = [
+  ['irregular-entry', 75],
+  ['overstay', 15],
+  ['unknown', 10],
+];
+/** False documents. // assumption: EU documents forged for travel onwards, used mostly on exit */
+export const FALSE_DOCUMENT_EXIT_SHARE = 0.6;
+export const DOCUMENT_TYPE_WEIGHTS: Weighted<string> = [
+  ['passport', 40],
+  ['id-card', 25],
+  ['visa', 10],
+  ['residence-permit', 12],
+  ['stamp', 8],
+  ['other', 5],
+];
+export const FRAUD_TYPE_WEIGHTS: Weighted<string> = [
+  ['counterfeit', 35],
+  ['forged', 25],
+  ['fraudulently-obtained', 8],
+  ['impostor', 22],
+  ['pseudo-document', 3],
+  ['stolen-blank', 5],
+  ['other', 2],
+];
+/** The states a false document claims to be issued by. // assumption */
+export const DOCUMENT_COUNTRY_WEIGHTS: Weighted<string> = [
+  ['GRC', 12],
+  ['BGR', 12],
+  ['ITA', 12],
+  ['FRA', 8],
+  ['DEU', 8],
+  ['ESP', 6],
+  ['HRV', 6],
+  ['ROU', 6],
+  ['SYR', 8],
+  ['TUR', 8],
+  ['AFG', 4],
 ];

@@ -6,6 +6,7 @@ import { crossingIrregular, smugglingIncident } from './internal/border-bodies.j
 import { DAY_MS, EARLIEST_MS, isoTimestamp } from './internal/calendar.js';
 import { SynthContext } from './internal/context.js';
 import { recordingDelay } from './internal/delays.js';
+import { documentFraud, entryRefusal, stayIllegal } from './internal/indicator-bodies.js';
 import {
   asylumApplication,
   asylumDecision,
@@ -63,6 +64,9 @@ const BODIES: Readonly<Record<SourceType, BodyBuilder>> = {
     receptionCapacity: receptionCapacity(ctx, roster, at),
   }),
   'assessment.route': (ctx, year, at) => ({ assessmentRoute: assessmentRoute(ctx, year, at) }),
+  'entry.refusal': (ctx, year) => ({ entryRefusal: entryRefusal(ctx, year) }),
+  'stay.illegal': (ctx, year) => ({ stayIllegal: stayIllegal(ctx, year) }),
+  'document.fraud': (ctx, year) => ({ documentFraud: documentFraud(ctx, year) }),
 };
 
 function checkOptions(options: GenerateOptions): { from: number; to: number } {

@@ -38,6 +38,7 @@ const CROSSING_KEYS = [
   'persons',
   'facilitatorSuspected',
   'detectionMethod',
+  'crossingPoint',
 ];
 const inOrder = (keys: string[], order: string[]): boolean =>
   keys.every((k, i) => i === 0 || order.indexOf(k) > order.indexOf(keys[i - 1] ?? ''));

@@ -58,7 +58,10 @@ export const uuidV7 = z
 
 export const citizenship = z
   .string()
-  .refine(isCitizenship, issue('UNKNOWN_COUNTRY', 'not an ISO 3166-1 alpha-3 code or XXX'));
+  .refine(
+    isCitizenship,
+    issue('UNKNOWN_COUNTRY', 'not an ISO 3166-1 alpha-3 code, XXA (stateless) or XXX (unknown)'),
+  );
 
 export const country = z
   .string()

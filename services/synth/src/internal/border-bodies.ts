@@ -34,6 +34,7 @@ export function crossingIrregular(ctx: SynthContext, year: number): CrossingIrre
   const suspected = rng.chance(
     persons.length > 1 ? FACILITATOR_SUSPECTED.group : FACILITATOR_SUSPECTED.single,
   );
+  const detectionMethod = rng.weighted(DETECTION_WEIGHTS[direction]);
   return {
     borderSection: section.name,
     routeSegment: seg.segment,
@@ -41,7 +42,9 @@ export function crossingIrregular(ctx: SynthContext, year: number): CrossingIrre
     ...(location === undefined ? {} : { location }),
     persons,
     facilitatorSuspected: suspected,
-    detectionMethod: rng.weighted(DETECTION_WEIGHTS[direction]),
+    detectionMethod,
+    // FRAN 1B: at a crossing point, found at the checkpoint (hidden in a vehicle); else 1A. // assumption
+    crossingPoint: detectionMethod === 'checkpoint' ? 'at-bcp' : 'between-bcp',
   };
 }
 

@@ -20,6 +20,9 @@ const DELAYS: Readonly<Record<SourceType, readonly [number, number]>> = {
   'readmission.response': [30, 0.7],
   'reception.capacity': [5, 0.5],
   'assessment.route': [60, 0.8],
+  'entry.refusal': [20, 0.7],
+  'stay.illegal': [60, 0.8],
+  'document.fraud': [120, 0.9],
 };
 
 /** Milliseconds from occurrence to record, at least one second. */

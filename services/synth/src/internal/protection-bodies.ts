@@ -5,7 +5,7 @@ import type {
   ResidenceHumanitarian,
   TraffickingVictim,
 } from '@wbx/proto';
-import { ALPHA2_TO_ALPHA3 } from '@wbx/schema';
+import { ALPHA2_TO_ALPHA3, STATELESS_CITIZENSHIP } from '@wbx/schema';
 
 import {
   APPEAL_SHARE,
@@ -111,7 +111,7 @@ export function residenceHumanitarian(ctx: SynthContext, year: number, at: numbe
     holder = person(ctx, 'UKR', female ? 'F' : 'M', age);
     months = 12;
   } else if (permitType === 'stateless') {
-    holder = person(ctx, 'XXX', rng.chance(0.5) ? 'M' : 'F', adultAge(ctx));
+    holder = person(ctx, STATELESS_CITIZENSHIP, rng.chance(0.5) ? 'M' : 'F', adultAge(ctx));
   } else {
     holder = adultMigrant(ctx, year);
   }

@@ -1,5 +1,5 @@
 import type { ReadmissionRequest, ReadmissionResponse, ReturnDecision, ReturnExecuted } from '@wbx/proto';
-import { EVIDENCE_TYPES } from '@wbx/schema';
+import { ALPHA3_CODES, EVIDENCE_TYPES } from '@wbx/schema';
 
 import {
   READMISSION_DEADLINE_DAYS,
@@ -26,7 +26,7 @@ export function returnDecision(ctx: SynthContext, year: number): ReturnDecision 
   const rejected = rng.chance(0.7) ? ctx.rejected.take() : undefined;
   const returnee = rejected ?? knownOrNew(ctx, year, 0.4);
   const returnType = rng.weighted(RETURN_TYPE_WEIGHTS);
-  const home = returnee.citizenship !== 'XXX' && rng.chance(0.6);
+  const home = ALPHA3_CODES.has(returnee.citizenship) && rng.chance(0.6);
   const destination = home ? returnee.citizenship : rng.weighted(ctx.profile.entryCountries);
   // About half the decisions are carried out later in the run. // assumption
   if (rng.chance(0.5)) ctx.returns.push({ person: returnee, returnType, destination });
@@ -38,7 +38,7 @@ export function returnExecuted(ctx: SynthContext, year: number): ReturnExecuted 
   let pending: PendingReturn | undefined = rng.chance(0.85) ? ctx.returns.take() : undefined;
   if (pending === undefined) {
     const returnee = knownOrNew(ctx, year, 0.3);
-    const home = returnee.citizenship !== 'XXX' && rng.chance(0.6);
+    const home = ALPHA3_CODES.has(returnee.citizenship) && rng.chance(0.6);
     pending = {
       person: returnee,
       returnType: rng.weighted(RETURN_TYPE_WEIGHTS),

@@ -24,10 +24,18 @@ const CLOCKS: Readonly<Record<SourceType, Clock>> = {
   'readmission.response': 'office',
   'reception.capacity': 'morning',
   'assessment.route': 'office',
+  'entry.refusal': 'any',
+  'stay.illegal': 'any',
+  'document.fraud': 'any',
 };
 
-/** Types a non-state partner (an EU agency) does not record. */
+/**
+ * Types a non-state partner (an EU agency) does not record: state acts (refusing entry, finding an
+ * illegal stay, asylum, return) and reception. Its deployed officers do detect false documents.
+ */
 const STATE_ONLY: ReadonlySet<SourceType> = new Set([
+  'entry.refusal',
+  'stay.illegal',
   'asylum.application',
   'asylum.decision',
   'residence.humanitarian',

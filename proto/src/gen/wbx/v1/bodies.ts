@@ -26,6 +26,12 @@ export interface CrossingIrregular {
   facilitatorSuspected: boolean;
   /** patrol | surveillance | checkpoint | tip-off | inland-check | other. */
   detectionMethod: string;
+  /**
+   * Where the crossing was made (Frontex FRAN indicators 1A / 1B): between-bcp (green or blue border) |
+   * at-bcp (at a border crossing point, e.g. hidden in a vehicle). Absent in events recorded before the
+   * field existed: consumers then treat detection_method checkpoint as at-bcp, anything else as between-bcp.
+   */
+  crossingPoint?: string | undefined;
 }
 
 /** smuggling.incident — migrant smuggling incident. */
@@ -163,6 +169,65 @@ export interface AssessmentRoute {
   summary: string;
 }
 
+/**
+ * entry.refusal — a third-country national refused entry at a border crossing point (WB-RAN indicator
+ * "refusals of entry"; Eurostat migr_eirfs counts them by citizenship, border type and ground).
+ */
+export interface EntryRefusal {
+  /** Origin's identifier of the border crossing point (e.g. "RS-HU/Horgos"). */
+  borderSection: string;
+  /** land | sea | air. */
+  borderType: string;
+  person?:
+    | Person
+    | undefined;
+  /**
+   * The main ground (Schengen Borders Code, Annex V Part B, points A-I): no-valid-document |
+   * false-document | no-valid-visa | false-visa | no-purpose-justification | overstay-90-180 |
+   * insufficient-means | entry-ban-alert | public-threat.
+   */
+  ground: string;
+}
+
+/**
+ * stay.illegal — a third-country national detected staying illegally (WB-RAN indicator "illegal stay"):
+ * inland, or on exit at the border.
+ */
+export interface StayIllegal {
+  person?:
+    | Person
+    | undefined;
+  /** inland | exit. */
+  detectedOn: string;
+  /** The border section of an exit detection; only with detected_on exit. */
+  borderSection?:
+    | string
+    | undefined;
+  /** How the stay became illegal: irregular-entry | overstay | unknown. */
+  stayBasis: string;
+}
+
+/**
+ * document.fraud — a person detected using a fraudulent document at a border (WB-RAN indicator "false
+ * documents").
+ */
+export interface DocumentFraud {
+  borderSection: string;
+  /** land | sea | air. */
+  borderType: string;
+  /** entry | exit. */
+  direction: string;
+  person?:
+    | Person
+    | undefined;
+  /** passport | id-card | visa | residence-permit | stamp | other. */
+  documentType: string;
+  /** counterfeit | forged | fraudulently-obtained | impostor | pseudo-document | stolen-blank | other. */
+  fraudType: string;
+  /** ISO 3166-1 alpha-3 of the state the document claims to be issued by. */
+  documentCountry: string;
+}
+
 /** One cell of an aggregate: a count for one combination of dimension values. */
 export interface AggregateCell {
   /** One value per dimension, in the order of StatsAggregate.dimensions. */
@@ -194,6 +259,7 @@ function createBaseCrossingIrregular(): CrossingIrregular {
     persons: [],
     facilitatorSuspected: false,
     detectionMethod: "",
+    crossingPoint: undefined,
   };
 }
 
@@ -219,6 +285,9 @@ export const CrossingIrregular: MessageFns<CrossingIrregular> = {
     }
     if (message.detectionMethod !== "") {
       writer.uint32(58).string(message.detectionMethod);
+    }
+    if (message.crossingPoint !== undefined) {
+      writer.uint32(66).string(message.crossingPoint);
     }
     return writer;
   },
@@ -292,6 +361,14 @@ export const CrossingIrregular: MessageFns<CrossingIrregular> = {
             message.detectionMethod = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.crossingPoint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -329,6 +406,11 @@ export const CrossingIrregular: MessageFns<CrossingIrregular> = {
         : isSet(object.detection_method)
         ? globalThis.String(object.detection_method)
         : "",
+      crossingPoint: isSet(object.crossingPoint)
+        ? globalThis.String(object.crossingPoint)
+        : isSet(object.crossing_point)
+        ? globalThis.String(object.crossing_point)
+        : undefined,
     };
   },
 
@@ -355,6 +437,9 @@ export const CrossingIrregular: MessageFns<CrossingIrregular> = {
     if (message.detectionMethod !== "") {
       obj.detectionMethod = message.detectionMethod;
     }
+    if (message.crossingPoint !== undefined) {
+      obj.crossingPoint = message.crossingPoint;
+    }
     return obj;
   },
 
@@ -372,6 +457,7 @@ export const CrossingIrregular: MessageFns<CrossingIrregular> = {
     message.persons = object.persons?.map((e) => Person.fromPartial(e)) || [];
     message.facilitatorSuspected = object.facilitatorSuspected ?? false;
     message.detectionMethod = object.detectionMethod ?? "";
+    message.crossingPoint = object.crossingPoint ?? undefined;
     return message;
   },
 };
@@ -1928,6 +2014,459 @@ export const AssessmentRoute: MessageFns<AssessmentRoute> = {
     message.riskLevel = object.riskLevel ?? "";
     message.indicators = object.indicators?.map((e) => e) || [];
     message.summary = object.summary ?? "";
+    return message;
+  },
+};
+
+function createBaseEntryRefusal(): EntryRefusal {
+  return { borderSection: "", borderType: "", person: undefined, ground: "" };
+}
+
+export const EntryRefusal: MessageFns<EntryRefusal> = {
+  encode(message: EntryRefusal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.borderSection !== "") {
+      writer.uint32(10).string(message.borderSection);
+    }
+    if (message.borderType !== "") {
+      writer.uint32(18).string(message.borderType);
+    }
+    if (message.person !== undefined) {
+      Person.encode(message.person, writer.uint32(26).fork()).join();
+    }
+    if (message.ground !== "") {
+      writer.uint32(34).string(message.ground);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntryRefusal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntryRefusal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.borderSection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.borderType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.person = Person.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ground = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EntryRefusal {
+    return {
+      borderSection: isSet(object.borderSection)
+        ? globalThis.String(object.borderSection)
+        : isSet(object.border_section)
+        ? globalThis.String(object.border_section)
+        : "",
+      borderType: isSet(object.borderType)
+        ? globalThis.String(object.borderType)
+        : isSet(object.border_type)
+        ? globalThis.String(object.border_type)
+        : "",
+      person: isSet(object.person) ? Person.fromJSON(object.person) : undefined,
+      ground: isSet(object.ground) ? globalThis.String(object.ground) : "",
+    };
+  },
+
+  toJSON(message: EntryRefusal): unknown {
+    const obj: any = {};
+    if (message.borderSection !== "") {
+      obj.borderSection = message.borderSection;
+    }
+    if (message.borderType !== "") {
+      obj.borderType = message.borderType;
+    }
+    if (message.person !== undefined) {
+      obj.person = Person.toJSON(message.person);
+    }
+    if (message.ground !== "") {
+      obj.ground = message.ground;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EntryRefusal>, I>>(base?: I): EntryRefusal {
+    return EntryRefusal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EntryRefusal>, I>>(object: I): EntryRefusal {
+    const message = createBaseEntryRefusal();
+    message.borderSection = object.borderSection ?? "";
+    message.borderType = object.borderType ?? "";
+    message.person = (object.person !== undefined && object.person !== null)
+      ? Person.fromPartial(object.person)
+      : undefined;
+    message.ground = object.ground ?? "";
+    return message;
+  },
+};
+
+function createBaseStayIllegal(): StayIllegal {
+  return { person: undefined, detectedOn: "", borderSection: undefined, stayBasis: "" };
+}
+
+export const StayIllegal: MessageFns<StayIllegal> = {
+  encode(message: StayIllegal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.person !== undefined) {
+      Person.encode(message.person, writer.uint32(10).fork()).join();
+    }
+    if (message.detectedOn !== "") {
+      writer.uint32(18).string(message.detectedOn);
+    }
+    if (message.borderSection !== undefined) {
+      writer.uint32(26).string(message.borderSection);
+    }
+    if (message.stayBasis !== "") {
+      writer.uint32(34).string(message.stayBasis);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StayIllegal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStayIllegal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.person = Person.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.detectedOn = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.borderSection = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stayBasis = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StayIllegal {
+    return {
+      person: isSet(object.person) ? Person.fromJSON(object.person) : undefined,
+      detectedOn: isSet(object.detectedOn)
+        ? globalThis.String(object.detectedOn)
+        : isSet(object.detected_on)
+        ? globalThis.String(object.detected_on)
+        : "",
+      borderSection: isSet(object.borderSection)
+        ? globalThis.String(object.borderSection)
+        : isSet(object.border_section)
+        ? globalThis.String(object.border_section)
+        : undefined,
+      stayBasis: isSet(object.stayBasis)
+        ? globalThis.String(object.stayBasis)
+        : isSet(object.stay_basis)
+        ? globalThis.String(object.stay_basis)
+        : "",
+    };
+  },
+
+  toJSON(message: StayIllegal): unknown {
+    const obj: any = {};
+    if (message.person !== undefined) {
+      obj.person = Person.toJSON(message.person);
+    }
+    if (message.detectedOn !== "") {
+      obj.detectedOn = message.detectedOn;
+    }
+    if (message.borderSection !== undefined) {
+      obj.borderSection = message.borderSection;
+    }
+    if (message.stayBasis !== "") {
+      obj.stayBasis = message.stayBasis;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StayIllegal>, I>>(base?: I): StayIllegal {
+    return StayIllegal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StayIllegal>, I>>(object: I): StayIllegal {
+    const message = createBaseStayIllegal();
+    message.person = (object.person !== undefined && object.person !== null)
+      ? Person.fromPartial(object.person)
+      : undefined;
+    message.detectedOn = object.detectedOn ?? "";
+    message.borderSection = object.borderSection ?? undefined;
+    message.stayBasis = object.stayBasis ?? "";
+    return message;
+  },
+};
+
+function createBaseDocumentFraud(): DocumentFraud {
+  return {
+    borderSection: "",
+    borderType: "",
+    direction: "",
+    person: undefined,
+    documentType: "",
+    fraudType: "",
+    documentCountry: "",
+  };
+}
+
+export const DocumentFraud: MessageFns<DocumentFraud> = {
+  encode(message: DocumentFraud, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.borderSection !== "") {
+      writer.uint32(10).string(message.borderSection);
+    }
+    if (message.borderType !== "") {
+      writer.uint32(18).string(message.borderType);
+    }
+    if (message.direction !== "") {
+      writer.uint32(26).string(message.direction);
+    }
+    if (message.person !== undefined) {
+      Person.encode(message.person, writer.uint32(34).fork()).join();
+    }
+    if (message.documentType !== "") {
+      writer.uint32(42).string(message.documentType);
+    }
+    if (message.fraudType !== "") {
+      writer.uint32(50).string(message.fraudType);
+    }
+    if (message.documentCountry !== "") {
+      writer.uint32(58).string(message.documentCountry);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DocumentFraud {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDocumentFraud();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.borderSection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.borderType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.direction = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.person = Person.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.documentType = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.fraudType = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.documentCountry = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DocumentFraud {
+    return {
+      borderSection: isSet(object.borderSection)
+        ? globalThis.String(object.borderSection)
+        : isSet(object.border_section)
+        ? globalThis.String(object.border_section)
+        : "",
+      borderType: isSet(object.borderType)
+        ? globalThis.String(object.borderType)
+        : isSet(object.border_type)
+        ? globalThis.String(object.border_type)
+        : "",
+      direction: isSet(object.direction) ? globalThis.String(object.direction) : "",
+      person: isSet(object.person) ? Person.fromJSON(object.person) : undefined,
+      documentType: isSet(object.documentType)
+        ? globalThis.String(object.documentType)
+        : isSet(object.document_type)
+        ? globalThis.String(object.document_type)
+        : "",
+      fraudType: isSet(object.fraudType)
+        ? globalThis.String(object.fraudType)
+        : isSet(object.fraud_type)
+        ? globalThis.String(object.fraud_type)
+        : "",
+      documentCountry: isSet(object.documentCountry)
+        ? globalThis.String(object.documentCountry)
+        : isSet(object.document_country)
+        ? globalThis.String(object.document_country)
+        : "",
+    };
+  },
+
+  toJSON(message: DocumentFraud): unknown {
+    const obj: any = {};
+    if (message.borderSection !== "") {
+      obj.borderSection = message.borderSection;
+    }
+    if (message.borderType !== "") {
+      obj.borderType = message.borderType;
+    }
+    if (message.direction !== "") {
+      obj.direction = message.direction;
+    }
+    if (message.person !== undefined) {
+      obj.person = Person.toJSON(message.person);
+    }
+    if (message.documentType !== "") {
+      obj.documentType = message.documentType;
+    }
+    if (message.fraudType !== "") {
+      obj.fraudType = message.fraudType;
+    }
+    if (message.documentCountry !== "") {
+      obj.documentCountry = message.documentCountry;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DocumentFraud>, I>>(base?: I): DocumentFraud {
+    return DocumentFraud.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DocumentFraud>, I>>(object: I): DocumentFraud {
+    const message = createBaseDocumentFraud();
+    message.borderSection = object.borderSection ?? "";
+    message.borderType = object.borderType ?? "";
+    message.direction = object.direction ?? "";
+    message.person = (object.person !== undefined && object.person !== null)
+      ? Person.fromPartial(object.person)
+      : undefined;
+    message.documentType = object.documentType ?? "";
+    message.fraudType = object.fraudType ?? "";
+    message.documentCountry = object.documentCountry ?? "";
     return message;
   },
 };

@@ -24,7 +24,10 @@ export interface Person {
   subjectRef?:
     | string
     | undefined;
-  /** ISO 3166-1 alpha-3 code, or "XXX" for unknown / stateless. */
+  /**
+   * ISO 3166-1 alpha-3 code (XKX for Kosovo), "XXA" for a stateless person or "XXX" for unknown
+   * (ICAO Doc 9303 codes). Events recorded before XXA existed may carry XXX for a stateless person too.
+   */
   citizenship: string;
   /** F | M | X | U (unknown). */
   sex: string;

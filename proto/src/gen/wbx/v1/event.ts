@@ -12,6 +12,8 @@ import {
   AsylumApplication,
   AsylumDecision,
   CrossingIrregular,
+  DocumentFraud,
+  EntryRefusal,
   ReadmissionRequest,
   ReadmissionResponse,
   ReceptionCapacity,
@@ -20,6 +22,7 @@ import {
   ReturnExecuted,
   SmugglingIncident,
   StatsAggregate,
+  StayIllegal,
   TraffickingVictim,
 } from "./bodies.js";
 
@@ -57,6 +60,9 @@ export interface Event {
   statsAggregate?: StatsAggregate | undefined;
   recordCorrection?: RecordCorrection | undefined;
   recordWithdrawal?: RecordWithdrawal | undefined;
+  entryRefusal?: EntryRefusal | undefined;
+  stayIllegal?: StayIllegal | undefined;
+  documentFraud?: DocumentFraud | undefined;
 }
 
 /**
@@ -106,6 +112,9 @@ function createBaseEvent(): Event {
     statsAggregate: undefined,
     recordCorrection: undefined,
     recordWithdrawal: undefined,
+    entryRefusal: undefined,
+    stayIllegal: undefined,
+    documentFraud: undefined,
   };
 }
 
@@ -173,6 +182,15 @@ export const Event: MessageFns<Event> = {
     }
     if (message.recordWithdrawal !== undefined) {
       RecordWithdrawal.encode(message.recordWithdrawal, writer.uint32(194).fork()).join();
+    }
+    if (message.entryRefusal !== undefined) {
+      EntryRefusal.encode(message.entryRefusal, writer.uint32(202).fork()).join();
+    }
+    if (message.stayIllegal !== undefined) {
+      StayIllegal.encode(message.stayIllegal, writer.uint32(210).fork()).join();
+    }
+    if (message.documentFraud !== undefined) {
+      DocumentFraud.encode(message.documentFraud, writer.uint32(218).fork()).join();
     }
     return writer;
   },
@@ -358,6 +376,30 @@ export const Event: MessageFns<Event> = {
             message.recordWithdrawal = RecordWithdrawal.decode(reader, reader.uint32());
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.entryRefusal = EntryRefusal.decode(reader, reader.uint32());
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.stayIllegal = StayIllegal.decode(reader, reader.uint32());
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.documentFraud = DocumentFraud.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +511,21 @@ export const Event: MessageFns<Event> = {
         : isSet(object.record_withdrawal)
         ? RecordWithdrawal.fromJSON(object.record_withdrawal)
         : undefined,
+      entryRefusal: isSet(object.entryRefusal)
+        ? EntryRefusal.fromJSON(object.entryRefusal)
+        : isSet(object.entry_refusal)
+        ? EntryRefusal.fromJSON(object.entry_refusal)
+        : undefined,
+      stayIllegal: isSet(object.stayIllegal)
+        ? StayIllegal.fromJSON(object.stayIllegal)
+        : isSet(object.stay_illegal)
+        ? StayIllegal.fromJSON(object.stay_illegal)
+        : undefined,
+      documentFraud: isSet(object.documentFraud)
+        ? DocumentFraud.fromJSON(object.documentFraud)
+        : isSet(object.document_fraud)
+        ? DocumentFraud.fromJSON(object.document_fraud)
+        : undefined,
     };
   },
 
@@ -537,6 +594,15 @@ export const Event: MessageFns<Event> = {
     if (message.recordWithdrawal !== undefined) {
       obj.recordWithdrawal = RecordWithdrawal.toJSON(message.recordWithdrawal);
     }
+    if (message.entryRefusal !== undefined) {
+      obj.entryRefusal = EntryRefusal.toJSON(message.entryRefusal);
+    }
+    if (message.stayIllegal !== undefined) {
+      obj.stayIllegal = StayIllegal.toJSON(message.stayIllegal);
+    }
+    if (message.documentFraud !== undefined) {
+      obj.documentFraud = DocumentFraud.toJSON(message.documentFraud);
+    }
     return obj;
   },
 
@@ -596,6 +662,15 @@ export const Event: MessageFns<Event> = {
       : undefined;
     message.recordWithdrawal = (object.recordWithdrawal !== undefined && object.recordWithdrawal !== null)
       ? RecordWithdrawal.fromPartial(object.recordWithdrawal)
+      : undefined;
+    message.entryRefusal = (object.entryRefusal !== undefined && object.entryRefusal !== null)
+      ? EntryRefusal.fromPartial(object.entryRefusal)
+      : undefined;
+    message.stayIllegal = (object.stayIllegal !== undefined && object.stayIllegal !== null)
+      ? StayIllegal.fromPartial(object.stayIllegal)
+      : undefined;
+    message.documentFraud = (object.documentFraud !== undefined && object.documentFraud !== null)
+      ? DocumentFraud.fromPartial(object.documentFraud)
       : undefined;
     return message;
   },

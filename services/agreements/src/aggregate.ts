@@ -6,9 +6,30 @@ import { matchesWhere } from './internal/where.js';
 import { personAttribute, personField } from './paths.js';
 import { periodBounds } from './period.js';
 import type { PolicyEvent } from './policy.js';
+import {
+  protectTable,
+  type LinkedTable,
+  type ProtectedCell,
+  type ProtectedTable,
+} from './secondary-suppression.js';
 
 /** The value a cell shows for a dimension the event does not carry (an optional field left out). */
 export const MISSING_VALUE = 'unknown';
+
+/**
+ * How the cells of one table are protected before they are published: primary suppression below
+ * `minCell`, secondary suppression (`protectCells`: against its margins and the linked tables), and the
+ * term's rounding. `minCell: 0` gives the true counts: nothing suppressed, nothing rounded.
+ */
+export interface CellControl {
+  readonly minCell: number;
+  /** Round published counts to a multiple of this (an aggregate term's `rounding`). */
+  readonly rounding?: number | undefined;
+  /** The table's dimensions: needed to relate it to `linked` tables. */
+  readonly dimensions?: readonly string[];
+  /** Tables of the same events already published, whose margins a recipient may hold. */
+  readonly linked?: readonly LinkedTable[];
+}
 
 /** One cell: a combination of dimension values and how many it counts (0 when suppressed). */
 export interface AggregateCell {
@@ -43,8 +64,9 @@ function personsOf(type: EventType, claims: Claims): Claims[] {
  * Counts the events of `sourceType` that `term` covers (its where-conditions) and that occurred in the
  * term's period containing `periodStart`, per combination of the dimension values. Person dimensions
  * (`persons.citizenship`, `person.sex`) count persons, not events; otherwise events are counted. Cells
- * below the term's minCell are suppressed: count 0, suppressed true. Cells are sorted by their values.
- * Pure. Throws INVALID_ARGUMENT when `sourceType` is not one of the term's types.
+ * below the term's minCell are suppressed (count 0, suppressed true), and so are the complementary cells
+ * that keep them from being recovered from the table's margins (secondary suppression, `protectCells`);
+ * with the term's `rounding` the other counts are rounded. Cells are sorted by their values. Pure. Throws INVALID_ARGUMENT when `sourceType` is not one of the term's types.
  */
 export function aggregate(
   term: AggregateTerm,
@@ -81,8 +103,13 @@ export function aggregate(
       for (const person of personsOf(sourceType, event.claims))
         add(term.dimensions.map((d) => valueOf(d, person)));
   }
-  const cells = suppressCells(counts.values(), term.minCell);
+  const cells = suppressCells(counts.values(), controlOf(term));
   return { period, sourceType, dimensions: [...term.dimensions], cells, minCell: term.minCell };
+}
+
+/** The cell control of an aggregate term (without linked tables). */
+export function controlOf(term: AggregateTerm): CellControl {
+  return { minCell: term.minCell, rounding: term.rounding, dimensions: term.dimensions };
 }
 
 /** A cell as published: its count, or, below `minCell`, suppressed (count 0). */
@@ -90,13 +117,51 @@ export function suppressCell(values: readonly string[], count: number, minCell: 
   return count < minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false };
 }
 
-/** The published cells of counted ones: sorted by their values, those below `minCell` suppressed. */
+/**
+ * A published count rounded to the nearest multiple of `rounding` (halves up), never below minCell (then
+ * the smallest multiple at or above it). Without rounding, or with minCell 0 (true counts), the count.
+ */
+export function roundCount(count: number, control: CellControl): number {
+  const { rounding, minCell } = control;
+  if (rounding === undefined || rounding < 2 || minCell === 0) return count;
+  const r = Math.floor(count / rounding + 0.5) * rounding;
+  return r >= minCell ? r : Math.ceil(minCell / rounding) * rounding;
+}
+
+/** A protected cell as published: suppressed (count 0), or its count rounded. */
+export function publishCell(cell: ProtectedCell, control: CellControl): AggregateCell {
+  return cell.suppressed
+    ? { values: cell.values, count: 0, suppressed: true }
+    : { values: cell.values, count: roundCount(cell.count, control), suppressed: false };
+}
+
+/**
+ * The published cells of counted ones: sorted by their values, those below minCell suppressed, then the
+ * secondary suppression (`protectCells`), then rounding. `control` may be just the minCell.
+ */
 export function suppressCells(
   counted: Iterable<{ readonly values: readonly string[]; readonly count: number }>,
-  minCell: number,
+  control: number | CellControl,
 ): AggregateCell[] {
-  return sortCells([...counted]).map(({ values, count }) => suppressCell(values, count, minCell));
+  return protectedCells(counted, control).cells.map((c) => publishCell(c, asControl(control)));
 }
+
+/** The cells `suppressCells` publishes, with their true counts (as the basis of later vintages). */
+export function protectedCells(
+  counted: Iterable<{ readonly values: readonly string[]; readonly count: number }>,
+  control: number | CellControl,
+): ProtectedTable {
+  const c = asControl(control);
+  const primary = sortCells([...counted]).map(({ values, count }) => ({
+    values,
+    count,
+    suppressed: count < c.minCell,
+  }));
+  return protectTable(primary, c);
+}
+
+export const asControl = (control: number | CellControl): CellControl =>
+  typeof control === 'number' ? { minCell: control } : control;
 
 /** Cells sorted by their values, as every aggregate lists them. */
 export function sortCells<C extends { readonly values: readonly string[] }>(cells: readonly C[]): C[] {

@@ -42,6 +42,11 @@ export interface AggregateTerm extends TermBase {
   readonly period: Period;
   /** Cells with a count below this are suppressed (default 5, never below 3). */
   readonly minCell: number;
+  /**
+   * Published counts are rounded to the nearest multiple of this (e.g. 5, as Eurostat does for asylum);
+   * absent: exact counts.
+   */
+  readonly rounding?: number;
 }
 
 export type Term = RecordsTerm | AggregateTerm;
@@ -90,6 +95,7 @@ function toTerm(t: ParsedTerm): Term {
     dimensions: t.dimensions ?? [],
     period: t.period ?? 'month',
     minCell: t.minCell ?? MIN_CELL_DEFAULT,
+    ...(t.rounding === undefined ? {} : { rounding: t.rounding }),
   };
 }
 

@@ -51,7 +51,23 @@ export {
   type ReceiveRefusalCode,
   type ReceiveVerdict,
 } from './receive.js';
-export { aggregate, MISSING_VALUE, type AggregateCell, type StatsAggregateBody } from './aggregate.js';
+export {
+  aggregate,
+  controlOf,
+  MISSING_VALUE,
+  roundCount,
+  suppressCells,
+  type AggregateCell,
+  type CellControl,
+  type StatsAggregateBody,
+} from './aggregate.js';
+export {
+  protectCells,
+  protectTable,
+  type LinkedTable,
+  type ProtectedCell,
+  type ProtectedTable,
+} from './secondary-suppression.js';
 export {
   basisOf,
   firstVintage,

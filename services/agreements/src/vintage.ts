@@ -1,4 +1,12 @@
-import { sortCells, suppressCell, suppressCells, type AggregateCell } from './aggregate.js';
+import {
+  asControl,
+  protectedCells,
+  publishCell,
+  sortCells,
+  type AggregateCell,
+  type CellControl,
+} from './aggregate.js';
+import { protectTable } from './secondary-suppression.js';
 
 /** A cell's values and its true count (all the events counted so far, nothing suppressed). */
 export interface CountedCell {
@@ -14,6 +22,11 @@ export interface AggregateVintage {
   /** The cells as published: sorted by their values, those below minCell suppressed. */
   readonly cells: readonly AggregateCell[];
   readonly basis: Readonly<Record<string, number>>;
+  /**
+   * False when the linked tables of the same events leave one of its suppressed cells derivable whatever
+   * it suppresses (`protectTable`): it must not be published.
+   */
+  readonly safe?: boolean;
 }
 
 /** A revised vintage, and whether any cell shows something else than in the vintage before it. */
@@ -23,12 +36,21 @@ export interface RevisedVintage extends AggregateVintage {
 
 const keyOf = (values: readonly string[]): string => JSON.stringify(values);
 
-/** The first vintage of a period: every cell, those below minCell suppressed (as `aggregate` does). */
-export function firstVintage(counted: Iterable<CountedCell>, minCell: number): AggregateVintage {
+/**
+ * The first vintage of a period: every cell, those below minCell suppressed, the secondary suppression
+ * and rounding applied (as `aggregate` does; `control` may add linked tables).
+ */
+export function firstVintage(
+  counted: Iterable<CountedCell>,
+  control: number | CellControl,
+): AggregateVintage {
   const list = [...counted];
+  const c = asControl(control);
+  const table = protectedCells(list, c);
   return {
-    cells: suppressCells(list, minCell),
-    basis: Object.fromEntries(list.map((c) => [keyOf(c.values), c.count])),
+    cells: table.cells.map((cell) => publishCell(cell, c)),
+    basis: Object.fromEntries(list.map((cell) => [keyOf(cell.values), cell.count])),
+    safe: table.safe,
   };
 }
 
@@ -38,13 +60,17 @@ export function firstVintage(counted: Iterable<CountedCell>, minCell: number): A
  * minCell since the count its published cell was made from; otherwise it keeps what it published
  * (its count, or suppressed), and a cell that was not published stays out. A cell that does change
  * therefore shows at least minCell more, or (events withdrawn or corrected) at least minCell fewer, than it
- * was made from; one that falls below minCell shows suppressed. Pure.
+ * was made from; one that falls below minCell shows suppressed. The secondary suppression is applied
+ * again to the result (on the counts the cells were made from), so a cell that now shows may make
+ * another suppressed; a cell once suppressed stays so until its count moves by minCell. Pure.
  */
 export function reviseVintage(
   previous: AggregateVintage,
   counted: Iterable<CountedCell>,
-  minCell: number,
+  control: number | CellControl,
 ): RevisedVintage {
+  const c = asControl(control);
+  const { minCell } = c;
   const published = new Map(previous.cells.map((c) => [keyOf(c.values), c]));
   const basis: Record<string, number> = { ...previous.basis };
   const cells = new Map<string, AggregateCell>(published);
@@ -53,11 +79,23 @@ export function reviseVintage(
     const key = keyOf(values);
     const before = basis[key] ?? 0;
     if (Math.abs(count - before) < minCell) continue;
-    cells.set(key, suppressCell(values, count, minCell));
+    cells.set(key, publishCell({ values, count, suppressed: count < minCell }, c));
     basis[key] = count;
     changed = true;
   }
-  return { cells: sortCells([...cells.values()]), basis, changed };
+  const listed = sortCells([...cells.values()]);
+  const secured = protectTable(
+    listed.map((cell) => ({ ...cell, count: basis[keyOf(cell.values)] ?? cell.count })),
+    c,
+  );
+  return {
+    cells: listed.map((cell, i) =>
+      secured.cells[i]?.suppressed === true ? { ...cell, count: 0, suppressed: true } : cell,
+    ),
+    basis,
+    changed,
+    safe: secured.safe,
+  };
 }
 
 /**

@@ -13,6 +13,8 @@ export const MAX_WHERE_VALUES = 100;
 export const MIN_CELL_DEFAULT = 5;
 export const MIN_CELL_FLOOR = 3;
 export const MIN_CELL_MAX = 1_000;
+/** The largest rounding base of an aggregate term (Eurostat rounds asylum figures to 5). */
+export const ROUNDING_MAX = 100;
 export const RETENTION_DAYS_MAX = 3_650;
 /** The longest answer period a readmission agreement may set: a year. */
 export const ANSWER_WITHIN_HOURS_MAX = 8_760;
@@ -40,6 +42,11 @@ const termSchema = z.strictObject({
     .int({ error: 'must be a whole number' })
     .min(MIN_CELL_FLOOR, { error: `must be at least ${MIN_CELL_FLOOR}: smaller cells identify people` })
     .max(MIN_CELL_MAX)
+    .optional(),
+  rounding: z
+    .int({ error: 'must be a whole number' })
+    .min(2, { error: 'must be at least 2 (leave it out for exact counts)' })
+    .max(ROUNDING_MAX)
     .optional(),
   where: z
     .record(

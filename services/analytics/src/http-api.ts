@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { dashboardStatic, dashboardView } from './dashboard/routes.js';
 import { AnalyticsError, type AnalyticsErrorCode } from './errors.js';
 import { EXPORT_MEDIA_TYPES, exportFigures, type ExportFormat } from './export.js';
 import type { CellRef } from './figure.js';
@@ -105,7 +106,10 @@ function cellRef(params: URLSearchParams): CellRef {
  * - `/api/v1/records?type&origin&withdrawn=true`: the records kept (their latest version; withdrawn
  *   ones only when asked);
  * - `/api/v1/export.{csv,json,parquet,sdmx.csv}?…` (figure filters): the exports;
- * - `/api/v1/misp.json`: the smuggling incidents held, as MISP events.
+ * - `/api/v1/misp.json`: the smuggling incidents held, as MISP events;
+ * - `/dashboard/` (and `/`): the dashboard page and its assets (no figures: served without the token;
+ *   the page sends a token given as `#token=…` with its API requests);
+ * - `/api/v1/dashboard/{indicators,nationalities,route,demographics,warnings}`: its views.
  *
  * Bound to loopback by default; bound elsewhere it refuses to start without a bearer token. With a
  * token, every request must carry it (`Authorization: Bearer <token>`), on loopback too.
@@ -159,6 +163,11 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   try {
+    const page = await dashboardStatic(new URL(req.url ?? '/', 'http://localhost').pathname);
+    if (page !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      send(res, 200, page.type, page.body);
+      return;
+    }
     if (expected !== undefined) {
       const header = req.headers.authorization ?? '';
       const match = /^Bearer (.+)$/.exec(header);
@@ -204,6 +213,8 @@ async function handle(
       const clean = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined));
       return json(res, 200, { records: await store.records(clean) });
     }
+    const view = await dashboardView(store, path, params);
+    if (view !== undefined) return json(res, 200, view);
     if (path === '/api/v1/misp.json') {
       return json(res, 200, smugglingMispEvents(await store.records({ type: 'smuggling.incident' })));
     }

@@ -43,3 +43,22 @@ export {
   type ExportOptions,
 } from './export.js';
 export { AnalyticsApi, EXPORT_PATHS, isLoopbackHost, type AnalyticsApiOptions } from './http-api.js';
+export { dashboardStatic, dashboardView, type Served } from './dashboard/routes.js';
+export {
+  demographicsView,
+  indicatorsView,
+  nationalityView,
+  ROUTE_ORDER,
+  routeView,
+  warningsView,
+  WARNING_MIN_RISE,
+  WARNING_RATIO,
+  WARNING_WEEKS,
+  type Cell,
+  type IndicatorMonth,
+  type IndicatorSeries,
+  type NationalityView,
+  type RouteView,
+  type SourceRef,
+  type WarningFlag,
+} from './dashboard/views.js';

@@ -458,6 +458,11 @@ export class AnalyticsStore {
     });
   }
 
+  /** Runs a read-only query on the store and returns its rows as JS objects (the dashboard's views). */
+  select(sql: string, params: DuckDBValue[] = []): Promise<Record<string, unknown>[]> {
+    return this.exclusive(() => this.rows(sql, params));
+  }
+
   /** Runs a statement on the store (exports: COPY … TO). */
   run(sql: string, params: DuckDBValue[] = []): Promise<void> {
     return this.exclusive(async () => {

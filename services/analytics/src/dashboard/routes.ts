@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+
+import { AnalyticsError } from '../errors.js';
+import type { AnalyticsStore } from '../store.js';
+import { DASHBOARD_HTML, DASHBOARD_JS } from './client.js';
+import { demographicsView, indicatorsView, nationalityView, routeView, warningsView } from './views.js';
+
+/** A response body and its media type. */
+export interface Served {
+  readonly type: string;
+  readonly body: string | Uint8Array;
+}
+
+const require = createRequire(import.meta.url);
+
+/** uPlot's browser build, from the installed npm package (never a CDN). */
+const UPLOT_FILES: Readonly<Record<string, { file: string; type: string }>> = {
+  'uPlot.iife.min.js': { file: 'uplot/dist/uPlot.iife.min.js', type: 'text/javascript; charset=utf-8' },
+  'uPlot.min.css': { file: 'uplot/dist/uPlot.min.css', type: 'text/css; charset=utf-8' },
+};
+
+const assetCache = new Map<string, Uint8Array>();
+
+async function asset(name: string): Promise<Served | undefined> {
+  if (name === 'dashboard.js') return { type: 'text/javascript; charset=utf-8', body: DASHBOARD_JS };
+  const known = UPLOT_FILES[name];
+  if (known === undefined) return undefined;
+  let body = assetCache.get(name);
+  if (body === undefined) {
+    body = await readFile(require.resolve(known.file));
+    assetCache.set(name, body);
+  }
+  return { type: known.type, body };
+}
+
+/**
+ * The dashboard's page and static assets (`/dashboard/`, `/dashboard/assets/<name>`): they carry no
+ * figures, so a browser can load them before it holds the token; undefined for any other path.
+ */
+export async function dashboardStatic(path: string): Promise<Served | undefined> {
+  if (path === '/' || path === '/dashboard' || path === '/dashboard/') {
+    return { type: 'text/html; charset=utf-8', body: DASHBOARD_HTML };
+  }
+  const m = /^\/dashboard\/assets\/([A-Za-z0-9.]+)$/.exec(path);
+  return m?.[1] === undefined ? undefined : asset(m[1]);
+}
+
+function topParam(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 100) {
+    throw new AnalyticsError('INVALID_ARGUMENT', 'top must be an integer from 1 to 100');
+  }
+  return n;
+}
+
+const optional = (params: URLSearchParams, name: string): Record<string, string> => {
+  const v = params.get(name);
+  return v === null || v === '' ? {} : { [name]: v };
+};
+
+/**
+ * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
+ * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
+ * and warnings (`?indicator`). Undefined for any other path.
+ */
+export async function dashboardView(
+  store: AnalyticsStore,
+  path: string,
+  params: URLSearchParams,
+): Promise<unknown> {
+  const m = /^\/api\/v1\/dashboard\/([a-z]+)$/.exec(path);
+  switch (m?.[1]) {
+    case 'indicators':
+      return { series: await indicatorsView(store) };
+    case 'nationalities': {
+      const top = topParam(params.get('top'));
+      return nationalityView(store, {
+        ...optional(params, 'indicator'),
+        ...optional(params, 'period'),
+        ...(top === undefined ? {} : { top }),
+      });
+    }
+    case 'route':
+      return routeView(store, { ...optional(params, 'indicator'), ...optional(params, 'year') });
+    case 'demographics':
+      return demographicsView(store, { ...optional(params, 'indicator'), ...optional(params, 'period') });
+    case 'warnings':
+      return warningsView(store, optional(params, 'indicator'));
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,475 @@
+import type { AnalyticsStore } from '../store.js';
+
+/** Where a dashboard figure comes from: the sealed aggregate(s) carrying its cells. */
+export interface SourceRef {
+  readonly origin: string;
+  readonly eventId: string;
+}
+
+/**
+ * A dashboard value: the sum of one or more cells of one unit. `known` adds the unsuppressed cells; a
+ * suppressed cell is never 0: a lone suppressed cell shows as "< minCell", a sum with suppressed cells
+ * in it as "≥ known" (a cell suppressed to protect another may hold minCell or more, so `slack` bounds
+ * only primary suppressions).
+ */
+export interface Cell {
+  readonly known: number;
+  readonly suppressedCells: number;
+  /** Σ (minCell − 1) over the suppressed cells: what they add at most if all are primary suppressions. */
+  readonly slack: number;
+  readonly minCell: number;
+  readonly cells: number;
+  readonly sources: readonly SourceRef[];
+}
+
+type Row = Record<string, unknown>;
+
+/** A text column's value ('' for NULL). */
+const text = (v: unknown): string =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '';
+
+/**
+ * The latest vintage of each monthly or weekly series, one agreement per (origin, indicator, dimension
+ * set) (the first by id, so that a cell carried under two agreements is not counted twice), with the
+ * number of dimensions of its set.
+ */
+const latest = (periodRe: string): string => `latest AS (
+    SELECT v.origin, v.event_id, v.agreement_id, v.indicator, v.period, v.dimension_set, v.unit, v.min_cell,
+      json_array_length(v.dimension_set) AS dims
+    FROM wbx_vintages v WHERE regexp_full_match(v.period, '${periodRe}')
+    QUALIFY v.agreement_id = min(v.agreement_id) OVER (PARTITION BY v.origin, v.indicator, v.dimension_set)
+      AND row_number() OVER (
+        PARTITION BY v.origin, v.agreement_id, v.indicator, v.period, v.dimension_set
+        ORDER BY v.issued_at DESC, v.event_id DESC) = 1
+  )`;
+
+/**
+ * The latest vintages of the series of one period kind (`periodRe`) and, per (origin, indicator), the
+ * dimension set with the fewest dimensions matching `setCondition`.
+ */
+const base = (setCondition: string, periodRe: string): string => `WITH ${latest(periodRe)},
+  chosen AS (
+    SELECT origin, indicator, arg_min(dimension_set, dims) AS dimension_set
+    FROM latest WHERE ${setCondition}
+    GROUP BY origin, indicator
+  )`;
+
+const MONTH_RE = '\\d{4}-\\d{2}';
+const WEEK_RE = '\\d{4}-W\\d{2}';
+const NO_PERSON = `dimension_set NOT LIKE '%"person%'`;
+
+const CELL_COLUMNS = `sum(f.value) FILTER (WHERE NOT f.suppressed) AS known,
+    count(*) FILTER (WHERE f.suppressed) AS suppressed_cells,
+    sum(l.min_cell - 1) FILTER (WHERE f.suppressed) AS slack,
+    max(l.min_cell) AS min_cell,
+    count(*) AS cells,
+    list(DISTINCT l.origin || '/' || l.event_id) AS sources`;
+
+function cellOf(r: Row): Cell {
+  const sources = ((r.sources as string[] | null) ?? []).sort().map((s) => {
+    const [origin = '', eventId = ''] = s.split('/');
+    return { origin, eventId };
+  });
+  return {
+    known: Number(r.known ?? 0),
+    suppressedCells: Number(r.suppressed_cells ?? 0),
+    slack: Number(r.slack ?? 0),
+    minCell: Number(r.min_cell ?? 0),
+    cells: Number(r.cells ?? 0),
+    sources,
+  };
+}
+
+const previousPeriod = (period: string, months: number): string => {
+  const [y = 0, m = 1] = period.split('-').map(Number);
+  const t = new Date(Date.UTC(y, m - 1 - months, 1));
+  return t.toISOString().slice(0, 7);
+};
+
+/** A change between two values, only where both are known exactly (no suppressed cell in either). */
+function change(now: Cell | undefined, before: Cell | undefined): number | null {
+  if (now === undefined || before === undefined) return null;
+  if (now.suppressedCells > 0 || before.suppressedCells > 0 || before.known === 0) return null;
+  return (now.known - before.known) / before.known;
+}
+
+export interface IndicatorMonth {
+  readonly period: string;
+  readonly value: Cell;
+  readonly origins: readonly string[];
+  /** The latest month: figures may still be revised. */
+  readonly provisional: boolean;
+  /** The set of origins reporting differs from the month before (a partner joins or leaves). */
+  readonly break: string | null;
+  readonly changeOnPreviousMonth: number | null;
+  readonly changeOnSameMonthLastYear: number | null;
+  /** The same month in earlier years: the lowest and highest known values, and how many years. */
+  readonly band: { readonly min: number; readonly max: number; readonly years: number } | null;
+}
+
+export interface IndicatorSeries {
+  readonly indicator: string;
+  readonly unit: string;
+  readonly months: readonly IndicatorMonth[];
+  /** Year to date (the latest month's year, up to its month) against the same months a year before. */
+  readonly yearToDate: {
+    readonly year: string;
+    readonly through: string;
+    readonly value: Cell;
+    readonly lastYear: Cell | null;
+    readonly change: number | null;
+  } | null;
+}
+
+function sumCells(cells: readonly Cell[]): Cell {
+  return {
+    known: cells.reduce((n, c) => n + c.known, 0),
+    suppressedCells: cells.reduce((n, c) => n + c.suppressedCells, 0),
+    slack: cells.reduce((n, c) => n + c.slack, 0),
+    minCell: Math.max(0, ...cells.map((c) => c.minCell)),
+    cells: cells.reduce((n, c) => n + c.cells, 0),
+    sources: cells.flatMap((c) => c.sources),
+  };
+}
+
+/**
+ * The indicators by month: per indicator and unit, the monthly total over the origins (each origin's
+ * series with the fewest dimensions and no person dimension, so events are counted once), with change on
+ * the previous month and on the same month last year, year-to-date against last year, and the band of
+ * the same month over earlier years.
+ */
+export async function indicatorsView(store: AnalyticsStore): Promise<IndicatorSeries[]> {
+  const rows = await store.select(
+    `${base(NO_PERSON, MONTH_RE)}
+    SELECT l.indicator, l.unit, l.period, list(DISTINCT l.origin ORDER BY l.origin) AS origins, ${CELL_COLUMNS}
+    FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+    GROUP BY l.indicator, l.unit, l.period ORDER BY l.indicator, l.unit, l.period`,
+  );
+  const byKey = new Map<string, { indicator: string; unit: string; rows: Row[] }>();
+  for (const r of rows) {
+    const key = `${String(r.indicator)}\u0000${String(r.unit)}`;
+    const entry = byKey.get(key) ?? { indicator: String(r.indicator), unit: String(r.unit), rows: [] };
+    entry.rows.push(r);
+    byKey.set(key, entry);
+  }
+  return [...byKey.values()].map(({ indicator, unit, rows: list }) => {
+    const cells = new Map(list.map((r) => [String(r.period), cellOf(r)]));
+    const latest = text(list.at(-1)?.period);
+    let before: readonly string[] | undefined;
+    const months = list.map((r): IndicatorMonth => {
+      const period = String(r.period);
+      const origins = (r.origins as string[]).slice();
+      const joined = before === undefined ? [] : origins.filter((o) => !before?.includes(o));
+      const left = before === undefined ? [] : before.filter((o) => !origins.includes(o));
+      before = origins;
+      const earlier = [...cells.entries()].filter(
+        ([p, c]) => p.slice(5) === period.slice(5) && p < period && c.suppressedCells === 0,
+      );
+      const notes = [
+        ...(joined.length > 0 ? [`${joined.join(', ')} reporting from this month`] : []),
+        ...(left.length > 0 ? [`${left.join(', ')} not reporting`] : []),
+      ];
+      return {
+        period,
+        value: cells.get(period) ?? sumCells([]),
+        origins,
+        provisional: period === latest,
+        break: notes.length > 0 ? notes.join('; ') : null,
+        changeOnPreviousMonth: change(cells.get(period), cells.get(previousPeriod(period, 1))),
+        changeOnSameMonthLastYear: change(cells.get(period), cells.get(previousPeriod(period, 12))),
+        band:
+          earlier.length === 0
+            ? null
+            : {
+                min: Math.min(...earlier.map(([, c]) => c.known)),
+                max: Math.max(...earlier.map(([, c]) => c.known)),
+                years: earlier.length,
+              },
+      };
+    });
+    let yearToDate: IndicatorSeries['yearToDate'] = null;
+    if (latest !== '') {
+      const year = latest.slice(0, 4);
+      const lastYear = String(Number(year) - 1);
+      const ytd = [...cells.entries()].filter(([p]) => p.startsWith(year) && p <= latest);
+      const prior = [...cells.entries()].filter(
+        ([p]) => p.startsWith(lastYear) && p.slice(5) <= latest.slice(5),
+      );
+      const value = sumCells(ytd.map(([, c]) => c));
+      const last = prior.length === 0 ? null : sumCells(prior.map(([, c]) => c));
+      yearToDate = {
+        year,
+        through: latest,
+        value,
+        lastYear: last,
+        change: change(value, last ?? undefined),
+      };
+    }
+    return { indicator, unit, months, yearToDate };
+  });
+}
+
+export interface NationalityRow {
+  readonly citizenship: string;
+  readonly value: Cell;
+  /** The known part's share of the known total (suppressed cells excluded from both). */
+  readonly share: number;
+}
+
+export interface NationalityView {
+  readonly indicator: string;
+  readonly period: string;
+  readonly unit: string;
+  readonly top: readonly NationalityRow[];
+  readonly others: NationalityRow | null;
+  readonly total: Cell;
+}
+
+/**
+ * The top `n` citizenships of `indicator` in a period (a month, or a year: `2024`), summed over the
+ * origins' series by citizenship (persons), with shares and an "others" row. The default period is the
+ * latest month.
+ */
+export async function nationalityView(
+  store: AnalyticsStore,
+  options: { indicator?: string; period?: string; top?: number } = {},
+): Promise<NationalityView> {
+  const indicator = options.indicator ?? 'crossing.irregular';
+  const n = options.top ?? 5;
+  const start = base(`dimension_set LIKE '%"persons.citizenship"%'`, MONTH_RE);
+  let period = options.period;
+  if (period === undefined) {
+    const [r] = await store.select(
+      `${start} SELECT max(l.period) AS period FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+       WHERE l.indicator = $1`,
+      [indicator],
+    );
+    period = text(r?.period);
+  }
+  const rows = await store.select(
+    `${start}
+    SELECT json_extract_string(f.dimensions, '$."persons.citizenship"') AS citizenship, any_value(l.unit) AS unit,
+      ${CELL_COLUMNS}
+    FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+    WHERE l.indicator = $1 AND starts_with(l.period, $2) AND $2 <> ''
+    GROUP BY citizenship ORDER BY known DESC NULLS LAST, citizenship`,
+    [indicator, period],
+  );
+  const all = rows.map((r) => ({ citizenship: String(r.citizenship), value: cellOf(r) }));
+  const total = sumCells(all.map((r) => r.value));
+  const share = (c: Cell): number => (total.known === 0 ? 0 : c.known / total.known);
+  const top = all.slice(0, n).map((r) => ({ ...r, share: share(r.value) }));
+  const rest = all.slice(n);
+  const othersCell = sumCells(rest.map((r) => r.value));
+  return {
+    indicator,
+    period,
+    unit: text(rows[0]?.unit) || 'persons',
+    top,
+    others:
+      rest.length === 0
+        ? null
+        : { citizenship: `others (${rest.length})`, value: othersCell, share: share(othersCell) },
+    total,
+  };
+}
+
+export interface RouteRow {
+  readonly routeSegment: string;
+  /** The origin reporting: each side of a border reports its own detections (never added). */
+  readonly origin: string;
+  readonly direction: string;
+  readonly byPeriod: Readonly<Record<string, Cell>>;
+}
+
+export interface RouteView {
+  readonly indicator: string;
+  readonly periods: readonly string[];
+  readonly rows: readonly RouteRow[];
+}
+
+/** The order of the border sections along the route (upstream first). */
+export const ROUTE_ORDER: readonly string[] = [
+  'TR-BG',
+  'TR-GR',
+  'GR-MK',
+  'GR-AL',
+  'AL-ME',
+  'ME-BA',
+  'MK-RS',
+  'BG-RS',
+  'XK-RS',
+  'RS-HU',
+  'RS-HR',
+  'RS-RO',
+  'BA-HR',
+  'HR-SI',
+];
+
+const routeRank = (segment: string): number => {
+  const i = ROUTE_ORDER.indexOf(segment);
+  return i === -1 ? ROUTE_ORDER.length : i;
+};
+
+/**
+ * The route view: per border section, reporting origin and direction (entry/exit where the series has
+ * it), the detections per month, each cell one published figure.
+ */
+export async function routeView(
+  store: AnalyticsStore,
+  options: { indicator?: string; year?: string } = {},
+): Promise<RouteView> {
+  const indicator = options.indicator ?? 'crossing.irregular';
+  const rows = await store.select(
+    `${base(`${NO_PERSON} AND dimension_set LIKE '%"routeSegment"%'`, MONTH_RE)}
+    SELECT l.origin, l.period, json_extract_string(f.dimensions, '$.routeSegment') AS segment,
+      coalesce(json_extract_string(f.dimensions, '$.direction'), 'all') AS direction, ${CELL_COLUMNS}
+    FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+    WHERE l.indicator = $1 AND starts_with(l.period, $2)
+    GROUP BY ALL ORDER BY l.period`,
+    [indicator, options.year ?? ''],
+  );
+  const periods = [...new Set(rows.map((r) => String(r.period)))].sort();
+  const byRow = new Map<
+    string,
+    { routeSegment: string; origin: string; direction: string; byPeriod: Record<string, Cell> }
+  >();
+  for (const r of rows) {
+    const key = `${String(r.segment)}/${String(r.origin)}/${String(r.direction)}`;
+    const row = byRow.get(key) ?? {
+      routeSegment: String(r.segment),
+      origin: String(r.origin),
+      direction: String(r.direction),
+      byPeriod: {},
+    };
+    row.byPeriod[String(r.period)] = cellOf(r);
+    byRow.set(key, row);
+  }
+  const sorted = [...byRow.values()].sort(
+    (a, b) =>
+      routeRank(a.routeSegment) - routeRank(b.routeSegment) ||
+      a.routeSegment.localeCompare(b.routeSegment) ||
+      a.origin.localeCompare(b.origin) ||
+      a.direction.localeCompare(b.direction),
+  );
+  return { indicator, periods, rows: sorted };
+}
+
+export interface DemographicsRow {
+  readonly dimension: string;
+  readonly value: string;
+  readonly cell: Cell;
+}
+
+/**
+ * Demographics of `indicator`'s persons in a period (default: the latest month with any): per person
+ * dimension published (sex, age band, unaccompanied minors), the persons per value, "unknown" shown as a
+ * value of its own.
+ */
+export async function demographicsView(
+  store: AnalyticsStore,
+  options: { indicator?: string; period?: string } = {},
+): Promise<{ indicator: string; period: string; rows: DemographicsRow[] }> {
+  const indicator = options.indicator ?? 'crossing.irregular';
+  const out: DemographicsRow[] = [];
+  let period = options.period ?? '';
+  for (const dimension of ['persons.sex', 'persons.ageBand', 'persons.unaccompaniedMinor']) {
+    const start = base(`dimension_set LIKE '%"${dimension}"%'`, MONTH_RE);
+    if (period === '') {
+      const [r] = await store.select(
+        `${start} SELECT max(l.period) AS period FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+         WHERE l.indicator = $1`,
+        [indicator],
+      );
+      period = text(r?.period);
+      if (period === '') continue;
+    }
+    const rows = await store.select(
+      `${start}
+      SELECT json_extract_string(f.dimensions, '$."${dimension}"') AS v, ${CELL_COLUMNS}
+      FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+        JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+      WHERE l.indicator = $1 AND starts_with(l.period, $2)
+      GROUP BY v ORDER BY v`,
+      [indicator, period],
+    );
+    for (const r of rows) out.push({ dimension, value: String(r.v), cell: cellOf(r) });
+  }
+  return { indicator, period, rows: out };
+}
+
+export interface WarningFlag {
+  readonly routeSegment: string;
+  readonly origin: string;
+  readonly week: string;
+  readonly value: number;
+  /** The mean of the four weeks before. */
+  readonly baseline: number;
+  readonly ratio: number;
+  readonly sources: readonly SourceRef[];
+}
+
+/** Early warning: a week is flagged at ≥ this many times its baseline … */
+export const WARNING_RATIO = 1.5;
+/** … and at least this many detections above it (small numbers move a lot). */
+export const WARNING_MIN_RISE = 10;
+/** The baseline: the mean of this many weeks before. */
+export const WARNING_WEEKS = 4;
+
+/**
+ * Week-on-week early-warning flags per border section and origin (weekly series with a routeSegment
+ * dimension): the latest week of each is flagged when its detections reach WARNING_RATIO × the mean of
+ * the WARNING_WEEKS weeks before and exceed it by WARNING_MIN_RISE; weeks with suppressed cells are not
+ * compared (their value is not known). docs/analytics-dashboard.md documents the method.
+ */
+export async function warningsView(
+  store: AnalyticsStore,
+  options: { indicator?: string } = {},
+): Promise<{ indicator: string; method: string; flags: WarningFlag[]; series: number }> {
+  const indicator = options.indicator ?? 'crossing.irregular';
+  const rows = await store.select(
+    `${base(`${NO_PERSON} AND dimension_set LIKE '%"routeSegment"%'`, WEEK_RE)}
+    SELECT l.origin, l.period, json_extract_string(f.dimensions, '$.routeSegment') AS segment, ${CELL_COLUMNS}
+    FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+    WHERE l.indicator = $1
+    GROUP BY ALL ORDER BY segment, l.origin, l.period`,
+    [indicator],
+  );
+  const series = new Map<string, { segment: string; origin: string; weeks: [string, Cell][] }>();
+  for (const r of rows) {
+    const key = `${String(r.segment)}/${String(r.origin)}`;
+    const s = series.get(key) ?? { segment: String(r.segment), origin: String(r.origin), weeks: [] };
+    s.weeks.push([String(r.period), cellOf(r)]);
+    series.set(key, s);
+  }
+  const flags: WarningFlag[] = [];
+  for (const s of series.values()) {
+    const last = s.weeks.at(-1);
+    const before = s.weeks.slice(-1 - WARNING_WEEKS, -1);
+    if (last === undefined || before.length < WARNING_WEEKS) continue;
+    if ([last, ...before].some(([, c]) => c.suppressedCells > 0)) continue;
+    const baseline = before.reduce((n, [, c]) => n + c.known, 0) / before.length;
+    const value = last[1].known;
+    if (value >= WARNING_RATIO * baseline && value - baseline >= WARNING_MIN_RISE) {
+      flags.push({
+        routeSegment: s.segment,
+        origin: s.origin,
+        week: last[0],
+        value,
+        baseline,
+        ratio: baseline === 0 ? Number.POSITIVE_INFINITY : value / baseline,
+        sources: last[1].sources,
+      });
+    }
+  }
+  return {
+    indicator,
+    method: `latest week ≥ ${WARNING_RATIO} × mean of the ${WARNING_WEEKS} weeks before and ≥ ${WARNING_MIN_RISE} above it`,
+    flags,
+    series: series.size,
+  };
+}

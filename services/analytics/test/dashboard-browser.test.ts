@@ -1,0 +1,319 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ActiveAgreement, AggregateTerm } from '@wbx/agreements';
+import { AnalyticsApi, AnalyticsStore, InboxIngestor, routeView, type Cell } from '@wbx/analytics';
+import { startFederation, type Federation } from '@wbx/fixtures';
+import { inboxMsgId, INBOX_STREAM, loadAgreements, type Gateway } from '@wbx/gateway';
+import { verifyRootManifest, type ManifestBody } from '@wbx/registry';
+import type { ValidEvent } from '@wbx/schema';
+import { until } from '@wbx/test-helpers';
+import { pino } from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { connectToGateway, events, submitAll } from './support.js';
+
+/** Debian's chromium (scripts/setup.sh installs it); the test never downloads a browser. */
+const CHROMIUM = process.env.WBX_CHROMIUM ?? '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) console.warn(`SKIPPED the dashboard browser test: no chromium at ${CHROMIUM}`);
+process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
+
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '.output');
+const ORIGINS = ['MK', 'RS', 'AL'] as const;
+const MIN_CELL = 5;
+/** A reduced daily volume (CI time): about this many events per origin and day, over a year. */
+const PER_DAY = 4;
+const FROM = '2025-01-01';
+const TO = '2026-01-01';
+const BY_ROUTE: AggregateTerm = {
+  types: ['crossing.irregular'],
+  mode: 'aggregate',
+  dimensions: ['routeSegment', 'direction'],
+  period: 'month',
+  minCell: MIN_CELL,
+  retentionDays: 30,
+};
+const BY_CITIZENSHIP: AggregateTerm = { ...BY_ROUTE, dimensions: ['persons.citizenship'] };
+
+const agreementOf = (origin: string): string => `${origin}-FRONTEX-1`;
+const month = (e: ValidEvent): string => e.occurredAt.slice(0, 7);
+
+let fed: Federation;
+let frontex: Gateway;
+let manifest: ManifestBody;
+let agreements: ActiveAgreement[];
+let dir: string;
+let store: AnalyticsStore;
+let nc: NatsConnection;
+let reader: InboxIngestor;
+let api: AnalyticsApi;
+let browser: Browser;
+let page: Page;
+/** What beforeAll started, stopped in reverse order. */
+const cleanup: (() => PromiseLike<unknown>)[] = [];
+/** The generated crossings of each origin (the type the agreements cover; the others are not sent). */
+const generated = new Map<string, ValidEvent[]>(
+  ORIGINS.map((o) => [
+    o,
+    events(o, PER_DAY * 365, `dashboard-${o}`, FROM, TO).filter((e) => e.type === 'crossing.irregular'),
+  ]),
+);
+const crossings = [...generated.values()].flat();
+
+/** Independent counts from the generated events: crossings per origin, section, direction and month. */
+function routeCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of crossings) {
+    const c = e.crossingIrregular;
+    if (c === undefined) continue;
+    const key = `${c.routeSegment}/${e.origin}/${c.direction}/${month(e)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Persons by citizenship in one month, over the three origins. */
+function citizenshipCounts(period: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of crossings) {
+    if (month(e) !== period) continue;
+    for (const p of e.crossingIrregular?.persons ?? []) {
+      counts.set(p.citizenship, (counts.get(p.citizenship) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+const numberOf = (text: string): number => Number(text.replace(/,/g, ''));
+
+/** A value as the page shows it: its button's text and data, its row's and cell's data attributes. */
+interface Shown {
+  readonly row: Readonly<Record<string, string>>;
+  readonly period: string;
+  readonly text: string;
+  readonly known: number;
+  readonly suppressed: number;
+  readonly cells: number;
+}
+
+/** The value buttons in the rows matching `rowSelector` (read in the page; the DOM is not typed here). */
+function shownValues(page: Page, rowSelector: string): Promise<Shown[]> {
+  return page.evaluate(`[...document.querySelectorAll(${JSON.stringify(rowSelector)})].flatMap((tr) =>
+    [...tr.querySelectorAll('button.cell')].map((b) => ({
+      row: Object.fromEntries([...tr.attributes].filter((a) => a.name.startsWith('data-'))
+        .map((a) => [a.name.slice(5), a.value])),
+      period: b.parentElement.getAttribute('data-period') ?? '',
+      text: b.textContent,
+      known: Number(b.getAttribute('data-known')),
+      suppressed: Number(b.getAttribute('data-suppressed')),
+      cells: Number(b.getAttribute('data-cells')),
+    })))`);
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL → FRONTEX)', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wbx-dashboard-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(OUTPUT, { recursive: true });
+    fed = await startFederation([...ORIGINS, 'FRONTEX']);
+    cleanup.push(() => fed[Symbol.asyncDispose]());
+    const validFrom = new Date(Date.now() - 3_600_000).toISOString();
+    const validUntil = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    for (const origin of ORIGINS) {
+      await fed.agree({
+        id: agreementOf(origin),
+        provider: origin,
+        recipient: 'FRONTEX',
+        purposes: ['risk-analysis'],
+        legalBasis: 'Test agreement',
+        validFrom,
+        validUntil,
+        terms: [BY_ROUTE, BY_CITIZENSHIP],
+      });
+    }
+    manifest = verifyRootManifest(JSON.parse(await readFile(fed.identity.manifestFile, 'utf8')) as never);
+    agreements = await loadAgreements(
+      fed.agreementsDir('FRONTEX'),
+      manifest,
+      'FRONTEX',
+      new Date(),
+      pino({ level: 'silent' }),
+    );
+    const origins = [];
+    // A long settle: each month's first vintage counts every event (they are all submitted at once).
+    const settings = { 'share.aggregateSettle': 8_000 };
+    for (const origin of ORIGINS) origins.push(await fed.start(origin, { settings }));
+    frontex = await fed.start('FRONTEX', { receiveFrom: origins });
+    await Promise.all(origins.map((g, i) => submitAll(g, generated.get(ORIGINS[i] ?? '') ?? [])));
+    store = await AnalyticsStore.open(join(dir, 'analytics.duckdb'));
+    cleanup.push(() => store.close());
+    nc = await connectToGateway(frontex);
+    cleanup.push(async () => {
+      await nc.close();
+    });
+    reader = new InboxIngestor({
+      nc,
+      store,
+      stream: INBOX_STREAM,
+      msgId: inboxMsgId,
+      partner: 'FRONTEX',
+      manifest: () => manifest,
+      agreements: () => agreements,
+    });
+    await reader.start();
+    cleanup.push(() => reader.stop());
+    api = await AnalyticsApi.start({ store });
+    cleanup.push(() => api.close());
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update'],
+    });
+    cleanup.push(() => browser.close());
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  it('takes in a vintage of every month of every origin, whose published values equal the events', async () => {
+    const expected = routeCounts();
+    expect(expected.size).toBeGreaterThan(0);
+    await until(
+      'every month of every origin in the store, values settled',
+      async () => {
+        const view = await routeView(store);
+        const seen = new Set<string>();
+        for (const row of view.rows) {
+          for (const [period, cell] of Object.entries(row.byPeriod)) {
+            const key = `${row.routeSegment}/${row.origin}/${row.direction}/${period}`;
+            seen.add(key);
+            if (cell.suppressedCells === 0 && cell.known !== expected.get(key)) return false;
+          }
+        }
+        return [...expected.keys()].every((k) => seen.has(k));
+      },
+      150_000,
+      500,
+    );
+    expect(reader.stats.refused).toBe(0);
+  }, 180_000);
+
+  it('shows the figures computed from the generated events, suppressed cells as "< k"', async () => {
+    await page.goto(`${api.url}/dashboard/`);
+    await page.waitForSelector('body[data-ready]', { timeout: 60_000 });
+    expect(await page.getAttribute('body', 'data-ready')).toBe('true');
+    await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });
+
+    // The route view: each cell is one published figure of one origin.
+    const expected = routeCounts();
+    const cells = (await shownValues(page, '#route-table tbody tr')).map((c) => ({
+      ...c,
+      key: `${c.row.segment ?? ''}/${c.row.origin ?? ''}/${c.row.direction ?? ''}/${c.period}`,
+    }));
+    expect(new Set(cells.map((c) => c.key))).toEqual(new Set(expected.keys()));
+    let suppressedShown = 0;
+    for (const c of cells) {
+      const count = expected.get(c.key) ?? 0;
+      if (c.suppressed > 0) {
+        expect(c.text, c.key).toBe(`< ${MIN_CELL}`);
+        suppressedShown += 1;
+      } else {
+        expect(numberOf(c.text), c.key).toBe(count);
+        expect(count, c.key).toBeGreaterThanOrEqual(MIN_CELL);
+      }
+      // A cell below the threshold is never shown as a number (nor as 0).
+      if (count < MIN_CELL) expect(c.text, c.key).toBe(`< ${MIN_CELL}`);
+    }
+    expect(suppressedShown).toBeGreaterThan(0);
+
+    // The indicators by month: the total of crossings over the origins, exact or an interval.
+    const months = (await shownValues(page, '#ind-crossing-irregular tbody tr')).map((m) => ({
+      ...m,
+      period: m.row.period ?? '',
+      provisional: m.row.provisional === 'true',
+    }));
+    const perMonth = new Map<string, number>();
+    for (const e of crossings) perMonth.set(month(e), (perMonth.get(month(e)) ?? 0) + 1);
+    expect(months.map((m) => m.period)).toEqual([...perMonth.keys()].sort());
+    for (const m of months) {
+      const total = perMonth.get(m.period) ?? 0;
+      if (m.suppressed === 0) expect(numberOf(m.text)).toBe(total);
+      else {
+        // Suppressed cells in the sum: known from below only, never as if they were 0.
+        expect(m.text).toBe(`≥ ${m.known.toLocaleString('en-GB')}`);
+        expect(m.known).toBeLessThan(total);
+      }
+    }
+    expect(months.map((m) => m.provisional)).toEqual(months.map((_, i) => i === months.length - 1));
+
+    // Nationalities of the latest month: each row's known value equals the persons counted.
+    const latest = months.at(-1)?.period ?? '';
+    const byCitizenship = citizenshipCounts(latest);
+    const nat = (await shownValues(page, '#nat-table tbody tr[data-citizenship]')).map((r) => ({
+      ...r,
+      citizenship: r.row.citizenship ?? '',
+    }));
+    expect(nat.length).toBeGreaterThan(0);
+    const [top] = nat;
+    const most = Math.max(...byCitizenship.values());
+    expect(top?.suppressed).toBe(0);
+    expect(numberOf(top?.text ?? '')).toBe(most);
+    for (const row of nat.filter((r) => !r.citizenship.startsWith('others'))) {
+      const count = byCitizenship.get(row.citizenship) ?? 0;
+      if (row.suppressed === 0) expect(numberOf(row.text)).toBe(count);
+      else if (row.cells === 1) expect(row.text).toBe(`< ${MIN_CELL}`);
+      else {
+        // Several origins' cells, some suppressed: known from below only.
+        expect(row.text).toBe(`≥ ${row.known.toLocaleString('en-GB')}`);
+        expect(row.known).toBeLessThan(count);
+      }
+    }
+  }, 120_000);
+
+  it('leads from a cell to its verified provenance: the sealed aggregate, origin, key and agreement', async () => {
+    const button = page.locator('#route-table tbody tr td[data-period] button').first();
+    const row = page.locator('#route-table tbody tr').first();
+    const origin = (await row.getAttribute('data-origin')) ?? '';
+    await button.click();
+    const prov = page.locator('#provenance dl.prov').first();
+    await prov.waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(OUTPUT, 'provenance.png') });
+    const eventId = (await prov.getAttribute('data-event-id')) ?? '';
+    const text = await prov.innerText();
+    expect(text).toContain(agreementOf(origin));
+    expect(text).toContain(`${origin}#`);
+    expect(await prov.locator('dd.verified').innerText()).toMatch(/^verified ✓ \d{4}-/);
+    const kept = await store.provenance(origin, eventId);
+    expect(kept?.agreementId).toBe(agreementOf(origin));
+    expect(text).toContain(kept?.kid ?? 'no key');
+  }, 60_000);
+
+  it('answers every dashboard view from the API, with suppressed cells never 0', async () => {
+    for (const view of ['indicators', 'nationalities', 'route', 'demographics', 'warnings']) {
+      const r = await fetch(`${api.url}/api/v1/dashboard/${view}`);
+      expect(r.status, view).toBe(200);
+    }
+    const route = await routeView(store);
+    const all: Cell[] = route.rows.flatMap((r) => Object.values(r.byPeriod));
+    for (const c of all) if (c.suppressedCells > 0) expect(c.known).toBe(0);
+    const guarded = await AnalyticsApi.start({ store, host: '0.0.0.0', token: 'dash-token' });
+    try {
+      const local = guarded.url.replace('0.0.0.0', '127.0.0.1');
+      expect((await fetch(`${local}/api/v1/dashboard/route`)).status).toBe(401);
+      const ok = await fetch(`${local}/api/v1/dashboard/route`, {
+        headers: { authorization: 'Bearer dash-token' },
+      });
+      expect(ok.status).toBe(200);
+      expect((await fetch(`${local}/dashboard/`)).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});

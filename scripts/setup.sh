@@ -6,6 +6,7 @@
 #   nats-server     — Debian/Ubuntu package (tests and the embedded gateway run the real server)
 #   openssl         — Debian/Ubuntu package (the demo's and the tests' throw-away mTLS certificates)
 #   podman, buildah, runc — Debian/Ubuntu packages (`pnpm image` and the container test, deploy/image/)
+#   chromium        — Debian/Ubuntu package (the analytics dashboard's browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/bin:$PATH"
@@ -54,6 +55,13 @@ done
 if [ "${#missing_container_tools[@]}" -gt 0 ]; then
   say "installing ${missing_container_tools[*]} from apt (the container image and its test)"
   apt_install "${missing_container_tools[@]}"
+fi
+
+# chromium: Debian's own build drives the analytics dashboard's browser test (playwright-core with
+# executablePath; no browser is ever downloaded).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium from apt (the dashboard's browser test)"
+  apt_install chromium
 fi
 
 # nats-server 2.10: Debian 12 ships only 2.9.10 (end-of-life, CVE-2023-47090, a clustered

@@ -1,3 +1,5 @@
+import { EUROSTAT_BORDER_TYPES, eurostatCitizen } from '@wbx/schema';
+
 import type { Figure } from './figure.js';
 import { csvLine } from './internal/csv.js';
 
@@ -19,6 +21,7 @@ const COLUMN_OF: Readonly<Record<string, string>> = {
   unaccompaniedMinor: 'UNACC_MINOR',
   routeSegment: 'ROUTE_SEGMENT',
   borderSection: 'BORDER_SECTION',
+  borderType: 'BORDER',
 };
 
 /** Eurostat's age classes for WBX's age bands. */
@@ -43,8 +46,15 @@ export function sdmxColumn(dimension: string): string {
   );
 }
 
+/**
+ * A dimension value as Eurostat codes it: citizenship by Eurostat's CITIZEN codelist (SY, EL, XK, STLS,
+ * UNK — docs/eurostat-crosswalk.md), border types LAND/SEA/AIR, sex U as UNK, age classes as above.
+ */
 function sdmxValue(column: string, value: string): string {
   if (column === 'AGE') return AGE_CODES[value] ?? value;
+  if (column === 'CITIZEN') return eurostatCitizen(value) ?? value;
+  if (column === 'BORDER') return EUROSTAT_BORDER_TYPES[value] ?? value;
+  if (column === 'SEX' && value === 'U') return 'UNK';
   if (value === 'unknown') return 'UNK';
   return value;
 }

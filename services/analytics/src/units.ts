@@ -4,7 +4,8 @@
  * subject references are pseudonymous and not de-duplicated); the others count events, named after
  * what an event of the type is. Figures of different units are never added.
  */
-export type Unit = 'persons' | 'detections' | 'incidents' | 'applications' | 'decisions' | 'events';
+export type Unit =
+  'persons' | 'detections' | 'incidents' | 'applications' | 'decisions' | 'refusals' | 'events';
 
 const EVENT_UNITS: Readonly<Record<string, Unit>> = {
   'crossing.irregular': 'detections',
@@ -12,6 +13,9 @@ const EVENT_UNITS: Readonly<Record<string, Unit>> = {
   'asylum.application': 'applications',
   'asylum.decision': 'decisions',
   'return.decision': 'decisions',
+  'entry.refusal': 'refusals',
+  'stay.illegal': 'detections',
+  'document.fraud': 'detections',
 };
 
 /** Whether a dimension is an attribute of the persons of an event (`persons.x`, `person.x`). */

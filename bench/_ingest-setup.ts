@@ -84,10 +84,10 @@ export async function startGatewayChild(
   configFile: string,
   /** How long `stop()` waits after SIGTERM before SIGKILL. */
   killAfterMs = 10_000,
-): Promise<Running & { grpc: string; nats: string }> {
+): Promise<Running & { grpc: string; nats: string; http: string }> {
   const gateway = await startGatewayProcess(wbxBin, ['--config', configFile]);
-  const { grpc, nats } = gateway.ready;
-  return { pid: gateway.process.pid ?? 0, grpc, nats, stop: () => gateway.stop(killAfterMs) };
+  const { grpc, nats, http } = gateway.ready;
+  return { pid: gateway.process.pid ?? 0, grpc, nats, http, stop: () => gateway.stop(killAfterMs) };
 }
 
 /** A process's current and peak resident set size (VmRSS, VmHWM), in MiB. */

@@ -116,7 +116,7 @@ export async function spawnGateway(
   fed: FederationDir,
   partner: string,
   receive: readonly ReceiveFrom[] = [],
-): Promise<Running & { grpc: string; nats: string }> {
+): Promise<Running & { grpc: string; nats: string; http: string }> {
   const file = join(fed.dir, `${partner}-gateway.json`);
   await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
   return startGatewayChild(file, 15_000);

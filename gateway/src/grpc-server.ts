@@ -8,6 +8,7 @@ import { toRejection, toServiceError } from './grpc-errors.js';
 import { guardedListenerOf, serveGrpc, type StartedGrpcServer } from './grpc-listener.js';
 import { ingestInput, requestEventId, StrictIngestService } from './ingest-decode.js';
 import type { IngestPipeline, IngestReceipt } from './ingest-pipeline.js';
+import type { HopTrace } from './stage-trace.js';
 
 /** How many events of one SubmitStream may be in the pipeline at once before reading pauses. */
 export const STREAM_WINDOW = 512;
@@ -19,14 +20,19 @@ function receipt(r: IngestReceipt): Receipt {
 function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
   return {
     submit(call: ServerUnaryCall<Event, Receipt>, callback: sendUnaryData<Receipt>): void {
-      pipeline.submit(ingestInput(call.request)).then(
-        (r) => callback(null, receipt(r)),
+      const trace = pipeline.trace();
+      pipeline.submit(ingestInput(call.request), trace).then(
+        (r) => {
+          callback(null, receipt(r));
+          trace?.mark('answered');
+          trace?.done(r.eventId);
+        },
         (e: unknown) => callback(toServiceError(e, log, { eventId: requestEventId(call.request) })),
       );
     },
 
     submitStream(call: ServerDuplexStream<Event, SubmitResult>): void {
-      const queue: Promise<SubmitResult>[] = [];
+      const queue: { readonly result: Promise<SubmitResult>; readonly trace: HopTrace | undefined }[] = [];
       let index = 0;
       let ended = false;
       let writing = false;
@@ -36,11 +42,14 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
         writing = true;
         try {
           while (queue.length > 0 && !cancelled) {
-            const result = await queue[0];
+            const head = queue[0];
+            const result = await head?.result;
             void queue.shift();
             if (result !== undefined && !call.write(result)) {
               await new Promise<void>((resolve) => call.once('drain', () => resolve()));
             }
+            head?.trace?.mark('answered');
+            head?.trace?.done(result?.eventId ?? '');
             if (queue.length < STREAM_WINDOW / 2 && call.isPaused()) call.resume();
           }
           if (ended && queue.length === 0 && !cancelled) call.end();
@@ -51,8 +60,10 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
       call.on('data', (event: Event) => {
         const i = index++;
         const eventId = requestEventId(event);
-        queue.push(
-          pipeline.submit(ingestInput(event)).then(
+        const trace = pipeline.trace();
+        queue.push({
+          trace,
+          result: pipeline.submit(ingestInput(event), trace).then(
             (r): SubmitResult => ({ index: i, eventId, receipt: receipt(r) }),
             (e: unknown): SubmitResult => ({
               index: i,
@@ -60,7 +71,7 @@ function ingestServer(pipeline: IngestPipeline, log: Logger): IngestServer {
               rejection: toRejection(e, log, { eventId }),
             }),
           ),
-        );
+        });
         if (queue.length >= STREAM_WINDOW) call.pause();
         void pump();
       });

@@ -12,6 +12,7 @@ import { MalformedRequest } from './ingest-decode.js';
 import type { GatewayMetrics } from './metrics.js';
 import { EVENTS_STREAM, eventSubject } from './nats-layout.js';
 import { CORRECTED_HEADER, type RecordChanges } from './record-changes.js';
+import { type HopTrace, StageTrace } from './stage-trace.js';
 
 export type IngestErrorCode =
   | 'INVALID_EVENT'
@@ -53,6 +54,8 @@ export interface IngestPipelineOptions {
   readonly now?: () => Date;
   /** Corrections and withdrawals: checked against their original and recorded (record-changes.ts). */
   readonly changes?: RecordChanges;
+  /** Times every N-th submission's hops (stage-trace.ts); default: env WBX_TRACE_SAMPLE, else off. */
+  readonly traceSample?: number;
 }
 
 /**
@@ -66,14 +69,23 @@ export class IngestPipeline {
   private closed = false;
   private idle: (() => void) | undefined;
   private jsm: Promise<JetStreamManager> | undefined;
+  private readonly tracer: StageTrace;
 
-  constructor(private readonly options: IngestPipelineOptions) {}
+  constructor(private readonly options: IngestPipelineOptions) {
+    const every = options.traceSample ?? StageTrace.everyFromEnv();
+    this.tracer = new StageTrace(every, options.metrics.stageLatency, options.log);
+  }
+
+  /** A hop trace for the submission arriving now, when it is a sampled one (WBX_TRACE_SAMPLE). */
+  trace(): HopTrace | undefined {
+    return this.tracer.start();
+  }
 
   get pending(): number {
     return this.inFlight;
   }
 
-  async submit(input: unknown): Promise<IngestReceipt> {
+  async submit(input: unknown, trace?: HopTrace): Promise<IngestReceipt> {
     if (this.closed) throw new IngestError('SHUTTING_DOWN', 'the gateway is shutting down');
     const { metrics, partner, log } = this.options;
     metrics.submitted.inc();
@@ -98,6 +110,7 @@ export class IngestPipeline {
       throw new IngestError('INVALID_EVENT', 'the event is invalid', violations);
     }
     const event = result.event;
+    trace?.mark('validated');
     const { sealPool, sealer, changes } = this.options;
     this.inFlight += 1;
     try {
@@ -111,8 +124,10 @@ export class IngestPipeline {
       if (change !== undefined && corrected !== undefined)
         change.headers.set(CORRECTED_HEADER, sealer.seal(corrected, { now }));
       const token = sealPool === undefined ? sealer.seal(event, { now }) : await sealPool.seal(event, now);
+      trace?.mark('sealed');
       const subject = eventSubject(event.origin, event.type);
       const receipt = await this.publish(subject, token, event.eventId, change?.headers);
+      trace?.mark('stored');
       if (change !== undefined) await changes?.record(event, receipt.seq, change.originalSeq);
       return receipt;
     } finally {

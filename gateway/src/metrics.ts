@@ -26,6 +26,13 @@ export class GatewayMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly stageLatency = new Histogram({
+    name: 'wbx_stage_latency_ms',
+    help: 'Time a sampled submission spent in each hop since the one before (WBX_TRACE_SAMPLE; off by default)',
+    labelNames: ['stage'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [this.registry],
+  });
   readonly natsReconnects = new Counter({
     name: 'wbx_nats_reconnects_total',
     help: 'Reconnections to NATS',

@@ -5,6 +5,7 @@ import type { KV } from '@nats-io/kv';
 import {
   aggregate,
   basisOf,
+  controlOf,
   firstVintage,
   periodBounds,
   reviseVintage,
@@ -12,7 +13,9 @@ import {
   type AggregateGrant,
   type AggregateTerm,
   type AggregateVintage,
+  type LinkedTable,
   type PolicyEvent,
+  type ProtectedCell,
   type StatsAggregateBody,
 } from '@wbx/agreements';
 import type { AuditSink } from '@wbx/audit';
@@ -33,6 +36,27 @@ const SHARDS = 16;
 const CLAIM_LEASE_MS = 60_000;
 /** Besides the periods this replica counted into, all periods in `wbx_state` are looked at this often. */
 const FULL_SCAN_MS = 60_000;
+
+/**
+ * The tables published of the same events (`aggl.<hash>`): one origin's aggregates of one source type and
+ * period whose terms have the same where-conditions and unit (persons or events), whatever the agreement
+ * or recipient. A recipient holding two of them could subtract one's margins from the other's; each is
+ * protected against those before it (secondary suppression, `protectTable`), and the document is written
+ * by compare-and-set, so two replicas never protect two tables against each other's absence.
+ */
+interface LinkDoc {
+  /** By period hash: the vintage last claimed of that table, as published and the counts behind it. */
+  readonly tables: Record<string, LinkedEntry>;
+}
+
+interface LinkedEntry extends LinkedTable {
+  readonly vintage: number;
+  readonly minCell: number;
+  readonly cells: ProtectedCell[];
+  /** The cells as published (rounded, suppressed with count 0). */
+  readonly published: AggregateCell[];
+  readonly basis: Record<string, number>;
+}
 
 /** What identifies a period of an aggregate term, stored in each of its documents. */
 interface PeriodRef {
@@ -300,6 +324,15 @@ export class Aggregator {
     for (const { periodId } of adds) this.dirty.add(periodId);
   }
 
+  /** The tables of the same events as period `r` (see {@link LinkDoc}). */
+  private linkHash(r: PeriodRef): string {
+    const where = Object.entries(r.term.where ?? {})
+      .map(([k, v]) => [k, [...v].map(String).sort()] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const persons = r.term.dimensions.some((d) => /^persons?\./.test(d));
+    return hash(JSON.stringify([r.sourceType, r.period, where, persons])).slice(0, 24);
+  }
+
   private periodHash(r: PeriodRef): string {
     return hash(`${r.agreementId}\u0000${r.termIndex}\u0000${r.sourceType}\u0000${r.period}`).slice(0, 24);
   }
@@ -434,14 +467,28 @@ export class Aggregator {
         for (const [k, n] of Object.entries(s.counts)) counts.set(k, (counts.get(k) ?? 0) + n);
       const counted = [...counts].map(([k, count]) => ({ values: JSON.parse(k) as string[], count }));
       const minCell = ref.term.minCell;
-      let next: AggregateVintage;
-      if (before === undefined) next = firstVintage(counted, minCell);
-      else {
+      const vintage = (before?.vintage ?? 0) + 1;
+      const linked = await this.protect(ref, id, vintage, (control) => {
+        if (before === undefined) return firstVintage(counted, control);
         const previous = {
           cells: before.body.cells,
           basis: before.basis ?? basisOf(before.body.cells, minCell),
         };
-        const revised = reviseVintage(previous, counted, minCell);
+        return reviseVintage(previous, counted, control);
+      });
+      if (linked === 'later') return 'settled'; // another replica claims a later vintage
+      if (linked.safe === false) {
+        log.warn(
+          { recipient: ref.recipient, agreement: ref.agreementId, period: ref.period },
+          `aggregate of period ${ref.period} withheld: tables of the same events published before it ` +
+            'would give one of its suppressed cells away whatever it suppresses',
+        );
+        return 'settled';
+      }
+      let next: AggregateVintage;
+      if (before === undefined) next = linked;
+      else {
+        const revised = { ...linked, changed: linked.changed ?? true };
         if (!revised.changed) {
           // Nothing would show: no vintage. The events are noted as looked at (the basis stays).
           await this.cas<PubDoc>(pubKey, (cur) =>
@@ -462,7 +509,6 @@ export class Aggregator {
         cells: next.cells,
         minCell,
       };
-      const vintage = (before?.vintage ?? 0) + 1;
       const mine: PubDoc = {
         vintage,
         events,
@@ -496,6 +542,56 @@ export class Aggregator {
       cur?.eventId === claimed.eventId && !cur.done ? { ...cur, done: true } : undefined,
     );
     return 'published';
+  }
+
+  /**
+   * Vintage `vintage` of period `id`, protected against the tables of the same events claimed before it
+   * (see {@link LinkDoc}): `compute` makes it with the term's cell control and those tables, and, when
+   * it is to be published (changed and safe), it is entered in the link document in the same
+   * compare-and-set. A vintage a replica entered already is taken as it was entered; 'later' when one
+   * after it was. Without other tables of the same events, what `compute` makes from the term alone.
+   */
+  private async protect(
+    ref: PeriodRef,
+    id: string,
+    vintage: number,
+    compute: (control: ReturnType<typeof controlOf> & { linked: LinkedTable[] }) => AggregateVintage & {
+      changed?: boolean;
+    },
+  ): Promise<(AggregateVintage & { changed?: boolean }) | 'later'> {
+    let out: (AggregateVintage & { changed?: boolean }) | 'later' | undefined;
+    await this.cas<LinkDoc>(`aggl.${this.linkHash(ref)}`, (doc) => {
+      const entered = doc?.tables[id];
+      if (entered !== undefined && entered.vintage > vintage) {
+        out = 'later';
+        return undefined;
+      }
+      if (entered !== undefined && entered.vintage === vintage) {
+        out = { cells: entered.published, basis: entered.basis, changed: true, safe: true };
+        return undefined;
+      }
+      const linked = Object.entries(doc?.tables ?? {})
+        .filter(([k]) => k !== id)
+        .map(([, t]) => ({ dimensions: t.dimensions, cells: t.cells, minCell: t.minCell }));
+      const next = compute({ ...controlOf(ref.term), linked });
+      out = next;
+      if (next.changed === false || next.safe === false) return undefined;
+      const entry: LinkedEntry = {
+        vintage,
+        dimensions: [...ref.term.dimensions],
+        minCell: ref.term.minCell,
+        cells: next.cells.map((c) => ({
+          values: c.values,
+          count: next.basis[JSON.stringify(c.values)] ?? c.count,
+          suppressed: c.suppressed,
+        })),
+        published: [...next.cells],
+        basis: { ...next.basis },
+      };
+      return { tables: { ...doc?.tables, [id]: entry } };
+    });
+    if (out === undefined) throw new Error('unreachable: the link document was not looked at');
+    return out;
   }
 
   /** Whether the audit chain lists disclosure `key` of aggregate `eventId`, claimed at `claimedAt` (ms). */

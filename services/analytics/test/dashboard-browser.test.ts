@@ -5,8 +5,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActiveAgreement, AggregateTerm } from '@wbx/agreements';
-import { AnalyticsApi, AnalyticsStore, InboxIngestor, routeView, type Cell } from '@wbx/analytics';
+import { periodOf, type ActiveAgreement, type AggregateTerm } from '@wbx/agreements';
+import {
+  AnalyticsApi,
+  AnalyticsStore,
+  InboxIngestor,
+  routeView,
+  WARNING_MIN_RISE,
+  WARNING_RATIO,
+  WARNING_WEEKS,
+  warningsView,
+  type Cell,
+} from '@wbx/analytics';
 import { startFederation, type Federation } from '@wbx/fixtures';
 import { inboxMsgId, INBOX_STREAM, loadAgreements, type Gateway } from '@wbx/gateway';
 import { verifyRootManifest, type ManifestBody } from '@wbx/registry';
@@ -40,6 +50,9 @@ const BY_ROUTE: AggregateTerm = {
   retentionDays: 30,
 };
 const BY_CITIZENSHIP: AggregateTerm = { ...BY_ROUTE, dimensions: ['persons.citizenship'] };
+const BY_DIRECTION: AggregateTerm = { ...BY_ROUTE, dimensions: ['direction'] };
+const BY_AGE: AggregateTerm = { ...BY_ROUTE, dimensions: ['persons.ageBand'] };
+const WEEKLY: AggregateTerm = { ...BY_ROUTE, dimensions: ['routeSegment'], period: 'week' };
 
 const agreementOf = (origin: string): string => `${origin}-FRONTEX-1`;
 const month = (e: ValidEvent): string => e.occurredAt.slice(0, 7);
@@ -134,7 +147,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
         legalBasis: 'Test agreement',
         validFrom,
         validUntil,
-        terms: [BY_ROUTE, BY_CITIZENSHIP],
+        terms: [BY_ROUTE, BY_DIRECTION, BY_CITIZENSHIP, BY_AGE, WEEKLY],
       });
     }
     manifest = verifyRootManifest(JSON.parse(await readFile(fed.identity.manifestFile, 'utf8')) as never);
@@ -185,6 +198,9 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
   it('takes in a vintage of every month of every origin, whose published values equal the events', async () => {
     const expected = routeCounts();
     expect(expected.size).toBeGreaterThan(0);
+    const periods = new Set(crossings.map((e) => `${e.origin}/${month(e)}`));
+    const weeks = new Set(crossings.map((e) => `${e.origin}/${periodOf(new Date(e.occurredAt), 'week')}`));
+    const seriesExpected = 4 * periods.size + weeks.size;
     await until(
       'every month of every origin in the store, values settled',
       async () => {
@@ -197,7 +213,12 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
             if (cell.suppressedCells === 0 && cell.known !== expected.get(key)) return false;
           }
         }
-        return [...expected.keys()].every((k) => seen.has(k));
+        if (![...expected.keys()].every((k) => seen.has(k))) return false;
+        // Every series of every period: the four monthly terms and the weekly one.
+        const [row] = await store.select(
+          'SELECT count(DISTINCT (origin, indicator, period, dimension_set)) AS n FROM wbx_vintages',
+        );
+        return Number(row?.n) === seriesExpected;
       },
       150_000,
       500,
@@ -294,6 +315,55 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     expect(kept?.agreementId).toBe(agreementOf(origin));
     expect(text).toContain(kept?.kid ?? 'no key');
   }, 60_000);
+
+  it('shows the demographics of the latest month with the unknown age band as a row of its own', async () => {
+    const latest = [...new Set(crossings.map(month))].sort().at(-1) ?? '';
+    const byAge = new Map<string, number>();
+    for (const e of crossings.filter((x) => month(x) === latest)) {
+      for (const p of e.crossingIrregular?.persons ?? [])
+        byAge.set(p.ageBand, (byAge.get(p.ageBand) ?? 0) + 1);
+    }
+    const rows = (await shownValues(page, '#demo-table tbody tr')).filter(
+      (r) => r.row.dimension === 'persons.ageBand',
+    );
+    expect(new Set(rows.map((r) => r.row.value))).toEqual(new Set(byAge.keys()));
+    expect(byAge.has('unknown')).toBe(true);
+    for (const r of rows) {
+      const count = byAge.get(r.row.value ?? '') ?? 0;
+      if (r.suppressed === 0) expect(numberOf(r.text), r.row.value).toBe(count);
+      else if (r.cells === 1) expect(r.text).toBe(`< ${MIN_CELL}`);
+      else expect(r.known).toBeLessThan(count);
+    }
+  });
+
+  it('flags a week only where its detections reach the documented rise over the weeks before', async () => {
+    const weekly = new Map<string, Map<string, number>>();
+    const originWeeks = new Map<string, Set<string>>();
+    for (const e of crossings) {
+      const week = periodOf(new Date(e.occurredAt), 'week');
+      originWeeks.set(e.origin, (originWeeks.get(e.origin) ?? new Set()).add(week));
+      const key = `${e.crossingIrregular?.routeSegment ?? ''}/${e.origin}`;
+      const weeks = weekly.get(key) ?? new Map<string, number>();
+      weeks.set(week, (weeks.get(week) ?? 0) + 1);
+      weekly.set(key, weeks);
+    }
+    const view = await warningsView(store);
+    expect(view.series).toBe(weekly.size);
+    for (const flag of view.flags) {
+      const weeks = weekly.get(`${flag.routeSegment}/${flag.origin}`) ?? new Map<string, number>();
+      const sorted = [...(originWeeks.get(flag.origin) ?? [])].sort();
+      expect(flag.week).toBe(sorted.at(-1));
+      const at = sorted.indexOf(flag.week);
+      expect(flag.value).toBe(weeks.get(flag.week));
+      const before = sorted.slice(at - WARNING_WEEKS, at).map((w) => weeks.get(w) ?? 0);
+      const baseline = before.reduce((a, b) => a + b, 0) / WARNING_WEEKS;
+      expect(flag.baseline).toBeCloseTo(baseline, 6);
+      expect(flag.value).toBeGreaterThanOrEqual(WARNING_RATIO * baseline);
+      expect(flag.value - baseline).toBeGreaterThanOrEqual(WARNING_MIN_RISE);
+    }
+    const shown = await page.locator('#warnings tr.warning').count();
+    expect(shown).toBe(view.flags.length);
+  });
 
   it('answers every dashboard view from the API, with suppressed cells never 0', async () => {
     for (const view of ['indicators', 'nationalities', 'route', 'demographics', 'warnings']) {

@@ -421,9 +421,11 @@ export const WARNING_WEEKS = 4;
 
 /**
  * Week-on-week early-warning flags per border section and origin (weekly series with a routeSegment
- * dimension): the latest week of each is flagged when its detections reach WARNING_RATIO × the mean of
- * the WARNING_WEEKS weeks before and exceed it by WARNING_MIN_RISE; weeks with suppressed cells are not
- * compared (their value is not known). docs/analytics-dashboard.md documents the method.
+ * dimension): the origin's latest published week is flagged when a section's detections reach
+ * WARNING_RATIO × the mean of the WARNING_WEEKS weeks the origin published before and exceed it by
+ * WARNING_MIN_RISE (a section without a cell in a published week had none: 0); a section with a
+ * suppressed cell in those weeks is not compared (its value is not known). docs/analytics-dashboard.md
+ * documents the method.
  */
 export async function warningsView(
   store: AnalyticsStore,
@@ -439,36 +441,44 @@ export async function warningsView(
     GROUP BY ALL ORDER BY segment, l.origin, l.period`,
     [indicator],
   );
-  const series = new Map<string, { segment: string; origin: string; weeks: [string, Cell][] }>();
+  // The weeks each origin published (a section without a cell in one of them had no detections: 0).
+  const weeksOf = new Map<string, Set<string>>();
+  const series = new Map<string, { segment: string; origin: string; weeks: Map<string, Cell> }>();
   for (const r of rows) {
-    const key = `${String(r.segment)}/${String(r.origin)}`;
-    const s = series.get(key) ?? { segment: String(r.segment), origin: String(r.origin), weeks: [] };
-    s.weeks.push([String(r.period), cellOf(r)]);
+    const origin = text(r.origin);
+    const period = text(r.period);
+    weeksOf.set(origin, (weeksOf.get(origin) ?? new Set()).add(period));
+    const key = `${text(r.segment)}/${origin}`;
+    const s = series.get(key) ?? { segment: text(r.segment), origin, weeks: new Map<string, Cell>() };
+    s.weeks.set(period, cellOf(r));
     series.set(key, s);
   }
+  const zero = sumCells([]);
   const flags: WarningFlag[] = [];
   for (const s of series.values()) {
-    const last = s.weeks.at(-1);
-    const before = s.weeks.slice(-1 - WARNING_WEEKS, -1);
-    if (last === undefined || before.length < WARNING_WEEKS) continue;
-    if ([last, ...before].some(([, c]) => c.suppressedCells > 0)) continue;
-    const baseline = before.reduce((n, [, c]) => n + c.known, 0) / before.length;
-    const value = last[1].known;
+    const weeks = [...(weeksOf.get(s.origin) ?? [])].sort();
+    const week = weeks.at(-1);
+    const before = weeks.slice(-1 - WARNING_WEEKS, -1).map((w) => s.weeks.get(w) ?? zero);
+    if (week === undefined || before.length < WARNING_WEEKS) continue;
+    const last = s.weeks.get(week) ?? zero;
+    if ([last, ...before].some((c) => c.suppressedCells > 0)) continue;
+    const baseline = before.reduce((n, c) => n + c.known, 0) / before.length;
+    const value = last.known;
     if (value >= WARNING_RATIO * baseline && value - baseline >= WARNING_MIN_RISE) {
       flags.push({
         routeSegment: s.segment,
         origin: s.origin,
-        week: last[0],
+        week,
         value,
         baseline,
         ratio: baseline === 0 ? Number.POSITIVE_INFINITY : value / baseline,
-        sources: last[1].sources,
+        sources: last.sources,
       });
     }
   }
   return {
     indicator,
-    method: `latest week ≥ ${WARNING_RATIO} × mean of the ${WARNING_WEEKS} weeks before and ≥ ${WARNING_MIN_RISE} above it`,
+    method: `latest week ≥ ${WARNING_RATIO} × the mean of the ${WARNING_WEEKS} weeks before, and ≥ ${WARNING_MIN_RISE} above it`,
     flags,
     series: series.size,
   };

@@ -110,9 +110,24 @@ function check(m: JsMsg, stream: string, manifest: ManifestBody, now: Date): Che
 }
 
 /**
+ * The claims as printed: an aggregate's suppressed cell shows its count as `"< k"` (k its minCell), never
+ * as the 0 it travels with, so that no reader of the line takes it for none.
+ */
+export function shownClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { cells, minCell } = claims;
+  if (!Array.isArray(cells) || typeof minCell !== 'number') return { ...claims };
+  const shown = cells.map((c: unknown) =>
+    typeof c === 'object' && c !== null && (c as { suppressed?: unknown }).suppressed === true
+      ? { ...c, count: `< ${minCell}` }
+      : c,
+  );
+  return { ...claims, cells: shown };
+}
+
+/**
  * `wbx tail`: reads a WBX stream with an ordered consumer (from the first message, or `--from-seq`),
  * verifies every token against the manifest and prints one JSON line per verified event — its claims
- * plus `seq`. Refused tokens are reported on stderr with their code and not printed. Stops after
+ * plus `seq` (an aggregate's suppressed cells with count `"< k"`, see {@link shownClaims}). Refused tokens are reported on stderr with their code and not printed. Stops after
  * `--count` verified events, or on SIGINT/SIGTERM; exits 1 if any token was refused.
  */
 export async function tailCommand(io: CliIo, options: TailCommandOptions): Promise<number> {
@@ -195,7 +210,7 @@ export async function tailCommand(io: CliIo, options: TailCommandOptions): Promi
       const result = check(m, options.stream, manifest, io.now());
       if (result.ok) {
         verified += 1;
-        await write(io.stdout, `${JSON.stringify({ ...result.claims, seq: m.seq })}\n`);
+        await write(io.stdout, `${JSON.stringify({ ...shownClaims(result.claims), seq: m.seq })}\n`);
         if (count !== undefined && verified >= count) break;
       } else {
         refused += 1;

@@ -115,6 +115,21 @@ interface Shown {
   readonly cells: number;
 }
 
+/**
+ * That a value shows `count` (counted from the generated events): exactly when no cell of it is
+ * suppressed; "< k" for one suppressed cell; "< k ×n" for n suppressed cells only; otherwise "≥ known"
+ * with known below the count (a suppressed cell holds at least one detection: never shown as 0).
+ */
+function expectShown(s: Shown, count: number, label: string): void {
+  if (s.suppressed === 0) expect(numberOf(s.text), label).toBe(count);
+  else if (s.cells === 1) expect(s.text, label).toBe(`< ${MIN_CELL}`);
+  else if (s.known === 0 && s.suppressed === s.cells) expect(s.text, label).toBe(`< ${MIN_CELL} ×${s.cells}`);
+  else {
+    expect(s.text, label).toBe(`≥ ${s.known.toLocaleString('en-GB')}`);
+    expect(s.known, label).toBeLessThan(count);
+  }
+}
+
 /** The value buttons in the rows matching `rowSelector` (read in the page; the DOM is not typed here). */
 function shownValues(page: Page, rowSelector: string): Promise<Shown[]> {
   return page.evaluate(`[...document.querySelectorAll(${JSON.stringify(rowSelector)})].flatMap((tr) =>
@@ -265,12 +280,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     expect(months.map((m) => m.period)).toEqual([...perMonth.keys()].sort());
     for (const m of months) {
       const total = perMonth.get(m.period) ?? 0;
-      if (m.suppressed === 0) expect(numberOf(m.text)).toBe(total);
-      else {
-        // Suppressed cells in the sum: known from below only, never as if they were 0.
-        expect(m.text).toBe(`≥ ${m.known.toLocaleString('en-GB')}`);
-        expect(m.known).toBeLessThan(total);
-      }
+      expectShown(m, total, m.period);
     }
     expect(months.map((m) => m.provisional)).toEqual(months.map((_, i) => i === months.length - 1));
 
@@ -288,13 +298,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     expect(numberOf(top?.text ?? '')).toBe(most);
     for (const row of nat.filter((r) => !r.citizenship.startsWith('others'))) {
       const count = byCitizenship.get(row.citizenship) ?? 0;
-      if (row.suppressed === 0) expect(numberOf(row.text)).toBe(count);
-      else if (row.cells === 1) expect(row.text).toBe(`< ${MIN_CELL}`);
-      else {
-        // Several origins' cells, some suppressed: known from below only.
-        expect(row.text).toBe(`≥ ${row.known.toLocaleString('en-GB')}`);
-        expect(row.known).toBeLessThan(count);
-      }
+      expectShown(row, count, row.citizenship);
     }
   }, 120_000);
 
@@ -330,9 +334,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     expect(byAge.has('unknown')).toBe(true);
     for (const r of rows) {
       const count = byAge.get(r.row.value ?? '') ?? 0;
-      if (r.suppressed === 0) expect(numberOf(r.text), r.row.value).toBe(count);
-      else if (r.cells === 1) expect(r.text).toBe(`< ${MIN_CELL}`);
-      else expect(r.known).toBeLessThan(count);
+      expectShown(r, count, r.row.value ?? '');
     }
   });
 

@@ -41,6 +41,7 @@ export const DASHBOARD_JS = String.raw`
     if (c.cells === 0) return '–';
     if (c.suppressedCells === 0) return fmt(c.known);
     if (c.cells === 1) return '< ' + c.minCell;
+    if (c.known === 0 && c.suppressedCells === c.cells) return '< ' + c.minCell + ' ×' + c.cells;
     return '≥ ' + fmt(c.known);
   }
   function cellButton(c, label) {

@@ -178,6 +178,15 @@ export async function federationDemo(
             minCell: 5,
             retentionDays: 365,
           },
+          {
+            // The other WB-RAN indicators: refusals of entry, illegal stay, false documents.
+            types: ['entry.refusal', 'stay.illegal', 'document.fraud'],
+            mode: 'aggregate',
+            dimensions: ['person.citizenship'],
+            period: 'month',
+            minCell: 5,
+            retentionDays: 365,
+          },
         ],
       },
     ];

@@ -130,6 +130,9 @@ describe('wbx demo', () => {
     expect(r.stdout).toMatch(/partner\s+generated\s+valid\s+invalid/);
     expect(r.stdout).toMatch(/^MK\s+600\s+600\s+0$/m);
     expect(r.stdout).toMatch(/^crossing\.irregular\s+GR-MK\s+\d+/m);
+    for (const type of ['entry.refusal', 'stay.illegal', 'document.fraud']) {
+      expect(r.stdout).toMatch(new RegExp(`^${type.replace('.', '\\.')}\\s+—(\\s+\\d+){4}$`, 'm'));
+    }
     expect(r.stdout).toContain('Every event is valid.');
     // sealed, disclosed to RS, verified; tampering refused
     expect(r.stdout).toMatch(/Federation manifest v1: MK, RS, AL, threshold 2, signed by 3/);

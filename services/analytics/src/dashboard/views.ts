@@ -47,16 +47,17 @@ const latest = (periodRe: string): string => `latest AS (
  * The latest vintages of the series of one period kind (`periodRe`) and, per (origin, indicator), the
  * dimension set with the fewest dimensions matching `setCondition`.
  */
-const base = (setCondition: string, periodRe: string): string => `WITH ${latest(periodRe)},
+const base = (setCondition: string, periodRe: string, rank = 'dims'): string => `WITH ${latest(periodRe)},
   chosen AS (
-    SELECT origin, indicator, arg_min(dimension_set, dims) AS dimension_set
+    SELECT origin, indicator, arg_min(dimension_set, ${rank}) AS dimension_set
     FROM latest WHERE ${setCondition}
     GROUP BY origin, indicator
   )`;
 
 const MONTH_RE = '\\d{4}-\\d{2}';
 const WEEK_RE = '\\d{4}-W\\d{2}';
-const NO_PERSON = `dimension_set NOT LIKE '%"person%'`;
+const PERSON_SET = `dimension_set LIKE '%"person%'`;
+const NO_PERSON = `NOT ${PERSON_SET}`;
 
 const CELL_COLUMNS = `sum(f.value) FILTER (WHERE NOT f.suppressed) AS known,
     count(*) FILTER (WHERE f.suppressed) AS suppressed_cells,
@@ -134,13 +135,14 @@ function sumCells(cells: readonly Cell[]): Cell {
 
 /**
  * The indicators by month: per indicator and unit, the monthly total over the origins (each origin's
- * series with the fewest dimensions and no person dimension, so events are counted once), with change on
+ * series with the fewest dimensions, one without a person dimension where there is one, so that events
+ * are counted once; otherwise persons, a unit of its own), with change on
  * the previous month and on the same month last year, year-to-date against last year, and the band of
  * the same month over earlier years.
  */
 export async function indicatorsView(store: AnalyticsStore): Promise<IndicatorSeries[]> {
   const rows = await store.select(
-    `${base(NO_PERSON, MONTH_RE)}
+    `${base('TRUE', MONTH_RE, `(${PERSON_SET})::INTEGER * 100 + dims`)}
     SELECT l.indicator, l.unit, l.period, list(DISTINCT l.origin ORDER BY l.origin) AS origins, ${CELL_COLUMNS}
     FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
       JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
@@ -237,7 +239,7 @@ export async function nationalityView(
 ): Promise<NationalityView> {
   const indicator = options.indicator ?? 'crossing.irregular';
   const n = options.top ?? 5;
-  const start = base(`dimension_set LIKE '%"persons.citizenship"%'`, MONTH_RE);
+  const start = base(`dimension_set SIMILAR TO '.*"persons?\\.citizenship".*'`, MONTH_RE);
   let period = options.period;
   if (period === undefined) {
     const [r] = await store.select(
@@ -249,7 +251,8 @@ export async function nationalityView(
   }
   const rows = await store.select(
     `${start}
-    SELECT json_extract_string(f.dimensions, '$."persons.citizenship"') AS citizenship, any_value(l.unit) AS unit,
+    SELECT coalesce(json_extract_string(f.dimensions, '$."persons.citizenship"'),
+        json_extract_string(f.dimensions, '$."person.citizenship"')) AS citizenship, any_value(l.unit) AS unit,
       ${CELL_COLUMNS}
     FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
       JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id

@@ -66,7 +66,7 @@ export interface AsylumApplication {
   person?:
     | Person
     | undefined;
-  /** ISO 3166-1 alpha-3, or "XXX". */
+  /** A citizenship code as Person.citizenship: ISO 3166-1 alpha-3, "XXA" (stateless) or "XXX" (unknown). */
   countryOfOrigin: string;
   /** ISO 3166-1 alpha-3 of the first country of entry into the region, if known. */
   firstEntryCountry?:

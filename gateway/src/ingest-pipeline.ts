@@ -59,6 +59,13 @@ export interface IngestPipelineOptions {
 }
 
 /**
+ * Submissions in flight (validated, not yet acknowledged) above which events are sealed on the seal pool.
+ * At 1,000 events/s a few are in flight (a publish round trip's worth); a bulk SubmitStream fills its
+ * window of 512.
+ */
+export const SEAL_POOL_BACKLOG = 64;
+
+/**
  * validate → seal with the partner's key → publish to WBX_EVENTS with `Nats-Msg-Id = eventId`; resolves
  * with the receipt only after JetStream acknowledged the event. A re-submitted eventId (within the
  * stream's duplicate window) stores nothing: with the same content it returns the original sequence with
@@ -123,7 +130,12 @@ export class IngestPipeline {
       const corrected = event.recordCorrection?.corrected as ValidEvent | undefined;
       if (change !== undefined && corrected !== undefined)
         change.headers.set(CORRECTED_HEADER, sealer.seal(corrected, { now }));
-      const token = sealPool === undefined ? sealer.seal(event, { now }) : await sealPool.seal(event, now);
+      // The seal pool only when submissions pile up (a bulk ingest): at a moderate rate, handing an event
+      // to a worker thread and its token back costs more latency than sealing it here (e2e bench hops).
+      const token =
+        sealPool === undefined || this.inFlight <= SEAL_POOL_BACKLOG
+          ? sealer.seal(event, { now })
+          : await sealPool.seal(event, now);
       trace?.mark('sealed');
       const subject = eventSubject(event.origin, event.type);
       const receipt = await this.publish(subject, token, event.eventId, change?.headers);

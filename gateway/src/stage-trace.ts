@@ -2,7 +2,7 @@ import type { Histogram } from 'prom-client';
 import type { Logger } from 'pino';
 
 /** The hops of one submission, in order; each is timed from the hop before it. */
-export type IngestHop = 'received' | 'validated' | 'sealed' | 'stored' | 'answered';
+export type IngestHop = 'received' | 'validated' | 'sealed' | 'stored' | 'dequeued' | 'answered';
 
 /**
  * One sampled submission's timestamps at every hop (`performance.now()`), from the gRPC message's

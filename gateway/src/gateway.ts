@@ -25,6 +25,7 @@ import { startExchange, type RunningExchange } from './start/exchange.js';
 import { startIngest, type StartedIngest } from './start/ingest.js';
 import { startNats, type StartedNats } from './start/nats.js';
 import { startSharing, type StartedSharing } from './start/sharing.js';
+import { retryTransient } from './start/transient.js';
 import { StreamsProbe } from './streams-probe.js';
 import { recordExpiries, recordSigningKeyExpiries } from './expiry-metrics.js';
 
@@ -141,14 +142,18 @@ export class Gateway {
     // rewritten once agreements name a recipient, and at every change.
     const written = embedded || agreements.length > 0 ? await access?.write(watcher.current) : undefined;
     // The HTTP endpoints answer first: /readyz says what is not there yet (NATS may take a while to come).
-    const opened: { nats?: StartedNats; probe?: StreamsProbe; sharing?: StartedSharing } = {};
+    const opened: { nats?: StartedNats; probe?: StreamsProbe; sharing?: StartedSharing; waiting?: string } =
+      {};
+    // A start step that waits for NATS (a timeout, a leader election, another replica creating a stream).
+    const waiting = { log, report: (reason: string | undefined) => (opened.waiting = reason) };
     const http = await startHttpServer(
       config.http.listen,
       metrics,
       () => {
         const { nats, probe } = opened;
         const reasons = (probe?.missing ?? []).map((stream) => `stream ${stream} missing`);
-        if (nats === undefined) reasons.push('NATS unreachable');
+        if (opened.waiting !== undefined) reasons.push(opened.waiting);
+        else if (nats === undefined) reasons.push('NATS unreachable');
         else if (!nats.state.connected) reasons.push('NATS disconnected');
         if (nats?.state.eventsStream === false) reasons.push(`${EVENTS_STREAM} missing`);
         const { problem } = watcher.current;
@@ -170,14 +175,21 @@ export class Gateway {
         },
         log,
         metrics,
+        waiting.report,
       ),
     );
     opened.nats = nats;
     if (access !== undefined) {
       stack.use(access.follow(watcher, nats.embedded, { manifests, partner: config.partner, log }));
     }
+    // The steps that create streams, buckets and consumers are retried while NATS fails transiently (each
+    // undoes its part before it rejects); a configuration error still fails the start.
     const ingest = stack.use(
-      await startIngest({ config, nats, signer, log, metrics, guard, drainMs, now: options.now }),
+      await retryTransient(
+        'start ingest',
+        () => startIngest({ config, nats, signer, log, metrics, guard, drainMs, now: options.now }),
+        waiting,
+      ),
     );
     const probe = new StreamsProbe({
       jsm: nats.jsm,
@@ -195,38 +207,49 @@ export class Gateway {
     });
     opened.probe = probe;
     const sharing = stack.use(
-      await startSharing({
-        config,
-        nats,
-        manifests,
-        signer,
-        sealer: ingest.sealer,
-        watcher,
-        log,
-        metrics,
-      }),
+      await retryTransient(
+        'start sharing',
+        () =>
+          startSharing({
+            config,
+            nats,
+            manifests,
+            signer,
+            sealer: ingest.sealer,
+            watcher,
+            log,
+            metrics,
+          }),
+        waiting,
+      ),
     );
     opened.sharing = sharing;
+    const exchangeConfig = config.exchange;
     const exchange =
-      config.exchange === undefined
+      exchangeConfig === undefined
         ? undefined
         : stack.use(
-            await startExchange({
-              config: config.exchange,
-              partner: config.partner,
-              dataDir: config.data,
-              replicas: config.streams.replicas,
-              nats,
-              manifests,
-              watcher,
-              audit: sharing.audit,
-              pseudonyms: sharing.pseudonyms,
-              pipeline: ingest.pipeline,
-              log,
-              guard,
-              drainMs,
-              now: options.now ?? (() => new Date()),
-            }),
+            await retryTransient(
+              'start exchange',
+              () =>
+                startExchange({
+                  config: exchangeConfig,
+                  partner: config.partner,
+                  dataDir: config.data,
+                  replicas: config.streams.replicas,
+                  nats,
+                  manifests,
+                  watcher,
+                  audit: sharing.audit,
+                  pseudonyms: sharing.pseudonyms,
+                  pipeline: ingest.pipeline,
+                  log,
+                  guard,
+                  drainMs,
+                  now: options.now ?? (() => new Date()),
+                }),
+              waiting,
+            ),
           );
     // Every stream and bucket exists now (Exchange created its own): from here a missing one is a loss.
     await probe.start();

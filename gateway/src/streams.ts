@@ -38,11 +38,20 @@ export function eventsStreamConfig(
   };
 }
 
+/** JetStream's code for a create that found the stream there (with another configuration). */
+const STREAM_NAME_EXISTS = 10_058;
+
+/** A stream's or consumer's replicas did not settle in time (a node down or catching up): transient. */
+export class NotSettledError extends Error {
+  override readonly name = 'NotSettledError';
+}
+
 /** A stream's wanted configuration: its name and the settings WBX cares about. */
 export type StreamConfigInput = Partial<StreamConfig> & { name: string };
 
 /**
- * Creates the stream, or updates it to the configuration when it exists; safe to run at every start. A
+ * Creates the stream, or updates it to the configuration when it exists; safe to run at every start, by
+ * several replicas at once (a create that lost the race to another one updates what it created). A
  * change of replicas (e.g. a stream made with one, now on a cluster with `streams.replicas: 3`) is waited
  * for: the stream and its consumers have a leader and every replica is current, since until then
  * publishes to it may go unanswered.
@@ -54,8 +63,14 @@ export async function ensureStream(jsm: JetStreamManager, wanted: StreamConfigIn
     info = await jsm.streams.info(name);
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
-    await jsm.streams.add(wanted);
-    return;
+    try {
+      await jsm.streams.add(wanted);
+      return;
+    } catch (e) {
+      // Another replica created it meanwhile: read it again and bring it to the configuration.
+      if (!(e instanceof JetStreamApiError) || e.code !== STREAM_NAME_EXISTS) throw e;
+      info = await jsm.streams.info(name);
+    }
   }
   await jsm.streams.update(name, { ...info.config, ...wanted });
   const replicas = wanted.num_replicas;
@@ -92,7 +107,7 @@ async function settled(jsm: JetStreamManager, stream: string, replicas: number):
   const deadline = Date.now() + REPLICAS_SETTLE_MS;
   const wait = async (what: string, probe: () => Promise<boolean>): Promise<void> => {
     while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`${what} did not settle on ${replicas} replicas`);
+      if (Date.now() > deadline) throw new NotSettledError(`${what} did not settle on ${replicas} replicas`);
       await sleep(50);
     }
   };

@@ -10,6 +10,7 @@ import { EmbeddedNats } from '../embedded-nats.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { EVENTS_STREAM } from '../nats-layout.js';
 import { ensureStream, eventsStreamConfig } from '../streams.js';
+import { retryTransient } from './transient.js';
 
 export interface NatsAccess {
   /** The gateway's nkey seed file, if its NATS wants one. */
@@ -35,7 +36,8 @@ export interface StartedNats extends AsyncDisposable {
 /**
  * Starts the embedded nats-server when no NATS is configured, connects (reconnecting for ever), and
  * ensures WBX_EVENTS. A configured NATS that cannot be reached yet is waited for: the first connection is
- * retried with back-off (250 ms, doubling, at most 5 s) and a warning now and then, until it comes.
+ * retried with back-off (250 ms, doubling, at most 5 s) and a warning now and then, until it comes; so is
+ * WBX_EVENTS while the requests for it fail transiently (`waiting` gets the reason for /readyz).
  * Disposing drains the connection and stops the embedded server.
  */
 export async function startNats(
@@ -43,6 +45,7 @@ export async function startNats(
   access: NatsAccess,
   log: Logger,
   metrics: GatewayMetrics,
+  waiting: (reason: string | undefined) => void = () => undefined,
 ): Promise<StartedNats> {
   await using stack = new AsyncDisposableStack();
   let url = config.nats.url;
@@ -61,10 +64,15 @@ export async function startNats(
   }
   const nc = await connectGateway(config, url, access.nkeyFile, log);
   stack.defer(() => nc.drain().catch((e: unknown) => log.warn({ err: e }, 'NATS drain failed')));
-  const jsm = await jetstreamManager(nc);
   const streamConfig = eventsStreamConfig(config.partner, config.streams);
+  let jsm: JetStreamManager;
   try {
-    await ensureStream(jsm, streamConfig);
+    // JetStream may be electing a leader, another replica creating the stream: waited for.
+    jsm = await retryTransient('reach JetStream', () => jetstreamManager(nc), { log, report: waiting });
+    await retryTransient(`ensure ${EVENTS_STREAM}`, () => ensureStream(jsm, streamConfig), {
+      log,
+      report: waiting,
+    });
   } catch (e) {
     log.error({ err: e }, `cannot create ${EVENTS_STREAM}`);
     throw e;

@@ -26,7 +26,7 @@ async function readSeqs(jsm: JetStreamManager, during?: (n: number) => Promise<v
 /**
  * readAudit on an R3 WBX_AUDIT of a 3-node cluster reads up to the chain's last entry present at its start
  * (never stops early on the server's pending count), through a leader change and a kill -9 of the node
- * serving it in the middle of a read; with no quorum it fails with READ_INCOMPLETE instead of coming back short.
+ * serving it in the middle of a read; with no quorum it fails with READ_INCOMPLETE, never coming back short.
  */
 describe('readAudit on a 3-node cluster', () => {
   it('returns every entry after a leader change and through a kill -9 of the node serving the read', async () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { JetStreamApiCodes, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
+  addKey,
   aggregate,
   basisOf,
   controlOf,
@@ -89,6 +90,8 @@ interface ShardDoc extends PeriodRef {
   readonly lastAdded: number;
   /** The ids of the events taken out again (withdrawn, or replaced by a correction); still in `ids`. */
   readonly out?: string[];
+  /** Under a term with `noise: cell-key`: per cell, the sum of its events' record keys mod 2³². */
+  readonly keys?: Record<string, number>;
 }
 
 /** One event to count into a shard document: its cells (unsuppressed) under the period `ref`. */
@@ -97,6 +100,8 @@ interface ShardAdd {
   readonly periodId: string;
   readonly eventId: string;
   readonly cells: readonly AggregateCell[];
+  /** Its record key, under a term with `noise: cell-key` (see {@link AggregatorOptions.recordKey}). */
+  readonly recordKey?: number;
 }
 
 /** How the aggregator's compare-and-sets went since it started (see {@link Aggregator.casStats}). */
@@ -152,6 +157,12 @@ export interface AggregatorOptions {
    * Events stored later are late: a revised vintage. Without it nothing is waited for.
    */
   readonly source?: { readonly stream: string; readonly consumer: string };
+  /**
+   * An event's record key for the cell-key method (terms with `noise: cell-key`): an unsigned 32-bit
+   * keyed hash of its id, the same on every replica (a secret in the data directory). Without it such
+   * terms publish their counts without noise.
+   */
+  readonly recordKey?: (eventId: string) => number;
   /** How long a claimed vintage may stay unpublished before any replica publishes it; default 60 s. */
   readonly claimLeaseMs?: number;
   /**
@@ -255,11 +266,14 @@ export class Aggregator {
         if (doc === undefined || !doc.ids.includes(eventId) || doc.out?.includes(eventId) === true)
           return undefined;
         const counts = { ...doc.counts };
+        const keys = { ...doc.keys };
         for (const c of add.cells) {
           const k = JSON.stringify(c.values);
           counts[k] = Math.max(0, (counts[k] ?? 0) - c.count);
+          if (add.recordKey !== undefined) keys[k] = addKey(keys[k] ?? 0, add.recordKey, -c.count);
         }
-        return { ...doc, counts, out: [...(doc.out ?? []), eventId], lastAdded: Date.now() };
+        const noted = add.recordKey === undefined ? {} : { keys };
+        return { ...doc, counts, ...noted, out: [...(doc.out ?? []), eventId], lastAdded: Date.now() };
       });
       this.dirty.add(add.periodId);
     }
@@ -290,7 +304,10 @@ export class Aggregator {
     };
     const periodId = this.periodHash(ref);
     const shard = parseInt(hash(eventId).slice(0, 8), 16) % SHARDS;
-    return { key: `agg.${periodId}.s${shard}`, ref, periodId, eventId, cells };
+    const { recordKey } = this.options;
+    const keyed =
+      term.noise === 'cell-key' && recordKey !== undefined ? { recordKey: recordKey(eventId) } : {};
+    return { key: `agg.${periodId}.s${shard}`, ref, periodId, eventId, cells, ...keyed };
   }
 
   /**
@@ -305,20 +322,30 @@ export class Aggregator {
     await this.cas<ShardDoc>(key, (doc) => {
       const held = new Set(doc?.ids);
       const counts = { ...doc?.counts };
+      const keys = { ...doc?.keys };
       const added: string[] = [];
-      for (const { eventId, cells } of adds) {
+      for (const { eventId, cells, recordKey } of adds) {
         if (held.has(eventId)) continue;
         held.add(eventId);
         added.push(eventId);
         for (const c of cells) {
           const k = JSON.stringify(c.values);
           counts[k] = (counts[k] ?? 0) + c.count;
+          if (recordKey !== undefined) keys[k] = addKey(keys[k] ?? 0, recordKey, c.count);
         }
       }
       counted = added.length;
       if (added.length === 0) return undefined;
       const out = doc?.out === undefined ? {} : { out: doc.out };
-      return { ...last.ref, ...out, counts, ids: [...(doc?.ids ?? []), ...added], lastAdded: Date.now() };
+      const noted = Object.keys(keys).length === 0 ? {} : { keys };
+      return {
+        ...last.ref,
+        ...out,
+        ...noted,
+        counts,
+        ids: [...(doc?.ids ?? []), ...added],
+        lastAdded: Date.now(),
+      };
     });
     this.stats.counted += counted; // of the application that was written (none if nothing was new)
     for (const { periodId } of adds) this.dirty.add(periodId);
@@ -466,9 +493,12 @@ export class Aggregator {
       for (const s of shards)
         for (const [k, n] of Object.entries(s.counts)) counts.set(k, (counts.get(k) ?? 0) + n);
       const counted = [...counts].map(([k, count]) => ({ values: JSON.parse(k) as string[], count }));
+      const cellKeys: Record<string, number> = {};
+      for (const s of shards)
+        for (const [k, n] of Object.entries(s.keys ?? {})) cellKeys[k] = addKey(cellKeys[k] ?? 0, n);
       const minCell = ref.term.minCell;
       const vintage = (before?.vintage ?? 0) + 1;
-      const linked = await this.protect(ref, id, vintage, (control) => {
+      const linked = await this.protect(ref, id, vintage, cellKeys, (control) => {
         if (before === undefined) return firstVintage(counted, control);
         const previous = {
           cells: before.body.cells,
@@ -555,6 +585,7 @@ export class Aggregator {
     ref: PeriodRef,
     id: string,
     vintage: number,
+    cellKeys: Readonly<Record<string, number>>,
     compute: (control: ReturnType<typeof controlOf> & { linked: LinkedTable[] }) => AggregateVintage & {
       changed?: boolean;
     },
@@ -573,7 +604,7 @@ export class Aggregator {
       const linked = Object.entries(doc?.tables ?? {})
         .filter(([k]) => k !== id)
         .map(([, t]) => ({ dimensions: t.dimensions, cells: t.cells, minCell: t.minCell }));
-      const next = compute({ ...controlOf(ref.term), linked });
+      const next = compute({ ...controlOf(ref.term), linked, cellKeys });
       out = next;
       if (next.changed === false || next.safe === false) return undefined;
       const entry: LinkedEntry = {

@@ -71,6 +71,7 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));
   });
   const state = await openBucket(js, jsm, STATE_BUCKET, { replicas: config.streams.replicas });
+  const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
   const aggregator = new Aggregator({
     partner: config.partner,
     js,
@@ -82,8 +83,9 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     settleMs: config.share.aggregateSettle,
     // A period waits until no event that may be its own is still held (by a replica that died).
     source: { stream: EVENTS_STREAM, consumer: SHARE_CONSUMER },
+    // The cell-key method's record keys: keyed by the node's secret ('#' keeps them apart from agreements).
+    recordKey: (eventId) => parseInt(pseudonyms.keyed('#cell-key', eventId).slice(0, 8), 16),
   });
-  const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
   const refs = { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } };
   const changes = new RecordChanges({ partner: config.partner, js, jsm, replicas: config.streams.replicas });
   const share = new ShareWorker({

@@ -1,10 +1,12 @@
 // Two agreements of MK with AL over the same incidents: weekly counts by route segment and modus operandi
 // (MK-AL-1), and by route segment alone (MK-AL-2). Whichever is published second is protected against the
 // first (secondary suppression): AL cannot subtract one from the other to recover a suppressed cell.
+import { createHash } from 'node:crypto';
+
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { partnerPolicy, type AggregateCell, type PolicyEvent } from '@wbx/agreements';
+import { aggregate, partnerPolicy, type AggregateCell, type PolicyEvent } from '@wbx/agreements';
 import type { AuditLog } from '@wbx/audit';
 import { uuidV7 } from '@wbx/schema';
 import { verifyPresentation } from '@wbx/seal';
@@ -134,5 +136,84 @@ describe('Aggregator (tables of the same events)', () => {
     // RS-HU has no suppressed cell: published in both.
     expect(cell(coarse, ['RS-HU'])).toEqual({ values: ['RS-HU'], count: 10, suppressed: false });
     expect(cell(fine, ['RS-HU', 'on-foot-guided'])).toMatchObject({ count: 10, suppressed: false });
+  });
+});
+
+describe('Aggregator (cell-key noise)', () => {
+  it('publishes with the noise aggregate() gives the same records, the same on every replica', async () => {
+    const noisy = partnerPolicy('MK', [
+      agreement({
+        id: 'MK-AL-3',
+        provider: 'MK',
+        recipient: 'AL',
+        purposes: ['risk-analysis'],
+        terms: [{ ...term(['routeSegment']), noise: 'cell-key' }],
+      }),
+    ]);
+    const recordKey = (id: string) => createHash('sha256').update(`k/${id}`).digest().readUInt32BE(0);
+    const replica = () =>
+      new Aggregator({
+        partner: 'MK',
+        js,
+        state,
+        sealer: p.sealer('MK'),
+        audit,
+        log: quiet(),
+        graceMs: 0,
+        settleMs: 0,
+        recordKey,
+      });
+    const [a, b] = [replica(), replica()];
+    const occurredAt = new Date(WEEK_36 + 12 * 3_600_000).toISOString();
+    const events = ['GR-MK', 'RS-HU', 'MK-RS'].flatMap((segment, s) =>
+      Array.from({ length: 20 + 7 * s }, (_, i) => {
+        const id = uuidV7(WEEK_36, `${s + 1}${i.toString(16).padStart(18, '0')}`);
+        const event: PolicyEvent = {
+          type: 'smuggling.incident',
+          origin: 'MK',
+          claims: { occurredAt, routeSegment: segment, modusOperandi: 'vehicle-open' },
+        };
+        return { id, event };
+      }),
+    );
+    // Counted by two replicas, each a part (and a few twice).
+    await Promise.all(
+      events.map(({ id, event }, i) =>
+        Promise.all(
+          noisy
+            .grants(event, new Date())
+            .flatMap((g) => [
+              (i % 2 === 0 ? a : b).add(id, event, g.aggregates),
+              ...(i % 5 === 0 ? [(i % 2 === 0 ? b : a).add(id, event, g.aggregates)] : []),
+            ]),
+        ),
+      ),
+    );
+    expect((await a.flush(new Date(WEEK_37 + 1))) + (await b.flush(new Date(WEEK_37 + 1)))).toBe(1);
+    const ids = new Map(events.map(({ id, event }) => [event, id]));
+    const [grant] = noisy.grants(events[0]!.event, new Date()).flatMap((g) => g.aggregates);
+    const expected = aggregate(
+      grant!.term,
+      'smuggling.incident',
+      events.map((e) => e.event),
+      new Date(WEEK_36),
+      { recordKey: (e) => recordKey(ids.get(e) ?? '') },
+    ).cells;
+    expect((await received()).get('routeSegment')).toEqual(expected);
+    // The noise is there (these records' keys give some cell a noise other than 0) and bounded.
+    const exact = aggregate(
+      grant!.term,
+      'smuggling.incident',
+      events.map((e) => e.event),
+      new Date(WEEK_36),
+    );
+    expect(expected).not.toEqual(exact.cells);
+    const truth = new Map([
+      ['GR-MK', 20],
+      ['RS-HU', 27],
+      ['MK-RS', 34],
+    ]);
+    for (const c of expected)
+      expect(Math.abs(c.count - (truth.get(c.values[0]!) ?? 0))).toBeLessThanOrEqual(2);
   });
 });

@@ -25,6 +25,10 @@ export interface CellControl {
   readonly minCell: number;
   /** Round published counts to a multiple of this (an aggregate term's `rounding`). */
   readonly rounding?: number | undefined;
+  /** An aggregate term's `noise`: with `cellKeys`, each published count gets its cell key's noise. */
+  readonly noise?: 'cell-key' | undefined;
+  /** Per cell (by the JSON of its values): the sum of its records' keys, modulo 2³² (`cellKeyNoise`). */
+  readonly cellKeys?: Readonly<Record<string, number>>;
   /** The table's dimensions: needed to relate it to `linked` tables. */
   readonly dimensions?: readonly string[];
   /** Tables of the same events already published, whose margins a recipient may hold. */
@@ -73,6 +77,10 @@ export function aggregate(
   sourceType: EventType,
   events: Iterable<PolicyEvent>,
   periodStart: Date,
+  options: {
+    /** With a term's `noise: cell-key`: each event's record key (an unsigned 32-bit keyed hash of its id). */
+    readonly recordKey?: (event: PolicyEvent) => number;
+  } = {},
 ): StatsAggregateBody {
   if (!isEventType(sourceType) || !term.types.includes(sourceType)) {
     throw new AgreementError(
@@ -83,17 +91,21 @@ export function aggregate(
   const { period, start, end } = periodBounds(periodStart, term.period);
   const byPerson = term.dimensions.some((d) => personAttribute(d) !== undefined);
   const counts = new Map<string, { values: string[]; count: number }>();
+  const cellKeys: Record<string, number> = {};
+  let recordKey = 0;
   const add = (values: string[]): void => {
     const key = JSON.stringify(values);
     const cell = counts.get(key);
     if (cell === undefined) counts.set(key, { values, count: 1 });
     else cell.count += 1;
+    cellKeys[key] = addKey(cellKeys[key] ?? 0, recordKey);
   };
   for (const event of events) {
     if (event.type !== sourceType || !matchesWhere(term.where, event.claims)) continue;
     const occurredAt = event.claims.occurredAt;
     const t = typeof occurredAt === 'string' ? parseTimestamp(occurredAt) : undefined;
     if (t === undefined || t < start.getTime() || t >= end.getTime()) continue;
+    recordKey = options.recordKey?.(event) ?? 0;
     const valueOf = (dimension: string, person: Claims | undefined): string => {
       const attr = personAttribute(dimension);
       return text(attr === undefined ? event.claims[dimension] : person?.[attr]);
@@ -103,13 +115,31 @@ export function aggregate(
       for (const person of personsOf(sourceType, event.claims))
         add(term.dimensions.map((d) => valueOf(d, person)));
   }
-  const cells = suppressCells(counts.values(), controlOf(term));
+  const control = options.recordKey === undefined ? controlOf(term) : { ...controlOf(term), cellKeys };
+  const cells = suppressCells(counts.values(), control);
   return { period, sourceType, dimensions: [...term.dimensions], cells, minCell: term.minCell };
 }
 
 /** The cell control of an aggregate term (without linked tables). */
 export function controlOf(term: AggregateTerm): CellControl {
-  return { minCell: term.minCell, rounding: term.rounding, dimensions: term.dimensions };
+  return { minCell: term.minCell, rounding: term.rounding, noise: term.noise, dimensions: term.dimensions };
+}
+
+const KEY_MODULUS = 2 ** 32;
+
+/** Cell key `key` with `times` more contributions of record key `record` (negative: taken out), mod 2³². */
+export function addKey(key: number, record: number, times = 1): number {
+  return (((key + record * times) % KEY_MODULUS) + KEY_MODULUS) % KEY_MODULUS;
+}
+
+/**
+ * The noise of a cell with cell key `key` (0 … 2³²−1, uniform for distinct record sets): −2, −1, 0, +1, +2
+ * with probabilities 0.05, 0.2, 0.5, 0.2, 0.05 (mean 0, variance 0.8): the cell-key method's lookup table,
+ * bounded so that a published count is never far from the truth.
+ */
+export function cellKeyNoise(key: number): number {
+  const u = key / KEY_MODULUS;
+  return u < 0.05 ? -2 : u < 0.25 ? -1 : u < 0.75 ? 0 : u < 0.95 ? 1 : 2;
 }
 
 /** A cell as published: its count, or, below `minCell`, suppressed (count 0). */
@@ -128,11 +158,16 @@ export function roundCount(count: number, control: CellControl): number {
   return r >= minCell ? r : Math.ceil(minCell / rounding) * rounding;
 }
 
-/** A protected cell as published: suppressed (count 0), or its count rounded. */
+/** A protected cell as published: suppressed (count 0), or its count with its cell-key noise (never below
+ * minCell) and rounded. */
 export function publishCell(cell: ProtectedCell, control: CellControl): AggregateCell {
-  return cell.suppressed
-    ? { values: cell.values, count: 0, suppressed: true }
-    : { values: cell.values, count: roundCount(cell.count, control), suppressed: false };
+  if (cell.suppressed) return { values: cell.values, count: 0, suppressed: true };
+  const key = control.noise === 'cell-key' ? control.cellKeys?.[JSON.stringify(cell.values)] : undefined;
+  const noisy =
+    key === undefined || control.minCell === 0
+      ? cell.count
+      : Math.max(control.minCell, cell.count + cellKeyNoise(key));
+  return { values: cell.values, count: roundCount(noisy, control), suppressed: false };
 }
 
 /**

@@ -47,6 +47,12 @@ export interface AggregateTerm extends TermBase {
    * absent: exact counts.
    */
   readonly rounding?: number;
+  /**
+   * `cell-key`: published counts carry bounded noise (−2 … +2, mean 0) drawn from a key of the records
+   * that make up the cell (the sum of their keyed record keys), so the same records always get the same
+   * noise (the cell-key method of the European 2021 census); absent: no noise.
+   */
+  readonly noise?: 'cell-key';
 }
 
 export type Term = RecordsTerm | AggregateTerm;
@@ -96,6 +102,7 @@ function toTerm(t: ParsedTerm): Term {
     period: t.period ?? 'month',
     minCell: t.minCell ?? MIN_CELL_DEFAULT,
     ...(t.rounding === undefined ? {} : { rounding: t.rounding }),
+    ...(t.noise === undefined ? {} : { noise: t.noise }),
   };
 }
 

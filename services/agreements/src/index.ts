@@ -52,7 +52,9 @@ export {
   type ReceiveVerdict,
 } from './receive.js';
 export {
+  addKey,
   aggregate,
+  cellKeyNoise,
   controlOf,
   MISSING_VALUE,
   roundCount,

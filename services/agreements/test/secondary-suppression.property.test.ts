@@ -1,11 +1,17 @@
+import { createHash } from 'node:crypto';
+
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import {
+  aggregate,
+  cellKeyNoise,
   firstVintage,
   protectCells,
   roundCount,
+  type AggregateTerm,
   type LinkedTable,
+  type PolicyEvent,
   type ProtectedCell,
 } from '../src/index.js';
 
@@ -254,5 +260,70 @@ describe('roundCount', () => {
   it('leaves the true counts alone with minCell 0 or no rounding', () => {
     expect(roundCount(12, { minCell: 0, rounding: 5 })).toBe(12);
     expect(roundCount(12, { minCell: 5 })).toBe(12);
+  });
+});
+
+describe('cell-key noise', () => {
+  const term: AggregateTerm = {
+    types: ['smuggling.incident'],
+    mode: 'aggregate',
+    dimensions: ['routeSegment'],
+    period: 'week',
+    minCell: 3,
+    retentionDays: 30,
+    noise: 'cell-key',
+  };
+  const start = new Date('2023-09-04T00:00:00Z');
+  /** `n` incidents on `segment`, each with its own id, at noon of the week's Monday. */
+  const incidents = (segment: string, n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `${segment}-${from + i}`,
+      event: {
+        type: 'smuggling.incident',
+        origin: 'MK',
+        claims: { occurredAt: '2023-09-04T12:00:00Z', routeSegment: segment },
+      },
+    }));
+  const keyOf = (id: string) => createHash('sha256').update(`secret/${id}`).digest().readUInt32BE(0);
+  const run = (list: { id: string; event: PolicyEvent }[]) => {
+    const ids = new Map(list.map(({ id, event }) => [event, id]));
+    return aggregate(
+      term,
+      'smuggling.incident',
+      list.map((e) => e.event),
+      start,
+      { recordKey: (e) => keyOf(ids.get(e) ?? '') },
+    ).cells;
+  };
+
+  it('gives the same records the same noise, in any order, and bounded noise', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 200 }), fc.integer({ min: 1, max: 1_000 }), (n, from) => {
+        const list = incidents('GR-MK', n, from);
+        const [cell] = run(list);
+        expect(run([...list].reverse())).toEqual([cell]);
+        expect(cell?.suppressed).toBe(false);
+        expect(Math.abs((cell?.count ?? 0) - n)).toBeLessThanOrEqual(2);
+        expect(cell?.count).toBeGreaterThanOrEqual(term.minCell);
+      }),
+    );
+  });
+
+  it('is unbiased over many cells; without record keys the counts are exact', () => {
+    let error = 0;
+    const cells = 2_000;
+    for (let c = 0; c < cells; c++) error += (run(incidents(`S${c}`, 50))[0]?.count ?? 0) - 50;
+    expect(Math.abs(error / cells)).toBeLessThan(0.1);
+    expect(cellKeyNoise(0)).toBe(-2);
+    expect(cellKeyNoise(2 ** 32 - 1)).toBe(2);
+    // Without record keys (or without the term's noise): the exact counts.
+    expect(
+      aggregate(
+        term,
+        'smuggling.incident',
+        incidents('GR-MK', 7).map((e) => e.event),
+        start,
+      ).cells,
+    ).toEqual([{ values: ['GR-MK'], count: 7, suppressed: false }]);
   });
 });

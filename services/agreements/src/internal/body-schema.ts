@@ -48,6 +48,7 @@ const termSchema = z.strictObject({
     .min(2, { error: 'must be at least 2 (leave it out for exact counts)' })
     .max(ROUNDING_MAX)
     .optional(),
+  noise: z.enum(['cell-key'], { error: 'must be cell-key' }).optional(),
   where: z
     .record(
       z.string(),

@@ -29,7 +29,7 @@ function unique(add: Add, at: PropertyKey[], list: unknown): void {
 
 const MODE_ONLY: Record<string, readonly string[]> = {
   records: ['fields'],
-  aggregate: ['dimensions', 'period', 'minCell', 'rounding'],
+  aggregate: ['dimensions', 'period', 'minCell', 'rounding', 'noise'],
 };
 
 function modeRules(add: Add, at: PropertyKey[], term: Raw): void {

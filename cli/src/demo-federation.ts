@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { loadGatewayConfig } from '@wbx/gateway';
 import { EVENTS_STREAM, Gateway, INBOX_STREAM, shareStream } from '@wbx/gateway';
 import { changesDemo } from './demo-changes.js';
+import { dashboardDemo } from './demo-dashboard.js';
 import { exchangeDemo } from './demo-exchange.js';
 import { makeDemoPki } from '@wbx/pki';
 import { write, type CliIo } from './io.js';
@@ -94,6 +95,7 @@ async function messages(gateway: Gateway, stream: string): Promise<string[]> {
 export async function federationDemo(
   io: CliIo,
   days: ReadonlyMap<string, readonly ValidEvent[]>,
+  options: { serve?: boolean } = {},
 ): Promise<boolean> {
   const dir = await mkdtemp(join(tmpdir(), 'wbx-demo-'));
   const gateways = new Map<string, Gateway>();
@@ -372,7 +374,16 @@ export async function federationDemo(
         ? `MK's audit log: ${chain.entries} entries in an unbroken hash chain, ${chain.checkpoints} signed checkpoints (${chain.unsealed} entries after the last)\n`
         : `MK's audit log BROKEN at entry ${chain.firstBroken.seq}\n`,
     );
-    return delivered && changed && purged && after === before && exchanged && chain.ok;
+    const dashboard = await dashboardDemo(io, {
+      gateway: fx,
+      partner: 'FRONTEX',
+      manifest: trusted,
+      agreementsDir: join(dir, 'agreements', 'FRONTEX'),
+      dir,
+      log,
+      serve: options.serve === true,
+    });
+    return delivered && changed && purged && after === before && exchanged && chain.ok && dashboard;
   } finally {
     for (const g of [...gateways.values()].reverse()) await g.stop();
     await rm(dir, { recursive: true, force: true });

@@ -25,9 +25,13 @@ function routeOf(event: ValidEvent): string {
 
 /**
  * `wbx demo`: what WBX does so far, end to end on one machine. Generates a day of events for MK, RS
- * and AL, runs every event through its wire form (NDJSON) and the validator, and prints what there is.
+ * and AL, runs every event through its wire form (NDJSON) and the validator, and prints what there is;
+ * ends with the analytics dashboard's address and headline figures (`serve`: kept running until Ctrl-C).
  */
-export async function demoCommand(io: CliIo, options: { seed?: string } = {}): Promise<number> {
+export async function demoCommand(
+  io: CliIo,
+  options: { seed?: string; serve?: boolean } = {},
+): Promise<number> {
   const seed = options.seed ?? 'wbx-demo';
   const from = new Date(`${DEFAULT_FROM}T00:00:00Z`);
   const to = new Date(from.getTime() + 24 * 3_600_000);
@@ -79,6 +83,6 @@ export async function demoCommand(io: CliIo, options: { seed?: string } = {}): P
   await write(io.stdout, allValid ? 'Every event is valid.\n\n' : 'Some events were INVALID.\n\n');
   const sealed = await sealDemo(io, days.get('MK') ?? []);
   await write(io.stdout, '\n');
-  const federated = await federationDemo(io, days);
+  const federated = await federationDemo(io, days, { serve: options.serve === true });
   return allValid && sealed && federated ? 0 : 1;
 }

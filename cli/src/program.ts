@@ -184,7 +184,8 @@ function createProgram(io: CliIo, result: { exitCode: number }): Command {
     .command('demo')
     .description('run the end-to-end demonstration on this machine')
     .addOption(new Option('--seed <seed>', 'random seed').default('wbx-demo'))
-    .action(async (opts: { seed: string }) => {
+    .option('--serve', 'keep serving the analytics dashboard at the end until Ctrl-C')
+    .action(async (opts: { seed: string; serve?: boolean }) => {
       result.exitCode = await demoCommand(io, opts);
     });
 

@@ -158,5 +158,11 @@ describe('wbx demo', () => {
     expect(r.stdout).toMatch(
       /MK's audit log: \d+ entries in an unbroken hash chain, [1-9]\d* signed checkpoints/,
     );
+    // the analytics node on FRONTEX's inbox: the dashboard's address and headline figures
+    expect(r.stdout).toMatch(
+      /Analytics node on FRONTEX's WBX_INBOX: [1-9]\d* aggregates and records taken in, 0 refused/,
+    );
+    expect(r.stdout).toMatch(/^Dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\/$/m);
+    expect(r.stdout).toMatch(/^ {2}crossing\.irregular 2023-09 \(provisional\): (\d|[<≥])/m);
   }, 120_000);
 });

@@ -50,13 +50,24 @@ interface LinkDoc {
   readonly tables: Record<string, LinkedEntry>;
 }
 
-interface LinkedEntry extends LinkedTable {
+interface LinkedEntry {
   readonly vintage: number;
+  readonly dimensions: string[];
   readonly minCell: number;
-  readonly cells: ProtectedCell[];
-  /** The cells as published (rounded, suppressed with count 0). */
+  /** The cells as published (rounded, noisy, suppressed with count 0). */
   readonly published: AggregateCell[];
+  /** Per cell, the true count its published cell was made from. */
   readonly basis: Record<string, number>;
+}
+
+/** A table entered in a link document, as `protectTable` takes it: its cells with their true counts. */
+function linkedTable(entry: LinkedEntry): LinkedTable {
+  const cells: ProtectedCell[] = entry.published.map((c) => ({
+    values: c.values,
+    count: entry.basis[JSON.stringify(c.values)] ?? c.count,
+    suppressed: c.suppressed,
+  }));
+  return { dimensions: entry.dimensions, cells, minCell: entry.minCell };
 }
 
 /** What identifies a period of an aggregate term, stored in each of its documents. */
@@ -603,7 +614,7 @@ export class Aggregator {
       }
       const linked = Object.entries(doc?.tables ?? {})
         .filter(([k]) => k !== id)
-        .map(([, t]) => ({ dimensions: t.dimensions, cells: t.cells, minCell: t.minCell }));
+        .map(([, t]) => linkedTable(t));
       const next = compute({ ...controlOf(ref.term), linked, cellKeys });
       out = next;
       if (next.changed === false || next.safe === false) return undefined;
@@ -611,11 +622,6 @@ export class Aggregator {
         vintage,
         dimensions: [...ref.term.dimensions],
         minCell: ref.term.minCell,
-        cells: next.cells.map((c) => ({
-          values: c.values,
-          count: next.basis[JSON.stringify(c.values)] ?? c.count,
-          suppressed: c.suppressed,
-        })),
         published: [...next.cells],
         basis: { ...next.basis },
       };

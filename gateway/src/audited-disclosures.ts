@@ -8,6 +8,12 @@ const LISTED_MODES = new Set<string>(['records', 'aggregate', 'ack']);
 const IDLE_MS = 30_000;
 /** Read from this long before an event was stored: the servers' clocks may differ a little. */
 const CLOCK_MARGIN_MS = 5_000;
+/**
+ * Events the cache may list at most. Redeliveries that keep coming (never idle for IDLE_MS) would
+ * otherwise keep every entry appended since: past this, the cache starts over from the next caller's
+ * event (it is only a copy of the chain, which is read again).
+ */
+export const MAX_CACHED_EVENTS = 100_000;
 
 /** What makes two records disclosures of one event the same: recipient, agreement, type and paths. */
 export function disclosureKey(
@@ -58,7 +64,11 @@ export class AuditedDisclosures {
   }
 
   private async catchUp(storedAt: number): Promise<void> {
-    if (Date.now() - this.usedAt > IDLE_MS || storedAt < this.since) {
+    if (
+      Date.now() - this.usedAt > IDLE_MS ||
+      storedAt < this.since ||
+      this.byEvent.size > MAX_CACHED_EVENTS
+    ) {
       this.byEvent = new Map();
       this.since = storedAt - CLOCK_MARGIN_MS;
       this.nextSeq = 0;

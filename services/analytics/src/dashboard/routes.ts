@@ -60,16 +60,37 @@ const optional = (params: URLSearchParams, name: string): Record<string, string>
   return v === null || v === '' ? {} : { [name]: v };
 };
 
+/** Views computed per store, by request, with the inbox position they were computed at. */
+const computed = new WeakMap<AnalyticsStore, Map<string, { position: number; value: unknown }>>();
+const CACHED_VIEWS = 64;
+
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * and warnings (`?indicator`). Undefined for any other path.
+ * and warnings (`?indicator`). Undefined for any other path. A view is computed again only once the
+ * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(
   store: AnalyticsStore,
   path: string,
   params: URLSearchParams,
 ): Promise<unknown> {
+  if (!path.startsWith('/api/v1/dashboard/')) return undefined;
+  const key = `${path}?${[...params].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).join('&')}`;
+  const position = await store.position();
+  const cache = computed.get(store) ?? new Map<string, { position: number; value: unknown }>();
+  computed.set(store, cache);
+  const hit = cache.get(key);
+  if (hit?.position === position) return hit.value;
+  const value = await computeView(store, path, params);
+  if (value !== undefined) {
+    if (cache.size >= CACHED_VIEWS) cache.clear();
+    cache.set(key, { position, value });
+  }
+  return value;
+}
+
+async function computeView(store: AnalyticsStore, path: string, params: URLSearchParams): Promise<unknown> {
   const m = /^\/api\/v1\/dashboard\/([a-z]+)$/.exec(path);
   switch (m?.[1]) {
     case 'indicators':

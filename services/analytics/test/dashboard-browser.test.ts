@@ -53,6 +53,20 @@ const BY_CITIZENSHIP: AggregateTerm = { ...BY_ROUTE, dimensions: ['persons.citiz
 const BY_DIRECTION: AggregateTerm = { ...BY_ROUTE, dimensions: ['direction'] };
 const BY_AGE: AggregateTerm = { ...BY_ROUTE, dimensions: ['persons.ageBand'] };
 const WEEKLY: AggregateTerm = { ...BY_ROUTE, dimensions: ['routeSegment'], period: 'week' };
+const READMISSION_FIELDS = ['occurredAt', 'requestRef', 'requestingState', 'requestedState'];
+const REQUESTS = {
+  types: ['readmission.request'],
+  mode: 'records',
+  fields: [...READMISSION_FIELDS, 'deadline'],
+  retentionDays: 30,
+} as const;
+const RESPONSES = {
+  types: ['readmission.response'],
+  mode: 'records',
+  fields: [...READMISSION_FIELDS, 'outcome'],
+  retentionDays: 30,
+} as const;
+const SENT = new Set(['crossing.irregular', 'readmission.request', 'readmission.response']);
 
 const agreementOf = (origin: string): string => `${origin}-FRONTEX-1`;
 const month = (e: ValidEvent): string => e.occurredAt.slice(0, 7);
@@ -70,14 +84,15 @@ let browser: Browser;
 let page: Page;
 /** What beforeAll started, stopped in reverse order. */
 const cleanup: (() => PromiseLike<unknown>)[] = [];
-/** The generated crossings of each origin (the type the agreements cover; the others are not sent). */
+/** The generated crossings and readmission cases of each origin (the others are not sent). */
 const generated = new Map<string, ValidEvent[]>(
   ORIGINS.map((o) => [
     o,
-    events(o, PER_DAY * 365, `dashboard-${o}`, FROM, TO).filter((e) => e.type === 'crossing.irregular'),
+    events(o, PER_DAY * 365, `dashboard-${o}`, FROM, TO).filter((e) => SENT.has(e.type)),
   ]),
 );
-const crossings = [...generated.values()].flat();
+const crossings = [...generated.values()].flat().filter((e) => e.type === 'crossing.irregular');
+const requests = [...generated.values()].flat().filter((e) => e.type === 'readmission.request');
 
 /** Independent counts from the generated events: crossings per origin, section, direction and month. */
 function routeCounts(): Map<string, number> {
@@ -113,6 +128,7 @@ interface Shown {
   readonly known: number;
   readonly suppressed: number;
   readonly cells: number;
+  readonly label: string;
 }
 
 /**
@@ -141,6 +157,7 @@ function shownValues(page: Page, rowSelector: string): Promise<Shown[]> {
       known: Number(b.getAttribute('data-known')),
       suppressed: Number(b.getAttribute('data-suppressed')),
       cells: Number(b.getAttribute('data-cells')),
+      label: b.getAttribute('data-label'),
     })))`);
 }
 
@@ -162,7 +179,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
         legalBasis: 'Test agreement',
         validFrom,
         validUntil,
-        terms: [BY_ROUTE, BY_DIRECTION, BY_CITIZENSHIP, BY_AGE, WEEKLY],
+        terms: [BY_ROUTE, BY_DIRECTION, BY_CITIZENSHIP, BY_AGE, WEEKLY, REQUESTS, RESPONSES],
       });
     }
     manifest = verifyRootManifest(JSON.parse(await readFile(fed.identity.manifestFile, 'utf8')) as never);
@@ -229,6 +246,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
           }
         }
         if (![...expected.keys()].every((k) => seen.has(k))) return false;
+        if ((await store.records({ type: 'readmission.request' })).length < requests.length) return false;
         // Every series of every period: the four monthly terms and the weekly one.
         const [row] = await store.select(
           'SELECT count(DISTINCT (origin, indicator, period, dimension_set)) AS n FROM wbx_vintages',
@@ -367,8 +385,25 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     expect(shown).toBe(view.flags.length);
   });
 
+  it('shows the readmission requests the origins sent as records, per month and pair of states', async () => {
+    const counts = new Map<string, number>();
+    for (const e of requests) {
+      const r = e.readmissionRequest;
+      const key = `${month(e)}/${r?.requestingState ?? ''}-${r?.requestedState ?? ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    expect(counts.size).toBeGreaterThan(0);
+    const rows = await shownValues(page, '#readm-table tbody tr');
+    const shownRequests = new Map(
+      rows
+        .filter((r) => r.known > 0 && /^requests /.test(r.label))
+        .map((r) => [`${r.row.period ?? ''}/${r.row.pair ?? ''}`, r.known]),
+    );
+    expect(shownRequests).toEqual(counts);
+  });
+
   it('answers every dashboard view from the API, with suppressed cells never 0', async () => {
-    for (const view of ['indicators', 'nationalities', 'route', 'demographics', 'warnings']) {
+    for (const view of ['indicators', 'nationalities', 'route', 'demographics', 'warnings', 'readmission']) {
       const r = await fetch(`${api.url}/api/v1/dashboard/${view}`);
       expect(r.status, view).toBe(200);
     }

@@ -188,6 +188,25 @@ export const DASHBOARD_JS = String.raw`
       rows.length ? table('warn-table', ['section', 'reported by', 'week', 'detections', 'baseline'], rows) : el('p', { text: 'No flags.' }),
     ]);
   }
+  function renderReadmission(v) {
+    var rows = v.rows.map(function (r) {
+      var label = r.requestingState + ' → ' + r.requestedState + ' ' + r.period;
+      return el('tr', { 'data-period': r.period, 'data-pair': r.requestingState + '-' + r.requestedState }, [
+        el('td', { text: r.period }),
+        el('td', { text: r.requestingState + ' → ' + r.requestedState }),
+        el('td', {}, [cellButton(r.requests, 'requests ' + label)]),
+        el('td', {}, [cellButton(r.answered, 'answered ' + label)]),
+        el('td', {}, [cellButton(r.answeredInTime, 'answered in time ' + label)]),
+        el('td', {}, [cellButton(r.accepted, 'accepted ' + label)]),
+      ]);
+    });
+    section('readmission', 'Readmission cases seen by this node', [
+      rows.length
+        ? table('readm-table', ['month', 'requesting → requested', 'requests', 'answered',
+          'in time ' + note('Answered by the request\'s deadline; counted only where this node holds both.'), 'accepted'], rows)
+        : el('p', { text: 'No readmission records reach this node.' }),
+    ]);
+  }
   function renderFootnotes() {
     var ol = el('ol', {}, footnotes.map(function (f) { return el('li', { text: f }); }));
     section('footnotes', 'Notes', [ol]);
@@ -198,6 +217,7 @@ export const DASHBOARD_JS = String.raw`
     api('/api/v1/dashboard/route').then(renderRoute),
     api('/api/v1/dashboard/demographics').then(renderDemographics),
     api('/api/v1/dashboard/warnings').then(renderWarnings),
+    api('/api/v1/dashboard/readmission').then(renderReadmission),
   ]).then(function () {
     renderFootnotes();
     document.body.setAttribute('data-ready', 'true');
@@ -236,6 +256,7 @@ dd.verified { color: #1a7f37; font-weight: bold; }
 <section id="route"></section>
 <section id="demographics"></section>
 <section id="warnings"></section>
+<section id="readmission"></section>
 <section id="footnotes"></section>
 <aside id="provenance" hidden></aside>
 <script src="/dashboard/assets/uPlot.iife.min.js"></script>

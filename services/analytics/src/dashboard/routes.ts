@@ -4,7 +4,14 @@ import { createRequire } from 'node:module';
 import { AnalyticsError } from '../errors.js';
 import type { AnalyticsStore } from '../store.js';
 import { DASHBOARD_HTML, DASHBOARD_JS } from './client.js';
-import { demographicsView, indicatorsView, nationalityView, routeView, warningsView } from './views.js';
+import {
+  demographicsView,
+  indicatorsView,
+  nationalityView,
+  readmissionView,
+  routeView,
+  warningsView,
+} from './views.js';
 
 /** A response body and its media type. */
 export interface Served {
@@ -67,7 +74,7 @@ const CACHED_VIEWS = 64;
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * and warnings (`?indicator`). Undefined for any other path. A view is computed again only once the
+ * warnings (`?indicator`) and readmission. Undefined for any other path. A view is computed again only once the
  * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(
@@ -107,6 +114,8 @@ async function computeView(store: AnalyticsStore, path: string, params: URLSearc
       return routeView(store, { ...optional(params, 'indicator'), ...optional(params, 'year') });
     case 'demographics':
       return demographicsView(store, { ...optional(params, 'indicator'), ...optional(params, 'period') });
+    case 'readmission':
+      return readmissionView(store);
     case 'warnings':
       return warningsView(store, optional(params, 'indicator'));
     default:

@@ -486,3 +486,69 @@ export async function warningsView(
     series: series.size,
   };
 }
+
+export interface ReadmissionRow {
+  /** The month of the request (or of the answer, where the node sees only the answer). */
+  readonly period: string;
+  readonly requestingState: string;
+  readonly requestedState: string;
+  readonly requests: Cell;
+  readonly answered: Cell;
+  /** Answered by the request's deadline (only where the node sees both, and the deadline). */
+  readonly answeredInTime: Cell;
+  readonly accepted: Cell;
+}
+
+/** Records counted as a value: nothing suppressed (an agreement let them through as records). */
+function recordCell(list: readonly string[] | null): Cell {
+  const sources = [...(list ?? [])].sort().map((s) => {
+    const [origin = '', eventId = ''] = s.split('/');
+    return { origin, eventId };
+  });
+  return { known: sources.length, suppressedCells: 0, slack: 0, minCell: 0, cells: 1, sources };
+}
+
+/**
+ * Readmission cases the node sees as records (`readmission.request`, `readmission.response`, joined by
+ * request reference): per month and pair of states, the requests, those answered, answered by the
+ * request's deadline, and accepted. Withdrawn records are left out.
+ */
+export async function readmissionView(store: AnalyticsStore): Promise<{ rows: ReadmissionRow[] }> {
+  const rows = await store.select(
+    `WITH req AS (
+      SELECT origin, event_id, json_extract_string(claims, '$.requestRef') AS ref,
+        json_extract_string(claims, '$.requestingState') AS requesting,
+        json_extract_string(claims, '$.requestedState') AS requested,
+        substr(occurred_at, 1, 7) AS period, json_extract_string(claims, '$.deadline') AS deadline
+      FROM wbx_records WHERE type = 'readmission.request' AND NOT withdrawn
+    ), res AS (
+      SELECT origin, event_id, json_extract_string(claims, '$.requestRef') AS ref,
+        json_extract_string(claims, '$.requestingState') AS requesting,
+        json_extract_string(claims, '$.requestedState') AS requested,
+        occurred_at, json_extract_string(claims, '$.outcome') AS outcome
+      FROM wbx_records WHERE type = 'readmission.response' AND NOT withdrawn
+      QUALIFY row_number() OVER (PARTITION BY ref, requesting, requested ORDER BY occurred_at DESC) = 1
+    )
+    SELECT coalesce(req.period, substr(res.occurred_at, 1, 7)) AS period,
+      coalesce(req.requesting, res.requesting) AS requesting, coalesce(req.requested, res.requested) AS requested,
+      list(req.origin || '/' || req.event_id) FILTER (WHERE req.ref IS NOT NULL) AS requests,
+      list(res.origin || '/' || res.event_id) FILTER (WHERE res.ref IS NOT NULL) AS answered,
+      list(res.origin || '/' || res.event_id) FILTER (
+        WHERE req.deadline IS NOT NULL AND res.occurred_at IS NOT NULL
+          AND res.occurred_at::TIMESTAMPTZ <= req.deadline::TIMESTAMPTZ) AS in_time,
+      list(res.origin || '/' || res.event_id) FILTER (WHERE res.outcome = 'accepted') AS accepted
+    FROM req FULL OUTER JOIN res USING (ref, requesting, requested)
+    GROUP BY ALL ORDER BY period, requesting, requested`,
+  );
+  return {
+    rows: rows.map((r) => ({
+      period: text(r.period),
+      requestingState: text(r.requesting),
+      requestedState: text(r.requested),
+      requests: recordCell(r.requests as string[] | null),
+      answered: recordCell(r.answered as string[] | null),
+      answeredInTime: recordCell(r.in_time as string[] | null),
+      accepted: recordCell(r.accepted as string[] | null),
+    })),
+  };
+}

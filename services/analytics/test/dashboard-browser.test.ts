@@ -301,6 +301,13 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
       expectShown(m, total, m.period);
     }
     expect(months.map((m) => m.provisional)).toEqual(months.map((_, i) => i === months.length - 1));
+    // Per-origin footnotes: the agreement and the threshold each origin's figures rest on.
+    const notes = await page.locator('#footnotes').innerText();
+    for (const origin of ORIGINS) {
+      expect(notes).toContain(
+        `Origin ${origin}: under ${agreementOf(origin)}; cells below ${MIN_CELL} suppressed`,
+      );
+    }
 
     // Nationalities of the latest month: each row's known value equals the persons counted.
     const latest = months.at(-1)?.period ?? '';

@@ -211,7 +211,15 @@ export const DASHBOARD_JS = String.raw`
     var ol = el('ol', {}, footnotes.map(function (f) { return el('li', { text: f }); }));
     section('footnotes', 'Notes', [ol]);
   }
+  function renderOrigins(v) {
+    v.origins.forEach(function (o) {
+      note('Origin ' + o.origin + ': under ' + o.agreements.join(', ') + '; cells below ' + o.minCells.join('/') +
+        ' suppressed by the origin; units ' + o.units.join(', ') + '; months ' + (o.firstPeriod || '–') + ' to ' +
+        (o.lastPeriod || '–') + '; last verified here ' + o.lastVerified + '.');
+    });
+  }
   Promise.all([
+    api('/api/v1/dashboard/origins').then(renderOrigins),
     api('/api/v1/dashboard/indicators').then(renderIndicators),
     api('/api/v1/dashboard/nationalities?top=5').then(renderNationalities),
     api('/api/v1/dashboard/route').then(renderRoute),

@@ -8,6 +8,7 @@ import {
   demographicsView,
   indicatorsView,
   nationalityView,
+  originsView,
   readmissionView,
   routeView,
   warningsView,
@@ -74,7 +75,7 @@ const CACHED_VIEWS = 64;
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * warnings (`?indicator`) and readmission. Undefined for any other path. A view is computed again only once the
+ * warnings (`?indicator`), readmission and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
  * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(
@@ -114,6 +115,8 @@ async function computeView(store: AnalyticsStore, path: string, params: URLSearc
       return routeView(store, { ...optional(params, 'indicator'), ...optional(params, 'year') });
     case 'demographics':
       return demographicsView(store, { ...optional(params, 'indicator'), ...optional(params, 'period') });
+    case 'origins':
+      return originsView(store);
     case 'readmission':
       return readmissionView(store);
     case 'warnings':

@@ -552,3 +552,41 @@ export async function readmissionView(store: AnalyticsStore): Promise<{ rows: Re
     })),
   };
 }
+
+export interface OriginNote {
+  readonly origin: string;
+  readonly agreements: readonly string[];
+  readonly minCells: readonly number[];
+  readonly units: readonly string[];
+  readonly firstPeriod: string;
+  readonly lastPeriod: string;
+  /** When this node last verified an aggregate of the origin. */
+  readonly lastVerified: string;
+}
+
+/**
+ * Per origin, what its figures rest on, for the footnotes: the agreements they come under, the
+ * origin's minCell (cells below it are suppressed), the units, the months covered and the last
+ * verification.
+ */
+export async function originsView(store: AnalyticsStore): Promise<{ origins: OriginNote[] }> {
+  const rows = await store.select(
+    `SELECT origin, list(DISTINCT agreement_id ORDER BY agreement_id) AS agreements,
+       list(DISTINCT min_cell ORDER BY min_cell) AS min_cells, list(DISTINCT unit ORDER BY unit) AS units,
+       min(period) FILTER (WHERE regexp_full_match(period, '${MONTH_RE}')) AS first_period,
+       max(period) FILTER (WHERE regexp_full_match(period, '${MONTH_RE}')) AS last_period,
+       epoch_ms(max(verified_at)) AS last_verified
+     FROM wbx_vintages GROUP BY origin ORDER BY origin`,
+  );
+  return {
+    origins: rows.map((r) => ({
+      origin: text(r.origin),
+      agreements: (r.agreements as string[] | null) ?? [],
+      minCells: ((r.min_cells as number[] | null) ?? []).map(Number),
+      units: (r.units as string[] | null) ?? [],
+      firstPeriod: text(r.first_period),
+      lastPeriod: text(r.last_period),
+      lastVerified: new Date(Number(r.last_verified)).toISOString(),
+    })),
+  };
+}

@@ -1,4 +1,4 @@
-// pnpm bench ingest [--events N]
+// pnpm bench ingest [--events N] [--node-options '<flags>']
 // Ingest throughput against the raw baseline of acknowledged JetStream publishes of the same sealed bytes:
 //   (1) raw: js.publish of pre-sealed tokens (msgID set), WINDOW in flight, into a fresh file stream;
 //   (2) pipeline: IngestPipeline.submit (validate → seal → publish → ack), WINDOW in flight, in this process;
@@ -13,6 +13,8 @@
 //       one raw Ed25519 sign. At 0.8 × the raw rate these alone need `floor_cores_at_goal` cores (the
 //       client shares this machine's cores, as in (3)); `floor_cores_at_goal_without_client` leaves the
 //       client's gRPC CPU out, once with the raw sign and once with this run's validate + seal.
+// `--node-options` starts the gateway child with NODE_OPTIONS (e.g. '--max-semi-space-size=4'), to try
+// heap sizes against (5).
 // Each run ingests events nobody submitted before (distinct seeds), so none is a duplicate. The figures
 // depend on what else the machine runs: the 1-minute load average is reported with them.
 import { sign } from 'node:crypto';
@@ -48,6 +50,9 @@ import {
 } from './_ingest-setup.ts';
 
 const n = arg('events', 50_000);
+const GATEWAY_NODE_OPTIONS = ((i) => (i < 0 ? undefined : process.argv[i + 1]))(
+  process.argv.indexOf('--node-options'),
+);
 const WINDOW = 512;
 const RATE = 1_000;
 const SECONDS = 10;
@@ -161,7 +166,12 @@ try {
     return { raw, inProcess, pooled, workers, validateSealPerS };
   })();
 
-  const gateway = await startGatewayChild(configFile);
+  const ownOptions = process.env.NODE_OPTIONS;
+  if (GATEWAY_NODE_OPTIONS !== undefined) process.env.NODE_OPTIONS = GATEWAY_NODE_OPTIONS;
+  const gateway = await startGatewayChild(configFile).finally(() => {
+    if (ownOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = ownOptions;
+  });
   const idle = rssMb(gateway.pid);
   const client = new IngestClient(gateway.grpc, credentials.createInsecure());
   const toProto = (list: readonly Json[]): Event[] => list.map((e) => Event.fromJSON(e));
@@ -289,6 +299,7 @@ try {
           max_ms: round(latency.max, 2),
         },
         gateway_rss_mb: { idle: round(idle.rss), after: round(memory.rss), peak: round(memory.peak) },
+        gateway_node_options: GATEWAY_NODE_OPTIONS ?? null,
         load_avg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0] ?? 0, 2) },
         machine: machine(),
       }),

@@ -1,4 +1,4 @@
-// pnpm bench soak [--minutes M] [--rate R] [--sample-s S]
+// pnpm bench soak [--minutes M] [--rate R] [--sample-s S] [--node-options '<flags>']
 // Whether the gateway's memory stays flat under steady load: MK runs as a `wbx gateway` child process
 // (embedded nats-server) with records agreements to RS, AL and FRONTEX, so its share worker presents and
 // audits every event three times. This process submits generated events at a steady RATE/s (default 300)
@@ -8,6 +8,7 @@
 // /metrics, the V8 heap (used, total), external memory and the messages its share worker has not yet
 // shared (wbx-share on WBX_EVENTS, measured by the gateway every 30 s). The last line: peak RSS, and
 // the slopes (MB/min, fds/min) by least squares over the second half of the run, after warm-up.
+// `--node-options` starts the gateway with NODE_OPTIONS (e.g. '--max-old-space-size=160'), to try heap sizes.
 // The recipients' own gateways do not run: their share streams fill in MK's nats-server, not in MK.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,6 +31,9 @@ const SAMPLE_S = arg('sample-s', 10);
 /** Submissions unanswered at once before the client waits (the gateway's own stream window is 512). */
 const MAX_IN_FLIGHT = 2_048;
 const RECIPIENTS = ['RS', 'AL', 'FRONTEX'] as const;
+const NODE_OPTIONS = ((i) => (i < 0 ? undefined : process.argv[i + 1]))(
+  process.argv.indexOf('--node-options'),
+);
 
 interface Sample {
   readonly t_s: number;
@@ -67,7 +71,12 @@ const dir = mkdtempSync(join(tmpdir(), 'wbx-bench-soak-'));
 try {
   const fed = await makeFederation(dir, ['MK', ...RECIPIENTS]);
   for (const r of RECIPIENTS) await agreeRecords(fed, r);
-  const mk = await spawnGateway(fed, 'MK');
+  const ownOptions = process.env.NODE_OPTIONS;
+  if (NODE_OPTIONS !== undefined) process.env.NODE_OPTIONS = NODE_OPTIONS;
+  const mk = await spawnGateway(fed, 'MK').finally(() => {
+    if (ownOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = ownOptions;
+  });
   const client = new IngestClient(mk.grpc, credentials.createInsecure());
   try {
     const fds = (): number => readdirSync(`/proc/${mk.pid}/fd`).length;
@@ -148,6 +157,7 @@ try {
       answered,
       errors,
       recipients: RECIPIENTS.length,
+      gateway_node_options: NODE_OPTIONS ?? null,
       sample_s: SAMPLE_S,
       gateway_rss_mb: {
         idle: idle.rss_mb,

@@ -19,6 +19,13 @@ interface Pending<Out> {
 }
 
 /**
+ * A worker's young generation, MB. Node 24's default lets each thread's grow to tens of MB (it is sized
+ * for throughput, not memory); a worker's batches are short-lived garbage that small semi-spaces
+ * collect as well, and every thread's RSS counts against the gateway's (`pnpm bench soak`).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
+/**
  * Batches of work on worker threads, round robin: the verify pool and the seal pool. `script` is the
  * worker's module beside this file without its extension: `<script>.js` when built, `<script>.ts` when
  * run from source (tests), which Node runs with type stripping. A worker that dies fails the batches it
@@ -45,7 +52,10 @@ export class WorkerPool<In, Out, Context = undefined> {
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.url, { workerData: this.workerData });
+    const w = new Worker(this.url, {
+      workerData: this.workerData,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     w.on('message', (msg: { id: number; results: Out[] }) => {
       const p = this.pending.get(msg.id);
       this.pending.delete(msg.id);

@@ -1,0 +1,182 @@
+import {
+  AnalyticsStore,
+  dashboardView,
+  indicatorsView,
+  nationalityView,
+  warningsView,
+  type StoreItem,
+} from '@wbx/analytics';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+let store: AnalyticsStore;
+let n = 0;
+
+/** A verified aggregate of crossings as the ingestor keeps it (cells: values and count; < 5 suppressed). */
+function aggregate(
+  origin: string,
+  period: string,
+  dimensions: string[],
+  cells: [string[], number][],
+  issued = n,
+): StoreItem {
+  n += 1;
+  return {
+    kind: 'aggregate',
+    provenance: {
+      origin,
+      eventId: `00000000-0000-7000-8000-${String(n).padStart(12, '0')}`,
+      kid: `${origin}#k1`,
+      agreementId: `${origin}-FRONTEX-1`,
+      issuedAt: new Date(Date.UTC(2025, 0, 1) + issued * 1_000).toISOString(),
+      verifiedAt: new Date(Date.UTC(2025, 0, 1) + issued * 1_000).toISOString(),
+      inboxSeq: n,
+    },
+    sourceType: 'crossing.irregular',
+    period,
+    dimensions,
+    minCell: 5,
+    cells: cells.map(([values, count]) => ({ values, count: count < 5 ? 0 : count, suppressed: count < 5 })),
+    token: 'token',
+  };
+}
+
+beforeEach(async () => {
+  store = await AnalyticsStore.open(':memory:');
+});
+
+afterEach(async () => {
+  await store.close();
+});
+
+describe('dashboard views', () => {
+  it('flags a section whose latest week reaches 1.5 × the 4 weeks before and 10 above, counting unreported weeks as 0', async () => {
+    const weeks: Record<string, number[]> = {
+      'GR-MK': [10, 10, 10, 10, 30], // 30 ≥ 15 and 20 above: flagged
+      'MK-RS': [10, 10, 10, 10, 14], // below the ratio
+      'BG-MK': [0, 0, 0, 0, 12], // no cells before (0): 12 ≥ 0 and 12 above: flagged
+      'XK-MK': [8, 2, 8, 8, 30], // a suppressed week: not compared
+    };
+    const items = [1, 2, 3, 4, 5].map((w, i) =>
+      aggregate(
+        'MK',
+        `2025-W0${w}`,
+        ['routeSegment'],
+        Object.entries(weeks)
+          .filter(([, counts]) => (counts[i] ?? 0) > 0)
+          .map(([segment, counts]) => [[segment], counts[i] ?? 0]),
+      ),
+    );
+    await store.write(items, n);
+    const view = await warningsView(store);
+    expect(view.series).toBe(4);
+    expect(view.flags.map((f) => [f.routeSegment, f.week, f.value, f.baseline])).toEqual([
+      ['BG-MK', '2025-W05', 12, 0],
+      ['GR-MK', '2025-W05', 30, 10],
+    ]);
+  });
+
+  it('gives changes, year to date, the band of earlier years, provisional and breaks by month', async () => {
+    const items = [
+      aggregate('MK', '2023-03', ['direction'], [[['entry'], 40]]),
+      aggregate('MK', '2024-02', ['direction'], [[['entry'], 50]]),
+      aggregate('MK', '2024-03', ['direction'], [[['entry'], 60]]),
+      aggregate('MK', '2025-02', ['direction'], [[['entry'], 80]]),
+      aggregate('MK', '2025-03', ['direction'], [[['entry'], 100]]),
+      aggregate(
+        'RS',
+        '2025-03',
+        ['direction'],
+        [
+          [['exit'], 20],
+          [['entry'], 3],
+        ],
+      ),
+      // A persons series of the same origin is not added to the detections.
+      aggregate(
+        'MK',
+        '2025-03',
+        ['persons.citizenship'],
+        [
+          [['SYR'], 70],
+          [['AFG'], 30],
+          [['IRQ'], 2],
+        ],
+      ),
+    ];
+    await store.write(items, n);
+    const [series, ...others] = await indicatorsView(store);
+    expect(others).toHaveLength(0);
+    expect(series?.unit).toBe('detections');
+    const march = series?.months.find((m) => m.period === '2025-03');
+    expect(march?.value).toMatchObject({ known: 120, suppressedCells: 1, cells: 3 });
+    expect(march?.provisional).toBe(true);
+    expect(march?.break).toBe('RS reporting from this month');
+    // With a suppressed cell in it, no change is given (its value is not known).
+    expect(march?.changeOnPreviousMonth).toBeNull();
+    expect(march?.band).toEqual({ min: 40, max: 60, years: 2 });
+    const february = series?.months.find((m) => m.period === '2025-02');
+    expect(february?.changeOnSameMonthLastYear).toBeCloseTo(0.6, 10);
+    expect(february?.provisional).toBe(false);
+    expect(series?.yearToDate).toMatchObject({
+      year: '2025',
+      through: '2025-03',
+      value: { known: 200, suppressedCells: 1 },
+      lastYear: { known: 110, suppressedCells: 0 },
+      change: null,
+    });
+  });
+
+  it('gives the top citizenships with shares of the known total and an others row', async () => {
+    await store.write(
+      [
+        aggregate(
+          'MK',
+          '2025-03',
+          ['persons.citizenship'],
+          [
+            [['SYR'], 60],
+            [['AFG'], 30],
+            [['IRQ'], 2],
+          ],
+        ),
+        aggregate(
+          'RS',
+          '2025-03',
+          ['persons.citizenship'],
+          [
+            [['SYR'], 10],
+            [['PAK'], 20],
+            [['TUR'], 6],
+          ],
+        ),
+      ],
+      n,
+    );
+    const view = await nationalityView(store, { top: 2 });
+    expect(view.period).toBe('2025-03');
+    expect(view.top.map((r) => [r.citizenship, r.value.known, r.share])).toEqual([
+      ['SYR', 70, 70 / 126],
+      ['AFG', 30, 30 / 126],
+    ]);
+    expect(view.others?.citizenship).toBe('others (3)');
+    expect(view.others?.value).toMatchObject({ known: 26, suppressedCells: 1, cells: 3 });
+    expect(view.total).toMatchObject({ known: 126, suppressedCells: 1 });
+  });
+
+  it('computes a view again once the store took in more, and refuses a bad parameter', async () => {
+    await store.write([aggregate('MK', '2025-03', ['direction'], [[['entry'], 40]])], n);
+    const path = '/api/v1/dashboard/indicators';
+    const first = (await dashboardView(store, path, new URLSearchParams())) as { series: unknown[] };
+    expect(await dashboardView(store, path, new URLSearchParams())).toBe(first);
+    await store.write([aggregate('MK', '2025-04', ['direction'], [[['entry'], 50]])], n);
+    const next = (await dashboardView(store, path, new URLSearchParams())) as {
+      series: { months: unknown[] }[];
+    };
+    expect(next).not.toBe(first);
+    expect(next.series[0]?.months).toHaveLength(2);
+    await expect(
+      dashboardView(store, '/api/v1/dashboard/nationalities', new URLSearchParams('top=0')),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await dashboardView(store, '/api/v1/dashboard/nope', new URLSearchParams())).toBeUndefined();
+  });
+});

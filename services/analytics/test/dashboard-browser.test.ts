@@ -286,6 +286,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
       if (count < MIN_CELL) expect(c.text, c.key).toBe(`< ${MIN_CELL}`);
     }
     expect(suppressedShown).toBeGreaterThan(0);
+    // The lag view beside it: MK's entries from Greece against its exits to Serbia.
+    expect(await page.locator('#lag-table tr[data-pair="GR-MK>MK-RS"]').count()).toBe(1);
 
     // The indicators by month: the total of crossings over the origins, exact or an interval.
     const months = (await shownValues(page, '#ind-crossing-irregular tbody tr')).map((m) => ({
@@ -410,7 +412,16 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
   });
 
   it('answers every dashboard view from the API, with suppressed cells never 0', async () => {
-    for (const view of ['indicators', 'nationalities', 'route', 'demographics', 'warnings', 'readmission']) {
+    for (const view of [
+      'indicators',
+      'nationalities',
+      'route',
+      'demographics',
+      'warnings',
+      'readmission',
+      'lag',
+      'origins',
+    ]) {
       const r = await fetch(`${api.url}/api/v1/dashboard/${view}`);
       expect(r.status, view).toBe(200);
     }

@@ -2,6 +2,7 @@ import {
   AnalyticsStore,
   dashboardView,
   indicatorsView,
+  lagView,
   nationalityView,
   warningsView,
   type StoreItem,
@@ -161,6 +162,34 @@ describe('dashboard views', () => {
     expect(view.others?.citizenship).toBe('others (3)');
     expect(view.others?.value).toMatchObject({ known: 26, suppressedCells: 1, cells: 3 });
     expect(view.total).toMatchObject({ known: 126, suppressedCells: 1 });
+  });
+
+  it('finds the lag from upstream entries to downstream exits', async () => {
+    const up = [10, 50, 20, 60, 15, 40, 30];
+    const items = up.flatMap((count, i) => {
+      const period = `2025-0${i + 1}`;
+      const before = up[i - 1];
+      return [
+        aggregate(
+          'MK',
+          period,
+          ['routeSegment', 'direction'],
+          [
+            [['GR-MK', 'entry'], count],
+            // MK's exits to RS follow its entries from GR a month later.
+            ...(before === undefined ? [] : [[['MK-RS', 'exit'], before * 2] as [string[], number]]),
+          ],
+        ),
+      ];
+    });
+    await store.write(items, n);
+    const view = await lagView(store, { maxLag: 2 });
+    const [row, ...rest] = view.rows;
+    expect(rest).toHaveLength(0);
+    expect(row).toMatchObject({ upstream: 'GR-MK', downstream: 'MK-RS', bestLag: 1, months: 6 });
+    expect(row?.correlations[1]?.r).toBeCloseTo(1, 10);
+    expect(row?.correlations[1]?.n).toBe(6);
+    expect(Math.abs(row?.correlations[0]?.r ?? 1)).toBeLessThan(0.9);
   });
 
   it('computes a view again once the store took in more, and refuses a bad parameter', async () => {

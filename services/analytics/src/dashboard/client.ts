@@ -166,6 +166,22 @@ export const DASHBOARD_JS = String.raw`
       table('route-table', ['section', 'reported by', 'direction'].concat(v.periods), rows),
     ]);
   }
+  function renderLag(v) {
+    var lags = v.rows.length ? v.rows[0].correlations.map(function (c) { return 'lag ' + c.lag + ' mo'; }) : [];
+    var rows = v.rows.map(function (r) {
+      return el('tr', { 'data-pair': r.upstream + '>' + r.downstream }, [
+        el('td', { text: r.upstream + ' entries → ' + r.downstream + ' exits' }),
+        el('td', { text: String(r.months) }),
+      ].concat(r.correlations.map(function (c) {
+        return el('td', { class: c.lag === r.bestLag ? 'best' : '', text: c.r === null ? '–' : c.r.toFixed(2) + ' (' + c.n + ')' });
+      })));
+    });
+    var s = document.getElementById('route');
+    s.appendChild(el('h3', { text: 'Lag: upstream entries to downstream exits' }));
+    s.appendChild(rows.length
+      ? table('lag-table', ['sections', 'months ' + note('Months where both sums are exact (no suppressed cell).')].concat(lags), rows)
+      : el('p', { text: 'No pair of sections with entries and exits.' }));
+  }
   function renderDemographics(v) {
     var rows = v.rows.map(function (r) {
       return el('tr', { 'data-dimension': r.dimension, 'data-value': r.value }, [
@@ -222,7 +238,9 @@ export const DASHBOARD_JS = String.raw`
     api('/api/v1/dashboard/origins').then(renderOrigins),
     api('/api/v1/dashboard/indicators').then(renderIndicators),
     api('/api/v1/dashboard/nationalities?top=5').then(renderNationalities),
-    api('/api/v1/dashboard/route').then(renderRoute),
+    api('/api/v1/dashboard/route').then(renderRoute).then(function () {
+      return api('/api/v1/dashboard/lag').then(renderLag);
+    }),
     api('/api/v1/dashboard/demographics').then(renderDemographics),
     api('/api/v1/dashboard/warnings').then(renderWarnings),
     api('/api/v1/dashboard/readmission').then(renderReadmission),
@@ -251,6 +269,7 @@ th:first-child, td:first-child { text-align: left; }
 button.cell { border: 0; background: none; color: #1f5fa8; cursor: pointer; font: inherit; padding: 0; }
 button.cell.suppressed { color: #a33; font-style: italic; }
 tr.provisional td { background: #fff8e0; }
+td.best { font-weight: bold; }
 #provenance { position: fixed; right: 1em; top: 1em; width: 28em; background: #fff; border: 1px solid #888; padding: 1em; }
 dd.verified { color: #1a7f37; font-weight: bold; }
 .error { color: #a33; }

@@ -7,6 +7,7 @@ import { DASHBOARD_HTML, DASHBOARD_JS } from './client.js';
 import {
   demographicsView,
   indicatorsView,
+  lagView,
   nationalityView,
   originsView,
   readmissionView,
@@ -75,7 +76,7 @@ const CACHED_VIEWS = 64;
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * warnings (`?indicator`), readmission and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
+ * lag (`?indicator&maxLag`), warnings (`?indicator`), readmission and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
  * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(
@@ -115,6 +116,17 @@ async function computeView(store: AnalyticsStore, path: string, params: URLSearc
       return routeView(store, { ...optional(params, 'indicator'), ...optional(params, 'year') });
     case 'demographics':
       return demographicsView(store, { ...optional(params, 'indicator'), ...optional(params, 'period') });
+    case 'lag': {
+      const maxLag = params.get('maxLag');
+      const lag = maxLag === null ? undefined : Number(maxLag);
+      if (lag !== undefined && (!Number.isInteger(lag) || lag < 0 || lag > 12)) {
+        throw new AnalyticsError('INVALID_ARGUMENT', 'maxLag must be an integer from 0 to 12');
+      }
+      return lagView(store, {
+        ...optional(params, 'indicator'),
+        ...(lag === undefined ? {} : { maxLag: lag }),
+      });
+    }
     case 'origins':
       return originsView(store);
     case 'readmission':

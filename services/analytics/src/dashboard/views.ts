@@ -590,3 +590,107 @@ export async function originsView(store: AnalyticsStore): Promise<{ origins: Ori
     })),
   };
 }
+
+/** Pairs of border sections along the route: the entries of the first, the exits of the second. */
+export const ROUTE_PAIRS: readonly (readonly [string, string])[] = [
+  ['TR-GR', 'GR-MK'],
+  ['TR-GR', 'GR-AL'],
+  ['GR-MK', 'MK-RS'],
+  ['MK-RS', 'RS-HU'],
+  ['MK-RS', 'RS-HR'],
+  ['BG-RS', 'RS-HU'],
+  ['GR-AL', 'AL-ME'],
+  ['AL-ME', 'ME-BA'],
+  ['ME-BA', 'BA-HR'],
+];
+
+export interface LagRow {
+  readonly upstream: string;
+  readonly downstream: string;
+  /** Months where both monthly sums are exact (no suppressed cell). */
+  readonly months: number;
+  /** Pearson correlation of upstream entries in month t with downstream exits in month t + lag. */
+  readonly correlations: readonly { readonly lag: number; readonly r: number | null; readonly n: number }[];
+  /** The lag with the highest correlation, if any could be computed. */
+  readonly bestLag: number | null;
+}
+
+function pearson(pairs: readonly [number, number][]): number | null {
+  if (pairs.length < 3) return null;
+  const mean = (i: 0 | 1): number => pairs.reduce((s, p) => s + p[i], 0) / pairs.length;
+  const mx = mean(0);
+  const my = mean(1);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (const [x, y] of pairs) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+    syy += (y - my) ** 2;
+  }
+  return sxx === 0 || syy === 0 ? null : sxy / Math.sqrt(sxx * syy);
+}
+
+const monthIndex = (period: string): number => Number(period.slice(0, 4)) * 12 + Number(period.slice(5, 7));
+
+/**
+ * The lag view: for pairs of border sections along the route, how the monthly entries at the upstream
+ * section (cells with direction entry) go with the exits at the downstream one `lag` months later
+ * (0 … maxLag), as a correlation over the months where both sums are exact. Sections without a
+ * direction dimension count all their detections.
+ */
+export async function lagView(
+  store: AnalyticsStore,
+  options: { indicator?: string; maxLag?: number } = {},
+): Promise<{ indicator: string; rows: LagRow[] }> {
+  const maxLag = options.maxLag ?? 3;
+  const route = await routeView(
+    store,
+    options.indicator === undefined ? {} : { indicator: options.indicator },
+  );
+  /** segment/direction → month → the sum over origins, undefined when a suppressed cell is in it. */
+  const sums = new Map<string, Map<number, number | undefined>>();
+  for (const row of route.rows) {
+    for (const direction of row.direction === 'all' ? ['entry', 'exit'] : [row.direction]) {
+      const key = `${row.routeSegment}/${direction}`;
+      const months = sums.get(key) ?? new Map<number, number | undefined>();
+      for (const [period, cell] of Object.entries(row.byPeriod)) {
+        const m = monthIndex(period);
+        const before = months.has(m) ? months.get(m) : 0;
+        months.set(m, before === undefined || cell.suppressedCells > 0 ? undefined : before + cell.known);
+      }
+      sums.set(key, months);
+    }
+  }
+  const exact = (key: string): Map<number, number> =>
+    new Map(
+      [...(sums.get(key) ?? new Map<number, number | undefined>())].filter(
+        (e): e is [number, number] => e[1] !== undefined,
+      ),
+    );
+  const rows: LagRow[] = [];
+  for (const [upstream, downstream] of ROUTE_PAIRS) {
+    const up = exact(`${upstream}/entry`);
+    const down = exact(`${downstream}/exit`);
+    if (up.size === 0 || down.size === 0) continue;
+    const correlations = Array.from({ length: maxLag + 1 }, (_, lag) => {
+      const pairs = [...up].flatMap(([m, x]): [number, number][] => {
+        const y = down.get(m + lag);
+        return y === undefined ? [] : [[x, y]];
+      });
+      return { lag, r: pearson(pairs), n: pairs.length };
+    });
+    const best = correlations.reduce<{ lag: number; r: number } | null>(
+      (b, c) => (c.r !== null && (b === null || c.r > b.r) ? { lag: c.lag, r: c.r } : b),
+      null,
+    );
+    rows.push({
+      upstream,
+      downstream,
+      months: [...up.keys()].filter((m) => down.has(m)).length,
+      correlations,
+      bestLag: best?.lag ?? null,
+    });
+  }
+  return { indicator: route.indicator, rows };
+}

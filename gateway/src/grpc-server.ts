@@ -31,7 +31,7 @@ interface CallInternals {
  * With `_writev` the results buffered meanwhile are all passed on at once (each still its own gRPC
  * message, in order). Without the internal call (another grpc-js), messages go one at a time as before.
  */
-function writeInBatches(call: ServerDuplexStream<Event, SubmitResult>): void {
+export function writeInBatches<In, Out>(call: ServerDuplexStream<In, Out>): void {
   const inner = (call as unknown as CallInternals).call;
   const sendMessage = inner?.sendMessage?.bind(inner);
   if (sendMessage === undefined) return;

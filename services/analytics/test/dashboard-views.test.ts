@@ -1,6 +1,7 @@
 import {
   AnalyticsStore,
   dashboardView,
+  demographicsView,
   indicatorsView,
   lagView,
   nationalityView,
@@ -162,6 +163,54 @@ describe('dashboard views', () => {
     expect(view.others?.citizenship).toBe('others (3)');
     expect(view.others?.value).toMatchObject({ known: 26, suppressedCells: 1, cells: 3 });
     expect(view.total).toMatchObject({ known: 126, suppressedCells: 1 });
+  });
+
+  it('gives the demographics of the latest month, unknown as a value of its own', async () => {
+    await store.write(
+      [
+        aggregate('MK', '2025-02', ['persons.ageBand'], [[['18-34'], 99]]),
+        aggregate(
+          'MK',
+          '2025-03',
+          ['persons.ageBand'],
+          [
+            [['18-34'], 40],
+            [['unknown'], 7],
+            [['65+'], 1],
+          ],
+        ),
+        aggregate(
+          'RS',
+          '2025-03',
+          ['routeSegment', 'persons.ageBand'],
+          [
+            [['MK-RS', '18-34'], 10],
+            [['RS-HU', '18-34'], 5],
+            [['RS-HU', 'unknown'], 6],
+          ],
+        ),
+        aggregate(
+          'RS',
+          '2025-03',
+          ['persons.sex'],
+          [
+            [['M'], 30],
+            [['U'], 8],
+          ],
+        ),
+      ],
+      n,
+    );
+    const view = await demographicsView(store);
+    expect(view.period).toBe('2025-03');
+    expect(view.rows.map((r) => [r.dimension, r.value, r.cell.known, r.cell.suppressedCells])).toEqual([
+      ['persons.sex', 'M', 30, 0],
+      ['persons.sex', 'U', 8, 0],
+      ['persons.ageBand', '18-34', 55, 0],
+      ['persons.ageBand', '65+', 0, 1],
+      ['persons.ageBand', 'unknown', 13, 0],
+    ]);
+    expect((await demographicsView(store, { period: '2025-02' })).rows).toHaveLength(1);
   });
 
   it('finds the lag from upstream entries to downstream exits', async () => {

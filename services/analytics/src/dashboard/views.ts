@@ -377,31 +377,34 @@ export async function demographicsView(
   options: { indicator?: string; period?: string } = {},
 ): Promise<{ indicator: string; period: string; rows: DemographicsRow[] }> {
   const indicator = options.indicator ?? 'crossing.irregular';
-  const out: DemographicsRow[] = [];
-  let period = options.period ?? '';
-  for (const dimension of ['persons.sex', 'persons.ageBand', 'persons.unaccompaniedMinor']) {
-    const start = base(`dimension_set LIKE '%"${dimension}"%'`, MONTH_RE);
-    if (period === '') {
-      const [r] = await store.select(
-        `${start} SELECT max(l.period) AS period FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
-         WHERE l.indicator = $1`,
-        [indicator],
-      );
-      period = text(r?.period);
-      if (period === '') continue;
-    }
-    const rows = await store.select(
-      `${start}
-      SELECT json_extract_string(f.dimensions, '$."${dimension}"') AS v, ${CELL_COLUMNS}
+  // One statement: per dimension, each origin's series with the fewest dimensions that has it.
+  const rows = await store.select(
+    `WITH ${latest(MONTH_RE)},
+    wanted(dim, rank) AS (VALUES ('persons.sex', 1), ('persons.ageBand', 2), ('persons.unaccompaniedMinor', 3)),
+    chosen AS (
+      SELECT w.dim, w.rank, l.origin, l.indicator, arg_min(l.dimension_set, l.dims) AS dimension_set
+      FROM latest l JOIN wanted w ON l.dimension_set LIKE ('%"' || w.dim || '"%')
+      WHERE l.indicator = $1
+      GROUP BY ALL
+    ),
+    shown AS (
+      SELECT coalesce(nullif($2, ''), max(l.period)) AS period
       FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
-        JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
-      WHERE l.indicator = $1 AND starts_with(l.period, $2)
-      GROUP BY v ORDER BY v`,
-      [indicator, period],
-    );
-    for (const r of rows) out.push({ dimension, value: String(r.v), cell: cellOf(r) });
-  }
-  return { indicator, period, rows: out };
+    )
+    SELECT c.dim, any_value(c.rank) AS rank, any_value(s.period) AS period,
+      json_extract_string(f.dimensions, '$."' || c.dim || '"') AS v, ${CELL_COLUMNS}
+    FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
+      CROSS JOIN shown s
+    WHERE starts_with(l.period, s.period)
+    GROUP BY c.dim, v ORDER BY rank, v`,
+    [indicator, options.period ?? ''],
+  );
+  return {
+    indicator,
+    period: text(rows[0]?.period) || (options.period ?? ''),
+    rows: rows.map((r) => ({ dimension: text(r.dim), value: text(r.v), cell: cellOf(r) })),
+  };
 }
 
 export interface WarningFlag {

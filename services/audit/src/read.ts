@@ -24,6 +24,8 @@ export interface ReadAuditOptions {
 const BATCH = 1_000;
 /** How long one pull waits for its entries, in ms. */
 const PULL_EXPIRES_MS = 5_000;
+/** How long past its expiry a pull that delivers nothing more is given before it is stopped, in ms. */
+const QUIET_MS = 5_000;
 
 /**
  * The messages of `origin`'s audit chain in stream order, from the first to the last one present when
@@ -60,50 +62,56 @@ export async function* readAudit(
   const end = last.seq;
   /** The stream sequence of the last message yielded. */
   let done = 0;
-  let consumer: Consumer | undefined;
   let progressAt = Date.now();
   let lastError: unknown;
-  try {
-    while (done < end) {
-      let got = 0;
-      let failed = false;
+  while (done < end) {
+    let got = 0;
+    let failed = false;
+    // Each pull from its own ordered consumer, starting right after the last entry yielded: what a pull
+    // cut short did not deliver is asked for again, never skipped.
+    let consumer: Consumer | undefined;
+    try {
+      consumer = await jsm.jetstream().consumers.get(AUDIT_STREAM, {
+        filter_subjects: subject,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: done + 1,
+      });
+      const batch = await consumer.fetch({ max_messages: BATCH, expires: PULL_EXPIRES_MS });
+      // A pull that goes quiet past its expiry is stopped (the time the caller holds an entry not counted).
+      const quiet = (): NodeJS.Timeout => setTimeout(() => batch.stop(), PULL_EXPIRES_MS + QUIET_MS);
+      let timer = quiet();
       try {
-        // A fresh ordered consumer (after a failure) starts right after the last entry yielded.
-        consumer ??= await jsm.jetstream().consumers.get(AUDIT_STREAM, {
-          filter_subjects: subject,
-          ...(done === 0
-            ? { deliver_policy: DeliverPolicy.All }
-            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: done + 1 }),
-        });
-        const batch = await consumer.fetch({ max_messages: BATCH, expires: PULL_EXPIRES_MS });
         for await (const m of batch) {
-          if (m.seq <= done) continue;
-          yield { streamSeq: m.seq, data: m.data, subject: m.subject };
-          done = m.seq;
-          got++;
-          if (done >= end) break;
+          clearTimeout(timer);
+          if (m.seq > done) {
+            yield { streamSeq: m.seq, data: m.data, subject: m.subject };
+            done = m.seq;
+            got++;
+            if (done >= end) break;
+          }
+          timer = quiet();
         }
-      } catch (e) {
-        lastError = e;
-        failed = true;
-        await consumer?.delete().catch(() => undefined);
-        consumer = undefined;
+      } finally {
+        clearTimeout(timer);
       }
-      if (got > 0) {
-        progressAt = Date.now();
-      } else if (done < end) {
-        if (Date.now() - progressAt > stallTimeoutMs) {
-          throw new AuditError(
-            'READ_INCOMPLETE',
-            `${AUDIT_STREAM} ${subject}: read up to sequence ${done} of ${end}, then nothing for ` +
-              `${stallTimeoutMs} ms`,
-            { cause: lastError },
-          );
-        }
-        if (failed) await sleep(250);
-      }
+    } catch (e) {
+      lastError = e;
+      failed = true;
+    } finally {
+      void consumer?.delete().catch(() => undefined);
     }
-  } finally {
-    await consumer?.delete().catch(() => undefined);
+    if (got > 0) {
+      progressAt = Date.now();
+    } else if (done < end) {
+      if (Date.now() - progressAt > stallTimeoutMs) {
+        throw new AuditError(
+          'READ_INCOMPLETE',
+          `${AUDIT_STREAM} ${subject}: read up to sequence ${done} of ${end}, then nothing for ` +
+            `${stallTimeoutMs} ms`,
+          { cause: lastError },
+        );
+      }
+      if (failed) await sleep(250);
+    }
   }
 }

@@ -436,12 +436,25 @@ export const WARNING_WEEKS = 4;
 export async function warningsView(
   store: AnalyticsStore,
   options: { indicator?: string } = {},
-): Promise<{ indicator: string; method: string; flags: WarningFlag[]; series: number }> {
+): Promise<{
+  indicator: string;
+  method: string;
+  flags: WarningFlag[];
+  /** The (section, origin) series with detections in the weeks compared. */
+  series: number;
+}> {
   const indicator = options.indicator ?? 'crossing.irregular';
   const rows = await store.select(
-    `${base(`${NO_PERSON} AND dimension_set LIKE '%"routeSegment"%'`, WEEK_RE)}
+    `${base(`${NO_PERSON} AND dimension_set LIKE '%"routeSegment"%'`, WEEK_RE)},
+    -- Only the weeks compared: each origin's latest and the WARNING_WEEKS before it.
+    recent AS (
+      SELECT l.origin, l.period FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      WHERE l.indicator = $1
+      QUALIFY dense_rank() OVER (PARTITION BY l.origin ORDER BY l.period DESC) <= ${WARNING_WEEKS + 1}
+    )
     SELECT l.origin, l.period, json_extract_string(f.dimensions, '$.routeSegment') AS segment, ${CELL_COLUMNS}
     FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      JOIN (SELECT DISTINCT origin, period FROM recent) r ON r.origin = l.origin AND r.period = l.period
       JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
     WHERE l.indicator = $1
     GROUP BY ALL ORDER BY segment, l.origin, l.period`,

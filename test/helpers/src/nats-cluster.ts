@@ -115,7 +115,18 @@ export async function startNatsCluster(n = 3, opts: NatsClusterOptions = {}): Pr
     timeout,
     (opts.config ?? '').trim() === '',
   );
-  await cluster.waitForJetStream();
+  try {
+    await cluster.waitForJetStream();
+  } catch (e) {
+    // What each node saw, and the end of its log: a cluster that never formed says why.
+    const views = await Promise.all(
+      servers.map((_, i) => cluster.jetStreamView(i).then(JSON.stringify, (err: unknown) => String(err))),
+    );
+    const detail = servers.map(
+      (s, i) => `n${i}: ${views[i] ?? ''}\n${s.output().split('\n').slice(-8).join('\n')}`,
+    );
+    throw new Error(`${(e as Error).message}\n${detail.join('\n')}`, { cause: e });
+  }
   stack.move();
   return cluster;
 }

@@ -92,7 +92,8 @@ async function openStore(db: string): Promise<AnalyticsStore> {
  * `wbx analytics serve`: takes the verified aggregates and records of the gateway's WBX_INBOX into the
  * analytics store (`--db`, DuckDB) as they arrive, from where it stopped, and serves the HTTP JSON API
  * and the exports on `--listen` (loopback by default; elsewhere only with a bearer token). Once serving
- * it prints one JSON line on stdout: {"ready":true,"analytics":<API URL>,"partner":…,"position":…}. Runs
+ * it prints one JSON line on stdout: {"ready":true,"analytics":<API URL>,"dashboard":<its URL>,"partner":…,
+ * "position":…}. Runs
  * until SIGINT/SIGTERM.
  */
 export async function analyticsServeCommand(io: CliIo, options: AnalyticsServeOptions): Promise<number> {
@@ -174,13 +175,14 @@ export async function analyticsServeCommand(io: CliIo, options: AnalyticsServeOp
     const ready = {
       ready: true,
       analytics: api.url,
+      dashboard: `${api.url}/dashboard/`,
       partner: options.partner,
       position: ingestor.stats.position,
     };
     await write(io.stdout, `${JSON.stringify(ready)}\n`);
     await write(
       io.stderr,
-      `analytics: API on ${api.url}/api/v1/ (exports: ${Object.keys(EXPORT_PATHS).join(', ')})\n`,
+      `analytics: API on ${api.url}/api/v1/ (exports: ${Object.keys(EXPORT_PATHS).join(', ')}), dashboard on ${api.url}/dashboard/\n`,
     );
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());

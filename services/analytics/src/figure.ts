@@ -38,7 +38,10 @@ export interface Figure extends CellRef {
   readonly value: number | null;
   readonly unit: Unit;
   readonly suppressed: boolean;
-  /** The origin's minCell: a suppressed value lies in [0, minCell − 1]. */
+  /**
+   * The origin's minCell: a cell below it is suppressed (a cell hidden by secondary suppression may hold
+   * more: both travel as suppressed).
+   */
   readonly minCell: number;
   readonly flags: readonly Flag[];
   readonly provenance: Provenance;

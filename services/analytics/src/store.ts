@@ -70,14 +70,19 @@ export interface Total {
   readonly known: number;
   /** How many suppressed cells the total covers. */
   readonly suppressedCells: number;
-  /** The total lies in [lower, upper]: each suppressed cell holds 0 … minCell − 1. */
+  /**
+   * The total lies in [lower, upper]. `upper` is null (open) when suppressed cells are among the figures:
+   * a cell below minCell and a cell hidden by secondary suppression (which may hold any count) travel
+   * alike, so no upper bound can be claimed.
+   */
   readonly lower: number;
-  readonly upper: number;
+  readonly upper: number | null;
 }
 
 /**
  * Adds up figures, which must all be of one unit (persons are never added to detections): throws
- * UNIT_MISMATCH otherwise. A suppressed cell is not 0: the total is an interval.
+ * UNIT_MISMATCH otherwise. A suppressed cell is not 0: the total is an interval, open above when any
+ * cell is suppressed.
  */
 export function totalOf(figures: readonly Figure[]): Total | undefined {
   const units = [...new Set(figures.map((f) => f.unit))];
@@ -88,14 +93,11 @@ export function totalOf(figures: readonly Figure[]): Total | undefined {
   if (unit === undefined) return undefined;
   let known = 0;
   let suppressedCells = 0;
-  let slack = 0;
   for (const f of figures) {
-    if (f.suppressed || f.value === null) {
-      suppressedCells += 1;
-      slack += Math.max(0, f.minCell - 1);
-    } else known += f.value;
+    if (f.suppressed || f.value === null) suppressedCells += 1;
+    else known += f.value;
   }
-  return { unit, known, suppressedCells, lower: known, upper: known + slack };
+  return { unit, known, suppressedCells, lower: known, upper: suppressedCells > 0 ? null : known };
 }
 
 const FIGURE_COLUMNS = `v.origin, v.event_id, v.agreement_id, v.indicator, v.period, v.unit,

@@ -123,7 +123,9 @@ describe('AnalyticsStore', () => {
       known: 12,
       suppressedCells: 2,
       lower: 12,
-      upper: 20,
+      upper: null,
     });
+    const shown = figures.filter((f) => f.unit === 'detections' && !f.suppressed);
+    expect(totalOf(shown)).toMatchObject({ known: 12, suppressedCells: 0, lower: 12, upper: 12 });
   });
 });

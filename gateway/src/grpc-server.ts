@@ -30,6 +30,8 @@ interface CallInternals {
  * queued behind it for up to a second at 1,000 events/s (`pnpm bench e2e`, hop `ingest_dequeued`).
  * With `_writev` the results buffered meanwhile are all passed on at once (each still its own gRPC
  * message, in order). Without the internal call (another grpc-js), messages go one at a time as before.
+ * Only for a server without interceptors: grpc-js holds a single message while an asynchronous
+ * interceptor handles one, so messages passed on together would be lost there.
  */
 export function writeInBatches<In, Out>(call: ServerDuplexStream<In, Out>): void {
   const inner = (call as unknown as CallInternals).call;

@@ -5,6 +5,7 @@ import {
   indicatorsView,
   lagView,
   nationalityView,
+  receptionView,
   warningsView,
   type StoreItem,
 } from '@wbx/analytics';
@@ -239,6 +240,85 @@ describe('dashboard views', () => {
     expect(row?.correlations[1]?.r).toBeCloseTo(1, 10);
     expect(row?.correlations[1]?.n).toBe(6);
     expect(Math.abs(row?.correlations[0]?.r ?? 1)).toBeLessThan(0.9);
+  });
+
+  it("gives reception stock against capacity from each facility's latest snapshot, with as-of dates", async () => {
+    const snapshot = (
+      origin: string,
+      facilityId: string,
+      occurredAt: string,
+      capacity: number,
+      occupancy: number,
+    ): StoreItem => {
+      n += 1;
+      const p = aggregate(origin, '2025-01', [], []).provenance;
+      return {
+        kind: 'record',
+        provenance: { ...p, inboxSeq: n },
+        type: 'reception.capacity',
+        claims: {
+          occurredAt,
+          facilityId,
+          facilityType: 'reception-centre',
+          capacity,
+          occupancy,
+          children: Math.floor(occupancy / 4),
+          unaccompaniedMinors: 1,
+        },
+        token: 'token',
+      };
+    };
+    const items = [
+      snapshot('MK', 'MK-F1', '2025-03-01T08:00:00Z', 400, 120),
+      snapshot('MK', 'MK-F1', '2025-03-10T08:00:00Z', 400, 200),
+      snapshot('MK', 'MK-F2', '2025-03-05T08:00:00Z', 100, 40),
+      snapshot('RS', 'RS-F1', '2025-03-02T08:00:00Z', 1000, 800),
+      snapshot('RS', 'RS-F1', '2025-03-12T08:00:00Z', 1000, 640),
+    ];
+    await store.write(items, n);
+    const latest = await receptionView(store);
+    expect(latest.rows.map((r) => [r.origin, r.facilities, r.occupancy.known, r.capacity.known])).toEqual([
+      ['MK', 2, 240, 500],
+      ['RS', 1, 640, 1000],
+    ]);
+    expect(latest.rows[0]).toMatchObject({
+      oldestAsOf: '2025-03-05T08:00:00Z',
+      latestAsOf: '2025-03-10T08:00:00Z',
+      children: { known: 50 + 10 },
+      unaccompaniedMinors: { known: 2 },
+    });
+    // Each sum points at the snapshots it adds up.
+    expect(latest.rows[1]?.occupancy.sources).toEqual(
+      [items[4]?.provenance].map((p) => ({
+        origin: p?.origin,
+        eventId: p?.eventId,
+      })),
+    );
+    // As of 2025-03-09 (inclusive): MK-F1's snapshot of 1 March, RS-F1's of 2 March.
+    const earlier = await receptionView(store, { asOf: '2025-03-09' });
+    expect(earlier.rows.map((r) => [r.origin, r.occupancy.known, r.capacity.known, r.latestAsOf])).toEqual([
+      ['MK', 160, 500, '2025-03-05T08:00:00Z'],
+      ['RS', 800, 1000, '2025-03-02T08:00:00Z'],
+    ]);
+    // A withdrawn snapshot no longer counts: the facility's one before it does.
+    await store.write(
+      [
+        {
+          kind: 'change',
+          provenance: { ...(items[4] as StoreItem).provenance, eventId: 'w-1', inboxSeq: n + 1 },
+          type: 'record.withdrawal',
+          originalEventId: items[4]?.provenance.eventId ?? '',
+          token: 'token',
+        },
+      ],
+      n + 1,
+    );
+    const after = await receptionView(store);
+    expect(after.rows.find((r) => r.origin === 'RS')?.occupancy.known).toBe(800);
+    expect(await receptionView(store, { asOf: '2025-02-28' })).toMatchObject({ rows: [], facilities: [] });
+    await expect(
+      dashboardView(store, '/api/v1/dashboard/reception', new URLSearchParams('asOf=2025-02-30')),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('computes a view again once the store took in more, and refuses a bad parameter', async () => {

@@ -223,6 +223,29 @@ export const DASHBOARD_JS = String.raw`
         : el('p', { text: 'No readmission records reach this node.' }),
     ]);
   }
+  function renderReception(v) {
+    var rows = v.rows.map(function (r) {
+      var share = r.capacity.known > 0 ? (100 * r.occupancy.known / r.capacity.known).toFixed(0) + ' %' : '–';
+      var asOf = r.oldestAsOf.slice(0, 10) === r.latestAsOf.slice(0, 10) ? r.latestAsOf.slice(0, 10)
+        : r.oldestAsOf.slice(0, 10) + ' … ' + r.latestAsOf.slice(0, 10);
+      return el('tr', { 'data-origin': r.origin }, [
+        el('td', { text: r.origin }),
+        el('td', { text: String(r.facilities) }),
+        el('td', {}, [cellButton(r.occupancy, 'reception stock ' + r.origin)]),
+        el('td', {}, [cellButton(r.capacity, 'reception capacity ' + r.origin)]),
+        el('td', { text: share }),
+        el('td', {}, [cellButton(r.children, 'children in reception ' + r.origin)]),
+        el('td', {}, [cellButton(r.unaccompaniedMinors, 'unaccompanied minors in reception ' + r.origin)]),
+        el('td', { text: asOf }),
+      ]);
+    });
+    section('reception', 'Reception stock against capacity', [
+      rows.length
+        ? table('recep-table', ['origin', 'facilities', 'stock', 'capacity', 'occupied', 'children',
+          'unaccompanied minors', 'as of ' + note('Each facility\'s latest snapshot; a stock is never summed over time.')], rows)
+        : el('p', { text: 'No reception records reach this node.' }),
+    ]);
+  }
   function renderFootnotes() {
     var ol = el('ol', {}, footnotes.map(function (f) { return el('li', { text: f }); }));
     section('footnotes', 'Notes', [ol]);
@@ -244,6 +267,7 @@ export const DASHBOARD_JS = String.raw`
     api('/api/v1/dashboard/demographics').then(renderDemographics),
     api('/api/v1/dashboard/warnings').then(renderWarnings),
     api('/api/v1/dashboard/readmission').then(renderReadmission),
+    api('/api/v1/dashboard/reception').then(renderReception),
   ]).then(function () {
     renderFootnotes();
     document.body.setAttribute('data-ready', 'true');
@@ -284,6 +308,7 @@ dd.verified { color: #1a7f37; font-weight: bold; }
 <section id="demographics"></section>
 <section id="warnings"></section>
 <section id="readmission"></section>
+<section id="reception"></section>
 <section id="footnotes"></section>
 <aside id="provenance" hidden></aside>
 <script src="/dashboard/assets/uPlot.iife.min.js"></script>

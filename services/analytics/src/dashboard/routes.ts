@@ -11,6 +11,7 @@ import {
   nationalityView,
   originsView,
   readmissionView,
+  receptionView,
   routeView,
   warningsView,
 } from './views.js';
@@ -69,6 +70,10 @@ const optional = (params: URLSearchParams, name: string): Record<string, string>
   return v === null || v === '' ? {} : { [name]: v };
 };
 
+/** A calendar day `YYYY-MM-DD` that exists. */
+const isDay = (v: string): boolean =>
+  /^\d{4}-\d{2}-\d{2}$/.test(v) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
+
 /** Views computed per store, by request, with the inbox position they were computed at. */
 const computed = new WeakMap<AnalyticsStore, Map<string, { position: number; value: unknown }>>();
 const CACHED_VIEWS = 64;
@@ -76,7 +81,7 @@ const CACHED_VIEWS = 64;
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * lag (`?indicator&maxLag`), warnings (`?indicator`), readmission and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
+ * lag (`?indicator&maxLag`), warnings (`?indicator`), readmission, reception (`?asOf`) and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
  * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(
@@ -131,6 +136,13 @@ async function computeView(store: AnalyticsStore, path: string, params: URLSearc
       return originsView(store);
     case 'readmission':
       return readmissionView(store);
+    case 'reception': {
+      const asOf = params.get('asOf');
+      if (asOf !== null && asOf !== '' && !isDay(asOf)) {
+        throw new AnalyticsError('INVALID_ARGUMENT', 'asOf must be a day (YYYY-MM-DD)');
+      }
+      return receptionView(store, optional(params, 'asOf'));
+    }
     case 'warnings':
       return warningsView(store, optional(params, 'indicator'));
     default:

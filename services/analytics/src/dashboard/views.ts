@@ -569,6 +569,105 @@ export async function readmissionView(store: AnalyticsStore): Promise<{ rows: Re
   };
 }
 
+export interface ReceptionFacility {
+  readonly origin: string;
+  readonly facilityId: string;
+  readonly facilityType: string;
+  /** When the snapshot was taken (its occurredAt): the stock is as of then. */
+  readonly asOf: string;
+  readonly capacity: number;
+  readonly occupancy: number;
+  readonly children: number;
+  readonly unaccompaniedMinors: number;
+  readonly source: SourceRef;
+}
+
+export interface ReceptionRow {
+  readonly origin: string;
+  readonly facilities: number;
+  readonly capacity: Cell;
+  readonly occupancy: Cell;
+  readonly children: Cell;
+  readonly unaccompaniedMinors: Cell;
+  /** The oldest and the newest snapshot summed: the row's stock is as of these dates. */
+  readonly oldestAsOf: string;
+  readonly latestAsOf: string;
+}
+
+/** A sum over records (nothing suppressed): the snapshots it adds up as its sources. */
+function sumCell(list: readonly ReceptionFacility[], value: (f: ReceptionFacility) => number): Cell {
+  const sources = list.map((f) => f.source);
+  return {
+    known: list.reduce((s, f) => s + value(f), 0),
+    suppressedCells: 0,
+    slack: 0,
+    minCell: 0,
+    cells: list.length,
+    sources,
+  };
+}
+
+/**
+ * Reception stock against capacity from the `reception.capacity` records the node holds: per origin and
+ * facility the latest snapshot taken on or before `asOf` (a day, `YYYY-MM-DD`, inclusive; default: the
+ * latest), with its as-of date, and per origin the sums over its facilities with the oldest and newest
+ * as-of dates they rest on. Withdrawn records are left out; a stock is never summed over time.
+ */
+export async function receptionView(
+  store: AnalyticsStore,
+  options: { asOf?: string } = {},
+): Promise<{ asOf: string | null; rows: ReceptionRow[]; facilities: ReceptionFacility[] }> {
+  const before =
+    options.asOf === undefined
+      ? undefined
+      : new Date(Date.parse(`${options.asOf}T00:00:00Z`) + 86_400_000).toISOString();
+  const rows = await store.select(
+    `SELECT origin, event_id, occurred_at, json_extract_string(claims, '$.facilityId') AS facility,
+       json_extract_string(claims, '$.facilityType') AS facility_type,
+       CAST(json_extract(claims, '$.capacity') AS BIGINT) AS capacity,
+       CAST(json_extract(claims, '$.occupancy') AS BIGINT) AS occupancy,
+       CAST(json_extract(claims, '$.children') AS BIGINT) AS children,
+       CAST(json_extract(claims, '$.unaccompaniedMinors') AS BIGINT) AS minors
+     FROM wbx_records
+     WHERE type = 'reception.capacity' AND NOT withdrawn AND occurred_at IS NOT NULL
+       ${before === undefined ? '' : 'AND occurred_at::TIMESTAMPTZ < $1::TIMESTAMPTZ'}
+     QUALIFY row_number() OVER (
+       PARTITION BY origin, facility ORDER BY occurred_at::TIMESTAMPTZ DESC, event_id DESC) = 1
+     ORDER BY origin, facility`,
+    before === undefined ? [] : [before],
+  );
+  const facilities = rows.map((r): ReceptionFacility => ({
+    origin: text(r.origin),
+    facilityId: text(r.facility),
+    facilityType: text(r.facility_type),
+    asOf: text(r.occurred_at),
+    capacity: Number(r.capacity ?? 0),
+    occupancy: Number(r.occupancy ?? 0),
+    children: Number(r.children ?? 0),
+    unaccompaniedMinors: Number(r.minors ?? 0),
+    source: { origin: text(r.origin), eventId: text(r.event_id) },
+  }));
+  const byOrigin = new Map<string, ReceptionFacility[]>();
+  for (const f of facilities) byOrigin.set(f.origin, [...(byOrigin.get(f.origin) ?? []), f]);
+  return {
+    asOf: options.asOf ?? null,
+    facilities,
+    rows: [...byOrigin].map(([origin, list]) => {
+      const dates = list.map((f) => f.asOf).sort((a, b) => Date.parse(a) - Date.parse(b));
+      return {
+        origin,
+        facilities: list.length,
+        capacity: sumCell(list, (f) => f.capacity),
+        occupancy: sumCell(list, (f) => f.occupancy),
+        children: sumCell(list, (f) => f.children),
+        unaccompaniedMinors: sumCell(list, (f) => f.unaccompaniedMinors),
+        oldestAsOf: dates[0] ?? '',
+        latestAsOf: dates.at(-1) ?? '',
+      };
+    }),
+  };
+}
+
 export interface OriginNote {
   readonly origin: string;
   readonly agreements: readonly string[];

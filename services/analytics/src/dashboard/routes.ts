@@ -81,7 +81,8 @@ const CACHED_VIEWS = 64;
 /**
  * The dashboard's JSON views (`/api/v1/dashboard/<view>`), computed in the store: indicators,
  * nationalities (`?indicator&period&top`), route (`?indicator&year`), demographics (`?indicator&period`)
- * lag (`?indicator&maxLag`), warnings (`?indicator`), readmission, reception (`?asOf`) and origins (what each origin's figures rest on). Undefined for any other path. A view is computed again only once the
+ * lag (`?indicator&maxLag`), warnings (`?indicator`), readmission, reception (`?asOf`) and origins (what
+ * each origin's figures rest on). Undefined for any other path. A view is computed again only once the
  * store has taken in more of the inbox (its position moved): every write moves it.
  */
 export async function dashboardView(

@@ -231,6 +231,7 @@ try {
     'lag',
     'origins',
     'readmission',
+    'reception',
     'warnings',
   ];
   const timed = async (path: string): Promise<number> => {

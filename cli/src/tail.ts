@@ -127,7 +127,8 @@ export function shownClaims(claims: Readonly<Record<string, unknown>>): Record<s
 /**
  * `wbx tail`: reads a WBX stream with an ordered consumer (from the first message, or `--from-seq`),
  * verifies every token against the manifest and prints one JSON line per verified event — its claims
- * plus `seq` (an aggregate's suppressed cells with count `"< k"`, see {@link shownClaims}). Refused tokens are reported on stderr with their code and not printed. Stops after
+ * plus `seq` (an aggregate's suppressed cells with count `"< k"`, see {@link shownClaims}). Refused
+ * tokens are reported on stderr with their code and not printed. Stops after
  * `--count` verified events, or on SIGINT/SIGTERM; exits 1 if any token was refused.
  */
 export async function tailCommand(io: CliIo, options: TailCommandOptions): Promise<number> {

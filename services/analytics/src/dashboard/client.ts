@@ -125,7 +125,10 @@ export const DASHBOARD_JS = String.raw`
       children.push(table('ind-' + s.indicator.replace(/[^a-z0-9]/gi, '-'),
         ['month', s.unit, 'on previous month', 'on same month last year', 'same month, earlier years', 'origins', 'flags'], rows));
       if (window.uPlot && s.months.length > 1) {
-        var xs = s.months.map(function (m) { var p = m.period.split('-'); return Date.UTC(+p[0], +p[1] - 1, 1) / 1000; });
+        var xs = s.months.map(function (m) {
+          var p = m.period.split('-');
+          return Date.UTC(+p[0], +p[1] - 1, 1) / 1000;
+        });
         var known = s.months.map(function (m) { return m.value.known; });
         var bandLo = s.months.map(function (m) { return m.band ? m.band.min : null; });
         var bandHi = s.months.map(function (m) { return m.band ? m.band.max : null; });
@@ -147,7 +150,11 @@ export const DASHBOARD_JS = String.raw`
         el('td', { text: (r.share * 100).toFixed(1) + '%' }),
       ]);
     });
-    rows.push(el('tr', { class: 'total' }, [el('td', { text: 'total' }), el('td', {}, [cellButton(v.total, 'total ' + v.period)]), el('td', { text: '100%' })]));
+    rows.push(el('tr', { class: 'total' }, [
+      el('td', { text: 'total' }),
+      el('td', {}, [cellButton(v.total, 'total ' + v.period)]),
+      el('td', { text: '100%' }),
+    ]));
     section('nationalities', 'Top nationalities, ' + v.period + ' (' + v.unit + ')', [
       table('nat-table', ['citizenship', v.unit, 'share ' + note('Shares of the known total; suppressed cells excluded.')], rows),
     ]);
@@ -158,7 +165,9 @@ export const DASHBOARD_JS = String.raw`
         [el('td', { text: r.routeSegment }), el('td', { text: r.origin }), el('td', { text: r.direction })].concat(
           v.periods.map(function (p) {
             var c = r.byPeriod[p];
-            return el('td', { 'data-period': p }, [c ? cellButton(c, r.routeSegment + ' ' + r.origin + ' ' + p) : el('span', { text: '–' })]);
+            return el('td', { 'data-period': p }, [
+              c ? cellButton(c, r.routeSegment + ' ' + r.origin + ' ' + p) : el('span', { text: '–' }),
+            ]);
           })));
     });
     section('route', 'Route: detections per border section and month', [
@@ -173,7 +182,10 @@ export const DASHBOARD_JS = String.raw`
         el('td', { text: r.upstream + ' entries → ' + r.downstream + ' exits' }),
         el('td', { text: String(r.months) }),
       ].concat(r.correlations.map(function (c) {
-        return el('td', { class: c.lag === r.bestLag ? 'best' : '', text: c.r === null ? '–' : c.r.toFixed(2) + ' (' + c.n + ')' });
+        return el('td', {
+          class: c.lag === r.bestLag ? 'best' : '',
+          text: c.r === null ? '–' : c.r.toFixed(2) + ' (' + c.n + ')',
+        });
       })));
     });
     var s = document.getElementById('route');
@@ -294,7 +306,10 @@ button.cell { border: 0; background: none; color: #1f5fa8; cursor: pointer; font
 button.cell.suppressed { color: #a33; font-style: italic; }
 tr.provisional td { background: #fff8e0; }
 td.best { font-weight: bold; }
-#provenance { position: fixed; right: 1em; top: 1em; width: 28em; background: #fff; border: 1px solid #888; padding: 1em; }
+#provenance {
+  position: fixed; right: 1em; top: 1em; width: 28em;
+  background: #fff; border: 1px solid #888; padding: 1em;
+}
 dd.verified { color: #1a7f37; font-weight: bold; }
 .error { color: #a33; }
 </style>

@@ -143,7 +143,8 @@ function sumCells(cells: readonly Cell[]): Cell {
 export async function indicatorsView(store: AnalyticsStore): Promise<IndicatorSeries[]> {
   const rows = await store.select(
     `${base('TRUE', MONTH_RE, `(${PERSON_SET})::INTEGER * 100 + dims`)}
-    SELECT l.indicator, l.unit, l.period, list(DISTINCT l.origin ORDER BY l.origin) AS origins, ${CELL_COLUMNS}
+    SELECT l.indicator, l.unit, l.period, list(DISTINCT l.origin ORDER BY l.origin) AS origins,
+      ${CELL_COLUMNS}
     FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
       JOIN wbx_figures f ON f.origin = l.origin AND f.event_id = l.event_id
     GROUP BY l.indicator, l.unit, l.period ORDER BY l.indicator, l.unit, l.period`,
@@ -243,7 +244,8 @@ export async function nationalityView(
   let period = options.period;
   if (period === undefined) {
     const [r] = await store.select(
-      `${start} SELECT max(l.period) AS period FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
+      `${start} SELECT max(l.period) AS period
+      FROM latest l JOIN chosen c USING (origin, indicator, dimension_set)
        WHERE l.indicator = $1`,
       [indicator],
     );
@@ -546,7 +548,8 @@ export async function readmissionView(store: AnalyticsStore): Promise<{ rows: Re
       QUALIFY row_number() OVER (PARTITION BY ref, requesting, requested ORDER BY occurred_at DESC) = 1
     )
     SELECT coalesce(req.period, substr(res.occurred_at, 1, 7)) AS period,
-      coalesce(req.requesting, res.requesting) AS requesting, coalesce(req.requested, res.requested) AS requested,
+      coalesce(req.requesting, res.requesting) AS requesting,
+      coalesce(req.requested, res.requested) AS requested,
       list(req.origin || '/' || req.event_id) FILTER (WHERE req.ref IS NOT NULL) AS requests,
       list(res.origin || '/' || res.event_id) FILTER (WHERE res.ref IS NOT NULL) AS answered,
       list(res.origin || '/' || res.event_id) FILTER (

@@ -22,6 +22,10 @@ export interface LaunchOptions {
   readonly timeoutMs: number;
   /** Copy the server's output to this process's stderr. */
   readonly echo?: boolean;
+  /** More command-line arguments after `-c configFile`. */
+  readonly args?: readonly string[];
+  /** Environment variables set for the server (over this process's own), e.g. those its config names. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One running nats-server process: started, ready, and watched until it exits. */
@@ -62,7 +66,10 @@ export async function launchNatsServer(options: LaunchOptions): Promise<NatsServ
     if (name.endsWith('.ports')) await rm(join(portsFileDir, name), { force: true });
   }
   const output = new OutputTail();
-  const child = spawn(options.binary, ['-c', options.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.binary, ['-c', options.configFile, ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const spawned = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     child.once('spawn', () => {
       resolve(undefined);

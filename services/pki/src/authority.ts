@@ -15,8 +15,11 @@ export interface IssuedCert extends CertFiles {
   readonly sha256: string;
 }
 
-/** `server`: TLS server, SAN IP:127.0.0.1 and DNS:localhost; `client`: TLS client. */
-export type CertProfile = 'server' | 'client';
+/**
+ * `server`: TLS server, SAN IP:127.0.0.1 and DNS:localhost; `client`: TLS client; `peer`: both (a
+ * nats-server route presents one certificate as server and as client).
+ */
+export type CertProfile = 'server' | 'client' | 'peer';
 
 /** For how many days from now a certificate is valid, or an explicit window (e.g. one long past). */
 export type Validity = { readonly days: number } | { readonly notBefore: Date; readonly notAfter: Date };
@@ -31,6 +34,11 @@ subjectAltName = IP:127.0.0.1,DNS:localhost
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[peer]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
 `;
 
 const EXTENSIONS_FILE = 'extensions.cnf';

@@ -15,5 +15,5 @@ export {
   type GatewayReadyLine,
 } from './child.js';
 export { until } from './until.js';
-export { startNatsCluster } from './nats-cluster.js';
+export { deployNatsEnv, makeRouteTls, startNatsCluster } from './nats-cluster.js';
 export type { NatsCluster, NatsClusterOptions, NodeJetStreamView } from './nats-cluster.js';

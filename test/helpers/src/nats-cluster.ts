@@ -1,16 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { CertificateAuthority } from '@wbx/pki';
 
 import { withFreePorts } from './internal/free-ports.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { startNatsServerFromFile, type NatsServer } from './nats-server.js';
 import { until } from './until.js';
 
 export interface NatsClusterOptions {
   /** The nats-server executable; default: env `WBX_NATS_SERVER`, else `nats-server` on PATH. */
   binary?: string;
-  /** Extra nats-server config appended verbatim to every node (accounts, authorization, tls, …). */
+  /**
+   * Every node's `nats-access.conf` (accounts, authorization, the client listener's tls), which the deploy
+   * file includes; default: none, clients use the global account.
+   */
   config?: string;
   /** Set `debug: true` and copy the servers' logs to this process's stderr. */
   debug?: boolean;
@@ -53,16 +61,60 @@ export interface NatsCluster extends AsyncDisposable {
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
-function clusterBlock(name: string, routePorts: number[], i: number, monitorPort: number): string {
-  const routes = routePorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
-  return [
-    `http: "127.0.0.1:${monitorPort}"`,
-    'cluster {',
-    `  name: "${name}"`,
-    `  listen: "127.0.0.1:${routePorts[i]}"`,
-    `  routes: [${routes.join(', ')}]`,
-    '}',
-  ].join('\n');
+/** The StatefulSet's nats.conf: every node of the cluster boots this very file. */
+const DEPLOY_NATS_CONF = fileURLToPath(new URL('../../../deploy/k8s/base/nats/nats.conf', import.meta.url));
+
+/** The deploy file routes to exactly three nodes (`NATS_ROUTE_0..2`), as the StatefulSet has. */
+const NODES = 3;
+
+/**
+ * With no access config, nats-access.conf holds only this comment: nats-server takes an empty include, and
+ * clients then get in without credentials into the global account (`$G`), JetStream enabled there.
+ */
+const EMPTY_ACCESS = '# no accounts, no authorization: clients use the global account\n';
+
+/** A throw-away CA and one certificate both ends of a route present (as the nats-tls Secret holds). */
+export async function makeRouteTls(
+  dir: string,
+): Promise<{ readonly cert: string; readonly key: string; readonly ca: string }> {
+  const ca = await CertificateAuthority.create(dir, 'ca', 'WBX NATS test CA', 2);
+  const node = await ca.issue('tls', 'nats', 'peer', { days: 2 });
+  return { cert: node.cert, key: node.key, ca: ca.cert };
+}
+
+/**
+ * The environment variables deploy/k8s/base/nats/nats.conf names, for node i of a cluster on 127.0.0.1
+ * (what statefulset.yaml sets in Kubernetes).
+ */
+export function deployNatsEnv(
+  i: number,
+  cluster: {
+    readonly name: string;
+    readonly serverName: string;
+    readonly clientPort: number;
+    readonly monitorPort: number;
+    readonly routePorts: readonly number[];
+    readonly storeDir: string;
+    readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+  },
+): Record<string, string> {
+  return {
+    SERVER_NAME: cluster.serverName,
+    NATS_HOST: '127.0.0.1',
+    NATS_CLIENT_PORT: String(cluster.clientPort),
+    NATS_ROUTE_PORT: String(cluster.routePorts[i]),
+    NATS_MONITOR: `127.0.0.1:${cluster.monitorPort}`,
+    NATS_STORE_DIR: cluster.storeDir,
+    // The StatefulSet's value: JetStream reserves every stream's max_bytes (the inbox's 10 GiB) from it.
+    NATS_MAX_FILE_STORE: '45G',
+    NATS_CLUSTER_NAME: cluster.name,
+    ...Object.fromEntries(
+      cluster.routePorts.map((p, j) => [`NATS_ROUTE_${j}`, `nats-route://127.0.0.1:${p}`]),
+    ),
+    NATS_ROUTE_TLS_CERT: cluster.tls.cert,
+    NATS_ROUTE_TLS_KEY: cluster.tls.key,
+    NATS_ROUTE_TLS_CA: cluster.tls.ca,
+  };
 }
 
 interface Jsz {
@@ -75,45 +127,67 @@ interface Jsz {
 }
 
 /**
- * Starts `n` nats-server processes on 127.0.0.1 routed into one cluster, each with JetStream in its own
- * store dir, and waits until JetStream has a meta leader. Ports are chosen free before the start and
- * written into the configs, so a restarted node comes back on the same ones.
+ * Starts `n` (= 3) nats-server processes on 127.0.0.1, each booting deploy/k8s/base/nats/nats.conf (the
+ * StatefulSet's file, copied into the node's own dir beside a `nats-access.conf` holding `opts.config`)
+ * with the environment variables it names, routed over TLS (a throw-away CA) into one JetStream cluster,
+ * and waits until JetStream has a meta leader. Ports are chosen free before the start and passed to every
+ * start, so a restarted node comes back on the same ones, with the same store dir.
  */
-export async function startNatsCluster(n = 3, opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+export async function startNatsCluster(n = NODES, opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  if (n !== NODES) {
+    throw new RangeError(
+      `startNatsCluster boots deploy's nats.conf, which routes exactly ${NODES} nodes; got ${n}`,
+    );
+  }
   const name = `wbx-${randomUUID().slice(0, 8)}`;
   const timeout = opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS;
   await using stack = new AsyncDisposableStack();
+  const tlsDir = await mkdtemp(join(tmpdir(), 'wbx-nats-cluster-'));
+  stack.defer(() => rm(tlsDir, { recursive: true, force: true }));
+  const tls = await makeRouteTls(tlsDir);
+  const access = (opts.config ?? '').trim() === '' ? EMPTY_ACCESS : `${opts.config ?? ''}\n`;
   // A port picked free may be taken before its node listens: then every node starts again on new ones.
-  const { servers, monitorPorts } = await withFreePorts(2 * n, async (ports) => {
-    const routePorts = ports.slice(0, n);
-    const monitorPorts = ports.slice(n);
+  const { servers, monitorPorts } = await withFreePorts(3 * n, async (ports) => {
+    const clientPorts = ports.slice(0, n);
+    const routePorts = ports.slice(n, 2 * n);
+    const monitorPorts = ports.slice(2 * n);
     const started = await Promise.allSettled(
-      routePorts.map((_, i) =>
-        startNatsServer({
+      clientPorts.map(async (clientPort, i) => {
+        const dir = await mkdtemp(join(tmpdir(), `wbx-nats-n${i}-`));
+        const configFile = join(dir, 'nats.conf');
+        const storeDir = join(dir, 'store');
+        await copyFile(DEPLOY_NATS_CONF, configFile);
+        await writeFile(join(dir, 'nats-access.conf'), access);
+        await mkdir(storeDir);
+        const monitorPort = monitorPorts[i] ?? 0;
+        const serverName = `n${i}`;
+        return startNatsServerFromFile({
           ...(opts.binary === undefined ? {} : { binary: opts.binary }),
           ...(opts.debug === undefined ? {} : { debug: opts.debug }),
-          serverName: `n${i}`,
+          configFile,
+          storeDir,
           startTimeout: timeout,
-          config: [clusterBlock(name, routePorts, i, monitorPorts[i] ?? 0), opts.config ?? ''].join('\n'),
-        }),
-      ),
+          env: deployNatsEnv(i, { name, serverName, clientPort, monitorPort, routePorts, storeDir, tls }),
+        });
+      }),
     );
     const servers: NatsServer[] = [];
     for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
     const failed = started.find((r) => r.status === 'rejected');
     if (failed !== undefined) {
-      await Promise.allSettled(servers.map((s) => s[Symbol.asyncDispose]()));
+      await Promise.allSettled(servers.map((s) => disposeNow(s)));
       throw failed.reason;
     }
     return { servers, monitorPorts };
   });
-  for (const server of servers) stack.use(server);
+  for (const server of servers) stack.defer(() => disposeNow(server));
   const cluster = new RunningNatsCluster(
     name,
     servers,
     monitorPorts,
     timeout,
     (opts.config ?? '').trim() === '',
+    tlsDir,
   );
   try {
     await cluster.waitForJetStream();
@@ -131,6 +205,15 @@ export async function startNatsCluster(n = 3, opts: NatsClusterOptions = {}): Pr
   return cluster;
 }
 
+/**
+ * SIGKILLs a node, then disposes of it: the deploy file's lame duck (`lame_duck_duration: 30s`) is for
+ * Kubernetes' preStop, and a test's end needs no graceful stop.
+ */
+async function disposeNow(server: NatsServer): Promise<void> {
+  await server.kill('SIGKILL');
+  await server[Symbol.asyncDispose]();
+}
+
 class RunningNatsCluster implements NatsCluster {
   readonly urls: readonly string[];
   readonly monitorUrls: readonly string[];
@@ -141,6 +224,7 @@ class RunningNatsCluster implements NatsCluster {
     monitorPorts: readonly number[],
     private readonly timeoutMs: number,
     private readonly plainClients: boolean,
+    private readonly tlsDir: string,
   ) {
     this.urls = servers.map((s) => s.url);
     this.monitorUrls = monitorPorts.map((p) => `http://127.0.0.1:${p}`);
@@ -220,7 +304,8 @@ class RunningNatsCluster implements NatsCluster {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    const results = await Promise.allSettled(this.servers.map((s) => s[Symbol.asyncDispose]()));
+    const results = await Promise.allSettled(this.servers.map((s) => disposeNow(s)));
+    await rm(this.tlsDir, { recursive: true, force: true });
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
   }

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import {
   launchNatsServer,
@@ -97,6 +97,47 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     // Later starts must come back on the same port; the store dir and config path are unchanged.
     await writeFile(configFile, natsServerConfig({ ...config, port: proc.port }));
     return new RunningNatsServer(proc, workDir, storeDir, launchOptions);
+  } catch (error) {
+    await removeDir(workDir);
+    throw error;
+  }
+}
+
+/** A nats-server booted from a config file the caller wrote, with the environment variables it names. */
+export interface NatsServerFromFileOptions {
+  readonly binary?: string;
+  /** The config file; its directory is the server's own and is removed on dispose. */
+  readonly configFile: string;
+  /** The config's JetStream `store_dir`, kept across kill and restart. */
+  readonly storeDir: string;
+  /** Environment variables for the server (those the config file names). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly debug?: boolean;
+  readonly startTimeout?: number;
+}
+
+/**
+ * Starts `nats-server -c configFile` with `env` set (a config that takes its values from environment
+ * variables, such as deploy/k8s/base/nats/nats.conf); the file must fix the client port, so that a restart
+ * comes back on it. The config file's directory belongs to the server from now on.
+ */
+export async function startNatsServerFromFile(opts: NatsServerFromFileOptions): Promise<NatsServer> {
+  const workDir = dirname(opts.configFile);
+  trackDir(workDir);
+  try {
+    const portsFileDir = join(workDir, 'ports');
+    await mkdir(portsFileDir, { recursive: true });
+    const launchOptions: LaunchOptions = {
+      binary: opts.binary ?? process.env['WBX_NATS_SERVER'] ?? 'nats-server',
+      configFile: opts.configFile,
+      portsFileDir,
+      timeoutMs: opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS,
+      echo: opts.debug ?? false,
+      args: ['--ports_file_dir', portsFileDir, ...(opts.debug === true ? ['-D'] : [])],
+      env: opts.env,
+    };
+    const proc = await launch(launchOptions);
+    return new RunningNatsServer(proc, workDir, opts.storeDir, launchOptions);
   } catch (error) {
     await removeDir(workDir);
     throw error;

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 
 import { startNatsCluster, until } from '../src/index.js';
+
+const DEPLOY_NATS_CONF = fileURLToPath(new URL('../../../deploy/k8s/base/nats/nats.conf', import.meta.url));
 
 const id = (): string => randomUUID().replaceAll('-', '').slice(0, 12);
 
@@ -70,5 +74,20 @@ describe('startNatsCluster', () => {
     const leaders = new Set(views.map((v) => v.metaLeader));
     expect(leaders.size).toBe(1);
     expect(['n0', 'n1', 'n2']).toContain([...leaders][0]);
+  }, 120_000);
+
+  it('boots the StatefulSet’s nats.conf on every node, routes over TLS, and refuses any size but three', async () => {
+    await using cluster = await startNatsCluster(3);
+    const deployFile = await readFile(DEPLOY_NATS_CONF, 'utf8');
+    for (const server of cluster.servers) expect(await readFile(server.configFile, 'utf8')).toBe(deployFile);
+    const varz = (await (await fetch(`${cluster.monitorUrls[1] ?? ''}/varz`)).json()) as {
+      server_name: string;
+      max_payload: number;
+      cluster: { name: string; tls_required: boolean; tls_verify: boolean };
+    };
+    expect(varz.server_name).toBe('n1');
+    expect(varz.max_payload).toBe(1024 * 1024);
+    expect(varz.cluster).toMatchObject({ name: cluster.name, tls_required: true, tls_verify: true });
+    await expect(startNatsCluster(2)).rejects.toThrow(/exactly 3 nodes/);
   }, 120_000);
 });

@@ -10,6 +10,8 @@ export interface ReceivedCell {
   readonly values: readonly string[];
   readonly count: number;
   readonly suppressed: boolean;
+  /** Set on a suppressed cell hidden by secondary suppression (a complement): flagged `secondary`. */
+  readonly secondary?: boolean;
   readonly flags?: readonly string[];
 }
 
@@ -162,6 +164,23 @@ export function latestFiguresSql(q: FigureQuery): { sql: string; params: DuckDBV
   return { sql, params };
 }
 
+type AggregateItem = Extract<StoreItem, { kind: 'aggregate' }>;
+type RecordItem = Extract<StoreItem, { kind: 'record' }>;
+
+/** Rows passed as one JSON parameter (`$1`, a list of objects), as a table `s` of the given columns. */
+const staged = (columns: string): string =>
+  `(SELECT unnest($1::JSON::STRUCT(${columns})[], recursive := true)) s`;
+
+const VINTAGE_STAGE = `origin VARCHAR, event_id VARCHAR, agreement_id VARCHAR, indicator VARCHAR,
+  period VARCHAR, dimension_set VARCHAR, unit VARCHAR, min_cell INTEGER, kid VARCHAR, issued BIGINT,
+  verified BIGINT, inbox_seq UBIGINT, token VARCHAR`;
+
+const RECORD_STAGE = `origin VARCHAR, event_id VARCHAR, type VARCHAR, agreement_id VARCHAR, kid VARCHAR,
+  occurred_at VARCHAR, issued BIGINT, verified BIGINT, inbox_seq UBIGINT, claims VARCHAR, token VARCHAR`;
+
+const FIGURE_STAGE = `origin VARCHAR, event_id VARCHAR, cell VARCHAR, dimensions VARCHAR, value BIGINT,
+  suppressed BOOLEAN, flags VARCHAR[]`;
+
 /**
  * The analytics store: an embedded DuckDB database holding every verified aggregate of the inbox as a
  * vintage (one row per cell, with its provenance), the records agreements allow, and the position of
@@ -210,14 +229,25 @@ export class AnalyticsStore {
 
   /**
    * Keeps `items` and moves the consumer's position to `position`, in one transaction. An item whose
-   * (origin, event id) is kept already is ignored (a redelivery). Returns how many were new.
+   * (origin, event id) is kept already is ignored (a redelivery). Returns how many were new. Set-wise:
+   * the aggregates in three statements (duplicates dropped in the batch and by an anti-join on the event
+   * id), runs of records in a few; correction and withdrawal notices (rare) one at a time, in order.
    */
   write(items: readonly StoreItem[], position: number, consumer = 'inbox'): Promise<number> {
     return this.exclusive(async () => {
       await this.db.run('BEGIN TRANSACTION');
       try {
-        let added = 0;
-        for (const item of items) if (await this.insert(item)) added += 1;
+        let added = await this.insertAggregates(items.filter((i) => i.kind === 'aggregate'));
+        let records: RecordItem[] = [];
+        for (const item of items) {
+          if (item.kind === 'record') records.push(item);
+          else if (item.kind === 'change') {
+            added += await this.insertRecords(records);
+            records = [];
+            if (await this.insertChange(item)) added += 1;
+          }
+        }
+        added += await this.insertRecords(records);
         await this.db.run(
           `INSERT INTO wbx_position VALUES ($1, $2) ON CONFLICT (consumer)
            DO UPDATE SET seq = greatest(wbx_position.seq, excluded.seq)`,
@@ -232,98 +262,133 @@ export class AnalyticsStore {
     });
   }
 
-  private async insert(item: StoreItem): Promise<boolean> {
-    if (item.kind === 'record') return this.insertRecord(item);
-    if (item.kind === 'change') return this.insertChange(item);
-    const p = item.provenance;
-    const seen = await this.rows('SELECT 1 FROM wbx_vintages WHERE origin = $1 AND event_id = $2', [
-      p.origin,
-      p.eventId,
-    ]);
-    if (seen.length > 0) return false;
-    const issued = Date.parse(p.issuedAt);
-    const verified = Date.parse(p.verifiedAt);
-    await this.db.run(
-      `INSERT INTO wbx_vintages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10 / 1000.0),
-        to_timestamp($11 / 1000.0), $12, $13)`,
-      [
-        p.origin,
-        p.eventId,
-        p.agreementId,
-        item.sourceType,
-        item.period,
-        dimensionSetKey(item.dimensions),
-        unitOf(item.sourceType, item.dimensions),
-        item.minCell,
-        p.kid,
-        issued,
-        verified,
-        p.inboxSeq,
-        item.token,
-      ],
-    );
-    for (const cell of item.cells) {
-      const dimensions = Object.fromEntries(item.dimensions.map((d, i) => [d, cell.values[i] ?? '']));
-      const flags = [...(cell.suppressed ? ['suppressed'] : []), ...(cell.flags ?? [])];
-      await this.db.run(
-        `INSERT INTO wbx_figures VALUES ($1, $2, $3, $4, $5, $6, json_transform($7, '["VARCHAR"]'))`,
-        [
-          p.origin,
-          p.eventId,
-          cellKey(dimensions),
-          JSON.stringify(dimensions),
-          cell.suppressed ? null : cell.count,
-          cell.suppressed,
-          JSON.stringify([...new Set(flags)]),
-        ],
-      );
+  /** Aggregates as vintages, each (origin, event id) once: the first in the batch, if not kept yet. */
+  private async insertAggregates(items: readonly AggregateItem[]): Promise<number> {
+    const vintages = new Map<string, Record<string, unknown>>();
+    const figures: Record<string, unknown>[] = [];
+    for (const item of items) {
+      const p = item.provenance;
+      const key = JSON.stringify([p.origin, p.eventId]);
+      if (vintages.has(key)) continue;
+      vintages.set(key, {
+        origin: p.origin,
+        event_id: p.eventId,
+        agreement_id: p.agreementId,
+        indicator: item.sourceType,
+        period: item.period,
+        dimension_set: dimensionSetKey(item.dimensions),
+        unit: unitOf(item.sourceType, item.dimensions),
+        min_cell: item.minCell,
+        kid: p.kid,
+        issued: Date.parse(p.issuedAt),
+        verified: Date.parse(p.verifiedAt),
+        inbox_seq: p.inboxSeq,
+        token: item.token,
+      });
+      for (const cell of item.cells) {
+        const dimensions = Object.fromEntries(item.dimensions.map((d, i) => [d, cell.values[i] ?? '']));
+        const flags = [...(cell.suppressed ? ['suppressed'] : []), ...(cell.flags ?? [])];
+        figures.push({
+          origin: p.origin,
+          event_id: p.eventId,
+          cell: cellKey(dimensions),
+          dimensions: JSON.stringify(dimensions),
+          value: cell.suppressed ? null : cell.count,
+          suppressed: cell.suppressed,
+          flags: [...new Set(flags)],
+        });
+      }
     }
-    return true;
+    if (vintages.size === 0) return 0;
+    // The cells first: the anti-join on wbx_vintages still sees only the vintages kept before.
+    await this.db.run(
+      `INSERT INTO wbx_figures
+       SELECT s.origin, s.event_id, s.cell, s.dimensions, s.value, s.suppressed, s.flags
+       FROM ${staged(FIGURE_STAGE)}
+       ANTI JOIN wbx_vintages v USING (origin, event_id)`,
+      [JSON.stringify(figures)],
+    );
+    const inserted = await this.db.run(
+      `INSERT INTO wbx_vintages SELECT s.origin, s.event_id, s.agreement_id, s.indicator, s.period,
+         s.dimension_set, s.unit, s.min_cell, s.kid, to_timestamp(s.issued / 1000.0),
+         to_timestamp(s.verified / 1000.0), s.inbox_seq, s.token
+       FROM ${staged(VINTAGE_STAGE)} ANTI JOIN wbx_vintages v USING (origin, event_id)`,
+      [JSON.stringify([...vintages.values()])],
+    );
+    return inserted.rowsChanged;
   }
 
   /**
-   * A record, or a later version of one kept (a correction carries the original's event id, re-sealed):
-   * the newer token replaces the claims; the same token again is a redelivery.
+   * A run of records, as one at a time would keep them: a record not kept is inserted; a later version
+   * (a correction carries the original's event id, re-sealed) with a newer token replaces the claims;
+   * the same token again, or an older version, is a redelivery. The kept versions are read at once, the
+   * run is folded here, then inserted and updated set-wise.
    */
-  private async insertRecord(item: Extract<StoreItem, { kind: 'record' }>): Promise<boolean> {
-    const p = item.provenance;
-    const [kept] = await this.rows(
-      'SELECT token, epoch_ms(issued_at) AS issued_ms FROM wbx_records WHERE origin = $1 AND event_id = $2',
-      [p.origin, p.eventId],
+  private async insertRecords(items: readonly RecordItem[]): Promise<number> {
+    if (items.length === 0) return 0;
+    const keyOf = (p: Provenance): string => JSON.stringify([p.origin, p.eventId]);
+    const keys = [...new Map(items.map((i) => [keyOf(i.provenance), i.provenance])).values()];
+    const kept = await this.rows(
+      `SELECT r.origin, r.event_id, r.token, epoch_ms(r.issued_at) AS issued_ms
+       FROM wbx_records r SEMI JOIN ${staged('origin VARCHAR, event_id VARCHAR')} USING (origin, event_id)`,
+      [JSON.stringify(keys.map((p) => ({ origin: p.origin, event_id: p.eventId })))],
     );
-    const issued = Date.parse(p.issuedAt);
-    const occurredAt = typeof item.claims.occurredAt === 'string' ? item.claims.occurredAt : null;
-    const values: DuckDBValue[] = [
-      p.origin,
-      p.eventId,
-      item.type,
-      p.agreementId,
-      p.kid,
-      occurredAt,
-      issued,
-      Date.parse(p.verifiedAt),
-      p.inboxSeq,
-      JSON.stringify(item.claims),
-      item.token,
-    ];
-    if (kept === undefined) {
+    const state = new Map<string, { token: string; issued: number; stored: boolean }>();
+    for (const r of kept) {
+      state.set(JSON.stringify([String(r.origin), String(r.event_id)]), {
+        token: String(r.token),
+        issued: Number(r.issued_ms),
+        stored: true,
+      });
+    }
+    const inserts = new Map<string, Record<string, unknown>>();
+    const updates = new Map<string, Record<string, unknown>>();
+    let added = 0;
+    for (const item of items) {
+      const p = item.provenance;
+      const key = keyOf(p);
+      const issued = Date.parse(p.issuedAt);
+      const known = state.get(key);
+      if (known !== undefined && (known.token === item.token || known.issued > issued)) continue;
+      const row = {
+        origin: p.origin,
+        event_id: p.eventId,
+        type: item.type,
+        agreement_id: p.agreementId,
+        kid: p.kid,
+        occurred_at: typeof item.claims.occurredAt === 'string' ? item.claims.occurredAt : null,
+        issued,
+        verified: Date.parse(p.verifiedAt),
+        inbox_seq: p.inboxSeq,
+        claims: JSON.stringify(item.claims),
+        token: item.token,
+      };
+      (known?.stored === true ? updates : inserts).set(key, row);
+      state.set(key, { token: item.token, issued, stored: known?.stored ?? false });
+      added += 1;
+    }
+    if (inserts.size > 0) {
       await this.db.run(
         `INSERT INTO wbx_records (origin, event_id, type, agreement_id, kid, occurred_at, issued_at,
-          verified_at, inbox_seq, claims, token)
-         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0), to_timestamp($8 / 1000.0), $9, $10, $11)`,
-        values,
+           verified_at, inbox_seq, claims, token)
+         SELECT s.origin, s.event_id, s.type, s.agreement_id, s.kid, s.occurred_at,
+           to_timestamp(s.issued / 1000.0), to_timestamp(s.verified / 1000.0), s.inbox_seq, s.claims, s.token
+         FROM ${staged(RECORD_STAGE)}`,
+        [JSON.stringify([...inserts.values()])],
       );
-      return true;
     }
-    if (kept.token === item.token || Number(kept.issued_ms) > issued) return false;
-    await this.db.run(
-      `UPDATE wbx_records SET type = $3, agreement_id = $4, kid = $5, occurred_at = $6,
-         issued_at = to_timestamp($7 / 1000.0), verified_at = to_timestamp($8 / 1000.0), inbox_seq = $9,
-         claims = $10, token = $11
-       WHERE origin = $1 AND event_id = $2`,
-      values,
-    );
-    return true;
+    if (updates.size > 0) {
+      await this.db.run(
+        `UPDATE wbx_records SET type = s.type, agreement_id = s.agreement_id, kid = s.kid,
+           occurred_at = s.occurred_at, issued_at = to_timestamp(s.issued / 1000.0),
+           verified_at = to_timestamp(s.verified / 1000.0), inbox_seq = s.inbox_seq, claims = s.claims,
+           token = s.token
+         FROM ${staged(RECORD_STAGE)}
+         WHERE wbx_records.origin = s.origin AND wbx_records.event_id = s.event_id`,
+        [JSON.stringify([...updates.values()])],
+      );
+    }
+    return added;
   }
 
   /** A correction or withdrawal notice: kept, and the record it names marked (withdrawn, or changed). */

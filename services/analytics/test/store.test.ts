@@ -64,6 +64,49 @@ describe('AnalyticsStore', () => {
     expect(figures).toHaveLength(3);
   });
 
+  it('stores each item of a batch once, with a duplicate inside it and when the batch is repeated', async () => {
+    const record = (eventId: string, issuedAt: string, seq: number, token: string): StoreItem => ({
+      kind: 'record',
+      provenance: provenance(eventId, issuedAt, seq),
+      type: 'readmission.request',
+      claims: { occurredAt: '2024-03-01', token },
+      token,
+    });
+    const batch: StoreItem[] = [
+      aggregateItem(ID1, '2024-04-02T00:00:00.000Z', 1, 12),
+      record(ID2, '2024-04-02T00:00:00.000Z', 2, 'r1'),
+      aggregateItem(ID1, '2024-04-02T00:00:00.000Z', 3, 99),
+      record(ID2, '2024-04-02T00:00:00.000Z', 4, 'r1'),
+      {
+        kind: 'change',
+        provenance: provenance('01900000-0000-7000-8000-000000000003', '2024-04-03T00:00:00.000Z', 5),
+        type: 'record.withdrawal',
+        originalEventId: ID2,
+        token: 'w1',
+      },
+      record(ID2, '2024-04-04T00:00:00.000Z', 6, 'r2'),
+    ];
+    expect(await store.write(batch, 6)).toBe(4);
+    expect(await store.write(batch, 6)).toBe(0);
+    expect(await store.position()).toBe(6);
+    const figures = await store.figures();
+    expect(figures.map((f) => [f.value, f.provenance.inboxSeq])).toEqual([
+      [12, 1],
+      [null, 1],
+      [null, 1],
+    ]);
+    expect(figures.map((f) => f.flags)).toEqual([[], ['suppressed'], ['suppressed', 'secondary']]);
+    const records = await store.records({ withdrawn: true });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      claims: { token: 'r2' },
+      provenance: { eventId: ID2, inboxSeq: 6, issuedAt: '2024-04-04T00:00:00.000Z' },
+      changedBy: '01900000-0000-7000-8000-000000000003',
+      withdrawn: true,
+    });
+    expect(await store.provenance('MK', ID1)).toMatchObject({ inboxSeq: 1, token: 'token' });
+  });
+
   it('keeps each revision as a vintage and answers as of a time', async () => {
     await store.write([aggregateItem(ID1, '2024-04-02T00:00:00.000Z', 1, 12)], 1);
     await store.write([aggregateItem(ID2, '2024-04-09T00:00:00.000Z', 2, 20)], 2);

@@ -230,7 +230,7 @@ export class AnalyticsStore {
   /**
    * Keeps `items` and moves the consumer's position to `position`, in one transaction. An item whose
    * (origin, event id) is kept already is ignored (a redelivery). Returns how many were new. Set-wise:
-   * the aggregates in three statements (duplicates dropped in the batch and by an anti-join on the event
+   * the aggregates in two statements (duplicates dropped in the batch and by an anti-join on the event
    * id), runs of records in a few; correction and withdrawal notices (rare) one at a time, in order.
    */
   write(items: readonly StoreItem[], position: number, consumer = 'inbox'): Promise<number> {
@@ -287,7 +287,11 @@ export class AnalyticsStore {
       });
       for (const cell of item.cells) {
         const dimensions = Object.fromEntries(item.dimensions.map((d, i) => [d, cell.values[i] ?? '']));
-        const flags = [...(cell.suppressed ? ['suppressed'] : []), ...(cell.flags ?? [])];
+        const flags = [
+          ...(cell.suppressed ? ['suppressed'] : []),
+          ...(cell.suppressed && cell.secondary === true ? ['secondary'] : []),
+          ...(cell.flags ?? []),
+        ];
         figures.push({
           origin: p.origin,
           event_id: p.eventId,

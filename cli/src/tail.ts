@@ -111,16 +111,18 @@ function check(m: JsMsg, stream: string, manifest: ManifestBody, now: Date): Che
 
 /**
  * The claims as printed: an aggregate's suppressed cell shows its count as `"< k"` (k its minCell), never
- * as the 0 it travels with, so that no reader of the line takes it for none.
+ * as the 0 it travels with, so that no reader of the line takes it for none; a cell hidden by secondary
+ * suppression (`secondary: true`, a complement that may hold k or more) shows `"hidden"` instead.
  */
 export function shownClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const { cells, minCell } = claims;
   if (!Array.isArray(cells) || typeof minCell !== 'number') return { ...claims };
-  const shown = cells.map((c: unknown) =>
-    typeof c === 'object' && c !== null && (c as { suppressed?: unknown }).suppressed === true
-      ? { ...c, count: `< ${minCell}` }
-      : c,
-  );
+  const shown = cells.map((c: unknown) => {
+    if (typeof c !== 'object' || c === null) return c;
+    const cell = c as { suppressed?: unknown; secondary?: unknown };
+    if (cell.suppressed !== true) return c;
+    return { ...c, count: cell.secondary === true ? 'hidden' : `< ${minCell}` };
+  });
   return { ...claims, cells: shown };
 }
 

@@ -40,6 +40,11 @@ export interface AggregateCell {
   readonly values: readonly string[];
   readonly count: number;
   readonly suppressed: boolean;
+  /**
+   * Set on a suppressed cell hidden by secondary suppression (a complement, which may hold minCell or
+   * more); absent on a primary suppression (below minCell) and on a published cell.
+   */
+  readonly secondary?: true;
 }
 
 /** The body of a `stats.aggregate` event (StatsAggregateSchema). */
@@ -147,6 +152,13 @@ export function suppressCell(values: readonly string[], count: number, minCell: 
   return count < minCell ? { values, count: 0, suppressed: true } : { values, count, suppressed: false };
 }
 
+/** A suppressed cell as published (count 0), `secondary: true` when it is a complement. */
+export function suppressedCell(values: readonly string[], secondary: boolean): AggregateCell {
+  return secondary
+    ? { values, count: 0, suppressed: true, secondary: true }
+    : { values, count: 0, suppressed: true };
+}
+
 /**
  * A published count rounded to the nearest multiple of `rounding` (halves up), never below minCell (then
  * the smallest multiple at or above it). Without rounding, or with minCell 0 (true counts), the count.
@@ -161,7 +173,7 @@ export function roundCount(count: number, control: CellControl): number {
 /** A protected cell as published: suppressed (count 0), or its count with its cell-key noise (never below
  * minCell) and rounded. */
 export function publishCell(cell: ProtectedCell, control: CellControl): AggregateCell {
-  if (cell.suppressed) return { values: cell.values, count: 0, suppressed: true };
+  if (cell.suppressed) return suppressedCell(cell.values, cell.secondary === true);
   const key = control.noise === 'cell-key' ? control.cellKeys?.[JSON.stringify(cell.values)] : undefined;
   const noisy =
     key === undefined || control.minCell === 0

@@ -4,6 +4,8 @@ export interface ProtectedCell {
   /** The true count (never published when suppressed). */
   readonly count: number;
   readonly suppressed: boolean;
+  /** Set on a cell suppressed as a complement (to protect another cell); absent otherwise. */
+  readonly secondary?: true;
 }
 
 /**
@@ -88,7 +90,9 @@ export interface ProtectedTable {
  * alone in its group, whose linked group is all published, is known (the linked table published it) and
  * protects nothing; one that becomes known otherwise, or an unsafe equation with no cell of this table
  * left to suppress, makes the table unsafe (`safe: false`). A table without linked tables is left as it
- * is: no margin of it is published. Deterministic; the cells stay in their order.
+ * is: no margin of it is published. Deterministic; the cells stay in their order. A cell it suppresses
+ * is marked `secondary: true` (a complement, which may hold any count); cells suppressed on the way in
+ * keep what they were.
  */
 export function protectTable(
   cells: readonly ProtectedCell[],
@@ -165,7 +169,9 @@ export function protectTable(
     }
   }
   return {
-    cells: cells.map((c, i) => (suppressed[i] === c.suppressed ? c : { ...c, suppressed: true })),
+    cells: cells.map((c, i) =>
+      suppressed[i] === c.suppressed ? c : { ...c, suppressed: true, secondary: true as const },
+    ),
     safe,
   };
 }

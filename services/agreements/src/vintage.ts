@@ -3,6 +3,7 @@ import {
   protectedCells,
   publishCell,
   sortCells,
+  suppressedCell,
   type AggregateCell,
   type CellControl,
 } from './aggregate.js';
@@ -89,9 +90,14 @@ export function reviseVintage(
     c,
   );
   return {
-    cells: listed.map((cell, i) =>
-      secured.cells[i]?.suppressed === true ? { ...cell, count: 0, suppressed: true } : cell,
-    ),
+    // A cell protectTable suppresses now is a complement (`secondary`); one suppressed before keeps its
+    // kind (a secondary suppression stays one until its count moves by minCell, then it is re-counted).
+    cells: listed.map((cell, i) => {
+      const now = secured.cells[i];
+      return now?.suppressed === true && !cell.suppressed
+        ? suppressedCell(cell.values, now.secondary === true)
+        : cell;
+    }),
     basis,
     changed,
     safe: secured.safe,

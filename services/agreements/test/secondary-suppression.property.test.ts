@@ -210,7 +210,7 @@ describe('secondary suppression', () => {
     };
     expect([...attack([a, unprotected])]).toEqual([idOf(0, ['GR-MK', 'AFG'])]);
     const protectedB = firstVintage(counted, { minCell: 5, dimensions: ['routeSegment'], linked: [a] });
-    expect(protectedB.cells).toEqual([{ values: ['GR-MK'], count: 0, suppressed: true }]);
+    expect(protectedB.cells).toEqual([{ values: ['GR-MK'], count: 0, suppressed: true, secondary: true }]);
   });
 
   it('changes nothing in a table without linked tables', () => {

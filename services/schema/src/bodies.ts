@@ -260,6 +260,8 @@ export const AggregateCellSchema = z.strictObject({
   values: z.array(z.string().max(LIMITS.cellValueLength)).max(LIMITS.dimensions).default([]),
   count: count(),
   suppressed: flag,
+  /** Only on a suppressed cell hidden by secondary suppression (a complement); absent otherwise. */
+  secondary: z.literal(true).optional(),
 });
 
 export const StatsAggregateSchema = z
@@ -290,6 +292,13 @@ export const StatsAggregateSchema = z
           code: 'custom',
           path: ['cells', i, 'count'],
           ...issue('INCONSISTENT', 'a suppressed cell carries no count'),
+        });
+      }
+      if (cell.secondary === true && !cell.suppressed) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cells', i, 'secondary'],
+          ...issue('INCONSISTENT', 'only a suppressed cell is a secondary suppression'),
         });
       }
       if (!cell.suppressed && cell.count < s.minCell) {

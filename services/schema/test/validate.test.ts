@@ -162,6 +162,7 @@ const bodyCases: Case[] = [
   ['stats.aggregate', 'statsAggregate.cells[0].values', ['GR-MK'], 'INCONSISTENT'],
   ['stats.aggregate', 'statsAggregate.cells[0].count', 4, 'INCONSISTENT'],
   ['stats.aggregate', 'statsAggregate.cells[1].count', 3, 'INCONSISTENT'],
+  ['stats.aggregate', 'statsAggregate.cells[0].secondary', true, 'INCONSISTENT'],
   ['stats.aggregate', 'statsAggregate.period', '2024-5', 'INVALID_FORMAT'],
 ];
 
@@ -190,6 +191,12 @@ describe('validateEvent', () => {
       setAt(event, path, value);
       expect(violationsOf(event)).toContainEqual({ path: at ?? path, code });
     });
+  });
+
+  it('accepts secondary: true on a suppressed aggregate cell (a complement), absent elsewhere', () => {
+    const event = validEvents()['stats.aggregate'];
+    setAt(event, 'statsAggregate.cells[1].secondary', true);
+    expect(violationsOf(event)).toEqual([]);
   });
 
   it('reports every violation of an event at once', () => {

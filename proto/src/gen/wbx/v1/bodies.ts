@@ -235,6 +235,11 @@ export interface AggregateCell {
   count: number;
   /** True when count was below min_cell and is withheld (count is then 0). */
   suppressed: boolean;
+  /**
+   * Set (true) on a suppressed cell withheld by secondary suppression: a complement hidden to protect
+   * another cell, whose count may be min_cell or more. Absent otherwise (primary suppression, or shown).
+   */
+  secondary?: boolean | undefined;
 }
 
 /** stats.aggregate — sealed aggregate counts produced by a gateway. */
@@ -2472,7 +2477,7 @@ export const DocumentFraud: MessageFns<DocumentFraud> = {
 };
 
 function createBaseAggregateCell(): AggregateCell {
-  return { values: [], count: 0, suppressed: false };
+  return { values: [], count: 0, suppressed: false, secondary: undefined };
 }
 
 export const AggregateCell: MessageFns<AggregateCell> = {
@@ -2485,6 +2490,9 @@ export const AggregateCell: MessageFns<AggregateCell> = {
     }
     if (message.suppressed !== false) {
       writer.uint32(24).bool(message.suppressed);
+    }
+    if (message.secondary !== undefined) {
+      writer.uint32(32).bool(message.secondary);
     }
     return writer;
   },
@@ -2526,6 +2534,14 @@ export const AggregateCell: MessageFns<AggregateCell> = {
             message.suppressed = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.secondary = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2543,6 +2559,7 @@ export const AggregateCell: MessageFns<AggregateCell> = {
       values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.String(e)) : [],
       count: isSet(object.count) ? globalThis.Number(object.count) : 0,
       suppressed: isSet(object.suppressed) ? globalThis.Boolean(object.suppressed) : false,
+      secondary: isSet(object.secondary) ? globalThis.Boolean(object.secondary) : undefined,
     };
   },
 
@@ -2557,6 +2574,9 @@ export const AggregateCell: MessageFns<AggregateCell> = {
     if (message.suppressed !== false) {
       obj.suppressed = message.suppressed;
     }
+    if (message.secondary !== undefined) {
+      obj.secondary = message.secondary;
+    }
     return obj;
   },
 
@@ -2568,6 +2588,7 @@ export const AggregateCell: MessageFns<AggregateCell> = {
     message.values = object.values?.map((e) => e) || [];
     message.count = object.count ?? 0;
     message.suppressed = object.suppressed ?? false;
+    message.secondary = object.secondary ?? undefined;
     return message;
   },
 };

@@ -133,6 +133,10 @@ describe('Aggregator (tables of the same events)', () => {
     const coarseHidden = cell(coarse, ['GR-MK'])?.suppressed === true;
     const fineHidden = cell(fine, ['GR-MK', 'vehicle-open'])?.suppressed === true;
     expect(coarseHidden !== fineHidden).toBe(true); // one of the two, not both
+    // The complement travels marked secondary (D in SDMX-CSV), the cell below minCell not (C).
+    const complement = coarseHidden ? cell(coarse, ['GR-MK']) : cell(fine, ['GR-MK', 'vehicle-open']);
+    expect(complement).toMatchObject({ count: 0, suppressed: true, secondary: true });
+    expect(cell(fine, ['GR-MK', 'on-foot-guided'])?.secondary).toBeUndefined();
     // RS-HU has no suppressed cell: published in both.
     expect(cell(coarse, ['RS-HU'])).toEqual({ values: ['RS-HU'], count: 10, suppressed: false });
     expect(cell(fine, ['RS-HU', 'on-foot-guided'])).toMatchObject({ count: 10, suppressed: false });

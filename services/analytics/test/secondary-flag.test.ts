@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { AnalyticsStore, exportFigures, type StoreItem } from '@wbx/analytics';
+import { AnalyticsStore, exportFigures, indicatorsView, type StoreItem } from '@wbx/analytics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { parseCsv } from './support.js';
@@ -67,6 +67,12 @@ describe('exports of a secondary suppression', () => {
       ['MK-RS', '', 'D'],
       ['RS-HU', '40', 'F'],
     ]);
+  });
+
+  it('counts the complements of a dashboard value apart (shown "×", not "< k")', async () => {
+    const [series] = await indicatorsView(store);
+    const march = series?.months.find((m) => m.period === '2024-03');
+    expect(march?.value).toMatchObject({ known: 40, suppressedCells: 2, secondaryCells: 1, cells: 3 });
   });
 
   it('carries the flag in the CSV and JSON exports, with no value for either suppression', async () => {

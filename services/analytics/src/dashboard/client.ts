@@ -33,13 +33,16 @@ export const DASHBOARD_JS = String.raw`
   var fmt = function (n) { return n.toLocaleString('en-GB'); };
   var pct = function (x) { return x === null ? '–' : (x >= 0 ? '+' : '') + (x * 100).toFixed(1) + '%'; };
   /**
-   * The text of a value: exact; "< k" for one suppressed cell (never 0); a sum with suppressed cells in
-   * it is only known from below ("≥ n"): a cell suppressed to protect another (secondary) may hold more
-   * than k − 1, so no upper bound is claimed.
+   * The text of a value: exact; "< k" for one suppressed cell (never 0), "×" for one hidden to protect
+   * another (secondary: it may hold k or more, so "< k" would mislead); a sum with suppressed cells in
+   * it is only known from below ("≥ n"), and one of suppressed cells only is "< k ×n", or "×" when a
+   * complement is among them (no upper bound can be claimed).
    */
   function cellText(c) {
     if (c.cells === 0) return '–';
     if (c.suppressedCells === 0) return fmt(c.known);
+    var hidden = (c.secondaryCells || 0) > 0;
+    if (hidden && c.known === 0 && c.suppressedCells === c.cells) return '×';
     if (c.cells === 1) return '< ' + c.minCell;
     if (c.known === 0 && c.suppressedCells === c.cells) return '< ' + c.minCell + ' ×' + c.cells;
     return '≥ ' + fmt(c.known);
@@ -49,11 +52,14 @@ export const DASHBOARD_JS = String.raw`
       class: 'cell' + (c.suppressedCells > 0 ? ' suppressed' : ''),
       'data-known': String(c.known),
       'data-suppressed': String(c.suppressedCells),
+      'data-secondary': String(c.secondaryCells || 0),
       'data-cells': String(c.cells),
       'data-label': label,
-      title: c.suppressedCells > 0
-        ? c.suppressedCells + ' suppressed cell(s) below ' + c.minCell + ': never 0, shown as a bound'
-        : 'click for the provenance',
+      title: (c.secondaryCells || 0) > 0 && c.known === 0 && c.suppressedCells === c.cells
+        ? 'hidden to protect another cell (secondary suppression): may hold ' + c.minCell + ' or more'
+        : c.suppressedCells > 0
+          ? c.suppressedCells + ' suppressed cell(s) below ' + c.minCell + ': never 0, shown as a bound'
+          : 'click for the provenance',
       text: cellText(c),
       onclick: function () { showProvenance(c.sources, label); },
     });

@@ -15,6 +15,11 @@ export interface SourceRef {
 export interface Cell {
   readonly known: number;
   readonly suppressedCells: number;
+  /**
+   * How many of the suppressed cells are complements (flagged `secondary`: hidden to protect another
+   * cell, so they may hold minCell or more; shown as "×", never as "< minCell"). Absent: none.
+   */
+  readonly secondaryCells?: number;
   /** Σ (minCell − 1) over the suppressed cells: what they add at most if all are primary suppressions. */
   readonly slack: number;
   readonly minCell: number;
@@ -61,6 +66,7 @@ const NO_PERSON = `NOT ${PERSON_SET}`;
 
 const CELL_COLUMNS = `sum(f.value) FILTER (WHERE NOT f.suppressed) AS known,
     count(*) FILTER (WHERE f.suppressed) AS suppressed_cells,
+    count(*) FILTER (WHERE f.suppressed AND list_contains(f.flags, 'secondary')) AS secondary_cells,
     sum(l.min_cell - 1) FILTER (WHERE f.suppressed) AS slack,
     max(l.min_cell) AS min_cell,
     count(*) AS cells,
@@ -74,6 +80,7 @@ function cellOf(r: Row): Cell {
   return {
     known: Number(r.known ?? 0),
     suppressedCells: Number(r.suppressed_cells ?? 0),
+    secondaryCells: Number(r.secondary_cells ?? 0),
     slack: Number(r.slack ?? 0),
     minCell: Number(r.min_cell ?? 0),
     cells: Number(r.cells ?? 0),
@@ -126,6 +133,7 @@ function sumCells(cells: readonly Cell[]): Cell {
   return {
     known: cells.reduce((n, c) => n + c.known, 0),
     suppressedCells: cells.reduce((n, c) => n + c.suppressedCells, 0),
+    secondaryCells: cells.reduce((n, c) => n + (c.secondaryCells ?? 0), 0),
     slack: cells.reduce((n, c) => n + c.slack, 0),
     minCell: Math.max(0, ...cells.map((c) => c.minCell)),
     cells: cells.reduce((n, c) => n + c.cells, 0),

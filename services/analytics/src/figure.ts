@@ -40,7 +40,7 @@ export interface Figure extends CellRef {
   readonly suppressed: boolean;
   /**
    * The origin's minCell: a cell below it is suppressed (a cell hidden by secondary suppression may hold
-   * more: both travel as suppressed).
+   * more: it travels suppressed with `secondary: true`, kept as the flag `secondary`).
    */
   readonly minCell: number;
   readonly flags: readonly Flag[];

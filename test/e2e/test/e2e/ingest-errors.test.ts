@@ -42,7 +42,7 @@ let dir: string;
 const logLines: string[] = [];
 const logs = (): Record<string, unknown>[] => logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
 
-const pool = [...generateEvents({ partner: 'MK', count: 400, seed: 'ingest-errors', from: FROM, to: TO })];
+const pool = [...generateEvents({ partner: 'MK', count: 1_000, seed: 'ingest-errors', from: FROM, to: TO })];
 /** An event not used before, of `type` if given. */
 function fresh(type?: string): Event {
   const i = pool.findIndex((e) => type === undefined || e.type === type);

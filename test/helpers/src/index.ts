@@ -15,5 +15,6 @@ export {
   type GatewayReadyLine,
 } from './child.js';
 export { until } from './until.js';
+export { freePorts } from './internal/free-ports.js';
 export { deployNatsEnv, makeRouteTls, startNatsCluster } from './nats-cluster.js';
 export type { NatsCluster, NatsClusterOptions, NodeJetStreamView } from './nats-cluster.js';

@@ -1,6 +1,5 @@
-// Support for the cluster suite: free ports, a whole stream read at once, an ingest that reports progress,
+// Support for the cluster suite: a whole stream read at once, an ingest that reports progress,
 // and a deterministic shuffle.
-import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, Metadata } from '@grpc/grpc-js';
@@ -8,28 +7,6 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Event, IngestClient } from '@wbx/proto';
 import { Random } from '@wbx/synth';
-
-/** `count` TCP ports free on 127.0.0.1 now (bound together to port 0, then closed). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('no TCP address');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
 
 /** One message of a stream as read: its sequence, its Nats-Msg-Id and its payload. */
 export interface StoredMessage {

@@ -39,6 +39,7 @@ import { uuidV7, validateEvent, type EventType, type ValidEvent } from '@wbx/sch
 import { createSealer, holdToken } from '@wbx/seal';
 import { generateEvents } from '@wbx/synth';
 import {
+  freePorts,
   startGatewayProcess,
   startNatsCluster,
   until,
@@ -54,7 +55,7 @@ import {
   type Clients,
   type ReadmissionCase,
 } from '../support/exchange-client.js';
-import { freePorts, ingestRetrying, readStream, shuffled } from './_support.js';
+import { ingestRetrying, readStream, shuffled } from './_support.js';
 
 const EVENTS = 20_000;
 const HOUR = 3_600_000;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
 
 import { EVENTS_STREAM, SHARE_CONSUMER, shareConsumer, shareStreamRecipient } from './nats-layout.js';
+import { Periodic } from './periodic.js';
 
 export interface ConsumerPendingOptions {
   readonly jsm: JetStreamManager;
@@ -20,23 +21,19 @@ export interface ConsumerPendingOptions {
  * WbxSharePendingGrowing alert (deploy/README.md).
  */
 export class ConsumerPendingMonitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private readonly seen = new Set<string>();
+  private readonly periodic: Periodic;
 
-  constructor(private readonly options: ConsumerPendingOptions) {}
+  constructor(private readonly options: ConsumerPendingOptions) {
+    this.periodic = new Periodic(() => this.check(), {
+      everyMs: options.everyMs ?? 30_000,
+      immediately: true,
+      onError: (e) => options.log.warn({ err: e }, 'measuring the share consumers failed'),
+    });
+  }
 
   start(): void {
-    const tick = (): void => {
-      this.running ??= this.check()
-        .catch((e: unknown) => this.options.log.warn({ err: e }, 'measuring the share consumers failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, this.options.everyMs ?? 30_000);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   /** Measures every share consumer once; a consumer that went away loses its series. */
@@ -63,7 +60,6 @@ export class ConsumerPendingMonitor {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 }

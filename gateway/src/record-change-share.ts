@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 
 import { AuditedDisclosures, disclosureKey } from './audited-disclosures.js';
 import { EVENTS_STREAM, SHARE_CONSUMER, shareConsumer, shareStream, shareSubject } from './nats-layout.js';
+import { Periodic } from './periodic.js';
 import {
   CORRECTED_HEADER,
   ORIGINAL_SEQ_HEADER,
@@ -245,21 +246,18 @@ export interface NoticeAcksOptions {
  */
 export class NoticeAcks {
   private chain: AuditedDisclosures | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly options: NoticeAcksOptions) {}
+  constructor(private readonly options: NoticeAcksOptions) {
+    this.periodic = new Periodic(() => this.check(), {
+      everyMs: options.everyMs ?? 1_000,
+      immediately: false,
+      onError: (e) => options.log.warn({ err: e }, 'checking acknowledgements failed'),
+    });
+  }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.check()
-        .then(() => undefined)
-        .catch((e: unknown) => this.options.log.warn({ err: e }, 'checking acknowledgements failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.options.everyMs ?? 1_000);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   /** Audits every pending notification its recipient has acknowledged; returns how many. */
@@ -311,7 +309,6 @@ export class NoticeAcks {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 }

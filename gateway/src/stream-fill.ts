@@ -2,6 +2,8 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
 
+import { Periodic } from './periodic.js';
+
 /** Above this share of a limit, the monitor warns. */
 export const FILL_WARNING_RATIO = 0.8;
 
@@ -24,24 +26,20 @@ export interface StreamFillOptions {
  * and once at info level when it is back below).
  */
 export class StreamFillMonitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   /** When each `stream/limit` above the threshold was last warned about. */
   private readonly warned = new Map<string, number>();
+  private readonly periodic: Periodic;
 
-  constructor(private readonly options: StreamFillOptions) {}
+  constructor(private readonly options: StreamFillOptions) {
+    this.periodic = new Periodic(() => this.check(), {
+      everyMs: options.everyMs ?? 30_000,
+      immediately: true,
+      onError: (e) => options.log.warn({ err: e }, 'measuring the streams failed'),
+    });
+  }
 
   start(): void {
-    const tick = (): void => {
-      this.running ??= this.check()
-        .catch((e: unknown) => this.options.log.warn({ err: e }, 'measuring the streams failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, this.options.everyMs ?? 30_000);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   /** Measures every stream once. */
@@ -76,7 +74,6 @@ export class StreamFillMonitor {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 }

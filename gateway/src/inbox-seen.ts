@@ -6,6 +6,9 @@ import { ensureStream } from './streams.js';
 
 const ms = (n: number): number => n * 1_000_000;
 
+/** The entry of a withdrawn event, in place of its inbox sequence. */
+const WITHDRAWN = 'withdrawn';
+
 export interface InboxSeenOptions {
   /** How long an entry is kept, in ms (0: forever): at least as long as the inbox keeps events. */
   readonly ttlMs: number;
@@ -62,5 +65,19 @@ export class InboxSeen {
   /** Records that the inbox stored the event (at `inboxSeq`). */
   async remember(origin: string, eventId: string, inboxSeq: number): Promise<void> {
     await this.kv.put(InboxSeen.key(origin, eventId), String(inboxSeq));
+  }
+
+  /**
+   * Records that the origin withdrew the event: it stays seen (the event itself, sent again, is not
+   * stored again) but has no version (`seq` gives none), and `withdrawn` tells it from one never stored.
+   */
+  async withdraw(origin: string, eventId: string): Promise<void> {
+    await this.kv.put(InboxSeen.key(origin, eventId), WITHDRAWN);
+  }
+
+  /** Whether the origin withdrew this event (within the entries' lifetime). */
+  async withdrawn(origin: string, eventId: string): Promise<boolean> {
+    const entry = await this.kv.get(InboxSeen.key(origin, eventId));
+    return entry !== null && entry.operation === 'PUT' && entry.string() === WITHDRAWN;
   }
 }

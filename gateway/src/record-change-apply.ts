@@ -36,8 +36,10 @@ export interface ChangeApplyDeps {
  * and the stored version it replaces deleted (`deleteInboxRecord`); a withdrawal — or a correction
  * without a presentation, whose corrected event this partner may no longer see — deletes it. The notice
  * itself is kept in WBX_INBOX (`wbx.in.<origin>.record.correction|withdrawal`), a verifiable record of
- * the change. Safe to run again for the same message: each step is idempotent, in this order (store the
- * new version, delete the old, remember the new, store the notice), and the message is acknowledged last.
+ * the change. A withdrawn event stays withdrawn: its correction is refused (ORIGINAL_WITHDRAWN) and the
+ * original, sent again (or late), not stored. Safe to run again for the same message: each step is
+ * idempotent, in this order (store the new version, delete the old, remember the new, store the notice),
+ * and the message is acknowledged last.
  * Returns a refusal, or undefined when applied and acknowledged.
  */
 export async function applyRecordChange(
@@ -67,6 +69,10 @@ export async function applyRecordChange(
     m.ack(); // applied before: a redelivery or replay
     return undefined;
   }
+  // A withdrawal is final: no correction brings the event back (a withdrawal applied again goes on).
+  const withdrawn = await seen.withdrawn(origin, originalId);
+  if (withdrawn && notice.type === 'record.correction')
+    return { code: 'ORIGINAL_WITHDRAWN', detail: `${originalId} was withdrawn` };
   const oldSeq = await seen.seq(origin, originalId);
   let replaced: number | undefined;
   const correctedToken = m.headers?.get(CORRECTED_HEADER) ?? '';
@@ -95,6 +101,8 @@ export async function applyRecordChange(
   }
   if (oldSeq !== undefined && oldSeq !== replaced) await deleteInboxRecord(jsm, oldSeq);
   if (replaced !== undefined) await seen.remember(origin, originalId, replaced);
+  // Remembered even when never stored here: the original, arriving after, is not stored then.
+  if (notice.type === 'record.withdrawal' && !withdrawn) await seen.withdraw(origin, originalId);
   const stored = await js.publish(inboxSubject(origin, notice.type), token, {
     msgID: inboxMsgId(origin, notice.eventId),
     expect: { streamName: INBOX_STREAM },

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { credentials } from '@grpc/grpc-js';
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { PolicyEvent } from '@wbx/agreements';
 import { GATEWAY_NKEY_FILE, type Gateway } from '@wbx/gateway';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { CATALOGUE, validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
+
+export { submitAll } from '@wbx/fixtures';
 
 /** Generated events of `partner`, validated as the gateway takes them. */
 export function events(partner: string, count: number, seed: string, from: string, to: string): ValidEvent[] {
@@ -26,23 +26,6 @@ export function policyEvent(e: ValidEvent): PolicyEvent {
     origin: e.origin,
     claims: { occurredAt: e.occurredAt, recordedAt: e.recordedAt, ...(body as Record<string, unknown>) },
   };
-}
-
-/** Submits every event to the gateway's Ingest (unary calls). */
-export async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
 }
 
 /** A connection of the analytics node to its gateway's NATS, with the gateway's own credentials. */

@@ -3,11 +3,9 @@
 // name the problem, and refuse to begin a new chain when it starts again on the purged stream.
 import { join } from 'node:path';
 
-import { credentials } from '@grpc/grpc-js';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { AUDIT_STREAM, AuditError } from '@wbx/audit';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
 import { validateEvent, type ValidEvent } from '@wbx/schema';
 import { generateEvents } from '@wbx/synth';
 import { startNatsServer, until, type NatsServer } from '@wbx/test-helpers';
@@ -17,7 +15,7 @@ import { auditAnchorPath } from '@wbx/gateway';
 import type { Gateway } from '@wbx/gateway';
 import { SHARE_CONSUMER } from '@wbx/gateway';
 import { wbx } from '@wbx/cli';
-import { startFederation, type Federation } from '@wbx/fixtures';
+import { startFederation, submitAll, type Federation } from '@wbx/fixtures';
 
 const TYPES = ['crossing.irregular', 'smuggling.incident'];
 
@@ -37,22 +35,6 @@ function events(seed: string, count: number): ValidEvent[] {
   ]
     .map((e) => validateEvent(JSON.parse(JSON.stringify(e))))
     .flatMap((r) => (r.ok && TYPES.includes(r.event.type) ? [r.event] : []));
-}
-
-async function submit(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
 }
 
 const messages = async (jsm: JetStreamManager, stream: string): Promise<number> =>
@@ -100,7 +82,7 @@ describe('the origin gateway when its audit stream is purged', () => {
   // One story: the restart at its end needs the purge, and leaves MK stopped.
   it('stops sharing, says why on /readyz and in wbx audit verify, and refuses to start again', async () => {
     const shared = events('before', 40);
-    await submit(mk, shared);
+    await submitAll(mk, shared);
     const rsm = await jetstreamManager(rs.nats);
     await until('RS inbox', async () =>
       (await messages(rsm, 'WBX_INBOX')) >= shared.length ? true : undefined,
@@ -112,7 +94,7 @@ describe('the origin gateway when its audit stream is purged', () => {
 
     // The attack, done with the gateway's own (admin) connection.
     await mkm.streams.purge(AUDIT_STREAM);
-    const [receipt] = await submit(mk, events('after', 10).slice(0, 1));
+    const [receipt] = await submitAll(mk, events('after', 10).slice(0, 1));
     const ready = await until('/readyz to report the audit chain', async () => {
       const r = await readyz(mk);
       return r.reasons.some((x) => x.startsWith('audit chain broken')) ? r : undefined;

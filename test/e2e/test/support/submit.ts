@@ -1,26 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { credentials, Metadata } from '@grpc/grpc-js';
-import type { Gateway } from '@wbx/gateway';
-import { Event, IngestClient, type Receipt } from '@wbx/proto';
-import type { ValidEvent } from '@wbx/schema';
+import { type Event, IngestClient } from '@wbx/proto';
 
-/** Submits every event to the gateway's Ingest at once (unary calls); the receipts, in order. */
-export async function submitAll(gateway: Gateway, list: readonly ValidEvent[]): Promise<Receipt[]> {
-  const client = new IngestClient(gateway.grpcAddress, credentials.createInsecure());
-  try {
-    return await Promise.all(
-      list.map(
-        (e) =>
-          new Promise<Receipt>((resolve, reject) =>
-            client.submit(Event.fromJSON(e), (err, r) => (err ? reject(err) : resolve(r))),
-          ),
-      ),
-    );
-  } finally {
-    client.close();
-  }
-}
+export { submitAll } from '@wbx/fixtures';
 
 /**
  * Submits every event with `window` calls in flight, retrying a failed call with the same eventId (each

@@ -1,4 +1,10 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { inForce, type PartnerPolicy } from '@wbx/agreements';
 import type { ManifestBody } from '@wbx/registry';
 import { readOwnSealedEvent, tryVerifyPresentation, type EventEnvelope } from '@wbx/seal';
@@ -90,6 +96,10 @@ export async function applyRecordChange(
       ...(corrected.refAgreement === undefined ? {} : { refAgreement: corrected.refAgreement }),
     });
     if (!verdict.ok) return { code: verdict.code, detail: `the corrected event: ${verdict.detail}` };
+    // A correction keeps the event's type (the origin's gateway refuses another; a hostile one may not).
+    const heldAs = oldSeq === undefined ? undefined : await heldSubject(jsm, oldSeq);
+    if (heldAs !== undefined && heldAs !== inboxSubject(origin, corrected.type))
+      return { code: 'ORIGINAL_TYPE_MISMATCH', detail: `the corrected event is a ${corrected.type}` };
     if (oldSeq !== undefined) {
       // Only a version this partner holds is replaced: one deleted already (retention) stays deleted.
       const ack = await js.publish(inboxSubject(origin, corrected.type), correctedToken, {
@@ -114,4 +124,14 @@ export async function applyRecordChange(
   );
   m.ack();
   return undefined;
+}
+
+/** The subject of WBX_INBOX's message `seq`, or undefined when the inbox no longer holds it. */
+async function heldSubject(jsm: JetStreamManager, seq: number): Promise<string | undefined> {
+  try {
+    return (await jsm.streams.getMessage(INBOX_STREAM, { seq }))?.subject;
+  } catch (e) {
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound) return undefined;
+    throw e;
+  }
 }

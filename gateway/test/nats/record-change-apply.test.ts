@@ -33,6 +33,7 @@ import { agreement, eventsOf, partners, quiet, until, type Partners } from '../s
 // gateway would refuse: RS's receive worker must refuse them too, not trust the origin's checks.
 
 const CROSSING_FIELDS = ['occurredAt', 'routeSegment', 'persons.citizenship'];
+const SMUGGLING_FIELDS = ['occurredAt', 'routeSegment', 'migrantsCount'];
 
 let dir: string;
 let p: Partners;
@@ -74,6 +75,7 @@ beforeEach(async () => {
   ownJsm = await jetstreamManager(rs);
   const terms = [
     { types: ['crossing.irregular'], mode: 'records', fields: CROSSING_FIELDS, retentionDays: 30 },
+    { types: ['smuggling.incident'], mode: 'records', fields: SMUGGLING_FIELDS, retentionDays: 30 },
   ];
   worker = new ReceiveWorker({
     partner: 'RS',
@@ -172,5 +174,39 @@ describe('a hostile origin’s change notices at the recipient', () => {
 
     expect(await inbox()).toEqual({ 'wbx.in.MK.record.withdrawal': 1 });
     expect(await quarantined()).toEqual(['ORIGINAL_WITHDRAWN']);
+  });
+
+  it('cannot change a record’s type with a correction (ORIGINAL_TYPE_MISMATCH)', async () => {
+    const [event] = eventsOf('crossing.irregular', 1, 'apply-retype');
+    if (event === undefined) throw new Error('no event');
+    await acknowledged(
+      await share('crossing.irregular', disclose(p.sealer('MK').seal(event), CROSSING_FIELDS)),
+    );
+    const corrected = {
+      eventId: event.eventId,
+      origin: 'MK',
+      type: 'smuggling.incident',
+      schemaVersion: 1,
+      occurredAt: event.occurredAt,
+      recordedAt: event.recordedAt,
+      smugglingIncident: {
+        routeSegment: 'GR-MK',
+        migrantsCount: 3,
+        modusOperandi: 'on-foot-guided',
+        caseRef: 'MK-1',
+      },
+    };
+    const checked = validateEvent(corrected);
+    if (!checked.ok) throw new Error(JSON.stringify(checked.violations));
+    const correction = change('record.correction', {
+      originalEventId: event.eventId,
+      reason: 'other',
+      corrected,
+    });
+    const presented = disclose(p.sealer('MK').seal(checked.event), SMUGGLING_FIELDS);
+    await acknowledged(await share('record.correction', notice(correction), presented));
+
+    expect(await inbox()).toEqual({ 'wbx.in.MK.crossing.irregular': 1 });
+    expect(await quarantined()).toEqual(['ORIGINAL_TYPE_MISMATCH']);
   });
 });

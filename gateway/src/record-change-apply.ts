@@ -106,7 +106,10 @@ export async function applyRecordChange(
         msgID: `${inboxMsgId(origin, originalId)}.${notice.eventId}`,
         expect: { streamName: INBOX_STREAM },
       });
-      replaced = ack.seq;
+      // The old version gone and the new one not stored before (a run of this message that deleted the
+      // old one but did not remember the new): retention deleted it, and no correction brings it back.
+      if (heldAs === undefined && !ack.duplicate) await deleteInboxRecord(jsm, ack.seq);
+      else replaced = ack.seq;
     }
   }
   if (oldSeq !== undefined && oldSeq !== replaced) await deleteInboxRecord(jsm, oldSeq);

@@ -16,6 +16,7 @@ import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { fixedAgreements } from '../../src/agreements-watcher.js';
+import { deleteInboxRecord } from '../../src/inbox-retention.js';
 import { newUserNkey, renderAccessConfig } from '../../src/nats-access.js';
 import {
   INBOX_STREAM,
@@ -208,5 +209,25 @@ describe('a hostile origin’s change notices at the recipient', () => {
 
     expect(await inbox()).toEqual({ 'wbx.in.MK.crossing.irregular': 1 });
     expect(await quarantined()).toEqual(['ORIGINAL_TYPE_MISMATCH']);
+  });
+
+  it('cannot bring back, with a correction, a record the recipient’s retention deleted', async () => {
+    const [event] = eventsOf('crossing.irregular', 1, 'apply-retained');
+    if (event === undefined) throw new Error('no event');
+    await acknowledged(
+      await share('crossing.irregular', disclose(p.sealer('MK').seal(event), CROSSING_FIELDS)),
+    );
+    // What the retention sweep does once the agreement's retention has run out.
+    expect(await deleteInboxRecord(ownJsm, 1)).toBe(true);
+    const correction = change('record.correction', {
+      originalEventId: event.eventId,
+      reason: 'other',
+      corrected: event,
+    });
+    const presented = disclose(p.sealer('MK').seal(event), CROSSING_FIELDS);
+    await acknowledged(await share('record.correction', notice(correction), presented));
+
+    expect(await inbox()).toEqual({ 'wbx.in.MK.record.correction': 1 });
+    expect(await quarantined()).toEqual([]);
   });
 });

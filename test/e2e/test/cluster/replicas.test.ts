@@ -55,7 +55,8 @@ import {
   type Clients,
   type ReadmissionCase,
 } from '../support/exchange-client.js';
-import { ingestRetrying, readStream, shuffled } from './_support.js';
+import { submitRetrying } from '../support/submit.js';
+import { readStream, shuffled } from './_support.js';
 
 const EVENTS = 20_000;
 const HOUR = 3_600_000;
@@ -279,7 +280,7 @@ describe('two MK replicas on a three-node JetStream cluster, a node and a replic
     const deadline = Date.now() + 240_000;
     const halves = [0, 1].map((h) => events.filter((_, i) => i % 2 === h).map((e) => Event.fromJSON(e)));
     const ingest = halves.map((half, i) =>
-      ingestRetrying(replicas[i]?.grpc ?? '', half, 32, deadline, () => (stored += 1)),
+      submitRetrying(replicas[i]?.grpc ?? '', half, 32, deadline, () => (stored += 1)),
     );
     const outcome = Promise.all(ingest).then(
       (done) => ({ done }),

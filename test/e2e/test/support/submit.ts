@@ -8,13 +8,15 @@ export { submitAll } from '@wbx/fixtures';
 /**
  * Submits every event with `window` calls in flight, retrying a failed call with the same eventId (each
  * call given 15 s) until `deadline` (epoch ms): for faults, where the gateway or its NATS goes away.
+ * `onStored` counts each event accepted; the result says how many calls were retried.
  */
 export async function submitRetrying(
   address: string,
   events: readonly Event[],
   window: number,
   deadline: number,
-): Promise<void> {
+  onStored?: () => void,
+): Promise<{ retries: number }> {
   const client = new IngestClient(address, credentials.createInsecure());
   const submit = (e: Event): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -23,6 +25,7 @@ export async function submitRetrying(
       );
     });
   let next = 0;
+  let retries = 0;
   try {
     await Promise.all(
       Array.from({ length: window }, async () => {
@@ -31,9 +34,11 @@ export async function submitRetrying(
           for (;;) {
             try {
               await submit(e);
+              onStored?.();
               break;
             } catch (err) {
               if (Date.now() > deadline) throw err;
+              retries += 1;
               await sleep(200);
             }
           }
@@ -43,4 +48,5 @@ export async function submitRetrying(
   } finally {
     client.close();
   }
+  return { retries };
 }

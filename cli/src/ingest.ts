@@ -104,6 +104,16 @@ export async function openIngestClient(
   }
 }
 
+/** Waits until `client` is connected to `gateway`; UNREACHABLE when it is not within `timeoutMs`. */
+export async function reachGateway(client: IngestClient, gateway: string, timeoutMs: number): Promise<void> {
+  try {
+    await waitUntilConnected(client, timeoutMs);
+  } catch (e) {
+    if (!(e instanceof IngestClientError)) throw e;
+    throw new CliError('UNREACHABLE', `cannot reach the gateway at ${gateway}: ${e.message}`, { cause: e });
+  }
+}
+
 async function openRejects(path: string): Promise<WriteStream> {
   const out = createWriteStream(path);
   await new Promise<void>((resolve, reject) => {
@@ -250,14 +260,7 @@ export async function ingestCommand(io: CliIo, options: IngestCommandOptions): P
   try {
     input = await openInput(io, options.file);
     const total = io.interactive && !fromStdin ? await countLines(options.file) : undefined;
-    try {
-      await waitUntilConnected(client, connectTimeoutMs);
-    } catch (e) {
-      if (!(e instanceof IngestClientError)) throw e;
-      throw new CliError('UNREACHABLE', `cannot reach the gateway at ${options.gateway}: ${e.message}`, {
-        cause: e,
-      });
-    }
+    await reachGateway(client, options.gateway, connectTimeoutMs);
     const rejects = await openRejects(rejectsPath);
     const tally: Tally = { accepted: 0, duplicates: 0, rejected: 0, conflicts: 0, byCode: new Map() };
     const progress = new Progress(io.stderr, io.interactive, 'ingested', total);

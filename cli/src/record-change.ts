@@ -8,8 +8,7 @@ import { CORRECTION_REASONS, uuidV7, WITHDRAWAL_REASONS } from '@wbx/schema';
 import { isServiceError, statusDetails } from '@wbx/gateway';
 import { CliError } from './errors.js';
 import { eventFromJson } from './event-from-json.js';
-import { parseDuration, openIngestClient, type IngestClientFlags } from './ingest.js';
-import { IngestClientError, waitUntilConnected } from './ingest-client.js';
+import { parseDuration, openIngestClient, reachGateway, type IngestClientFlags } from './ingest.js';
 import { write, type CliIo } from './io.js';
 import { reportCallError } from './exchange-client.js';
 
@@ -97,14 +96,7 @@ async function changeCommand(
   const event = await changeEvent(io, type, options);
   const client = await openIngestClient(options);
   try {
-    try {
-      await waitUntilConnected(client, connectTimeoutMs);
-    } catch (e) {
-      if (!(e instanceof IngestClientError)) throw e;
-      throw new CliError('UNREACHABLE', `cannot reach the gateway at ${options.gateway}: ${e.message}`, {
-        cause: e,
-      });
-    }
+    await reachGateway(client, options.gateway, connectTimeoutMs);
     let receipt: Receipt;
     try {
       receipt = await submit(client, event);

@@ -264,19 +264,24 @@ export class NoticeAcks {
   async check(): Promise<number> {
     const { jsm, changes, audit, log } = this.options;
     if (audit.failure !== undefined) return 0;
-    const floors = new Map<string, number>();
+    const floors = new Map<string, { floor: number; first: number }>();
     let acknowledged = 0;
     for (const { notice, key, revision } of await changes.pending()) {
-      let floor = floors.get(notice.recipient);
-      if (floor === undefined) {
+      let seen = floors.get(notice.recipient);
+      if (seen === undefined) {
         const { recipient } = notice;
         const info = await jsm.consumers
           .info(shareStream(recipient), shareConsumer(recipient))
           .catch(() => null);
-        floor = info?.ack_floor.stream_seq ?? 0;
-        floors.set(recipient, floor);
+        // After the floor: a notice the stream still holds now was not dropped when the floor passed it.
+        const stream = await jsm.streams.info(shareStream(recipient)).catch(() => null);
+        seen = { floor: info?.ack_floor.stream_seq ?? 0, first: stream?.state.first_seq ?? Infinity };
+        floors.set(recipient, seen);
       }
-      if (floor < notice.shareSeq) continue;
+      if (seen.floor < notice.shareSeq) continue;
+      // The floor also passes what the stream dropped unacknowledged (a purge when the agreement ends,
+      // its age limit): only a notice still held tells the recipient's acknowledgement from that.
+      if (notice.shareSeq < seen.first) continue;
       const now = Date.now();
       const leaseMs = this.options.leaseMs ?? 60_000;
       if (notice.ackLeaseAt !== undefined && now - notice.ackLeaseAt < leaseMs) continue;

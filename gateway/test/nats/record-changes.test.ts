@@ -252,6 +252,35 @@ describe('NoticeAcks', () => {
     });
   }
 
+  it('audits no acknowledgement of a notice the share stream dropped unacknowledged (purged, expired)', async () => {
+    await jsm.streams.add({ name: shareStream('RS'), subjects: [`${shareSubjectPrefix('RS')}.>`] });
+    await jsm.consumers.add(shareStream('RS'), {
+      durable_name: shareConsumer('RS'),
+      ack_policy: AckPolicy.Explicit,
+    });
+    const notice = withdrawal(first);
+    const { seq } = await js.publish(shareSubject('RS', 'MK', notice.type), 'notice');
+    // RS fetches it and never acknowledges it; then the stream drops it (the agreement ended: purged).
+    expect(await (await js.consumers.get(shareStream('RS'), shareConsumer('RS'))).next()).not.toBeNull();
+    await changes.notePending({
+      recipient: 'RS',
+      agreementId: 'MK-RS-1',
+      changeId: notice.eventId,
+      changeType: notice.type,
+      originalEventId: first?.eventId ?? '',
+      shareSeq: seq,
+    });
+    await jsm.streams.purge(shareStream('RS'));
+    const audit = await openAudit(js, jsm, p);
+    try {
+      expect(await acks(audit).check()).toBe(0);
+      const entries = (await auditEntries(jsm)).filter((e) => e.kind === 'disclosure' && e.mode === 'ack');
+      expect(entries).toEqual([]);
+    } finally {
+      await audit.close();
+    }
+  });
+
   it('lets two replicas check at once: one acknowledgement entry', async () => {
     await acknowledgedNotice();
     const audit = await openAudit(js, jsm, p);

@@ -20,7 +20,7 @@ import {
 } from '@wbx/audit';
 import { loadAgreements, type LoadedAgreement } from '@wbx/gateway';
 import type { ManifestBody } from '@wbx/registry';
-import { readOwnSealedEvent } from '@wbx/seal';
+import { readOwnSealedEvent, type VerifiedEvent } from '@wbx/seal';
 import { pino } from 'pino';
 
 import { CliError } from './errors.js';
@@ -97,12 +97,20 @@ function mentions(value: unknown, ref: string): boolean {
   return false;
 }
 
+/** One message as {@link readStream} yields it. */
+interface StreamMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: string;
+  readonly time: Date;
+}
+
 /** The messages of `stream` present when the read starts, in order (an ordered consumer). */
 async function* readStream(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
-): AsyncGenerator<{ seq: number; subject: string; data: string; time: Date }> {
+): AsyncGenerator<StreamMessage> {
   let last: number;
   try {
     const info = await jsm.streams.info(stream);
@@ -134,6 +142,29 @@ async function* readStream(
   }
 }
 
+/**
+ * The sealed events read from `stream` (as {@link readStream}) whose claims mention `ref`, each with its
+ * message; a message that is not a readable sealed event is skipped. Ticks `progress` per message.
+ */
+async function* eventsMentioning(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  ref: string,
+  progress: Progress,
+): AsyncGenerator<{ m: StreamMessage; event: VerifiedEvent }> {
+  for await (const m of readStream(jsm, stream, filter)) {
+    progress.tick();
+    let event;
+    try {
+      event = readOwnSealedEvent(m.data);
+    } catch {
+      continue;
+    }
+    if (mentions(event.claims, ref)) yield { m, event };
+  }
+}
+
 /** The ids and types of the origin's own events (WBX_EVENTS) that mention the subject. */
 async function subjectEvents(
   jsm: JetStreamManager,
@@ -142,15 +173,9 @@ async function subjectEvents(
   progress: Progress,
 ): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  for await (const m of readStream(jsm, EVENTS_STREAM, `wbx.evt.${origin}.>`)) {
-    progress.tick();
-    let event;
-    try {
-      event = readOwnSealedEvent(m.data);
-    } catch {
-      continue;
-    }
-    if (mentions(event.claims, ref)) found.set(event.eventId, event.type);
+  const filter = `wbx.evt.${origin}.>`;
+  for await (const { event } of eventsMentioning(jsm, EVENTS_STREAM, filter, ref, progress)) {
+    found.set(event.eventId, event.type);
   }
   return found;
 }
@@ -233,15 +258,7 @@ async function received(
       ? []
       : await loadAgreements(agreementsDir, manifest, partner, io.now(), pino({ level: 'silent' }));
   const rows: SubjectReceivedRow[] = [];
-  for await (const m of readStream(jsm, INBOX_STREAM, 'wbx.in.>')) {
-    progress.tick();
-    let event;
-    try {
-      event = readOwnSealedEvent(m.data);
-    } catch {
-      continue;
-    }
-    if (!mentions(event.claims, subject)) continue;
+  for await (const { m, event } of eventsMentioning(jsm, INBOX_STREAM, 'wbx.in.>', subject, progress)) {
     const origin = m.subject.split('.')[2] ?? event.issuer;
     const verdict = checkReceived(agreements, partner, {
       origin,

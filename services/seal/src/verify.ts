@@ -280,6 +280,25 @@ function bindingOf(token: string, parts: TokenParts, iss: string, jti: string): 
   return parseRefBinding(binding, token.slice(0, token.length - binding.length), iss, jti);
 }
 
+/** The event a parsed token stands for: its envelope, its disclosed claims and its binding's agreement. */
+function verifiedEvent(
+  jwt: ParsedJwt,
+  issuedAt: Date,
+  { claims, disclosed }: { claims: Json; disclosed: string[] },
+  binding: ParsedRefBinding | undefined,
+): VerifiedEvent {
+  return {
+    eventId: jwt.jti,
+    type: jwt.type,
+    issuer: jwt.iss,
+    issuedAt,
+    kid: jwt.kid,
+    claims,
+    disclosed,
+    ...(binding === undefined ? {} : { refAgreement: binding.agreementId }),
+  };
+}
+
 /**
  * The claims of a sealed event read back from the origin's own WBX_EVENTS, which only its gateway
  * writes, or from a recipient's WBX_INBOX, which holds only what its gateway verified: the structure and
@@ -288,20 +307,10 @@ function bindingOf(token: string, parts: TokenParts, iss: string, jti: string): 
  */
 export function readOwnSealedEvent(token: string): VerifiedEvent {
   const { parts, decoded } = splitAndDecode(token, Number.MAX_SAFE_INTEGER);
-  const { kid, payload, iss, jti, iat, type } = parseJwt(parts);
-  const binding = bindingOf(token, parts, iss, jti);
-  const { claims, disclosed } = disclosedClaims(parts, decoded, payload, binding);
-  const issuedAt = new Date(iat * 1000);
-  return {
-    eventId: jti,
-    type,
-    issuer: iss,
-    issuedAt,
-    kid,
-    claims,
-    disclosed,
-    ...(binding === undefined ? {} : { refAgreement: binding.agreementId }),
-  };
+  const jwt = parseJwt(parts);
+  const binding = bindingOf(token, parts, jwt.iss, jwt.jti);
+  const found = disclosedClaims(parts, decoded, jwt.payload, binding);
+  return verifiedEvent(jwt, new Date(jwt.iat * 1000), found, binding);
 }
 
 /**
@@ -314,7 +323,8 @@ export function readOwnSealedEvent(token: string): VerifiedEvent {
  */
 export function verifyPresentation(token: string, options: VerifyOptions): VerifiedEvent {
   const { parts, decoded } = splitAndDecode(token, options.maxBytes);
-  const { kid, payload, iss, jti, iat, type, version } = parseJwt(parts);
+  const jwt = parseJwt(parts);
+  const { kid, payload, iss, jti, iat, type, version } = jwt;
   const issuedAt = new Date(iat * 1000);
   const key = resolveKey(options.manifest, iss, kid, issuedAt);
   const signature = fromB64u(parts.signature, true);
@@ -351,16 +361,7 @@ export function verifyPresentation(token: string, options: VerifyOptions): Verif
     const detail = violations.map((v) => `${v.path} ${v.code}`).join('; ');
     throw new SealError('SCHEMA_VIOLATION', 'disclosed claims violate the schema', detail);
   }
-  return {
-    eventId: jti,
-    type,
-    issuer: iss,
-    issuedAt,
-    kid,
-    claims,
-    disclosed,
-    ...(binding === undefined ? {} : { refAgreement: binding.agreementId }),
-  };
+  return verifiedEvent(jwt, issuedAt, { claims, disclosed }, binding);
 }
 
 /** What `tryVerifyPresentation` gives: the verified event, or the refusal's code and detail. */

@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { uuidV7, validateEvent, type ValidEvent } from '@wbx/schema';
-import { disclose } from '@wbx/seal';
+import { bindRefs, disclose } from '@wbx/seal';
 import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -229,5 +229,25 @@ describe('a hostile origin’s change notices at the recipient', () => {
 
     expect(await inbox()).toEqual({ 'wbx.in.MK.record.correction': 1 });
     expect(await quarantined()).toEqual([]);
+  });
+
+  it('keeps no change notice with subject references bound to it (notices outlive retention)', async () => {
+    const [event] = eventsOf('crossing.irregular', 1, 'apply-bound');
+    if (event === undefined) throw new Error('no event');
+    await acknowledged(
+      await share('crossing.irregular', disclose(p.sealer('MK').seal(event), CROSSING_FIELDS)),
+    );
+    const withdrawal = change('record.withdrawal', { originalEventId: event.eventId, reason: 'duplicate' });
+    const refs = { persons: ['ab'.repeat(32), 'cd'.repeat(32)] };
+    const bound = bindRefs(
+      notice(withdrawal),
+      { issuer: 'MK', eventId: withdrawal.eventId },
+      { agreementId: 'MK-RS-1', refs },
+      p.signer('MK'),
+    );
+    await acknowledged(await share('record.withdrawal', bound));
+
+    expect(await inbox()).toEqual({ 'wbx.in.MK.crossing.irregular': 1 });
+    expect(await quarantined()).toEqual(['BAD_REF_BINDING']);
   });
 });

@@ -10,6 +10,7 @@ import { AGGREGATE_TYPE, checkReceived, inForce, type ActiveAgreement } from '@w
 import type { ManifestBody } from '@wbx/registry';
 import { SealError, verifyPresentation, type SealErrorCode, type VerifiedEvent } from '@wbx/seal';
 
+import type { Provenance } from './figure.js';
 import type { ReceivedCell, StoreItem } from './store.js';
 import type { AnalyticsStore } from './store.js';
 
@@ -54,6 +55,19 @@ export interface IngestStats {
 }
 
 type Outcome = { ok: true; item: StoreItem } | { ok: false; code: IngestRefusalCode; detail: string };
+
+/** Where an inbox item came from: its origin, event, key and agreement, and when it was verified. */
+function provenanceOf(v: VerifiedEvent, m: JsMsg, agreementId: string, now: Date): Provenance {
+  return {
+    origin: v.issuer,
+    eventId: v.eventId,
+    kid: v.kid,
+    agreementId,
+    issuedAt: v.issuedAt.toISOString(),
+    verifiedAt: now.toISOString(),
+    inboxSeq: m.seq,
+  };
+}
 
 /**
  * Reads the gateway's WBX_INBOX into the analytics store: from the store's position on (a restart
@@ -149,15 +163,7 @@ export class InboxIngestor {
     if (agreementId === undefined) {
       return { ok: false, code: 'NO_AGREEMENT', detail: verdict.ok ? 'no agreement' : verdict.detail };
     }
-    const provenance = {
-      origin: v.issuer,
-      eventId: v.eventId,
-      kid: v.kid,
-      agreementId,
-      issuedAt: v.issuedAt.toISOString(),
-      verifiedAt: now.toISOString(),
-      inboxSeq: m.seq,
-    };
+    const provenance = provenanceOf(v, m, agreementId, now);
     if (v.type !== AGGREGATE_TYPE) {
       return { ok: true, item: { kind: 'record', provenance, type: v.type, claims: v.claims, token } };
     }
@@ -200,15 +206,7 @@ export class InboxIngestor {
       ok: true,
       item: {
         kind: 'change',
-        provenance: {
-          origin: v.issuer,
-          eventId: v.eventId,
-          kid: v.kid,
-          agreementId,
-          issuedAt: v.issuedAt.toISOString(),
-          verifiedAt: now.toISOString(),
-          inboxSeq: m.seq,
-        },
+        provenance: provenanceOf(v, m, agreementId, now),
         type: v.type as 'record.correction' | 'record.withdrawal',
         originalEventId: original,
         ...(typeof reason === 'string' ? { reason } : {}),

@@ -8,7 +8,7 @@ import {
   ExchangeClient,
   type MatchResponse,
   type QueryEvent,
-  type QueryRequest,
+  QueryRequest,
   type ReadmissionCase,
 } from '@wbx/proto';
 import type { ManifestBody } from '@wbx/registry';
@@ -50,15 +50,7 @@ async function queryAll(
   req: Partial<QueryRequest>,
 ): Promise<{ events: QueryEvent[]; pages: number }> {
   const events: QueryEvent[] = [];
-  const request: QueryRequest = {
-    agreementId: '',
-    purpose: '',
-    types: [],
-    where: {},
-    pageSize: 0,
-    resumeToken: '',
-    ...req,
-  };
+  const request = QueryRequest.fromPartial(req);
   for (let pages = 1; ; pages++) {
     const end = await queryPage(c, request, (e) => {
       events.push(e);

@@ -6,7 +6,7 @@ import {
   type MatchResponse,
   type QueryEvent,
   type QueryEnd,
-  type QueryRequest,
+  QueryRequest,
   type QueryResponse,
   type ReadmissionCase,
 } from '@wbx/proto';
@@ -56,15 +56,7 @@ export function query(
   return new Promise((resolve, reject) => {
     const events: QueryEvent[] = [];
     let end: QueryEnd | undefined;
-    const call = client.query({
-      agreementId: '',
-      purpose: '',
-      types: [],
-      where: {},
-      pageSize: 0,
-      resumeToken: '',
-      ...req,
-    });
+    const call = client.query(QueryRequest.fromPartial(req));
     call.on('data', (m: QueryResponse) => {
       const bytes = m.events.reduce((n, e) => n + e.presentation.length, 0);
       if (bytes > MAX_BATCH_BYTES) reject(new Error(`a Query message of ${bytes} bytes of presentations`));

@@ -8,6 +8,7 @@ import { ChangeWatch } from './change-watch.js';
 import type { GatewayConfig } from './config.js';
 import type { ManifestSource } from './manifest-watcher.js';
 import { RevocationStore } from './revocation-store.js';
+import { SnapshotListeners } from './snapshot-listeners.js';
 
 /** Why the agreements cannot be read: the directory, or the revocation store in the data directory. */
 export type AgreementsProblem = AgreementsUnavailableError['code'];
@@ -88,9 +89,7 @@ function contentOf(s: AgreementsSnapshot): string {
  */
 export class AgreementsWatcher implements AgreementsSource {
   #current: AgreementsSnapshot;
-  private readonly listeners = new Set<AgreementsListener>();
-  /** The current snapshot has not reached every listener yet (one failed): delivered again. */
-  private undelivered = false;
+  private readonly listeners: SnapshotListeners<AgreementsSnapshot>;
   private set: AgreementSet | undefined;
   private readonly store: RevocationStore;
   private fingerprint = '';
@@ -110,6 +109,11 @@ export class AgreementsWatcher implements AgreementsSource {
     private readonly log: Logger,
   ) {
     this.#current = agreementsSnapshot(config.partner, []);
+    this.listeners = new SnapshotListeners(
+      () => this.#current,
+      // e.g. JetStream briefly unavailable while nats-server reloads its users: again next round.
+      (e) => log.warn({ err: e }, 'applying the agreements failed; retrying'),
+    );
     this.store = RevocationStore.ofData(config.data, log);
     this.set = this.agreementSet('subscribe' in manifest ? manifest.current.body : manifest);
   }
@@ -126,10 +130,7 @@ export class AgreementsWatcher implements AgreementsSource {
   }
 
   subscribe(listener: AgreementsListener): Disposable {
-    // Wrapped, so that the same function subscribed twice is two subscriptions.
-    const entry: AgreementsListener = (s) => listener(s);
-    this.listeners.add(entry);
-    return { [Symbol.dispose]: () => this.listeners.delete(entry) };
+    return this.listeners.subscribe(listener);
   }
 
   /**
@@ -142,7 +143,7 @@ export class AgreementsWatcher implements AgreementsSource {
     if (next !== undefined && contentOf(next) !== contentOf(this.#current)) {
       const before = this.#current;
       this.#current = next;
-      this.undelivered = true;
+      this.listeners.changed();
       const ids = (s: AgreementsSnapshot): string[] => s.agreements.map((a) => a.body.id);
       if (
         next.problem === undefined &&
@@ -151,7 +152,7 @@ export class AgreementsWatcher implements AgreementsSource {
         this.log.info({ agreements: ids(next) }, 'active agreements');
       }
     }
-    if (this.undelivered) await this.deliver(this.#current);
+    await this.listeners.deliver();
     return this.#current;
   }
 
@@ -192,17 +193,6 @@ export class AgreementsWatcher implements AgreementsSource {
       }
       this.fingerprint = '';
       return agreementsSnapshot(partner, [], { problem: e.code });
-    }
-  }
-
-  /** Hands `snapshot` to each listener in turn; if one fails, all get it again at the next check. */
-  private async deliver(snapshot: AgreementsSnapshot): Promise<void> {
-    try {
-      for (const listener of [...this.listeners]) await listener(snapshot);
-      if (snapshot === this.#current) this.undelivered = false;
-    } catch (e) {
-      // e.g. JetStream briefly unavailable while nats-server reloads its users: again next round.
-      this.log.warn({ err: e }, 'applying the agreements failed; retrying');
     }
   }
 

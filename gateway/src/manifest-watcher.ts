@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 
 import { ChangeWatch } from './change-watch.js';
 import { ConfigError, type GatewayConfig } from './config.js';
+import { SnapshotListeners } from './snapshot-listeners.js';
 import { trustManifest, type TrustedManifest } from './trusted-manifest.js';
 
 /** The manifest a gateway runs with at one instant. Frozen: a newer one replaces it. */
@@ -46,8 +47,7 @@ export type ManifestWatcherConfig = Pick<GatewayConfig, 'partner' | 'manifest' |
  */
 export class ManifestWatcher implements ManifestSource {
   #current: ManifestSnapshot;
-  private readonly listeners = new Set<ManifestListener>();
-  private undelivered = false;
+  private readonly listeners: SnapshotListeners<ManifestSnapshot>;
   /** The text last looked at (accepted or refused), so that one content is judged and logged once. */
   private seen: string;
   private unreadable: string | undefined;
@@ -62,6 +62,10 @@ export class ManifestWatcher implements ManifestSource {
   ) {
     this.#current = Object.freeze({ body: trusted.body, json: trusted.json });
     this.seen = trusted.json;
+    this.listeners = new SnapshotListeners(
+      () => this.#current,
+      (e) => log.warn({ err: e }, 'applying the new manifest failed; retrying'),
+    );
   }
 
   get current(): ManifestSnapshot {
@@ -69,9 +73,7 @@ export class ManifestWatcher implements ManifestSource {
   }
 
   subscribe(listener: ManifestListener): Disposable {
-    const entry: ManifestListener = (m) => listener(m);
-    this.listeners.add(entry);
-    return { [Symbol.dispose]: () => this.listeners.delete(entry) };
+    return this.listeners.subscribe(listener);
   }
 
   /**
@@ -86,12 +88,12 @@ export class ManifestWatcher implements ManifestSource {
       if (accepted !== undefined && accepted.json !== this.#current.json) {
         const previous = this.#current.body.version;
         this.#current = Object.freeze({ body: accepted.body, json: accepted.json });
-        this.undelivered = true;
+        this.listeners.changed();
         this.log.info({ version: accepted.body.version, previous }, 'manifest reloaded');
         this.checkSigner(accepted.body);
       }
     }
-    if (this.undelivered) await this.deliver(this.#current);
+    await this.listeners.deliver();
     return this.#current;
   }
 
@@ -150,15 +152,6 @@ export class ManifestWatcher implements ManifestSource {
         { code: e.code, kid: this.signerKid, version: body.version },
         "this gateway's signing key cannot sign under the new manifest: restart it with a valid key",
       );
-    }
-  }
-
-  private async deliver(manifest: ManifestSnapshot): Promise<void> {
-    try {
-      for (const listener of [...this.listeners]) await listener(manifest);
-      if (manifest === this.#current) this.undelivered = false;
-    } catch (e) {
-      this.log.warn({ err: e }, 'applying the new manifest failed; retrying');
     }
   }
 

@@ -118,6 +118,65 @@ function aggregatesOf(events: readonly EventJson[], minCell?: number): Map<strin
   return out;
 }
 
+/** The ISO week (`2025-W07`) of a UTC instant, computed here: the week of its Thursday. */
+function isoWeekOf(iso: string): string {
+  const day = new Date(`${iso.slice(0, 10)}T00:00:00Z`);
+  const thursday = new Date(day.getTime() + (3 - ((day.getUTCDay() + 6) % 7)) * 86_400_000);
+  const year = thursday.getUTCFullYear();
+  const week = Math.floor((thursday.getTime() - Date.UTC(year, 0, 1)) / (7 * 86_400_000)) + 1;
+  return `${year}-W${String(week).padStart(2, '0')}`;
+}
+
+/**
+ * The true counts of `events` counted by hand, without @wbx/agreements (an oracle independent of the
+ * `aggregate` the gateway counts with): persons crossing per ISO week, route segment and citizenship, and
+ * incidents per UTC day and route segment, by `<sourceType> <period>`, then by the cell's values joined.
+ */
+function countedByHand(events: readonly EventJson[]): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  const add = (key: string, values: readonly string[]): void => {
+    const cells = out.get(key) ?? new Map<string, number>();
+    cells.set(values.join('|'), (cells.get(values.join('|')) ?? 0) + 1);
+    out.set(key, cells);
+  };
+  for (const e of events) {
+    if (e.type === 'crossing.irregular') {
+      const c = e.crossingIrregular as { routeSegment: string; persons: { citizenship: string }[] };
+      const key = `${e.type} ${isoWeekOf(e.occurredAt)}`;
+      for (const p of c.persons) add(key, [c.routeSegment, p.citizenship]);
+    } else if (e.type === 'smuggling.incident') {
+      const c = e.smugglingIncident as { routeSegment: string };
+      add(`${e.type} ${e.occurredAt.slice(0, 10)}`, [c.routeSegment]);
+    }
+  }
+  return out;
+}
+
+/**
+ * That the first vintages equal the hand count: every key; each cell shown with its exact count at or above
+ * the term's minCell, or hidden (below minCell, or a complement hiding another); every cell at or above
+ * minCell is there.
+ */
+function expectHandCounts(
+  first: Map<string, (readonly AggregateCell[])[]>,
+  events: readonly EventJson[],
+): void {
+  const hand = countedByHand(events);
+  expect(new Set(first.keys())).toEqual(new Set(hand.keys()));
+  for (const [key, counts] of hand) {
+    const minCell = key.startsWith('crossing.irregular') ? 5 : 3;
+    const cells = first.get(key)?.[0] ?? [];
+    const shown = new Map(cells.map((c) => [c.values.join('|'), c]));
+    for (const [values, count] of counts) {
+      const cell = shown.get(values);
+      const seen = cell === undefined ? 'absent' : cell.suppressed ? 'hidden' : cell.count;
+      const want = count >= minCell ? (cell?.secondary === true ? 'hidden' : count) : 'hidden';
+      expect({ key, values, seen }).toEqual({ key, values, seen: want });
+    }
+    expect(cells.length, key).toBe(counts.size);
+  }
+}
+
 /** Every aggregate in MK's share stream for FRONTEX, verified against the manifest, in stream order. */
 async function received(jsm: JetStreamManager, manifest: ManifestBody): Promise<Received[]> {
   const info = await jsm.streams.info(SHARE);
@@ -310,6 +369,7 @@ async function checkAggregates(bed: Bed, mk: GatewayProcess): Promise<void> {
     new Map([...expected.keys()].map((k) => [k, 1])),
   );
   expect(new Map([...first].map(([k, [cells]]) => [k, cells]))).toEqual(expected);
+  expectHandCounts(first, events);
 
   // Late incidents on one published day and route segment: that day, and only it, gets a revised vintage.
   const template = events.find((e) => e.type === 'smuggling.incident')!;

@@ -2,15 +2,13 @@ import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { draftAgreement, revokeAgreement, signAgreement, type SignedAgreement } from '@wbx/agreements';
-import { decodeManifest, foundFederation, importPrivateJwk } from '@wbx/registry';
+import { revokeAgreement } from '@wbx/agreements';
 import { until } from '@wbx/test-helpers';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import { AgreementsWatcher, type AgreementsWatcherConfig } from '../../src/agreements-watcher.js';
-
-const HOUR = 3_600_000;
+import { signingParties } from '../support/signed-agreements.js';
 
 /**
  * A directory as kubelet's atomic writer keeps a mounted ConfigMap: the files in a timestamped directory,
@@ -51,31 +49,7 @@ describe('AgreementsWatcher on a mounted ConfigMap', () => {
   it('applies a kubelet update (the ..data swap) while running: a new agreement and a revocation', async () => {
     const root = await mkdtemp(join(tmpdir(), 'wbx-configmap-'));
     try {
-      const founded = await foundFederation(
-        ['MK', 'RS', 'AL'].map((id) => ({ id })),
-        1,
-        new Date(Date.now() - HOUR),
-      );
-      const signers = new Map([...founded.keys].map(([id, k]) => [id, importPrivateJwk(k.privateJwk)]));
-      const agreement = async (id: string, recipient: string): Promise<SignedAgreement> => {
-        let signed = draftAgreement({
-          id,
-          provider: 'MK',
-          recipient,
-          purposes: ['risk-analysis'],
-          legalBasis: 'test',
-          validFrom: new Date(Date.now() - HOUR).toISOString(),
-          validUntil: new Date(Date.now() + 24 * HOUR).toISOString(),
-          terms: [
-            { types: ['crossing.irregular'], mode: 'records', fields: ['routeSegment'], retentionDays: 30 },
-          ],
-        });
-        for (const party of ['MK', recipient]) {
-          const { key, kid } = signers.get(party)!;
-          signed = await signAgreement(signed, key, kid, new Date());
-        }
-        return signed;
-      };
+      const { manifest, signer, agreement } = await signingParties();
       const mkRs = await agreement('MK-RS-1', 'RS');
       const dir = join(root, 'agreements');
       const mount = await configMapDir(dir, { 'MK-RS-1.json': JSON.stringify(mkRs) });
@@ -85,17 +59,13 @@ describe('AgreementsWatcher on a mounted ConfigMap', () => {
         data: join(root, 'data'),
         share: { agreementsPoll: 100 },
       };
-      const watcher = new AgreementsWatcher(
-        config,
-        decodeManifest(founded.manifest),
-        pino({ level: 'silent' }),
-      );
+      const watcher = new AgreementsWatcher(config, manifest, pino({ level: 'silent' }));
       const ids = (): string[] => watcher.current.agreements.map((a) => a.body.id);
       await watcher.load();
       expect(ids()).toEqual(['MK-RS-1']);
       watcher.start();
       try {
-        const { key, kid } = signers.get('MK')!;
+        const { key, kid } = signer('MK');
         const revoked = await revokeAgreement(mkRs, key, kid, { at: new Date() });
         await mount.update({
           'MK-RS-1.json': JSON.stringify(revoked),

@@ -281,9 +281,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the analytics dashboard in Chromium (MK, RS, AL
     for (const c of cells) {
       const count = expected.get(c.key) ?? 0;
       if (c.suppressed > 0) {
-        // A complement (hidden to protect another cell) shows "×": it holds minCell or more.
+        // A complement (hidden to protect another cell) shows "×": it holds minCell or more; any other
+        // suppressed cell holds fewer.
         expect(c.text, c.key).toBe(c.secondary > 0 ? '×' : `< ${MIN_CELL}`);
         if (c.secondary > 0) expect(count, c.key).toBeGreaterThanOrEqual(MIN_CELL);
+        else expect(count, c.key).toBeLessThan(MIN_CELL);
         suppressedShown += 1;
       } else {
         expect(numberOf(c.text), c.key).toBe(count);

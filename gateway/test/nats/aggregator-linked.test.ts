@@ -3,19 +3,18 @@
 // first (secondary suppression): AL cannot subtract one from the other to recover a suppressed cell.
 import { createHash } from 'node:crypto';
 
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { aggregate, partnerPolicy, type AggregateCell, type PolicyEvent } from '@wbx/agreements';
 import type { AuditLog } from '@wbx/audit';
 import { uuidV7 } from '@wbx/schema';
 import { verifyPresentation } from '@wbx/seal';
-import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { Aggregator } from '../../src/aggregator.js';
-import { shareStream, STATE_BUCKET } from '../../src/nats-layout.js';
-import { agreement, messages, openAudit, partners, quiet, type Partners } from '../support/fixtures.js';
+import { shareStream } from '../../src/nats-layout.js';
+import { aggregatorBed, type AggregatorBed } from '../support/aggregator-bed.js';
+import { agreement, messages, quiet, type Partners } from '../support/fixtures.js';
 
 const term = (dimensions: string[]) => ({
   types: ['smuggling.incident'],
@@ -45,8 +44,7 @@ const policy = partnerPolicy('MK', [
 const WEEK_36 = Date.parse('2023-09-04T00:00:00Z');
 const WEEK_37 = Date.parse('2023-09-11T00:00:00Z');
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let bed: AggregatorBed;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let state: KV;
@@ -54,20 +52,12 @@ let p: Partners;
 let audit: AuditLog;
 
 beforeEach(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  state = await new Kvm(js).create(STATE_BUCKET);
-  await jsm.streams.add({ name: shareStream('AL'), subjects: ['wbx.share.AL.>'] });
-  p = await partners(['MK', 'AL'], new Date('2023-01-01T00:00:00Z'));
-  audit = await openAudit(js, jsm, p);
+  bed = await aggregatorBed();
+  ({ js, jsm, state, p, audit } = bed);
 });
 
 afterEach(async () => {
-  await audit.close();
-  await nc.close();
-  await nats[Symbol.asyncDispose]();
+  await bed[Symbol.asyncDispose]();
 });
 
 let counter = 0;

@@ -1,34 +1,17 @@
 import { createHash } from 'node:crypto';
 
-import {
-  AckPolicy,
-  jetstream,
-  jetstreamManager,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { partnerPolicy, type PolicyEvent } from '@wbx/agreements';
 import type { AuditLog } from '@wbx/audit';
 import { uuidV7 } from '@wbx/schema';
 import { verifyPresentation } from '@wbx/seal';
-import { startNatsServer, type NatsServer } from '@wbx/test-helpers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { Aggregator, type AggregatorOptions } from '../../src/aggregator.js';
-import { shareStream, STATE_BUCKET } from '../../src/nats-layout.js';
-import {
-  agreement,
-  auditEntries,
-  messages,
-  openAudit,
-  partners,
-  quiet,
-  until,
-  type Partners,
-} from '../support/fixtures.js';
+import { shareStream } from '../../src/nats-layout.js';
+import { aggregatorBed, type AggregatorBed } from '../support/aggregator-bed.js';
+import { agreement, auditEntries, messages, quiet, until, type Partners } from '../support/fixtures.js';
 
 // Weekly counts of smuggling incidents per route segment for AL; cells below 3 are suppressed.
 const AL_TERMS = [
@@ -49,8 +32,7 @@ const WEEK_36 = Date.parse('2023-09-04T00:00:00Z');
 const WEEK_37 = Date.parse('2023-09-11T00:00:00Z');
 const WEEK_38 = Date.parse('2023-09-18T00:00:00Z');
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let bed: AggregatorBed;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let state: KV;
@@ -58,21 +40,12 @@ let p: Partners;
 let audit: AuditLog;
 
 beforeEach(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  state = await new Kvm(js).create(STATE_BUCKET);
-  await jsm.streams.add({ name: shareStream('AL'), subjects: ['wbx.share.AL.>'] });
-  // Keys valid in 2023, when the aggregates below are sealed.
-  p = await partners(['MK', 'AL'], new Date('2023-01-01T00:00:00Z'));
-  audit = await openAudit(js, jsm, p);
+  bed = await aggregatorBed();
+  ({ js, jsm, state, p, audit } = bed);
 });
 
 afterEach(async () => {
-  await audit.close();
-  await nc.close();
-  await nats[Symbol.asyncDispose]();
+  await bed[Symbol.asyncDispose]();
 });
 
 /** MK's aggregator (one replica); periods close as soon as they end (no grace, no settling). */

@@ -1,7 +1,21 @@
 #!/usr/bin/env node
-import { exitStatus } from '../errors.js';
-import { processIo } from '../io.js';
-import { runCli } from '../program.js';
+import { nodeFlagsToAdd } from '../node-flags.js';
+
+// Flags Node must start with (the heap's sizes): start over as the same process, with them, before
+// anything else is loaded. Where execve is missing (Windows), the command runs with Node's defaults.
+const flags = nodeFlagsToAdd(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
+if (flags.length > 0 && process.execve !== undefined) {
+  process.execve(process.execPath, [
+    process.execPath,
+    ...process.execArgv,
+    ...flags,
+    ...process.argv.slice(1),
+  ]);
+}
+
+const { exitStatus } = await import('../errors.js');
+const { processIo } = await import('../io.js');
+const { runCli } = await import('../program.js');
 
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   // A closed pipe (wbx generate | head) is a normal way to stop reading.

@@ -30,7 +30,7 @@ const alias = packageDirs.map((dir) => {
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['{proto,services/*,gateway,cli,test/*}/test/**/*.test.ts'],
+    include: ['{proto,services/*,gateway,cli,test/*,bench}/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

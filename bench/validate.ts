@@ -102,6 +102,9 @@ try {
     raw_parse_events_per_s: round(parsed / rawSeconds),
     ratio_cli_vs_raw_parse: round(rawSeconds / run.seconds, 3),
     ratio_in_process_vs_raw_parse: round(rawSeconds / inProcessSeconds, 3),
+    floor: 'split the same file into lines and JSON.parse each, events/s',
+    floor_events_per_s: round(parsed / rawSeconds),
+    ratio_vs_floor: round(rawSeconds / run.seconds, 3),
     generate_events_per_s: round(events / gen.seconds),
     machine: machine(),
   };

@@ -193,6 +193,12 @@ function lastJson(out: string): Record<string, unknown> | undefined {
   }
 }
 
+/** The last lines of `s` that are not stack frames (the error message, not where it was thrown). */
 function tail(s: string): string {
-  return s.trimEnd().split('\n').slice(-5).join('\n').slice(-1_000);
+  const lines = s
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !/^\s+at /.test(l) && l.trim() !== '');
+  const message = lines.findLast((l) => /error/i.test(l)) ?? lines.at(-1) ?? '';
+  return [message, ...lines.slice(-5)].join('\n').slice(0, 1_000);
 }

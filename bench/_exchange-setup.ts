@@ -33,6 +33,12 @@ export interface ExchangeBench {
   /** RS's mTLS files, for a client in another process. */
   readonly files: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly tokens: readonly string[];
+  /**
+   * Stops this gateway and its client, and starts MK again with the same configuration and data (its
+   * embedded nats-server keeps its store, the Match index its bucket): the gateway a partner meets right
+   * after a restart, with a new client channel.
+   */
+  restarted(): Promise<ExchangeBench>;
   close(): Promise<void>;
 }
 
@@ -81,7 +87,8 @@ export async function setUpExchange(
       ...settings,
     },
   );
-  const mk = await Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
+  const start = () => Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
+  const mk = await start();
   // Events of the agreed types only: every one of them is returned.
   const mkKey = fed.key('MK');
   const sealer = createSealer({ issuer: 'MK', kid: mkKey.kid, privateKey: mkKey.key });
@@ -110,18 +117,28 @@ export async function setUpExchange(
   const rs = pki.clients.get('RS');
   if (rs === undefined) throw new Error('no RS certificate');
   const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
-  const client = new ExchangeClient(mk.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), {
-    ...EXCHANGE_CHANNEL_OPTIONS,
-    'grpc.ssl_target_name_override': 'localhost',
-  });
-  return {
-    mk,
-    client,
-    files: { ca: pki.ca, cert: rs.cert, key: rs.key },
-    tokens: sealed.map((e) => e.token),
-    async close() {
+  const files = { ca: pki.ca, cert: rs.cert, key: rs.key };
+  const tokens = sealed.map((e) => e.token);
+  const running = (gateway: Gateway): ExchangeBench => {
+    const client = new ExchangeClient(gateway.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), {
+      ...EXCHANGE_CHANNEL_OPTIONS,
+      'grpc.ssl_target_name_override': 'localhost',
+    });
+    const close = async (): Promise<void> => {
       client.close();
-      await mk.stop();
-    },
+      await gateway.stop();
+    };
+    return {
+      mk: gateway,
+      client,
+      files,
+      tokens,
+      async restarted() {
+        await close();
+        return running(await start());
+      },
+      close,
+    };
   };
+  return running(mk);
 }

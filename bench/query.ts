@@ -108,6 +108,11 @@ try {
         query_events_per_s: round(rate),
         raw_read_per_s: round(rawRate),
         ratio_vs_raw_read: round(rate / rawRate, 3),
+        // The goal (issue 18): Query at ≥ 0.5 × the raw read of the same messages in the same run.
+        floor: 'raw_read_per_s',
+        ratio_vs_floor: round(rate / rawRate, 3),
+        ratio_goal: 0.5,
+        ratio_goal_met: rate / rawRate >= 0.5,
         goal_events_per_s: GOAL,
         goal_met: rate >= GOAL,
         avg_presentation_bytes: round(q.bytes / n),

@@ -22,6 +22,7 @@ import { EVENTS_STREAM } from '../nats-layout.js';
 import { currentVersion, type RecordChanges, type RecordState } from '../record-changes.js';
 import type { ExchangeContext } from './access.js';
 import { ExchangeError } from './errors.js';
+import { OwnPresenter, parseOwnToken, type OwnToken } from './own-presenter.js';
 import { subjectRefsOf, type Pseudonyms } from './pseudonyms.js';
 import { ResumeTokens } from './resume-token.js';
 
@@ -181,8 +182,10 @@ export interface QueryDeps {
   readonly changes?: RecordChanges | undefined;
 }
 
+/** An event chosen for the answer; its resume token is made with its batch's. */
 interface Pending {
-  readonly event: QueryEvent;
+  readonly event: Omit<QueryEvent, 'resumeToken'>;
+  readonly seq: number;
   readonly paths: readonly string[];
 }
 
@@ -227,7 +230,8 @@ export async function runQuery(
   const queryId = randomUUID();
   const now = ctx.now();
   const grants = fixedGrants(agreement, ctx.partner, purpose, now, plan.types);
-  const selection: Selection = { ctx, deps, agreement, purpose, plan, now, grants, tokens };
+  const fixed = fixedTypes(plan, grants);
+  const selection: Selection = { ctx, deps, agreement, purpose, plan, now, grants, fixed };
   const send = async (items: readonly Pending[]): Promise<void> => {
     const byType = new Map<string, Pending[]>();
     for (const p of items) {
@@ -235,6 +239,7 @@ export async function runQuery(
       if (list === undefined) byType.set(p.event.type, [p]);
       else list.push(p);
     }
+    const resumeTokens = tokens.sealAll(items.map((p) => p.seq));
     await Promise.all(
       [...byType].map(([type, list]) =>
         appendCovering(ctx.audit, {
@@ -242,14 +247,16 @@ export async function runQuery(
           agreementId: agreement.body.id,
           eventId: queryId,
           eventType: type,
-          paths: [...new Set(list.flatMap((p) => p.paths))],
+          paths: pathsOf(list),
           mode: 'query',
           purpose,
           eventIds: list.map((p) => p.event.eventId),
         }),
       ),
     );
-    if (!sink.cancelled) await sink.write({ events: items.map((p) => p.event) });
+    if (!sink.cancelled) {
+      await sink.write({ events: items.map((p, i) => ({ ...p.event, resumeToken: resumeTokens[i] ?? '' })) });
+    }
   };
   const flush = async (): Promise<void> => {
     // A revocation (or expiry) while the query runs ends it before the next batch goes out.
@@ -310,7 +317,53 @@ interface Selection {
   readonly now: Date;
   /** The grant for types whose terms have no where-conditions: the same for every event of the type. */
   readonly grants: ReadonlyMap<string, RecipientGrant | undefined>;
-  readonly tokens: ResumeTokens;
+  /** Per type with a fixed grant: how to present its events, or null when none is returned. */
+  readonly fixed: ReadonlyMap<string, FixedType | null>;
+}
+
+/** A type whose grant is fixed and lets its events through (save for the bound and conditions). */
+interface FixedType {
+  readonly grant: RecipientGrant;
+  readonly presenter: OwnPresenter;
+  readonly keyRefs: boolean;
+}
+
+/** The disclosure paths audited for a batch of one type: each once. */
+function pathsOf(list: readonly Pending[]): string[] {
+  const paths = new Set<string>();
+  let last: readonly string[] | undefined;
+  for (const p of list) {
+    if (p.paths === last) continue; // a fixed grant: the same list for every event of its type
+    last = p.paths;
+    for (const path of p.paths) paths.add(path);
+  }
+  return [...paths];
+}
+
+/**
+ * What `select` decides once per type with a fixed grant: nothing of the type is returned without a grant,
+ * under a time bound when occurredAt is withheld, or under a condition on a withheld field.
+ */
+function fixedTypes(
+  plan: QueryPlan,
+  grants: ReadonlyMap<string, RecipientGrant | undefined>,
+): Map<string, FixedType | null> {
+  const out = new Map<string, FixedType | null>();
+  const claimNames = [...Object.keys(plan.where), ...(plan.bounded ? [OCCURRED_AT] : [])];
+  for (const [type, grant] of grants) {
+    const withheld =
+      grant === undefined ||
+      grant.paths.length === 0 ||
+      (plan.bounded && !grant.paths.includes(OCCURRED_AT)) ||
+      Object.keys(plan.where).some((field) => !grant.paths.includes(field));
+    if (withheld) {
+      out.set(type, null);
+      continue;
+    }
+    const { paths, keyRefs } = presentationPaths(grant.paths);
+    out.set(type, { grant, presenter: new OwnPresenter(paths, claimNames), keyRefs });
+  }
+  return out;
 }
 
 /** The grants that do not depend on an event's values (no where-conditions on the type's terms). */
@@ -330,8 +383,58 @@ function fixedGrants(
   return out;
 }
 
+const FALLBACK = Symbol('fallback');
+
+/** The event of `token` as the query returns it, or undefined when it is not returned. */
 function select(sel: Selection, token: string, seq: number): Pending | undefined {
-  const { ctx, deps, agreement, purpose, plan, now, grants, tokens } = sel;
+  const own = parseOwnToken(token);
+  if (own !== undefined) {
+    if (!sel.plan.types.has(own.type)) return undefined;
+    const fixed = sel.fixed.get(own.type);
+    if (fixed === null) return undefined;
+    if (fixed !== undefined) {
+      const picked = selectFixed(sel, fixed, own, seq);
+      if (picked !== FALLBACK) return picked;
+    }
+  }
+  return selectHeld(sel, token, seq);
+}
+
+/** `selectHeld` for a type with a fixed grant, parsing only what it keeps; FALLBACK for an unusual token. */
+function selectFixed(
+  sel: Selection,
+  fixed: FixedType,
+  own: OwnToken,
+  seq: number,
+): Pending | undefined | typeof FALLBACK {
+  const { plan, deps, agreement } = sel;
+  const prepared = fixed.presenter.prepare(own);
+  if (prepared === undefined) return FALLBACK;
+  const { claims } = prepared;
+  if (plan.bounded) {
+    const occurred = parseTimestamp(claims.occurredAt as string) ?? NaN;
+    if (!(occurred >= plan.from && occurred < plan.to)) return undefined;
+  }
+  if (!matchesWhere(plan.where, claims)) return undefined;
+  const presentation = prepared.presentation();
+  const refs = fixed.keyRefs ? prepared.subjectRefs() : [];
+  if (presentation === undefined || refs === undefined) return FALLBACK;
+  const id = agreement.body.id;
+  return {
+    paths: fixed.grant.paths,
+    seq,
+    event: {
+      eventId: own.eventId,
+      type: own.type,
+      presentation,
+      subjectRefs: refs.map((r) => (r === '' ? '' : deps.pseudonyms.keyed(id, r))),
+    },
+  };
+}
+
+/** Any event: held (parsed whole) by `holdToken`, its grant decided on its claims. */
+function selectHeld(sel: Selection, token: string, seq: number): Pending | undefined {
+  const { ctx, deps, agreement, purpose, plan, now, grants } = sel;
   const own = holdToken(token, Number.MAX_SAFE_INTEGER);
   const { claims, eventId, type } = own;
   if (!plan.types.has(type)) return undefined;
@@ -352,16 +455,7 @@ function select(sel: Selection, token: string, seq: number): Pending | undefined
   const subjectRefs = keyRefs
     ? subjectRefsOf(claims).map((r) => (r === '' ? '' : deps.pseudonyms.keyed(agreement.body.id, r)))
     : [];
-  return {
-    paths: grant.paths,
-    event: {
-      eventId,
-      type,
-      presentation: own.present(paths),
-      resumeToken: tokens.seal(seq),
-      subjectRefs,
-    },
-  };
+  return { paths: grant.paths, seq, event: { eventId, type, presentation: own.present(paths), subjectRefs } };
 }
 
 /** Read again after an await: the client may have gone meanwhile. */

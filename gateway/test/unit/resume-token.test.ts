@@ -27,6 +27,15 @@ describe('ResumeTokens', () => {
     }
   });
 
+  it('seals a batch as it seals each of its sequences', () => {
+    const tokens = new ResumeTokens(pseudonyms, 'MK-RS-Q', hashOf('q1'));
+    const seqs = [1, 2, 344, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER, 2];
+    const batch = tokens.sealAll(seqs);
+    expect(batch).toEqual(seqs.map((seq) => new ResumeTokens(pseudonyms, 'MK-RS-Q', hashOf('q1')).seal(seq)));
+    expect(batch.map((t) => tokens.open(t))).toEqual(seqs);
+    expect(tokens.sealAll([])).toEqual([]);
+  });
+
   it('refuses a changed, made-up or malformed token', () => {
     const tokens = new ResumeTokens(pseudonyms, 'MK-RS-Q', hashOf('q1'));
     const raw = Buffer.from(tokens.seal(7), 'base64url');

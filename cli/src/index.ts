@@ -8,4 +8,4 @@ export { EXCHANGE_CHANNEL_OPTIONS } from './exchange-client.js';
 export { wbx, type CliRun } from './run-captured.js';
 export { unary } from './exchange-client.js';
 export { wbxBinary } from './binary.js';
-export { GATEWAY_SEMI_SPACE_MB, nodeFlagsToAdd } from './node-flags.js';
+export { GATEWAY_NODE_FLAGS, nodeFlagsToAdd } from './node-flags.js';

@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest';
 
-import { GATEWAY_SEMI_SPACE_MB, nodeFlagsToAdd } from '../src/node-flags.js';
+import { GATEWAY_NODE_FLAGS, nodeFlagsToAdd } from '../src/node-flags.js';
 
 describe('nodeFlagsToAdd', () => {
-  const flag = `--max-semi-space-size=${String(GATEWAY_SEMI_SPACE_MB)}`;
+  const [semiSpace, oldSpace] = GATEWAY_NODE_FLAGS;
 
-  it('gives `wbx gateway` a small young generation when Node was started without one', () => {
-    expect(nodeFlagsToAdd(['gateway', '--config', 'g.yaml'], [], undefined)).toEqual([flag]);
-    expect(nodeFlagsToAdd(['gateway'], ['--enable-source-maps'], '--max-old-space-size=512')).toEqual([flag]);
+  it("gives `wbx gateway` the gateway's heap sizes when Node was started without them", () => {
+    expect(GATEWAY_NODE_FLAGS).toEqual(['--max-semi-space-size=4', '--max-old-space-size=1024']);
+    expect(nodeFlagsToAdd(['gateway', '--config', 'g.yaml'], [], undefined)).toEqual(GATEWAY_NODE_FLAGS);
+    expect(nodeFlagsToAdd(['gateway'], ['--enable-source-maps'], '--trace-gc')).toEqual(GATEWAY_NODE_FLAGS);
   });
 
-  it('adds nothing when a semi-space size is already given, on the command line or in NODE_OPTIONS', () => {
-    expect(nodeFlagsToAdd(['gateway'], ['--max-semi-space-size=16'], undefined)).toEqual([]);
-    expect(nodeFlagsToAdd(['gateway'], [], '--trace-gc --max-semi-space-size=0')).toEqual([]);
-    expect(nodeFlagsToAdd(['gateway'], [], '--max_semi_space_size 8')).toEqual([]);
+  it('adds no flag already given, with any value, on the command line or in NODE_OPTIONS', () => {
+    expect(nodeFlagsToAdd(['gateway'], ['--max-semi-space-size=16'], undefined)).toEqual([oldSpace]);
+    expect(nodeFlagsToAdd(['gateway'], [], '--trace-gc --max-old-space-size=0')).toEqual([semiSpace]);
+    expect(nodeFlagsToAdd(['gateway'], [], '--max_semi_space_size=8 --max-old-space-size=2048')).toEqual([]);
   });
 
   it('adds nothing for the other commands', () => {

@@ -28,8 +28,38 @@ export interface OwnToken {
 
 const PART_RE = /^[A-Za-z0-9_-]+$/;
 const SIGNATURE_RE = /^[A-Za-z0-9_-]*$/;
-/** `["salt", "name",` with JSON whitespace, neither string escaped: the name is group 1. */
-const HEAD_RE = /[ \t\n\r]*\[[ \t\n\r]*"[^"\\]*"[ \t\n\r]*,[ \t\n\r]*"([^"\\]*)"[ \t\n\r]*,/y;
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * The name of the disclosure whose text is `text[at, end)`: `["salt", "name",` (JSON whitespace allowed),
+ * neither string with an escape; undefined for anything else.
+ */
+function nameAt(text: string, at: number, end: number): string | undefined {
+  let i = at;
+  const skip = (): void => {
+    while (isSpace(text.charCodeAt(i))) i++;
+  };
+  /** A string without escapes from i; i after its closing quote. */
+  const plain = (): [number, number] | undefined => {
+    if (text.charCodeAt(i) !== 0x22) return undefined;
+    const start = ++i;
+    for (let c = text.charCodeAt(i); c !== 0x22; c = text.charCodeAt(++i)) {
+      if (c === 0x5c || i >= end) return undefined;
+    }
+    return [start, i++];
+  };
+  skip();
+  if (text.charCodeAt(i++) !== 0x5b) return undefined;
+  skip();
+  if (plain() === undefined) return undefined;
+  skip();
+  if (text.charCodeAt(i++) !== 0x2c) return undefined;
+  skip();
+  const name = plain();
+  if (name === undefined) return undefined;
+  skip();
+  return i < end && text.charCodeAt(i) === 0x2c ? text.slice(name[0], name[1]) : undefined;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -111,11 +141,10 @@ class Disclosures {
     const out = new Disclosures(encoded, bytes.toString('latin1'));
     let at = 0;
     for (const d of encoded) {
-      HEAD_RE.lastIndex = at;
-      const m = HEAD_RE.exec(out.text);
-      if (m === null) return undefined;
+      const name = nameAt(out.text, at, at + (d.length / 4) * 3);
+      if (name === undefined) return undefined;
       out.starts.push(at);
-      out.names.push(m[1] as string);
+      out.names.push(name);
       at += (d.length / 4) * 3;
     }
     out.starts.push(at);
@@ -298,16 +327,16 @@ function subjectRefs(own: OwnToken, ds: Disclosures, top: readonly unknown[]): s
     list = person === undefined ? [] : [person.value];
     resolved = person?.fromDisclosure ?? false;
   }
+  const disclosed: number[] = [];
+  if (resolved) for (let i = 0; i < ds.names.length; i++) if (ds.names[i] === 'subjectRef') disclosed.push(i);
   return list.map((p) => {
     if (p === null || typeof p !== 'object' || Array.isArray(p)) return '';
     const person = p as Record<string, unknown>;
     let ref = Object.hasOwn(person, 'subjectRef') ? person.subjectRef : undefined;
-    if (resolved) {
+    if (disclosed.length > 0) {
       // A disclosed attribute comes after the object's own keys, in the order of its `_sd`.
       for (const digest of digestsOf(person)) {
-        for (let i = 0; i < ds.encoded.length; i++) {
-          if (ds.names[i] === 'subjectRef' && ds.digest(i) === digest) ref = ds.value(i);
-        }
+        for (const i of disclosed) if (ds.digest(i) === digest) ref = ds.value(i);
       }
     }
     return typeof ref === 'string' ? ref : '';

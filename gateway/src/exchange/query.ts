@@ -182,9 +182,9 @@ export interface QueryDeps {
   readonly changes?: RecordChanges | undefined;
 }
 
-/** An event chosen for the answer; its resume token is made with its batch's. */
+/** An event chosen for the answer; its resume token ('' until then) is made with its batch's. */
 interface Pending {
-  readonly event: Omit<QueryEvent, 'resumeToken'>;
+  readonly event: QueryEvent;
   readonly seq: number;
   readonly paths: readonly string[];
 }
@@ -255,7 +255,11 @@ export async function runQuery(
       ),
     );
     if (!sink.cancelled) {
-      await sink.write({ events: items.map((p, i) => ({ ...p.event, resumeToken: resumeTokens[i] ?? '' })) });
+      const events = items.map((p, i) => {
+        p.event.resumeToken = resumeTokens[i] ?? '';
+        return p.event;
+      });
+      await sink.write({ events });
     }
   };
   const flush = async (): Promise<void> => {
@@ -428,6 +432,7 @@ function selectFixed(
       type: own.type,
       presentation,
       subjectRefs: refs.map((r) => (r === '' ? '' : deps.pseudonyms.keyed(id, r))),
+      resumeToken: '',
     },
   };
 }
@@ -455,7 +460,8 @@ function selectHeld(sel: Selection, token: string, seq: number): Pending | undef
   const subjectRefs = keyRefs
     ? subjectRefsOf(claims).map((r) => (r === '' ? '' : deps.pseudonyms.keyed(agreement.body.id, r)))
     : [];
-  return { paths: grant.paths, seq, event: { eventId, type, presentation: own.present(paths), subjectRefs } };
+  const presentation = own.present(paths);
+  return { paths: grant.paths, seq, event: { eventId, type, presentation, subjectRefs, resumeToken: '' } };
 }
 
 /** Read again after an await: the client may have gone meanwhile. */

@@ -106,7 +106,9 @@ export function createSealer(options: SealerOptions): Sealer {
                 2,
               )}}`,
           );
-          containers.addJson(salts.next(), name, list ? `[${objects.join(',')}]` : (objects[0] as string));
+          // objects of base64url digests: ASCII
+          const json = list ? `[${objects.join(',')}]` : (objects[0] as string);
+          containers.addJson(salts.next(), name, json, true);
         }
         const c = containers.encode();
         topDigests.push(...c.digests);

@@ -8,6 +8,20 @@ export interface EncodedBatch {
   readonly digests: string[];
 }
 
+/** Claim names as JSON strings, and whether each is ASCII: the names of a schema recur in every event. */
+const quotedNames = new Map<string, { readonly json: string; readonly ascii: boolean }>();
+const QUOTED_NAMES_MAX = 1024;
+
+function quotedName(name: string): { readonly json: string; readonly ascii: boolean } {
+  let quoted = quotedNames.get(name);
+  if (quoted === undefined) {
+    const json = JSON.stringify(name);
+    quoted = { json, ascii: !NON_ASCII_RE.test(json) };
+    if (quotedNames.size < QUOTED_NAMES_MAX) quotedNames.set(name, quoted);
+  }
+  return quoted;
+}
+
 /**
  * Disclosures encoded together. Each one's JSON is padded with insignificant white space (after its
  * commas, as in RFC 9901's own examples, §4.2.1) to a multiple of 3 bytes, so that the base64url of the
@@ -27,15 +41,20 @@ export class DisclosureBatch {
   add(salt: string, name: string, value: unknown): number {
     // undefined (nothing to encode) is written as null, as JSON.stringify does inside an array
     const json = JSON.stringify(value) as string | undefined;
-    return this.addJson(salt, name, json ?? 'null');
+    // a number, boolean or null is ASCII JSON: no need to look
+    const ascii = value === null || typeof value === 'number' || typeof value === 'boolean';
+    return this.addJson(salt, name, json ?? 'null', ascii);
   }
 
-  /** Adds `[salt, name, <valueJson>]`, `valueJson` already JSON; returns its index. */
-  addJson(salt: string, name: string, valueJson: string): number {
+  /**
+   * Adds `[salt, name, <valueJson>]`, `valueJson` already JSON; returns its index. `ascii`: the caller
+   * knows `valueJson` to be ASCII.
+   */
+  addJson(salt: string, name: string, valueJson: string, ascii = false): number {
     const s = `"${salt}"`; // base64url: nothing to escape
-    const n = JSON.stringify(name);
+    const { json: n, ascii: asciiName } = quotedName(name);
     let bytes = s.length + n.length + valueJson.length + 4;
-    if (NON_ASCII_RE.test(n) || NON_ASCII_RE.test(valueJson)) {
+    if (!asciiName || (!ascii && NON_ASCII_RE.test(valueJson))) {
       this.ascii = false;
       bytes = s.length + Buffer.byteLength(n) + Buffer.byteLength(valueJson) + 4;
     }

@@ -8,7 +8,6 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { AuditBatcher, type AuditSink, type DisclosureRecord } from '@wbx/audit';
-import { isRecordChangeType } from '@wbx/schema';
 import { holdToken } from '@wbx/seal';
 import type { Logger } from 'pino';
 
@@ -27,8 +26,10 @@ import {
 import type { AgreementsSnapshot, AgreementsSource } from './agreements-watcher.js';
 import { ensureConsumer, ensureStream, SHARE_CONSUMER_LIMITS } from './streams.js';
 import type { ChangeSharer } from './record-change-share.js';
-import { presentRecord, type StreamRefs } from './stream-refs.js';
+import { deriveShares } from './share-derive.js';
+import type { StreamRefs } from './stream-refs.js';
 import { Window } from './window.js';
+import type { ShareDerivePool } from './workers/share-derive-pool.js';
 
 export interface ShareWorkerOptions {
   readonly partner: string;
@@ -51,6 +52,11 @@ export interface ShareWorkerOptions {
   readonly refs: StreamRefs;
   /** Shares corrections and withdrawals with the recipients of their originals (record-change-share.ts). */
   readonly changes?: ChangeSharer;
+  /**
+   * Derives the presentations (parse, policy, disclosures, reference bindings) of a backlog on worker
+   * threads, keyed with the same secret as `refs`; without it, on this thread.
+   */
+  readonly derive?: ShareDerivePool;
 }
 
 /** How many events are shared at once. */
@@ -261,9 +267,14 @@ export class ShareWorker {
       return;
     }
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
-    const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
-    const { claims, eventId, type } = own;
-    if (isRecordChangeType(type)) {
+    const token = m.string();
+    const event =
+      this.options.derive === undefined
+        ? deriveShares(token, partner, policy, this.options.refs, now)
+        : await this.options.derive.derive(token, policy, now);
+    const { eventId, type } = event;
+    if (event.change) {
+      const own = holdToken(token, Number.MAX_SAFE_INTEGER);
       const ready = async (recipient: string): Promise<boolean> => {
         if (!this.streams.has(recipient)) await this.syncRecipients();
         return this.streams.has(recipient);
@@ -273,14 +284,16 @@ export class ShareWorker {
       m.ack();
       return;
     }
-    const grants = policy.grants({ type, origin: partner, claims }, now);
-    const shared = grants.map(async (grant) => {
+    const shared = event.grants.map(async (grant) => {
       if (grant.aggregates.length > 0)
-        await this.options.aggregator.add(eventId, { type, origin: partner, claims }, grant.aggregates);
-      if (grant.paths.length === 0) return;
+        await this.options.aggregator.add(
+          eventId,
+          { type, origin: partner, claims: event.claims ?? {} },
+          grant.aggregates,
+        );
+      const { presentation, paths } = grant;
+      if (presentation === undefined) return;
       if (!this.streams.has(grant.recipient)) await this.syncRecipients();
-      const presentation = presentRecord(own, grant, policy, this.options.refs, now);
-      const paths = [...grant.paths].sort();
       // Audited first: no presentation leaves without its entry durably stored.
       await Promise.all(
         grant.agreementIds.map((agreementId) =>

@@ -18,6 +18,7 @@ import { ReceiveWorker } from '../receive-worker.js';
 import { ChangeSharer, NoticeAcks } from '../record-change-share.js';
 import { RecordChanges } from '../record-changes.js';
 import { ShareWorker } from '../share-worker.js';
+import { ShareDerivePool } from '../workers/share-derive-pool.js';
 import { AUDIT_STREAM, EVENTS_STREAM, SHARE_CONSUMER, STATE_BUCKET } from '../nats-layout.js';
 import { ensureReplicas, openBucket } from '../streams.js';
 import type { StartedNats } from './nats.js';
@@ -71,7 +72,8 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
     await audit.close().catch((e: unknown) => log.warn({ err: e }, 'final audit checkpoint failed'));
   });
   const state = await openBucket(js, jsm, STATE_BUCKET, { replicas: config.streams.replicas });
-  const pseudonyms = await Pseudonyms.open(join(config.data, 'exchange', 'subject-ref.secret'));
+  const secretFile = join(config.data, 'exchange', 'subject-ref.secret');
+  const pseudonyms = await Pseudonyms.open(secretFile);
   const aggregator = new Aggregator({
     partner: config.partner,
     js,
@@ -88,9 +90,17 @@ export async function startSharing(parts: SharingParts): Promise<StartedSharing>
   });
   const refs = { pseudonyms, signer: { kid: parts.signer.kid, privateKey: parts.signer.key } };
   const changes = new RecordChanges({ partner: config.partner, js, jsm, replicas: config.streams.replicas });
+  // A backlog's presentations are derived on as many threads as ingest seals on (0: on the main thread).
+  const deriveWorkers = config.ingest.sealWorkers;
+  const derive =
+    deriveWorkers > 0 && ShareDerivePool.available()
+      ? new ShareDerivePool({ partner: config.partner, secretFile, refs, size: deriveWorkers })
+      : undefined;
+  if (derive !== undefined) stack.defer(() => derive.close());
   const share = new ShareWorker({
     partner: config.partner,
     refs,
+    derive,
     changes: new ChangeSharer({ partner: config.partner, js, jsm, changes, aggregator, refs, log }),
     js,
     jsm,

@@ -1,5 +1,5 @@
 // pnpm bench e2e [--rate R] [--seconds S] [--sweep R1,R2,…] [--unary] [--no-stages] [--raw-only]
-//                [--raw-memory] [--low-seconds S] [--trace-sample N]
+//                [--raw-memory] [--low-seconds S] [--trace-sample N] [--cpu-prof DIR]
 // Origin ingest → recipient inbox latency: MK and RS run as `wbx gateway` child processes (embedded
 // nats-servers, a records agreement MK → RS for every type submitted). This process submits events to MK
 // at a steady RATE/s for SECONDS s (timer-paced, not waiting for answers) on one Ingest.SubmitStream, as
@@ -17,6 +17,7 @@
 // MK runs with WBX_TRACE_SAMPLE=N (`--trace-sample`, default 10): every N-th submission's hops inside the
 // gateway (received → validated → sealed → stored → answered) are timed in its wbx_stage_latency_ms,
 // read from its /metrics into `stage_latency_ms.mk_ingest_hops` — where a queue forms in ingest.
+// `--cpu-prof DIR` runs MK's gateway with `node --cpu-prof` and writes its profile to DIR at its exit.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,7 @@ const SWEEP_S = 8;
 const LOW_RATE = 100;
 const LOW_S = arg('low-seconds', 10);
 const TRACE_SAMPLE = arg('trace-sample', 10);
+const CPU_PROF = ((i) => (i < 0 ? undefined : process.argv[i + 1]))(process.argv.indexOf('--cpu-prof'));
 const SWEEP = ((): number[] => {
   const i = process.argv.indexOf('--sweep');
   if (i < 0) return [];
@@ -123,8 +125,13 @@ try {
     process.exit(0);
   }
   process.env.WBX_TRACE_SAMPLE = String(TRACE_SAMPLE);
+  const ownOptions = process.env.NODE_OPTIONS;
+  if (CPU_PROF !== undefined)
+    process.env.NODE_OPTIONS = `${ownOptions ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`.trim();
   const mk = await spawnGateway(fed, 'MK');
   delete process.env.WBX_TRACE_SAMPLE;
+  if (ownOptions === undefined) delete process.env.NODE_OPTIONS;
+  else process.env.NODE_OPTIONS = ownOptions;
   const rs = await spawnGateway(fed, 'RS', [
     { partner: 'MK', url: mk.nats, nkeyFile: join(fed.dataDir('MK'), 'nats-access', 'RS.nkey') },
   ]);
@@ -213,10 +220,19 @@ try {
     const lowRun = await paced(lowPart, LOW_RATE);
     await drain(next - lowRun.errors);
     const lowTimes = lowPart.map((e) => timings.get(e.eventId)!);
+    const lowShared = lowTimes.filter((t) => t.arrived !== undefined && t.shared !== undefined);
     const low = {
       ...stats(lowTimes.filter((t) => t.arrived !== undefined).map((t) => t.arrived! - t.sent)),
       lost: lowTimes.filter((t) => t.acked !== undefined && t.arrived === undefined).length,
       submit_to_receipt: stats(lowTimes.filter((t) => t.acked !== undefined).map((t) => t.acked! - t.sent)),
+      ...(STAGES
+        ? {
+            receipt_to_share_stream: stats(
+              lowShared.filter((t) => t.acked !== undefined).map((t) => t.shared! - t.acked!),
+            ),
+            share_stream_to_inbox: stats(lowShared.map((t) => t.arrived! - t.shared!)),
+          }
+        : {}),
     };
     console.log(`at ${LOW_RATE}/s for ${LOW_S} s: p50 ${low.p50} ms, p99 ${low.p99} ms, ${low.lost} lost`);
     const sweep: { rate_per_s: number; p50: number; p99: number; max: number; lost: number }[] = [];

@@ -15,8 +15,8 @@
 //       client's gRPC CPU out, once with the raw sign and once with this run's validate + seal.
 //   The last line's `ratio_vs_floor` is (3) against the rate of that floor on all cores
 //   (`floor_per_s` = cores × 1e6 / `floor_cpu_us_per_event`); the goal is ≥ 0.8.
-// `--node-options` starts the gateway child with NODE_OPTIONS (e.g. '--max-semi-space-size=0', Node's
-// default young generation instead of the 4 MiB `wbx gateway` sets), to try heap sizes against (5).
+// `--node-options` starts the gateway child with NODE_OPTIONS, to try heap sizes against (5) other than
+// `wbx gateway`'s own (--max-semi-space-size=4 --max-old-space-size=1024; a flag set to 0: V8's default).
 // Each run ingests events nobody submitted before (distinct seeds), so none is a duplicate. The figures
 // depend on what else the machine runs: the 1-minute load average is reported with them.
 import { sign } from 'node:crypto';

@@ -8,7 +8,9 @@
 // /metrics, the V8 heap (used, total), external memory and the messages its share worker has not yet
 // shared (wbx-share on WBX_EVENTS, measured by the gateway every 30 s). The last line: peak RSS, and
 // the slopes (MB/min, fds/min) by least squares over the second half of the run, after warm-up.
-// `--node-options` starts the gateway with NODE_OPTIONS (e.g. '--max-old-space-size=160'), to try heap sizes.
+// `--node-options` starts the gateway with NODE_OPTIONS, to try heap sizes against `wbx gateway`'s own
+// (--max-semi-space-size=4 --max-old-space-size=1024; e.g. '--max-old-space-size=0' for V8's default).
+// Its last line's `gateway_rss_mb.slope_mb_per_min` is the goal's "flat"; `ratio_vs_floor` is peak / 256 MB.
 // The recipients' own gateways do not run: their share streams fill in MK's nats-server, not in MK.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

@@ -4,6 +4,8 @@ import { holdToken } from '@wbx/seal';
 
 import { presentRecord, type StreamRefs } from './stream-refs.js';
 
+const UTF8 = new TextEncoder();
+
 /** One recipient's share of an event: what the share worker audits and publishes (see `deriveShares`). */
 export interface DerivedGrant {
   readonly recipient: string;
@@ -11,8 +13,8 @@ export interface DerivedGrant {
   /** The disclosure paths, sorted, as audited. */
   readonly paths: readonly string[];
   readonly aggregates: readonly AggregateGrant[];
-  /** The recipient's presentation; none when it gets no record (aggregates only). */
-  readonly presentation?: string;
+  /** The recipient's presentation, UTF-8 (as published); none when it gets no record (aggregates only). */
+  readonly presentation?: Uint8Array;
 }
 
 /** An event of WBX_EVENTS read once and cut into its recipients' presentations. */
@@ -53,7 +55,7 @@ export function deriveShares(
       aggregates: grant.aggregates,
     };
     if (grant.paths.length === 0) return base;
-    return { ...base, presentation: presentRecord(own, grant, policy, refs, now) };
+    return { ...base, presentation: UTF8.encode(presentRecord(own, grant, policy, refs, now)) };
   });
   const counted = grants.some((g) => g.aggregates.length > 0);
   return { eventId, type, change: false, grants, ...(counted ? { claims } : {}) };

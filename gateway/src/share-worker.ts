@@ -267,14 +267,13 @@ export class ShareWorker {
       return;
     }
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
-    const token = m.string();
     const event =
       this.options.derive === undefined
-        ? deriveShares(token, partner, policy, this.options.refs, now)
-        : await this.options.derive.derive(token, policy, now);
+        ? deriveShares(m.string(), partner, policy, this.options.refs, now)
+        : await this.options.derive.derive(m.data, policy, now);
     const { eventId, type } = event;
     if (event.change) {
-      const own = holdToken(token, Number.MAX_SAFE_INTEGER);
+      const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);
       const ready = async (recipient: string): Promise<boolean> => {
         if (!this.streams.has(recipient)) await this.syncRecipients();
         return this.streams.has(recipient);

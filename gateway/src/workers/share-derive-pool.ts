@@ -8,9 +8,9 @@ import { deriveShares, type DerivedEvent } from '../share-derive.js';
 import type { StreamRefs } from '../stream-refs.js';
 import { WorkerPool } from './worker-pool.js';
 
-/** One event for a share-derive worker: the origin's sealed event, the time to share it at. */
+/** One event for a share-derive worker: the origin's sealed event (UTF-8), the time to share it at. */
 export interface DeriveJob {
-  readonly token: string;
+  readonly token: Uint8Array;
   readonly nowMs: number;
   /** Which policy snapshot it is shared under (see {@link DeriveContext}). */
   readonly snapshot: number;
@@ -40,6 +40,8 @@ export interface ShareDerivePoolOptions {
  * modules (deriveShares, Pseudonyms), which Node's type stripping cannot run from source.
  */
 const WORKER = '../../dist/workers/share-derive-worker';
+
+const UTF8 = new TextDecoder();
 
 /** Fewer events than this in a turn are derived on the calling thread: posting them costs more. */
 const POOL_MIN_BATCH = 4;
@@ -78,7 +80,7 @@ export class ShareDerivePool {
     const here = ({ token, nowMs, snapshot }: DeriveJob): DeriveResult => {
       const policy = this.byId.get(snapshot);
       if (policy === undefined) return { error: 'the policy snapshot is gone' };
-      return { event: deriveShares(token, partner, policy, refs, new Date(nowMs)) };
+      return { event: deriveShares(UTF8.decode(token), partner, policy, refs, new Date(nowMs)) };
     };
     this.batcher = new TurnBatcher<DeriveJob, DeriveResult>({
       maxBatch: MAX_BATCH,
@@ -108,8 +110,11 @@ export class ShareDerivePool {
     return this.onWorkers;
   }
 
-  /** `deriveShares` of `token` under `policy` at `now`, here or on a worker. */
-  async derive(token: string, policy: PartnerPolicy, now: Date): Promise<DerivedEvent> {
+  /**
+   * `deriveShares` of `token` (its UTF-8 bytes, copied: a message's data may be a view of a larger
+   * buffer) under `policy` at `now`, here or on a worker.
+   */
+  async derive(token: Uint8Array, policy: PartnerPolicy, now: Date): Promise<DerivedEvent> {
     let snapshot = this.policies.get(policy);
     if (snapshot === undefined) {
       snapshot = this.nextSnapshot++;
@@ -118,7 +123,7 @@ export class ShareDerivePool {
       this.byId.set(snapshot, policy);
       for (const id of this.byId.keys()) if (id < snapshot - 4) this.byId.delete(id);
     }
-    const r = await this.batcher.add({ token, nowMs: now.getTime(), snapshot });
+    const r = await this.batcher.add({ token: token.slice(), nowMs: now.getTime(), snapshot });
     if ('error' in r) throw new Error(`deriving the presentations failed: ${r.error}`);
     return r.event;
   }

@@ -17,6 +17,8 @@ const { partner, secretFile, kid, privateKey } = workerData as {
 };
 const refs: StreamRefs = { pseudonyms: await Pseudonyms.open(secretFile), signer: { kid, privateKey } };
 
+const UTF8 = new TextDecoder();
+
 /** The policy of the last snapshot seen (the agreements come with every batch; rebuilt when they change). */
 let policy: { readonly snapshot: number; readonly policy: PartnerPolicy } | undefined;
 
@@ -26,10 +28,17 @@ parentPort?.on('message', (job: BatchJob<DeriveJob, DeriveContext>) => {
   const current = policy.policy;
   const results = job.items.map(({ token, nowMs }): DeriveResult => {
     try {
-      return { event: deriveShares(token, partner, current, refs, new Date(nowMs)) };
+      return { event: deriveShares(UTF8.decode(token), partner, current, refs, new Date(nowMs)) };
     } catch (e) {
       return { error: e instanceof Error ? e.message : String(e) };
     }
   });
-  parentPort?.postMessage({ id: job.id, results });
+  // The presentations' bytes move to the main thread (transferred, not copied), ready to publish.
+  const transfer: ArrayBuffer[] = [];
+  for (const r of results) {
+    if (!('event' in r)) continue;
+    for (const g of r.event.grants)
+      if (g.presentation !== undefined) transfer.push(g.presentation.buffer as ArrayBuffer);
+  }
+  parentPort?.postMessage({ id: job.id, results }, transfer);
 });

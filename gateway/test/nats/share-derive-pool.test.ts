@@ -185,7 +185,9 @@ describe('ShareWorker with a ShareDerivePool', () => {
     for (const [eventId, presentation] of presentations) {
       const got = verifyPresentation(presentation, { manifest: p.manifest });
       const [grant] = deriveShares(tokens.get(eventId)!, 'MK', policy, refs, new Date()).grants;
-      const want = verifyPresentation(grant!.presentation!, { manifest: p.manifest });
+      const want = verifyPresentation(new TextDecoder().decode(grant!.presentation), {
+        manifest: p.manifest,
+      });
       expect(got.disclosed).toEqual(want.disclosed);
       expect(got.claims).toEqual(want.claims);
       if (presentation.at(-1) !== '~') bound += 1;

@@ -64,9 +64,13 @@ function fmt(n: number): string {
   return String(Math.round(n * 100) / 100);
 }
 
-/** The floor a bench names under `floor_*`: a rate if it has one, else its first numeric `floor_*` key. */
+/**
+ * The floor a bench gives: under `floor_events_per_s` or `floor_per_s`, under the key its `floor` names
+ * (`"floor": "raw_read_per_s"`), else under its first numeric `floor_*` key.
+ */
 function genericFloor(j: Json): string | undefined {
-  const rate = num(j, 'floor_events_per_s') ?? num(j, 'floor_per_s');
+  const named = typeof j.floor === 'string' && /^\w+$/.test(j.floor) ? num(j, j.floor) : undefined;
+  const rate = num(j, 'floor_events_per_s') ?? num(j, 'floor_per_s') ?? named;
   if (rate !== undefined) return `${fmt(rate)}/s`;
   const key = Object.keys(j).find((k) => k.startsWith('floor_') && num(j, k) !== undefined);
   return key === undefined ? undefined : `${fmt(num(j, key)!)} (${key})`;
@@ -74,7 +78,9 @@ function genericFloor(j: Json): string | undefined {
 
 function ratio(j: Json, path = 'ratio_vs_floor'): string | undefined {
   const r = num(j, path);
-  return r === undefined ? undefined : `${fmt(r)} ×`;
+  return r === undefined
+    ? undefined
+    : `${Math.abs(r) >= 10 ? fmt(r) : String(Math.round(r * 1000) / 1000)} ×`;
 }
 
 const atLeast =

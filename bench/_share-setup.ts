@@ -107,7 +107,14 @@ export async function startGateway(
 ): Promise<Gateway> {
   const file = join(fed.dir, `${partner}-gateway.json`);
   await writeFile(file, JSON.stringify(gatewaySettings(fed, partner, receive)));
-  const config = await loadGatewayConfig(file, {}, {});
+  // Only the worker threads' count comes from the environment (WBX_INGEST_SEAL_WORKERS=0: all on the
+  // main thread), so that a run can be compared with and without them.
+  const workers = process.env.WBX_INGEST_SEAL_WORKERS;
+  const config = await loadGatewayConfig(
+    file,
+    workers === undefined ? {} : { WBX_INGEST_SEAL_WORKERS: workers },
+    {},
+  );
   return Gateway.start(config, { log: createLogger('warn', partner), drainMs: 2_000 });
 }
 

@@ -10,6 +10,8 @@
 // references signed into each presentation that carries persons' references), and verifying both kinds.
 // `--subject-refs` grants persons.subjectRef to all three recipients, so the measured run makes a binding
 // for every crossing and recipient; without it the agreements grant no reference, as before.
+// The gateway derives a backlog's presentations on worker threads (as many as it seals on);
+// WBX_INGEST_SEAL_WORKERS=0 keeps everything on its main thread, to compare (`derive_workers`).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -272,6 +274,7 @@ try {
         events: n,
         recipients: RECIPIENTS.length,
         window: WINDOW,
+        derive_workers: mk.config.ingest.sealWorkers,
         share_events_per_s: round(share),
         share_presentations_per_s: round(3 * share),
         raw_publish_events_per_s: round(rawRate),

@@ -84,6 +84,16 @@ const file = join(dir, `${stem}.json`);
 const log = join(dir, `${stem}.log`);
 const load = (): number[] => loadavg().map((l) => Math.round(l * 100) / 100);
 
+/** The nats-server the benchmarks start (WBX_NATS_SERVER, else the one on PATH), by its version. */
+const natsServer = ((): string => {
+  try {
+    return execFileSync(process.env.WBX_NATS_SERVER ?? 'nats-server', ['--version'], {
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 const loadBefore = load();
 const runs: Record<string, BenchRun> = {};
 const write = (): void => {
@@ -93,7 +103,7 @@ const write = (): void => {
     commit,
     dirty,
     ...(note === undefined ? {} : { note }),
-    machine: { ...machine(), kernel: release() },
+    machine: { ...machine(), kernel: release(), nats_server: natsServer },
     load_avg_before: loadBefore,
     load_avg_after: load(),
     runs,

@@ -322,7 +322,8 @@ export function renderTable(results: BenchResults): string {
   const lines = [
     `Run of ${results.started_at.slice(0, 16).replace('T', ' ')} UTC, commit \`${results.commit}\`` +
       `${results.dirty ? ' (with uncommitted changes)' : ''}; machine: ${String(m.cpu)}, ${String(m.cores)} cores, ` +
-      `${String(m.mem_gb)} GiB, Node.js ${String(m.node)}; load average (1/5/15 min) ` +
+      `${String(m.mem_gb)} GiB, Node.js ${String(m.node)}` +
+      `${typeof m.nats_server === 'string' ? `, ${m.nats_server}` : ''}; load average (1/5/15 min) ` +
       `${load(results.load_avg_before)} before, ${load(results.load_avg_after)} after.`,
   ];
   if (results.note !== undefined && results.note !== '') lines.push('', `**${results.note}**`);

@@ -111,6 +111,17 @@ const write = (): void => {
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 };
 
+// Each bench runs in a process group of its own (so a timeout can end it with its nats-servers and
+// gateways); an interrupt here must then end that group too, and still leave the results so far.
+let current: number | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    if (current !== undefined) killGroup(current, 'SIGTERM');
+    write();
+    console.error(`\ninterrupted (${signal}); results so far in ${file}`);
+    process.exit(130);
+  });
+
 console.log(`bench all: ${plan.map((p) => p.id).join(', ')}; commit ${commit}${dirty ? ' (dirty)' : ''}`);
 console.log(`results: ${file}\nfull output: ${log}`);
 for (const p of plan) {
@@ -163,6 +174,7 @@ function runChild(p: Planned): Promise<{ code: number; stdout: string; stderr: s
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    current = child.pid;
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
       appendFileSync(log, s);
@@ -173,17 +185,14 @@ function runChild(p: Planned): Promise<{ code: number; stdout: string; stderr: s
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
     }, timeoutMs);
     child.on('error', (e) => {
       stderr += String(e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      current = undefined;
       resolve({ code: code ?? 1, stdout, stderr, timedOut });
     });
   });
@@ -211,4 +220,12 @@ function tail(s: string): string {
     .filter((l) => !/^\s+at /.test(l) && l.trim() !== '');
   const message = lines.findLast((l) => /error/i.test(l)) ?? lines.at(-1) ?? '';
   return [message, ...lines.slice(-5)].join('\n').slice(0, 1_000);
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
 }

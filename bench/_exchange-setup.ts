@@ -1,7 +1,7 @@
 // The Exchange benchmarks' moving parts: MK and RS with keys, client certificates pinned in the manifest,
 // a records agreement MK → RS (with subject references), an MK gateway in this process with Exchange on
 // mutual TLS, and N sealed events published straight into its WBX_EVENTS.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { credentials } from '@grpc/grpc-js';
@@ -13,8 +13,9 @@ import { makeDemoPki } from '@wbx/pki';
 import { ExchangeClient } from '@wbx/proto';
 import { createSealer } from '@wbx/seal';
 import { validateEvent } from '@wbx/schema';
+import { startGatewayProcess } from '@wbx/test-helpers';
 
-import { pipelined } from './_common.ts';
+import { pipelined, wbxBin } from './_common.ts';
 import { sharedEvents, waitFor } from './_share-setup.ts';
 
 export const AGREEMENT = 'MK-RS-exchange-bench';
@@ -34,12 +35,33 @@ export interface ExchangeBench {
   readonly files: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly tokens: readonly string[];
   /**
-   * Stops this gateway and its client, and starts MK again with the same configuration and data (its
-   * embedded nats-server keeps its store, the Match index its bucket): the gateway a partner meets right
-   * after a restart, with a new client channel.
+   * Stops this gateway and its client, and starts MK again as a `wbx gateway` process with the same
+   * settings and data (its embedded nats-server keeps its store, the Match index its bucket): the gateway a
+   * partner meets right after a restart, compiled code and caches cold, with a new client channel.
    */
-  restarted(): Promise<ExchangeBench>;
+  restartedAsProcess(): Promise<RestartedExchange>;
   close(): Promise<void>;
+}
+
+/** MK as a `wbx gateway` process after a restart, and RS's client of its Exchange. */
+export interface RestartedExchange {
+  readonly pid: number;
+  readonly client: ExchangeClient;
+  /** Stops this process and its client, and starts MK again the same way. */
+  restarted(): Promise<RestartedExchange>;
+  close(): Promise<void>;
+}
+
+/** Dotted settings (`exchange.tls.cert`) as the nested object a configuration file holds. */
+function nested(settings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(settings)) {
+    const keys = path.split('.');
+    let at = out;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+    at[keys.at(-1) ?? path] = value;
+  }
+  return out;
 }
 
 /** Sets everything up under `dir` and publishes `n` sealed MK events into WBX_EVENTS. */
@@ -67,28 +89,26 @@ export async function setUpExchange(
       retentionDays: 30,
     })),
   });
-  const config = await loadGatewayConfig(
-    undefined,
-    {},
-    {
-      partner: 'MK',
-      key: fed.identity.keyFile('MK'),
-      manifest: fed.identity.manifestFile,
-      data: fed.dataDir('MK'),
-      agreements: fed.agreementsDir('MK'),
-      'grpc.listen': '127.0.0.1:0',
-      'grpc.insecure': true,
-      'http.listen': '127.0.0.1:0',
-      'exchange.listen': '127.0.0.1:0',
-      'exchange.tls.cert': pki.server.cert,
-      'exchange.tls.key': pki.server.key,
-      'exchange.tls.clientCa': pki.ca,
-      'log.level': 'warn',
-      ...settings,
-    },
-  );
-  const start = () => Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
-  const mk = await start();
+  const raw: Record<string, unknown> = {
+    partner: 'MK',
+    key: fed.identity.keyFile('MK'),
+    manifest: fed.identity.manifestFile,
+    data: fed.dataDir('MK'),
+    agreements: fed.agreementsDir('MK'),
+    'grpc.listen': '127.0.0.1:0',
+    'grpc.insecure': true,
+    'http.listen': '127.0.0.1:0',
+    'exchange.listen': '127.0.0.1:0',
+    'exchange.tls.cert': pki.server.cert,
+    'exchange.tls.key': pki.server.key,
+    'exchange.tls.clientCa': pki.ca,
+    'log.level': 'warn',
+    ...settings,
+  };
+  const config = await loadGatewayConfig(undefined, {}, raw);
+  const configFile = join(dir, 'MK-gateway.json');
+  await writeFile(configFile, JSON.stringify(nested(raw)));
+  const mk = await Gateway.start(config, { log: createLogger('warn', 'MK'), drainMs: 2_000 });
   // Events of the agreed types only: every one of them is returned.
   const mkKey = fed.key('MK');
   const sealer = createSealer({ issuer: 'MK', kid: mkKey.kid, privateKey: mkKey.key });
@@ -119,26 +139,42 @@ export async function setUpExchange(
   const [ca, cert, key] = await Promise.all([readFile(pki.ca), readFile(rs.cert), readFile(rs.key)]);
   const files = { ca: pki.ca, cert: rs.cert, key: rs.key };
   const tokens = sealed.map((e) => e.token);
-  const running = (gateway: Gateway): ExchangeBench => {
-    const client = new ExchangeClient(gateway.exchangeAddress ?? '', credentials.createSsl(ca, key, cert), {
+  const clientOf = (address: string): ExchangeClient =>
+    new ExchangeClient(address, credentials.createSsl(ca, key, cert), {
       ...EXCHANGE_CHANNEL_OPTIONS,
       'grpc.ssl_target_name_override': 'localhost',
     });
-    const close = async (): Promise<void> => {
-      client.close();
-      await gateway.stop();
+  const startProcess = async (): Promise<RestartedExchange> => {
+    const child = await startGatewayProcess(wbxBin, ['--config', configFile], { timeoutMs: 120_000 });
+    const restarted = clientOf(child.ready.exchange ?? '');
+    const stop = async (): Promise<void> => {
+      restarted.close();
+      await child.stop(15_000);
     };
     return {
-      mk: gateway,
-      client,
-      files,
-      tokens,
+      pid: child.process.pid ?? 0,
+      client: restarted,
       async restarted() {
-        await close();
-        return running(await start());
+        await stop();
+        return startProcess();
       },
-      close,
+      close: stop,
     };
   };
-  return running(mk);
+  const client = clientOf(mk.exchangeAddress ?? '');
+  const close = async (): Promise<void> => {
+    client.close();
+    await mk.stop();
+  };
+  return {
+    mk,
+    client,
+    files,
+    tokens,
+    async restartedAsProcess() {
+      await close();
+      return startProcess();
+    },
+    close,
+  };
 }

@@ -30,35 +30,44 @@ const PART_RE = /^[A-Za-z0-9_-]+$/;
 const SIGNATURE_RE = /^[A-Za-z0-9_-]*$/;
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
+/** The index of the first character at or after `i` that is not JSON whitespace. */
+function skipSpace(text: string, i: number): number {
+  let j = i;
+  while (isSpace(text.charCodeAt(j))) j++;
+  return j;
+}
+
+/** Where the string without escapes that opens at `i` closes (its `"`), or -1. */
+function plainEnd(text: string, i: number, end: number): number {
+  if (text.charCodeAt(i) !== 0x22) return -1;
+  for (let j = i + 1; j < end; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x22) return j;
+    if (c === 0x5c) return -1;
+  }
+  return -1;
+}
+
 /**
- * The name of the disclosure whose text is `text[at, end)`: `["salt", "name",` (JSON whitespace allowed),
- * neither string with an escape; undefined for anything else.
+ * The name of the disclosure whose text is `text[at, end)`: `["salt", "name", value` (JSON whitespace
+ * allowed), neither string with an escape; undefined for anything else. `nests` gets whether the value
+ * is an object or an array (only then can it hold digests).
  */
-function nameAt(text: string, at: number, end: number): string | undefined {
-  let i = at;
-  const skip = (): void => {
-    while (isSpace(text.charCodeAt(i))) i++;
-  };
-  /** A string without escapes from i; i after its closing quote. */
-  const plain = (): [number, number] | undefined => {
-    if (text.charCodeAt(i) !== 0x22) return undefined;
-    const start = ++i;
-    for (let c = text.charCodeAt(i); c !== 0x22; c = text.charCodeAt(++i)) {
-      if (c === 0x5c || i >= end) return undefined;
-    }
-    return [start, i++];
-  };
-  skip();
-  if (text.charCodeAt(i++) !== 0x5b) return undefined;
-  skip();
-  if (plain() === undefined) return undefined;
-  skip();
-  if (text.charCodeAt(i++) !== 0x2c) return undefined;
-  skip();
-  const name = plain();
-  if (name === undefined) return undefined;
-  skip();
-  return i < end && text.charCodeAt(i) === 0x2c ? text.slice(name[0], name[1]) : undefined;
+function nameAt(text: string, at: number, end: number, nests: boolean[]): string | undefined {
+  let i = skipSpace(text, at);
+  if (text.charCodeAt(i) !== 0x5b) return undefined;
+  const saltEnd = plainEnd(text, skipSpace(text, i + 1), end);
+  if (saltEnd === -1) return undefined;
+  i = skipSpace(text, saltEnd + 1);
+  if (text.charCodeAt(i) !== 0x2c) return undefined;
+  const nameStart = skipSpace(text, i + 1);
+  const nameEnd = plainEnd(text, nameStart, end);
+  if (nameEnd === -1) return undefined;
+  i = skipSpace(text, nameEnd + 1);
+  if (i >= end || text.charCodeAt(i) !== 0x2c) return undefined;
+  const v = text.charCodeAt(skipSpace(text, i + 1));
+  nests.push(v === 0x7b || v === 0x5b);
+  return text.slice(nameStart + 1, nameEnd);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -116,7 +125,7 @@ class Disclosures {
   readonly text: string;
   private readonly digests: (string | undefined)[] = [];
   private readonly values = new Map<number, unknown>();
-  private escapes: boolean | undefined;
+  private readonly nests: boolean[] = [];
 
   private constructor(encoded: readonly string[], text: string) {
     this.encoded = encoded;
@@ -141,7 +150,7 @@ class Disclosures {
     const out = new Disclosures(encoded, bytes.toString('latin1'));
     let at = 0;
     for (const d of encoded) {
-      const name = nameAt(out.text, at, at + (d.length / 4) * 3);
+      const name = nameAt(out.text, at, at + (d.length / 4) * 3, out.nests);
       if (name === undefined) return undefined;
       out.starts.push(at);
       out.names.push(name);
@@ -174,12 +183,9 @@ class Disclosures {
     return d[2];
   }
 
-  /** Whether disclosure i's text has `"_sd"`, or any has an escape (else its value holds no digests). */
+  /** Whether disclosure i's value is an object or an array (else it holds no digests). */
   mayNest(i: number): boolean {
-    this.escapes ??= this.text.includes('\\');
-    if (this.escapes) return true;
-    const sd = this.text.indexOf('"_sd"', this.starts[i]);
-    return sd !== -1 && sd < (this.starts[i + 1] as number);
+    return this.nests[i] === true;
   }
 }
 

@@ -1,5 +1,5 @@
 // The query bench's client, in its own process (its own core): node _query-client.ts ADDRESS CA CERT KEY PAGE
-// Runs one Query to its end and prints {"count":…,"seconds":…,"bytes":…}.
+// Runs one Query to its end and prints {"count":…,"seconds":…,"bytes":…,"cpu_us":…} (its own CPU time).
 import { readFileSync } from 'node:fs';
 
 import { credentials } from '@grpc/grpc-js';
@@ -15,6 +15,7 @@ const client = new ExchangeClient(
   { ...EXCHANGE_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'localhost' },
 );
 const started = performance.now();
+const cpu = process.cpuUsage();
 let count = 0;
 let bytes = 0;
 let end: QueryEnd | undefined;
@@ -38,5 +39,7 @@ call.on('error', (e: Error) => {
 call.on('end', () => {
   client.close();
   if (end === undefined) process.exit(1);
-  console.log(JSON.stringify({ count, seconds: (performance.now() - started) / 1000, bytes }));
+  const { user, system } = process.cpuUsage(cpu);
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({ count, seconds, bytes, cpu_us: user + system }));
 });

@@ -53,7 +53,7 @@ function runQuery(
 async function queryInChild(
   bench: Awaited<ReturnType<typeof setUpExchange>>,
   pageSize: number,
-): Promise<{ count: number; seconds: number; bytes: number }> {
+): Promise<{ count: number; seconds: number; bytes: number; cpu_us: number }> {
   const { files } = bench;
   const child = spawn(
     process.execPath,
@@ -75,6 +75,7 @@ async function queryInChild(
     count: number;
     seconds: number;
     bytes: number;
+    cpu_us: number;
   };
 }
 
@@ -109,7 +110,8 @@ try {
     );
     console.log(`raw ordered-consumer read of WBX_EVENTS: ${round(rawRate)} messages/s`);
     console.log(
-      `gateway CPU: ${round(queryCpuUs, 1)} µs/event for Query, ${round(rawCpuUs, 1)} µs/message for the raw read`,
+      `gateway CPU: ${round(queryCpuUs, 1)} µs/event for Query, ${round(rawCpuUs, 1)} µs/message for the raw read; ` +
+        `the Query client's ${round(q.cpu_us / n, 1)} µs/event`,
     );
     console.log(
       JSON.stringify({
@@ -125,6 +127,7 @@ try {
         ratio_goal_met: rate / rawRate >= 0.5,
         query_cpu_us_per_event: round(queryCpuUs, 1),
         raw_read_cpu_us_per_message: round(rawCpuUs, 1),
+        client_cpu_us_per_event: round(q.cpu_us / n, 1),
         ratio_cpu_vs_floor: round(rawCpuUs / queryCpuUs, 3),
         goal_events_per_s: GOAL,
         goal_met: rate >= GOAL,

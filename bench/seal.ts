@@ -1,11 +1,12 @@
 // pnpm bench seal [--events N]
 // Sealing (SD-JWT, WBX profile) on one core against node:crypto's raw Ed25519 sign of the same bytes.
+// Rates are per second of this thread's CPU time: on a shared machine, descheduled time does not count.
 import { sign } from 'node:crypto';
 
 import { createSealer } from '@wbx/seal';
 
 import { arg, machine, round } from './_common.ts';
-import { bestRate, benchEvents, benchKey, disclosureHashUs, KID } from './_events.ts';
+import { bestCpuRate, benchEvents, benchKey, disclosureHashUs, KID } from './_events.ts';
 
 const n = arg('events', 20_000);
 const events = benchEvents(n);
@@ -20,18 +21,18 @@ const avgDisclosures = tokens.reduce((s, t) => s + t.split('~').length - 2, 0) /
 // Interleave so that both see the same machine state; keep each one's best round.
 let raw = 0;
 let seal = 0;
-for (let i = 0; i < 2; i++) {
+for (let i = 0; i < 4; i++) {
   raw = Math.max(
     raw,
-    bestRate(signingInputs, (input) => sign(null, input, privateKey), 2),
+    bestCpuRate(signingInputs, (input) => sign(null, input, privateKey), 2),
   );
   seal = Math.max(
     seal,
-    bestRate(events, (e) => sealer.seal(e), 2),
+    bestCpuRate(events, (e) => sealer.seal(e), 2),
   );
 }
 // The ratio seal would reach if its disclosures' hashing cost nothing.
-const hashUs = disclosureHashUs(tokens);
+const hashUs = disclosureHashUs(tokens, 'cpu');
 const hashFree = 1 / (1 / seal - hashUs / 1e6);
 // The floor the goal is about: the raw sign plus the disclosures' hashing, one after the other.
 const floor = 1 / (1 / raw + hashUs / 1e6);
@@ -54,6 +55,7 @@ console.log(
     goal_ratio: 0.7,
     disclosure_hash_us_per_token: round(hashUs, 1),
     ratio_if_hashing_were_free: round(hashFree / raw, 3),
+    timing: 'thread CPU time',
     floor: 'raw Ed25519 sign + disclosure hashing, same tokens, one core',
     floor_per_s: round(floor),
     ratio_vs_floor: round(seal / floor, 3),

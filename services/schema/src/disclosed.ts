@@ -18,7 +18,7 @@ import {
 } from './bodies.js';
 import { isEventType, type EventType } from './catalogue.js';
 import { DocumentFraudSchema, EntryRefusalSchema, StayIllegalSchema } from './indicator-bodies.js';
-import { parseTimestamp, timestamp } from './internal/primitives.js';
+import { timestamp } from './internal/primitives.js';
 import { RecordCorrectionSchema, RecordWithdrawalSchema } from './record-changes.js';
 import { fromIssue } from './validate.js';
 import { formatPath, type Violation } from './violation.js';
@@ -116,9 +116,7 @@ export function validateDisclosedClaims(
   const out: Violation[] = [];
   for (const [key, value] of Object.entries(claims)) {
     if (DISCLOSED_EVENT_FIELDS.includes(key)) {
-      // `timestamp` is exactly parseTimestamp: a valid one (each is unique) needs no zod parse
-      if (typeof value !== 'string' || parseTimestamp(value) === undefined)
-        check(timestamp, value, [], key, out);
+      check(timestamp, value, [], key, out);
     } else if (!Object.hasOwn(shape, key) || shape[key] === undefined) {
       out.push({ path: key, code: 'UNKNOWN_FIELD', message: `${type} has no field ${key}` });
     } else if (key === 'persons') {

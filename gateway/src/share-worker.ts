@@ -59,8 +59,13 @@ export interface ShareWorkerOptions {
   readonly derive?: ShareDerivePool;
 }
 
-/** How many events are shared at once. */
-const SHARE_WINDOW = 128;
+/**
+ * How many events are shared at once. Each waits for about three round trips to nats-server in a row
+ * (its audit batch's turn, the audit append, the publish) while the raw relay of the same hop waits for
+ * one: at 128, a nats-server slowed to 100 ms a round trip by a loaded machine capped sharing at
+ * ≈ 430 events/s, and the share stream fell behind ingest at 1,000/s (`pnpm bench e2e`).
+ */
+const SHARE_WINDOW = 512;
 
 /** How many unacknowledged events' audited disclosures are remembered (for redeliveries). */
 const MAX_AUDITED_PENDING = 10_000;
@@ -117,7 +122,7 @@ export class ShareWorker {
     await this.syncRecipients();
     await this.logResume();
     const consumer = await js.consumers.get(EVENTS_STREAM, SHARE_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 256 });
+    this.messages = await consumer.consume({ max_messages: SHARE_WINDOW });
     const messages = this.messages;
     // Events are shared concurrently (each is acknowledged only when its presentations are stored and
     // audited); the share streams deduplicate, and the audit log orders its own appends.

@@ -53,8 +53,9 @@ export interface ShareWorkerOptions {
   /** Shares corrections and withdrawals with the recipients of their originals (record-change-share.ts). */
   readonly changes?: ChangeSharer;
   /**
-   * Derives the presentations (parse, policy, disclosures, reference bindings) of a backlog on worker
-   * threads, keyed with the same secret as `refs`; without it, on this thread.
+   * Derives the presentations (parse, policy, disclosures, reference bindings) of a backlog (more than
+   * POOL_ABOVE events in flight) on worker threads, keyed with the same secret as `refs`; without it, or
+   * for fewer, on this thread.
    */
   readonly derive?: ShareDerivePool;
 }
@@ -66,6 +67,12 @@ export interface ShareWorkerOptions {
  * ≈ 430 events/s, and the share stream fell behind ingest at 1,000/s (`pnpm bench e2e`).
  */
 const SHARE_WINDOW = 512;
+
+/**
+ * Above this many events in flight (a backlog), their presentations are derived on the share-derive
+ * workers; below, on this thread, where a trickle pays no hand-over (as ingest's seal pool does).
+ */
+const POOL_ABOVE = 64;
 
 /** How many unacknowledged events' audited disclosures are remembered (for redeliveries). */
 const MAX_AUDITED_PENDING = 10_000;
@@ -95,6 +102,8 @@ export class ShareWorker {
   private readonly audited = new Map<string, Set<string>>();
   /** For an event delivered again: what the chain already lists (another replica may have audited it). */
   private readonly chain: AuditedDisclosures;
+  /** Events being shared now. */
+  private inFlight = 0;
   /** Set once sharing stopped because the audit log failed. */
   private halted = false;
   /** Following the agreements' snapshots (recipients' streams), while started. */
@@ -130,6 +139,7 @@ export class ShareWorker {
     this.loop = (async () => {
       for await (const m of messages) {
         await window.run(async () => {
+          this.inFlight += 1;
           try {
             await this.handle(m);
           } catch (e) {
@@ -137,6 +147,8 @@ export class ShareWorker {
             if (this.haltedForAudit()) return;
             this.options.log.error({ err: e, seq: m.seq }, 'sharing an event failed; it will be redelivered');
             m.nak(1_000);
+          } finally {
+            this.inFlight -= 1;
           }
         });
       }
@@ -272,10 +284,11 @@ export class ShareWorker {
       return;
     }
     // Parsed once: the claims for the policy, and each recipient's presentation cut from it.
+    const { derive } = this.options;
     const event =
-      this.options.derive === undefined
+      derive === undefined || this.inFlight <= POOL_ABOVE
         ? deriveShares(m.string(), partner, policy, this.options.refs, now)
-        : await this.options.derive.derive(m.data, policy, now);
+        : await derive.derive(m.data, policy, now);
     const { eventId, type } = event;
     if (event.change) {
       const own = holdToken(m.string(), Number.MAX_SAFE_INTEGER);

@@ -147,7 +147,8 @@ describe('ShareWorker with a ShareDerivePool', () => {
   });
 
   it('derives a backlog on the workers as the main thread does, each presentation after its audit entry', async () => {
-    const events = eventsOf('crossing.irregular', 40, 'derive-pool');
+    // More than the 64 in flight below which the worker derives on its own thread.
+    const events = eventsOf('crossing.irregular', 150, 'derive-pool');
     const tokens = await ingest(events);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -197,7 +198,7 @@ describe('ShareWorker with a ShareDerivePool', () => {
   });
 
   it('repeats on restart what was on the workers when it stopped: every event shared once and audited', async () => {
-    const events = eventsOf('crossing.irregular', 60, 'derive-pool-restart');
+    const events = eventsOf('crossing.irregular', 150, 'derive-pool-restart');
     await ingest(events);
     const first = await startWorker();
     await until('some events shared', async () => (await messages(jsm, shareStream('RS'))) > 0);
@@ -209,7 +210,8 @@ describe('ShareWorker with a ShareDerivePool', () => {
     await startWorker();
     await until(
       'every event acknowledged',
-      async () => (await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER)).ack_floor.stream_seq >= 60,
+      async () =>
+        (await jsm.consumers.info(EVENTS_STREAM, SHARE_CONSUMER)).ack_floor.stream_seq >= events.length,
     );
     await until('all shared', async () => (await messages(jsm, shareStream('RS'))) === events.length);
     const presentations = await shared(events.length);

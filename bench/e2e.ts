@@ -323,6 +323,7 @@ try {
         ratio_p99_vs_raw_chain: round(e2e.p99 / rawLatency.p99, 2),
         goal_ratio_p99_vs_raw_chain: 3,
         latency_ms_100: low,
+        raw_chain_latency_ms_100: rawLowLatency,
         ratio_p99_vs_raw_chain_100: round(low.p99 / rawLowLatency.p99, 2),
         goal_ratio_p99_vs_raw_chain_100: 1.5,
         stage_latency_ms: {

@@ -11,6 +11,9 @@
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 
+const OLD_SPACE = '--max-old-space-size';
+const OLD_SPACE_CAP_MB = 1024;
+
 /** A flag's name in one spelling (V8 takes `_` for `-`), without its value. */
 function flagName(flag: string): string {
   return (flag.split('=')[0] ?? '').replaceAll('_', '-');
@@ -20,13 +23,21 @@ function flagName(flag: string): string {
  * The Node flags `wbx <args>` should run with that Node was not started with: for `wbx gateway`, each of
  * GATEWAY_NODE_FLAGS whose flag is not already given, with any value, on Node's command line
  * (`execArgv`) or in NODE_OPTIONS (`--max-semi-space-size=0`, `--max-old-space-size=0`: V8's defaults).
+ * The old-generation cap is added only where it lowers Node's own heap limit (`heapLimitMb`: V8's
+ * `heap_size_limit` in the process deciding, 1,216 MiB under a 1 GiB cap): in a container with a memory
+ * limit, Node sizes its heap from that limit (a 1 GiB container gets well under 1 GiB), and a 1 GiB cap
+ * there would raise it, for the main thread and every worker thread, to where the OOM killer ends the pod.
  */
 export function nodeFlagsToAdd(
   args: readonly string[],
   execArgv: readonly string[],
   nodeOptions: string | undefined,
+  heapLimitMb = Number.POSITIVE_INFINITY,
 ): string[] {
   if (args[0] !== 'gateway') return [];
   const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map(flagName));
-  return GATEWAY_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+  const lowersLimit = heapLimitMb > OLD_SPACE_CAP_MB * 1.25;
+  return GATEWAY_NODE_FLAGS.filter(
+    (f) => !given.has(flagName(f)) && (flagName(f) !== OLD_SPACE || lowersLimit),
+  );
 }

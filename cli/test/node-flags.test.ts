@@ -17,6 +17,14 @@ describe('nodeFlagsToAdd', () => {
     expect(nodeFlagsToAdd(['gateway'], [], '--max_semi_space_size=8 --max-old-space-size=2048')).toEqual([]);
   });
 
+  it('adds the old-generation cap only where it lowers the limit Node chose (not in a small container)', () => {
+    expect(nodeFlagsToAdd(['gateway'], [], undefined, 4288)).toEqual(GATEWAY_NODE_FLAGS);
+    expect(nodeFlagsToAdd(['gateway'], [], undefined, 1281)).toEqual(GATEWAY_NODE_FLAGS);
+    expect(nodeFlagsToAdd(['gateway'], [], undefined, 1280)).toEqual([semiSpace]);
+    expect(nodeFlagsToAdd(['gateway'], [], undefined, 528)).toEqual([semiSpace]);
+    expect(nodeFlagsToAdd(['gateway'], [], '--max-semi-space-size=4', 528)).toEqual([]);
+  });
+
   it('adds nothing for the other commands', () => {
     expect(nodeFlagsToAdd(['ingest', 'gateway'], [], undefined)).toEqual([]);
     expect(nodeFlagsToAdd([], [], undefined)).toEqual([]);

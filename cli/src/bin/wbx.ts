@@ -1,9 +1,16 @@
 #!/usr/bin/env node
+import { getHeapStatistics } from 'node:v8';
+
 import { nodeFlagsToAdd } from '../node-flags.js';
 
 // Flags Node must start with (the heap's sizes): start over as the same process, with them, before
 // anything else is loaded. Where execve is missing (Windows), the command runs with Node's defaults.
-const flags = nodeFlagsToAdd(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
+const flags = nodeFlagsToAdd(
+  process.argv.slice(2),
+  process.execArgv,
+  process.env.NODE_OPTIONS,
+  getHeapStatistics().heap_size_limit / 2 ** 20,
+);
 if (flags.length > 0 && process.execve !== undefined) {
   process.execve(process.execPath, [
     process.execPath,

@@ -34,7 +34,11 @@ describe('patched nats-core', () => {
     await using server = await startNatsServer();
     const nc = await connect({ servers: server.url, noAsyncTraces: true });
     try {
-      const sub = nc.subscribe('patch.echo', { callback: (_e, m) => m.respond(m.data) });
+      const sub = nc.subscribe('patch.echo', {
+        callback: (_e, m) => {
+          m.respond(m.data);
+        },
+      });
       await nc.flush();
       const replies = await Promise.all(
         Array.from({ length: 50 }, (_, i) => nc.request('patch.echo', `r${i}`, { timeout: 5_000 })),
